@@ -1,0 +1,1 @@
+//! Emulated provider APIs on loopback, behind `runbook sandbox` and `play --sandbox`.
