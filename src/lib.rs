@@ -2,4 +2,18 @@
 //!
 //! Data flows one way: CLI → config → playbook → engine → steps → provider → http → report.
 
+pub mod app;
+pub mod diagnostic;
+pub mod engine;
+pub mod exit;
+pub mod http;
+pub mod jsonpath;
+pub mod playbook;
+pub mod progress;
+pub mod providers;
+pub mod report;
 pub mod sandbox;
+pub mod secrets;
+pub mod template;
+pub mod time;
+pub mod units;

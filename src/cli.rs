@@ -1,0 +1,152 @@
+//! The command line as data (clap). It becomes the library's configuration before anything runs;
+//! the library never sees clap.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use runbook::app::{PlayConfig, ProgressMode};
+use runbook::sandbox::SandboxConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Run declarative recovery playbooks: find failed work at a provider, retry it safely, report."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a playbook.
+    Play {
+        /// The playbook file.
+        playbook: PathBuf,
+        /// Set a playbook variable (repeatable): --var days=7
+        #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// Perform the reads, send nothing that changes anything; report each request as `planned`.
+        #[arg(long)]
+        dry_run: bool,
+        /// Retry at most N items.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// Write a report; the format follows the extension (.json, .md). Repeatable.
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        outputs: Vec<PathBuf>,
+        /// Requests in flight at once for retry steps (overrides the playbook).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+        concurrency: Option<u64>,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print every request and backoff.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Start the sandbox in-process and point the playbook at it, with sandbox credentials.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Check playbooks: parse, compile templates and JSONPaths. No network.
+    Validate {
+        #[arg(required = true)]
+        playbooks: Vec<PathBuf>,
+        /// Check with these variable values (repeatable).
+        #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+    },
+    /// Print the JSON Schema of playbooks.
+    Schema,
+    /// List the provider adapters, their environment variables and default retryable statuses.
+    Providers,
+    /// Serve the emulated provider APIs on 127.0.0.1 until interrupted.
+    Sandbox {
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8085)]
+        port: u16,
+        /// Seed of the generated tasks and of the fault sequence.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Probability (0 to 1) that a request gets an injected transient fault (503, 429).
+        #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+        faults: f64,
+    },
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not K=V"))?;
+    if k.trim().is_empty() {
+        return Err(format!("`{text}` has no variable name"));
+    }
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("the fault rate is between 0 and 1".into())
+    }
+}
+
+pub enum Config {
+    Play(PlayConfig),
+    Validate(Vec<PathBuf>, Vec<(String, String)>),
+    Schema,
+    Providers,
+    Sandbox(SandboxConfig),
+}
+
+impl Args {
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Command::Play {
+                playbook,
+                vars,
+                dry_run,
+                limit,
+                outputs,
+                concurrency,
+                quiet,
+                verbose,
+                sandbox,
+            } => {
+                let progress = if quiet {
+                    ProgressMode::Quiet
+                } else if std::io::stderr().is_terminal() {
+                    ProgressMode::Bars
+                } else {
+                    ProgressMode::Plain
+                };
+                Config::Play(PlayConfig {
+                    playbook,
+                    vars,
+                    dry_run,
+                    limit,
+                    outputs,
+                    concurrency: concurrency.map(|c| c as usize),
+                    progress,
+                    verbose,
+                    sandbox,
+                })
+            }
+            Command::Validate { playbooks, vars } => Config::Validate(playbooks, vars),
+            Command::Schema => Config::Schema,
+            Command::Providers => Config::Providers,
+            Command::Sandbox { port, seed, faults } => Config::Sandbox(SandboxConfig {
+                port,
+                seed,
+                faults,
+                ..SandboxConfig::default()
+            }),
+        }
+    }
+}

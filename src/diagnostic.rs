@@ -1,0 +1,172 @@
+//! Located, user-facing errors: a message, the file, line and column it concerns, a caret line under
+//! the offending text, and a hint that says how to fix it.
+//!
+//! Rendered in the style of rustc and just:
+//!
+//! ```text
+//! error: unknown field `retyr`
+//!   --> nightly.yaml:14:5
+//!    |
+//! 14 |   - retyr:
+//!    |     ^^^^^
+//!    = help: did you mean `retry`?
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A source file kept in memory so that diagnostics can quote it.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// A 1-based position in a source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One user-facing error with its place and a hint.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub message: String,
+    pub file: Option<Arc<SourceFile>>,
+    pub position: Option<Position>,
+    /// How many characters the caret line underlines (at least one).
+    pub width: usize,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            file: None,
+            position: None,
+            width: 1,
+            help: None,
+        }
+    }
+
+    pub fn at(mut self, file: &Arc<SourceFile>, position: Option<Position>) -> Self {
+        self.file = Some(Arc::clone(file));
+        self.position = position;
+        if let Some(pos) = position {
+            self.width = token_width(&file.text, pos);
+        }
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn file_path(&self) -> Option<&Path> {
+        self.file.as_deref().map(|f| f.path.as_path())
+    }
+}
+
+/// The width of the token that starts at `pos`: up to the next space, colon or end of line.
+fn token_width(text: &str, pos: Position) -> usize {
+    let Some(line) = text.lines().nth(pos.line.saturating_sub(1)) else {
+        return 1;
+    };
+    let rest: String = line.chars().skip(pos.column.saturating_sub(1)).collect();
+    let rest = rest.trim_end();
+    let quoted = rest.starts_with('"') || rest.starts_with('\'');
+    let width = if quoted {
+        let quote = rest.chars().next().unwrap_or('"');
+        rest.chars()
+            .skip(1)
+            .position(|c| c == quote)
+            .map_or(rest.chars().count(), |i| i + 2)
+    } else {
+        rest.chars()
+            .position(|c| c == ':' || c == ' ' || c == '#')
+            .unwrap_or(rest.chars().count())
+    };
+    width.max(1)
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if let Some(file) = &self.file {
+            let shown = file.path.display();
+            match self.position {
+                Some(pos) => {
+                    let number = pos.line.to_string();
+                    let pad = " ".repeat(number.len());
+                    writeln!(f, "{pad}--> {shown}:{}:{}", pos.line, pos.column)?;
+                    if let Some(line) = file.text.lines().nth(pos.line.saturating_sub(1)) {
+                        writeln!(f, "{pad} |")?;
+                        writeln!(f, "{number} | {line}")?;
+                        let indent: String = line
+                            .chars()
+                            .take(pos.column.saturating_sub(1))
+                            .map(|c| if c == '\t' { '\t' } else { ' ' })
+                            .collect();
+                        writeln!(f, "{pad} | {indent}{}", "^".repeat(self.width))?;
+                    }
+                    if let Some(help) = &self.help {
+                        writeln!(f, "{pad} = help: {help}")?;
+                    }
+                    return Ok(());
+                }
+                None => writeln!(f, "  --> {shown}")?,
+            }
+        }
+        if let Some(help) = &self.help {
+            writeln!(f, "  = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_file_line_column_caret_and_help() {
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("nightly.yaml"),
+            text: "name: x\nsteps:\n  - retyr: {}\n".into(),
+        });
+        let d = Diagnostic::new("unknown field `retyr`")
+            .at(&file, Some(Position { line: 3, column: 5 }))
+            .help("did you mean `retry`?");
+        let text = d.to_string();
+        assert_eq!(
+            text,
+            "error: unknown field `retyr`\n --> nightly.yaml:3:5\n  |\n3 |   - retyr: {}\n  |     ^^^^^\n  = help: did you mean `retry`?\n"
+        );
+    }
+
+    #[test]
+    fn suggests_only_close_words() {
+        assert_eq!(
+            did_you_mean("retyr", ["fetch", "retry", "report"]),
+            Some("retry")
+        );
+        assert_eq!(did_you_mean("zzz", ["fetch", "retry"]), None);
+    }
+}

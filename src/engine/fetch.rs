@@ -1,0 +1,614 @@
+//! The fetch step: items from HTTP listings (four pagination styles, guarded by `max_pages`), from
+//! a local JSON file, or from a list of ids; optionally each read again (enrichment).
+
+use std::collections::HashSet;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::{Item, Run, StepStop};
+use crate::http::{Effect, Exchange, Request};
+use crate::jsonpath::{JsonPath, scalar_text};
+use crate::playbook::compile::{
+    EnrichPlan, FetchPlan, FetchSource, PageStyle, PaginatePlan, RequestPlan,
+};
+use crate::progress::{Counts, Event};
+use crate::providers::Verdict;
+use crate::report::{ItemOutcome, ItemReport};
+
+/// The largest ids file read.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Run<'_> {
+    pub(super) async fn fetch(
+        &mut self,
+        step: &str,
+        plan: &FetchPlan,
+    ) -> Result<Vec<Item>, StepStop> {
+        self.progress.event(Event::StepStarted {
+            step: step.into(),
+            kind: "fetch",
+            total: None,
+        });
+        let raw = match &plan.source {
+            FetchSource::Http {
+                request,
+                items,
+                paginate,
+            } => self.list(step, request, items, paginate.as_ref()).await?,
+            FetchSource::File { path, id_field } => {
+                let path = self
+                    .plan
+                    .templates
+                    .render(path, &self.ctx(vec![]))
+                    .map_err(StepStop::Failed)?;
+                read_ids_file(std::path::Path::new(path.trim()), id_field.as_deref())
+                    .map_err(StepStop::Failed)?
+            }
+            FetchSource::Ids(t) => {
+                let value = self
+                    .plan
+                    .templates
+                    .render_value(t, &self.ctx(vec![]))
+                    .map_err(StepStop::Failed)?;
+                ids_from_value(&value)
+            }
+        };
+        let mut items = Vec::new();
+        let mut seen = HashSet::new();
+        let mut duplicates = 0;
+        for value in raw {
+            match Item::read(value, &plan.fields) {
+                Ok(item) if seen.insert(item.id.clone()) => items.push(item),
+                Ok(_) => duplicates += 1,
+                Err(e) => self
+                    .progress
+                    .event(Event::Warning(format!("step {step}: {e}"))),
+            }
+        }
+        if let Some(enrich) = &plan.enrich {
+            items = self.enrich(step, enrich, items, &plan.fields).await?;
+        }
+        self.report.totals.fetched += items.len() as u64;
+        let dup = if duplicates > 0 {
+            format!(" ({duplicates} duplicates dropped)")
+        } else {
+            String::new()
+        };
+        self.progress.event(Event::StepFinished {
+            step: step.into(),
+            summary: format!("{} items{dup}", items.len()),
+        });
+        Ok(items)
+    }
+
+    async fn list(
+        &self,
+        step: &str,
+        request: &RequestPlan,
+        items_path: &JsonPath,
+        paginate: Option<&PaginatePlan>,
+    ) -> Result<Vec<Value>, StepStop> {
+        let base = self
+            .render_request(request, &self.ctx(vec![]))
+            .map_err(StepStop::Failed)?;
+        let mut all = Vec::new();
+        let mut state = PageState::start(paginate.map(|p| &p.style));
+        let mut seen_tokens = HashSet::new();
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            let req = state.apply(paginate.map(|p| &p.style), &base);
+            let exchange = self
+                .http
+                .send(&req, Effect::Read, &self.plan.connection.backoff, None)
+                .await;
+            let json = read_json(&req, &exchange)?;
+            let found = items_path.query(&json);
+            if found.is_empty() {
+                check_shape(items_path, &json)
+                    .map_err(|e| StepStop::Failed(format!("{} {}: {e}", req.method, req.url)))?;
+            }
+            let count = found.len() as u64;
+            all.extend(found.into_iter().cloned());
+            self.progress.event(Event::StepProgress {
+                step: step.into(),
+                total: None,
+                counts: Counts {
+                    done: all.len() as u64,
+                    ..Counts::default()
+                },
+            });
+            let Some(paginate) = paginate else { break };
+            let Some(next) = state.next(
+                &paginate.style,
+                count,
+                &json,
+                exchange.response.as_ref(),
+                &req.url,
+            ) else {
+                break;
+            };
+            if !seen_tokens.insert(next.clone()) {
+                self.progress.event(Event::Warning(format!(
+                    "step {step}: the API gave the same next page twice ({next}); stopping there"
+                )));
+                break;
+            }
+            if pages >= paginate.max_pages {
+                return Err(StepStop::Abort(format!(
+                    "the listing has more than max_pages = {} pages; stopped rather than work on a partial list. Raise `paginate.max_pages` or narrow the query",
+                    paginate.max_pages
+                )));
+            }
+        }
+        Ok(all)
+    }
+
+    async fn enrich(
+        &mut self,
+        step: &str,
+        plan: &EnrichPlan,
+        items: Vec<Item>,
+        fields: &crate::playbook::compile::FieldsPlan,
+    ) -> Result<Vec<Item>, StepStop> {
+        let total = items.len() as u64;
+        let results: Vec<(usize, Item, Result<Value, ReadFailure>)> = {
+            let this = &*self;
+            futures_util::stream::iter(items.into_iter().enumerate())
+                .map(|(index, item)| async move {
+                    let result = this.enrich_one(plan, &item).await;
+                    (index, item, result)
+                })
+                .buffer_unordered(plan.concurrency.max(1))
+                .collect()
+                .await
+        };
+        let mut ordered = results;
+        ordered.sort_by_key(|(i, _, _)| *i);
+        let mut kept = Vec::new();
+        for (done, (_, mut item, result)) in (1u64..).zip(ordered) {
+            match result {
+                Ok(value) => {
+                    match (plan.merge, &mut item.raw, value) {
+                        (true, Value::Object(own), Value::Object(fresh)) => own.extend(fresh),
+                        (_, raw, fresh) => *raw = fresh,
+                    }
+                    item.reread(fields);
+                    kept.push(item);
+                }
+                Err(ReadFailure {
+                    message,
+                    abort: true,
+                    ..
+                }) => return Err(StepStop::Abort(message)),
+                Err(ReadFailure {
+                    message,
+                    http_status,
+                    attempts,
+                    ..
+                }) => {
+                    let message = self
+                        .redactor
+                        .redact(&format!("could not read the item: {message}"));
+                    self.report.items.push(ItemReport {
+                        id: item.id.clone(),
+                        label: item.label.clone(),
+                        status: item.status.clone(),
+                        outcome: ItemOutcome::Failed,
+                        http_status,
+                        attempts,
+                        message: Some(message),
+                        step: step.into(),
+                        request: None,
+                    });
+                }
+            }
+            self.progress.event(Event::StepProgress {
+                step: step.into(),
+                total: Some(total),
+                counts: Counts {
+                    done,
+                    ..Counts::default()
+                },
+            });
+        }
+        Ok(kept)
+    }
+
+    /// One item read again: its new value.
+    async fn enrich_one(&self, plan: &EnrichPlan, item: &Item) -> Result<Value, ReadFailure> {
+        let fail = |message: String, http_status, attempts, abort| ReadFailure {
+            message,
+            http_status,
+            attempts,
+            abort,
+        };
+        let req = self
+            .render_request(&plan.request, &self.item_ctx(item))
+            .map_err(|e| fail(e, None, 0, false))?;
+        let exchange = self
+            .http
+            .send(&req, Effect::Read, &self.plan.connection.backoff, None)
+            .await;
+        let status = exchange.response.as_ref().map(|r| r.status);
+        let attempts = exchange.attempts;
+        match read_json(&req, &exchange) {
+            Ok(json) => plan.item.first(&json).cloned().ok_or_else(|| {
+                let m = format!(
+                    "{} {}: no item at {} in the answer",
+                    req.method,
+                    req.url,
+                    plan.item.source()
+                );
+                fail(m, status, attempts, false)
+            }),
+            Err(StepStop::Abort(m)) => Err(fail(m, status, attempts, true)),
+            Err(StepStop::Failed(m)) => Err(fail(m, status, attempts, false)),
+        }
+    }
+}
+
+/// Why one item could not be read again.
+struct ReadFailure {
+    message: String,
+    http_status: Option<u16>,
+    attempts: u32,
+    /// The run must stop (credentials refused).
+    abort: bool,
+}
+
+/// The JSON of a successful read, or why there is none.
+fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, StepStop> {
+    let what = format!("{} {}", req.method, req.url);
+    if let Verdict::AuthFailed { reason } = &exchange.verdict {
+        return Err(StepStop::Abort(format!(
+            "authentication failed: {what}: {reason}"
+        )));
+    }
+    let Some(response) = &exchange.response else {
+        return Err(StepStop::Failed(format!(
+            "{what}: {}",
+            exchange.error.as_deref().unwrap_or("no answer")
+        )));
+    };
+    if matches!(response.status, 401 | 403) {
+        let detail = short_message(response);
+        return Err(StepStop::Abort(format!(
+            "authentication failed: {what}: HTTP {}{detail}",
+            response.status
+        )));
+    }
+    if let Some(error) = &exchange.error {
+        return Err(StepStop::Failed(format!("{what}: {error}")));
+    }
+    if let Verdict::Failed { reason } | Verdict::Transient { reason } = &exchange.verdict {
+        return Err(StepStop::Failed(format!("{what}: {reason}")));
+    }
+    if !(200..300).contains(&response.status) {
+        return Err(StepStop::Failed(format!(
+            "{what}: HTTP {}{}",
+            response.status,
+            short_message(response)
+        )));
+    }
+    response.json.clone().ok_or_else(|| {
+        StepStop::Failed(format!(
+            "{what}: expected a JSON answer, got {}",
+            response.describe_body()
+        ))
+    })
+}
+
+fn short_message(response: &crate::http::Response) -> String {
+    let from_json = response.json.as_ref().and_then(|j| {
+        ["$.message", "$.error", "$.detail", "$.msg"]
+            .iter()
+            .find_map(|p| JsonPath::parse(p).ok()?.first_text(j))
+    });
+    match from_json {
+        Some(m) => format!(": {m}"),
+        None if response.text.trim().is_empty() => String::new(),
+        None => format!(": {}", response.describe_body()),
+    }
+}
+
+/// When a path found no items: fine if the list is there and empty, an error if the answer does not
+/// have the shape the path expects.
+fn check_shape(items: &JsonPath, json: &Value) -> Result<(), String> {
+    let source = items.source();
+    let parent = source.strip_suffix("[*]").unwrap_or(source);
+    if parent == "$" || parent.is_empty() {
+        return if json.is_array() {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected a JSON array of items, got {}",
+                kind(json)
+            ))
+        };
+    }
+    let Ok(parent_path) = JsonPath::parse(parent) else {
+        return Ok(());
+    };
+    match parent_path.query(json).first() {
+        Some(Value::Array(_)) | Some(Value::Null) => Ok(()),
+        Some(other) if parent != source => Err(format!(
+            "expected an array at {parent}, got {}",
+            kind(other)
+        )),
+        Some(_) => Ok(()),
+        None => {
+            let keys = json
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_else(|| kind(json).into());
+            Err(format!(
+                "the answer has nothing at {parent} (it has: {keys}); check `items:`"
+            ))
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Where pagination stands.
+enum PageState {
+    None,
+    Page(u64),
+    Offset(u64),
+    Cursor(Option<String>),
+    Link(Option<url::Url>),
+}
+
+impl PageState {
+    fn start(style: Option<&PageStyle>) -> PageState {
+        match style {
+            None => PageState::None,
+            Some(PageStyle::Page { start, .. }) => PageState::Page(*start),
+            Some(PageStyle::Offset { .. }) => PageState::Offset(0),
+            Some(PageStyle::Cursor { .. }) => PageState::Cursor(None),
+            Some(PageStyle::NextLinkPath(_) | PageStyle::NextLinkHeader(_)) => {
+                PageState::Link(None)
+            }
+        }
+    }
+
+    fn apply(&self, style: Option<&PageStyle>, base: &Request) -> Request {
+        let mut req = base.clone();
+        match (self, style) {
+            (
+                PageState::Page(n),
+                Some(PageStyle::Page {
+                    param,
+                    size_param,
+                    size,
+                    ..
+                }),
+            ) => {
+                set_query(&mut req.url, param, &n.to_string());
+                if let (Some(sp), Some(size)) = (size_param, size) {
+                    set_query(&mut req.url, sp, &size.to_string());
+                }
+            }
+            (
+                PageState::Offset(o),
+                Some(PageStyle::Offset {
+                    param,
+                    limit_param,
+                    size,
+                }),
+            ) => {
+                set_query(&mut req.url, param, &o.to_string());
+                set_query(&mut req.url, limit_param, &size.to_string());
+            }
+            (
+                PageState::Cursor(Some(c)),
+                Some(PageStyle::Cursor {
+                    param,
+                    in_body: true,
+                    ..
+                }),
+            ) => {
+                let mut body = match req.body.take() {
+                    Some(Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                };
+                body.insert(param.clone(), Value::String(c.clone()));
+                req.body = Some(Value::Object(body));
+            }
+            (PageState::Cursor(Some(c)), Some(PageStyle::Cursor { param, .. })) => {
+                set_query(&mut req.url, param, c)
+            }
+            (PageState::Link(Some(url)), _) => req.url = url.clone(),
+            _ => {}
+        }
+        req
+    }
+
+    /// Advance past a page that held `count` items; the token of the next page, or None at the end.
+    fn next(
+        &mut self,
+        style: &PageStyle,
+        count: u64,
+        json: &Value,
+        response: Option<&crate::http::Response>,
+        current: &url::Url,
+    ) -> Option<String> {
+        match (self, style) {
+            (PageState::Page(n), PageStyle::Page { size, .. }) => {
+                if count == 0 || size.is_some_and(|s| count < s) {
+                    return None;
+                }
+                *n += 1;
+                Some(format!("page {n}"))
+            }
+            (PageState::Offset(o), PageStyle::Offset { size, .. }) => {
+                if count < *size {
+                    return None;
+                }
+                *o += size;
+                Some(format!("offset {o}"))
+            }
+            (PageState::Cursor(c), PageStyle::Cursor { next, .. }) => {
+                let token = next
+                    .first(json)
+                    .and_then(scalar_text)
+                    .filter(|t| !t.is_empty())?;
+                *c = Some(token.clone());
+                Some(token)
+            }
+            (PageState::Link(l), PageStyle::NextLinkPath(path)) => {
+                let link = path.first_text(json).filter(|t| !t.is_empty())?;
+                let url = current.join(&link).ok()?;
+                *l = Some(url.clone());
+                Some(url.to_string())
+            }
+            (PageState::Link(l), PageStyle::NextLinkHeader(header)) => {
+                let value = response?.header(header)?;
+                let link = next_from_link_header(value)?;
+                let url = current.join(&link).ok()?;
+                *l = Some(url.clone());
+                Some(url.to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Set query parameter `name` to `value`, replacing any value it had.
+fn set_query(url: &mut url::Url, name: &str, value: &str) {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut pairs = url.query_pairs_mut();
+    pairs.clear();
+    for (k, v) in &kept {
+        pairs.append_pair(k, v);
+    }
+    pairs.append_pair(name, value);
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+fn next_from_link_header(value: &str) -> Option<String> {
+    value.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().to_ascii_lowercase();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        is_next.then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+/// Ids or objects from a JSON file: an array of strings, or of objects with an id field.
+fn read_ids_file(path: &std::path::Path, id_field: Option<&str>) -> Result<Vec<Value>, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read ids file {}: {e}", path.display()))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_FILE_BYTES} bytes",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read ids file {}: {e}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        format!("{}:{}:{}: not valid JSON: {e}; expected an array of ids, or of objects with an id field", path.display(), e.line(), e.column())
+    })?;
+    let Value::Array(entries) = value else {
+        return Err(format!(
+            "{}: expected a JSON array of ids, or of objects with an id field",
+            path.display()
+        ));
+    };
+    let fields: Vec<&str> = match id_field {
+        Some(f) => vec![f],
+        None => vec!["id", "task_id", "taskId", "uuid"],
+    };
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| match entry {
+            Value::String(_) | Value::Number(_) => {
+                Ok(serde_json::json!({ "id": scalar_text(&entry) }))
+            }
+            Value::Object(mut map) => {
+                let id = fields
+                    .iter()
+                    .find_map(|f| map.get(*f).and_then(scalar_text))
+                    .ok_or_else(|| {
+                        format!(
+                            "{}: entry {} has no id field ({}); set `id_field:`",
+                            path.display(),
+                            i + 1,
+                            fields.join(", ")
+                        )
+                    })?;
+                map.insert("id".into(), Value::String(id));
+                Ok(Value::Object(map))
+            }
+            other => Err(format!(
+                "{}: entry {} is {}, not an id or an object",
+                path.display(),
+                i + 1,
+                kind(&other)
+            )),
+        })
+        .collect()
+}
+
+/// Ids from a rendered value: a list, or text separated by commas, spaces or new lines.
+fn ids_from_value(value: &Value) -> Vec<Value> {
+    let ids: Vec<String> = match value {
+        Value::Array(list) => list.iter().filter_map(scalar_text).collect(),
+        other => scalar_text(other)
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    };
+    ids.into_iter().map(|id| Item::from_id(&id).raw).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_next_is_found() {
+        let v = r#"<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next""#;
+        assert_eq!(
+            next_from_link_header(v).as_deref(),
+            Some("https://a/x?page=3")
+        );
+        assert_eq!(
+            next_from_link_header(r#"<https://a/x?page=1>; rel="prev""#),
+            None
+        );
+    }
+
+    #[test]
+    fn ids_come_from_lists_and_text() {
+        assert_eq!(ids_from_value(&serde_json::json!("a, b c\nd")).len(), 4);
+        assert_eq!(ids_from_value(&serde_json::json!(["a", 2])).len(), 2);
+    }
+}

@@ -1,0 +1,84 @@
+//! An item: one unit of work at the provider (a task, a run), as fetched, with its common fields read
+//! once through the playbook's `task:` paths.
+
+use serde_json::{Value, json};
+
+use crate::jsonpath::scalar_text;
+use crate::playbook::compile::FieldsPlan;
+
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub raw: Value,
+    pub id: String,
+    pub label: Option<String>,
+    pub status: Option<String>,
+    pub created_at: Option<Value>,
+    pub message: Option<String>,
+}
+
+impl Item {
+    /// Read an item's fields; an item with no id cannot be worked on.
+    pub fn read(raw: Value, fields: &FieldsPlan) -> Result<Item, String> {
+        let id = fields
+            .id
+            .first_text(&raw)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                let start: String = raw.to_string().chars().take(80).collect();
+                format!(
+                    "an item has no id at {} (item: {start})",
+                    fields.id.source()
+                )
+            })?;
+        let text =
+            |p: &Option<crate::jsonpath::JsonPath>| p.as_ref().and_then(|p| p.first_text(&raw));
+        Ok(Item {
+            label: text(&fields.label),
+            status: text(&fields.status),
+            created_at: fields
+                .created_at
+                .as_ref()
+                .and_then(|p| p.first(&raw))
+                .cloned(),
+            message: text(&fields.message),
+            id,
+            raw,
+        })
+    }
+
+    /// An item made from an id alone (ids from a file or a list).
+    pub fn from_id(id: &str) -> Item {
+        Item {
+            raw: json!({ "id": id }),
+            id: id.to_string(),
+            label: None,
+            status: None,
+            created_at: None,
+            message: None,
+        }
+    }
+
+    /// The `task` of templates: the common fields by name.
+    pub fn task(&self) -> Value {
+        json!({
+            "id": self.id,
+            "label": self.label,
+            "status": self.status,
+            "created_at": self.created_at,
+            "message": self.message,
+        })
+    }
+
+    /// Read the fields again after the raw item changed (enrichment).
+    pub fn reread(&mut self, fields: &FieldsPlan) {
+        if let Ok(fresh) = Item::read(self.raw.clone(), fields) {
+            *self = fresh;
+        } else {
+            self.status = fields
+                .status
+                .as_ref()
+                .and_then(|p| p.first(&self.raw))
+                .and_then(scalar_text);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The interpreter: runs a compiled [`Plan`]'s steps in order over one HTTP client and collects a
+//! [`RunReport`]. One file per step kind.
+//!
+//! Invariants: nothing mutating is sent in a dry run; an authentication failure or a guard aborts
+//! the run (no new requests), and the report is still produced; every message that reaches the
+//! report has passed the redactor.
+
+mod fetch;
+mod filter;
+pub mod item;
+mod outcome;
+mod request;
+mod retry;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use minijinja::Value as Ctx;
+use serde_json::{Value, json};
+
+use crate::http::HttpClient;
+use crate::playbook::compile::{Plan, StepKind};
+use crate::progress::{Event, Progress};
+use crate::report::{RunReport, StepError, Totals};
+use crate::secrets::{EnvSource, Redactor};
+use crate::time::rfc3339;
+pub use item::Item;
+
+/// Choices made on the command line for one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    /// Retry at most this many items.
+    pub limit: Option<u64>,
+    /// Overrides every retry step's concurrency.
+    pub concurrency: Option<usize>,
+    /// Base URL to use instead of the playbook's (the sandbox).
+    pub base_url: Option<String>,
+}
+
+/// How a step ended when it did not simply succeed.
+#[derive(Debug)]
+pub enum StepStop {
+    /// The step failed; later steps still run on what there is.
+    Failed(String),
+    /// The run stops: authentication refused, a guard tripped.
+    Abort(String),
+}
+
+/// Everything a run shares between its steps.
+pub struct Run<'a> {
+    pub plan: &'a Plan,
+    pub http: HttpClient,
+    pub redactor: Redactor,
+    pub progress: Arc<dyn Progress>,
+    pub options: RunOptions,
+    base_url: Option<String>,
+    headers: Vec<(String, String)>,
+    vars: Ctx,
+    steps: Ctx,
+    outputs: HashMap<String, Vec<Item>>,
+    last: Vec<Item>,
+    pub report: RunReport,
+    /// Report files named by report steps, rendered.
+    pub files: Vec<(std::path::PathBuf, Option<String>)>,
+}
+
+/// Run `plan`. Errors here are set-up errors (a template in the connection settings that cannot be
+/// rendered, a missing credential): nothing has been sent.
+pub async fn run(
+    plan: &Plan,
+    env: Arc<EnvSource>,
+    redactor: Redactor,
+    progress: Arc<dyn Progress>,
+    options: RunOptions,
+    now: jiff::Timestamp,
+) -> Result<Run<'_>, String> {
+    let vars_ctx = crate::template::context([("vars", &plan.vars)]);
+    let base_url = match (&options.base_url, &plan.connection.base_url) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(t)) => Some(
+            plan.templates
+                .render(t, &vars_ctx)
+                .map_err(|e| format!("connection.base_url: {e}"))?,
+        ),
+        (None, None) => None,
+    };
+    let mut headers = Vec::new();
+    for (name, t) in &plan.connection.headers {
+        let value = plan
+            .templates
+            .render(t, &vars_ctx)
+            .map_err(|e| format!("connection.headers.{name}: {e}"))?;
+        if crate::secrets::is_sensitive_header(name) {
+            redactor.register(&value);
+            if let Some((_, token)) = value.split_once(' ') {
+                redactor.register(token);
+            }
+        }
+        headers.push((name.clone(), value));
+    }
+    let c = &plan.connection;
+    let http = HttpClient::new(
+        Arc::clone(&plan.provider),
+        env,
+        redactor.clone(),
+        Arc::clone(&progress),
+        c.rate,
+        c.timeout,
+        c.connect_timeout,
+    )?;
+    let run_id = format!(
+        "{}-{:04x}",
+        now.strftime("%Y%m%dT%H%M%SZ"),
+        rand::random::<u16>()
+    );
+    let report = RunReport {
+        playbook: plan.name.clone(),
+        run_id,
+        dry_run: options.dry_run,
+        started_at: rfc3339(now),
+        finished_at: String::new(),
+        totals: Totals::default(),
+        items: Vec::new(),
+        aborted: None,
+        errors: Vec::new(),
+    };
+    let mut run = Run {
+        plan,
+        http,
+        redactor,
+        progress,
+        options,
+        base_url,
+        headers,
+        vars: Ctx::from(minijinja::value::Serde(&plan.vars)),
+        steps: Ctx::from(minijinja::value::Serde(json!({}))),
+        outputs: HashMap::new(),
+        last: Vec::new(),
+        report,
+        files: Vec::new(),
+    };
+    run.execute().await;
+    run.report.finished_at = rfc3339(jiff::Timestamp::now());
+    run.report.recount();
+    Ok(run)
+}
+
+impl Run<'_> {
+    async fn execute(&mut self) {
+        for step in &self.plan.steps {
+            let input = match &step.kind {
+                StepKind::Filter(f) => self.input(f.input.as_deref()),
+                StepKind::Retry(r) => self.input(r.input.as_deref()),
+                _ => self.last.clone(),
+            };
+            let result = match &step.kind {
+                StepKind::Fetch(f) => self.fetch(&step.name, f).await,
+                StepKind::Filter(f) => self.filter(&step.name, f, input),
+                StepKind::Retry(r) => self.retry(&step.name, r, input).await,
+                StepKind::Report(r) => {
+                    self.report_files(r);
+                    Ok(self.last.clone())
+                }
+            };
+            match result {
+                Ok(items) => self.finish_step(&step.name, items),
+                Err(StepStop::Failed(message)) => {
+                    let message = self.redactor.redact(&message);
+                    self.progress.event(Event::StepFinished {
+                        step: step.name.clone(),
+                        summary: format!("failed: {message}"),
+                    });
+                    self.report.errors.push(StepError {
+                        step: step.name.clone(),
+                        message,
+                    });
+                    self.finish_step(&step.name, Vec::new());
+                }
+                Err(StepStop::Abort(reason)) => {
+                    let reason = self.redactor.redact(&reason);
+                    self.progress.event(Event::StepFinished {
+                        step: step.name.clone(),
+                        summary: format!("aborted: {reason}"),
+                    });
+                    self.report.aborted = Some(format!("step {}: {reason}", step.name));
+                    // Report steps still name their files: the report is written whatever happened.
+                    for later in &self.plan.steps {
+                        if let StepKind::Report(r) = &later.kind {
+                            self.report_files(r);
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn input(&self, name: Option<&str>) -> Vec<Item> {
+        match name {
+            Some(n) => self.outputs.get(n).cloned().unwrap_or_default(),
+            None => self.last.clone(),
+        }
+    }
+
+    fn finish_step(&mut self, name: &str, items: Vec<Item>) {
+        self.outputs.insert(name.to_string(), items.clone());
+        let steps: serde_json::Map<String, Value> = self
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), json!({ "count": v.len(), "items": v.iter().map(|i| i.raw.clone()).collect::<Vec<_>>() })))
+            .collect();
+        self.steps = Ctx::from(minijinja::value::Serde(Value::Object(steps)));
+        self.last = items;
+    }
+
+    /// A template context with `vars`, `steps` and `extra`.
+    fn ctx(&self, extra: Vec<(&str, Ctx)>) -> Ctx {
+        let mut map: std::collections::BTreeMap<&str, Ctx> = extra.into_iter().collect();
+        map.insert("vars", self.vars.clone());
+        map.insert("steps", self.steps.clone());
+        Ctx::from(map)
+    }
+
+    fn item_ctx(&self, item: &Item) -> Ctx {
+        self.ctx(vec![
+            ("item", Ctx::from(minijinja::value::Serde(&item.raw))),
+            ("task", Ctx::from(minijinja::value::Serde(item.task()))),
+        ])
+    }
+
+    fn render_request(
+        &self,
+        plan: &crate::playbook::compile::RequestPlan,
+        ctx: &Ctx,
+    ) -> Result<crate::http::Request, String> {
+        request::render(
+            &self.plan.templates,
+            plan,
+            ctx,
+            self.base_url.as_deref(),
+            &self.headers,
+        )
+    }
+
+    fn report_files(&mut self, r: &crate::playbook::compile::ReportPlan) {
+        let run = json!({ "id": self.report.run_id, "playbook": self.plan.name, "started_at": self.report.started_at });
+        let ctx = self.ctx(vec![("run", Ctx::from(minijinja::value::Serde(run)))]);
+        for t in &r.files {
+            match self.plan.templates.render(t, &ctx) {
+                Ok(path) => self.files.push((path.trim().into(), r.title.clone())),
+                Err(e) => self.report.errors.push(StepError {
+                    step: "report".into(),
+                    message: format!("report file name: {e}"),
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! How an answer to a retry request becomes each item's outcome: HTTP status rules, rules on the
+//! body, per-item results inside a 200 (batch APIs), and the adapter's reading of an envelope.
+
+use std::collections::HashMap;
+
+use crate::http::Exchange;
+use crate::jsonpath::scalar_text;
+use crate::playbook::compile::OutcomePlan;
+use crate::playbook::model::Outcome;
+use crate::providers::Verdict;
+use crate::report::ItemOutcome;
+
+/// One item's verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Classified {
+    pub outcome: ItemOutcome,
+    pub message: Option<String>,
+}
+
+fn of(outcome: Outcome, message: Option<String>) -> Classified {
+    let outcome = match outcome {
+        Outcome::Retried => ItemOutcome::Retried,
+        Outcome::Skipped => ItemOutcome::Skipped,
+        Outcome::Failed => ItemOutcome::Failed,
+    };
+    Classified { outcome, message }
+}
+
+/// Classify `exchange` for the items `ids` it concerned. `Err` means the run must stop (the
+/// credentials were refused).
+pub fn classify(
+    exchange: &Exchange,
+    rules: &OutcomePlan,
+    ids: &[String],
+) -> Result<Vec<Classified>, String> {
+    let all = |c: Classified| Ok(vec![c; ids.len()]);
+    if let Verdict::AuthFailed { reason } = &exchange.verdict {
+        return Err(format!("authentication failed: {reason}"));
+    }
+    let Some(response) = &exchange.response else {
+        return all(of(
+            Outcome::Failed,
+            Some(exchange.error.clone().unwrap_or_else(|| "no answer".into())),
+        ));
+    };
+    let json = response.json.as_ref();
+    let message = || {
+        json.and_then(|j| rules.message.iter().find_map(|p| p.first_text(j)))
+            .or_else(|| (!response.text.trim().is_empty()).then(|| response.describe_body()))
+    };
+    if let Some(outcome) = rules.status.get(&response.status) {
+        return all(of(
+            *outcome,
+            message().map(|m| format!("HTTP {}: {m}", response.status)),
+        ));
+    }
+    if matches!(response.status, 401 | 403) {
+        let detail = message().map(|m| format!(": {m}")).unwrap_or_default();
+        return Err(format!(
+            "authentication failed: HTTP {}{detail}",
+            response.status
+        ));
+    }
+    if let Some(error) = &exchange.error {
+        return all(of(Outcome::Failed, Some(error.clone())));
+    }
+    if let Verdict::Failed { reason } | Verdict::Transient { reason } = &exchange.verdict {
+        return all(of(Outcome::Failed, Some(reason.clone())));
+    }
+    if !(200..300).contains(&response.status) {
+        let m = message().map(|m| format!(": {m}")).unwrap_or_default();
+        return all(of(
+            Outcome::Failed,
+            Some(format!("HTTP {}{m}", response.status)),
+        ));
+    }
+    if let Some((j, rule)) = json.and_then(|j| {
+        rules
+            .body
+            .iter()
+            .find(|r| r.when.matches(j))
+            .map(|r| (j, r))
+    }) {
+        let m = rule
+            .message
+            .as_ref()
+            .and_then(|p| p.first_text(j))
+            .or_else(message);
+        return all(of(rule.outcome, m));
+    }
+    let Some(items) = &rules.items else {
+        return all(of(Outcome::Retried, None));
+    };
+    let Some(j) = json else {
+        return all(of(
+            Outcome::Failed,
+            Some(format!(
+                "expected a JSON answer with per-item results at {}, got {}",
+                items.path.source(),
+                response.describe_body()
+            )),
+        ));
+    };
+    let mut results: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    for result in items.path.query(j) {
+        if let Some(id) = items.id.first_text(result) {
+            let code = items.code.first(result).and_then(scalar_text);
+            let message = items.message.first_text(result);
+            results.insert(id, (code, message));
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|id| match results.get(id) {
+            Some((None, _)) => of(items.unlisted, None),
+            Some((code, message)) => {
+                let outcome = code
+                    .as_ref()
+                    .and_then(|c| items.codes.get(c))
+                    .copied()
+                    .unwrap_or(items.otherwise);
+                let text = match (code, message) {
+                    (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+                    (Some(c), None) => Some(c.clone()),
+                    (None, m) => m.clone(),
+                };
+                of(
+                    outcome,
+                    if outcome == Outcome::Retried {
+                        None
+                    } else {
+                        text
+                    },
+                )
+            }
+            None => of(items.unlisted, None),
+        })
+        .collect())
+}

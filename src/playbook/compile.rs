@@ -1,0 +1,1193 @@
+//! Compilation: a parsed playbook, the provider's defaults and the command line's `--var`s become a
+//! [`Plan`] in which every template, JSONPath, duration and rate is compiled and every reference
+//! (`vars.x`, `steps.y`, `input:`) checked. All problems are collected, each located in its file.
+//! Nothing here touches the network.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::load::{parse, position_of};
+use super::model::{self, Count, Defaults, Outcome, Playbook, Spanned};
+use crate::diagnostic::{Diagnostic, Position, SourceFile, did_you_mean};
+use crate::http::backoff::BackoffPolicy;
+use crate::jsonpath::{JsonPath, Predicate};
+use crate::providers::Provider;
+use crate::template::{Template, Templates, context};
+use crate::units::{Rate, Span};
+
+/// Names a template may use, by where it stands.
+const ROOTS_CONNECTION: &[&str] = &["vars"];
+const ROOTS_LIST: &[&str] = &["vars", "steps"];
+const ROOTS_ITEM: &[&str] = &["vars", "steps", "item", "task"];
+const ROOTS_BATCH: &[&str] = &["vars", "steps", "items", "ids", "tasks"];
+const ROOTS_REPORT: &[&str] = &["vars", "run"];
+/// The fields of `task` in templates.
+pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message"];
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_PAGES: u32 = 100;
+
+/// A playbook ready to run.
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub file: Arc<SourceFile>,
+    pub provider: Arc<dyn Provider>,
+    pub vars: Value,
+    pub connection: ConnectionPlan,
+    pub steps: Vec<StepPlan>,
+    pub templates: Templates,
+}
+
+pub struct ConnectionPlan {
+    pub base_url: Option<Template>,
+    pub headers: Vec<(String, Template)>,
+    pub rate: Option<Rate>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub backoff: BackoffPolicy,
+}
+
+/// JSONPaths that read an item's common fields.
+#[derive(Clone, Debug)]
+pub struct FieldsPlan {
+    pub id: JsonPath,
+    pub label: Option<JsonPath>,
+    pub status: Option<JsonPath>,
+    pub created_at: Option<JsonPath>,
+    pub message: Option<JsonPath>,
+}
+
+pub struct RequestPlan {
+    pub method: reqwest::Method,
+    pub target: Target,
+    pub query: Vec<(String, Vec<Template>)>,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<BodyTemplate>,
+}
+
+pub enum Target {
+    Path(Template),
+    Url(Template),
+}
+
+/// A JSON body whose strings are templates.
+pub enum BodyTemplate {
+    Literal(Value),
+    Text(Template),
+    Array(Vec<BodyTemplate>),
+    Object(Vec<(String, BodyTemplate)>),
+}
+
+pub struct StepPlan {
+    pub name: String,
+    pub position: Option<Position>,
+    pub kind: StepKind,
+}
+
+pub enum StepKind {
+    Fetch(FetchPlan),
+    Filter(FilterPlan),
+    Retry(RetryPlan),
+    Report(ReportPlan),
+}
+
+impl StepKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            StepKind::Fetch(_) => "fetch",
+            StepKind::Filter(_) => "filter",
+            StepKind::Retry(_) => "retry",
+            StepKind::Report(_) => "report",
+        }
+    }
+}
+
+pub struct FetchPlan {
+    pub source: FetchSource,
+    pub enrich: Option<EnrichPlan>,
+    pub fields: FieldsPlan,
+}
+
+pub enum FetchSource {
+    Http {
+        request: Box<RequestPlan>,
+        items: JsonPath,
+        paginate: Option<PaginatePlan>,
+    },
+    File {
+        path: Template,
+        id_field: Option<String>,
+    },
+    Ids(Template),
+}
+
+pub struct PaginatePlan {
+    pub style: PageStyle,
+    pub max_pages: u32,
+}
+
+pub enum PageStyle {
+    Page {
+        param: String,
+        start: u64,
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+    Offset {
+        param: String,
+        limit_param: String,
+        size: u64,
+    },
+    Cursor {
+        param: String,
+        in_body: bool,
+        next: JsonPath,
+    },
+    NextLinkPath(JsonPath),
+    NextLinkHeader(String),
+}
+
+pub struct EnrichPlan {
+    pub request: RequestPlan,
+    pub item: JsonPath,
+    pub merge: bool,
+    pub concurrency: usize,
+}
+
+pub struct FilterPlan {
+    pub input: Option<String>,
+    pub status_in: Option<Vec<String>>,
+    pub status_not_in: Option<Vec<String>>,
+    pub predicate: Option<Predicate>,
+    pub since: Option<Span>,
+    pub until: Option<Span>,
+    pub time: Option<Template>,
+    pub limit: Option<u64>,
+}
+
+pub struct RetryPlan {
+    pub input: Option<String>,
+    pub mode: RetryMode,
+    pub concurrency: usize,
+    pub rate: Option<Rate>,
+    pub backoff: BackoffPolicy,
+    pub outcome: OutcomePlan,
+}
+
+pub enum RetryMode {
+    PerItem(RequestPlan),
+    Batch { size: usize, request: RequestPlan },
+}
+
+pub struct OutcomePlan {
+    pub status: BTreeMap<u16, Outcome>,
+    pub message: Vec<JsonPath>,
+    pub body: Vec<BodyRulePlan>,
+    pub items: Option<ItemRulesPlan>,
+}
+
+pub struct BodyRulePlan {
+    pub when: Predicate,
+    pub outcome: Outcome,
+    pub message: Option<JsonPath>,
+}
+
+pub struct ItemRulesPlan {
+    pub path: JsonPath,
+    pub id: JsonPath,
+    pub code: JsonPath,
+    pub message: JsonPath,
+    pub codes: BTreeMap<String, Outcome>,
+    pub otherwise: Outcome,
+    pub unlisted: Outcome,
+}
+
+pub struct ReportPlan {
+    pub files: Vec<Template>,
+    pub title: Option<String>,
+}
+
+/// Compile `playbook` (read from `file`) with `overrides` from `--var`.
+pub fn compile(
+    file: &Arc<SourceFile>,
+    playbook: Playbook,
+    provider: Arc<dyn Provider>,
+    overrides: &[(String, String)],
+    mut templates: Templates,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let defaults_file = Arc::new(SourceFile {
+        path: format!("<built-in {} adapter>", provider.name()).into(),
+        text: provider
+            .defaults_yaml(&playbook.connection.options)
+            .map_err(|e| vec![Diagnostic::new(e)])?,
+    });
+    let defaults: Defaults = if defaults_file.text.trim().is_empty() {
+        Defaults::default()
+    } else {
+        parse(&defaults_file).map_err(|d| vec![d])?
+    };
+    let vars = resolve_vars(file, &playbook, overrides, &mut diags);
+    let mut c = Compiler {
+        templates: &mut templates,
+        diags,
+        vars: &vars,
+        step_names: Vec::new(),
+    };
+
+    let connection = c.connection(
+        file,
+        &playbook.connection,
+        &defaults_file,
+        &defaults.connection,
+    );
+    let fields = c.fields(file, &playbook.task, &defaults_file, &defaults.task);
+
+    let mut steps = Vec::new();
+    for (index, step) in playbook.steps.iter().enumerate() {
+        if let Some(plan) = c.step(
+            file,
+            index,
+            step,
+            &fields,
+            &connection.backoff,
+            &defaults_file,
+            &defaults,
+            provider.as_ref(),
+        ) {
+            steps.push(plan);
+        }
+    }
+    if playbook.steps.is_empty() {
+        c.diags.push(
+            Diagnostic::new("the playbook has no steps")
+                .at(file, None)
+                .help("add `steps:` with at least a fetch"),
+        );
+    }
+    let diags = std::mem::take(&mut c.diags);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(Plan {
+        name: playbook.name,
+        description: playbook.description,
+        file: Arc::clone(file),
+        provider,
+        vars,
+        connection,
+        steps,
+        templates,
+    })
+}
+
+/// The playbook's `vars` with `--var` overrides, each coerced to its default's type.
+fn resolve_vars(
+    file: &Arc<SourceFile>,
+    playbook: &Playbook,
+    overrides: &[(String, String)],
+    diags: &mut Vec<Diagnostic>,
+) -> Value {
+    let mut vars: Map<String, Value> = playbook.vars.clone();
+    for (key, text) in overrides {
+        let Some(default) = vars.get(key) else {
+            let declared: Vec<&str> = playbook.vars.keys().map(String::as_str).collect();
+            let help = match did_you_mean(key, declared.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if declared.is_empty() => "this playbook declares no vars".to_string(),
+                None => format!("this playbook's vars are: {}", declared.join(", ")),
+            };
+            diags.push(
+                Diagnostic::new(format!("--var {key}: the playbook has no variable `{key}`"))
+                    .at(file, None)
+                    .help(help),
+            );
+            continue;
+        };
+        let value = match default {
+            Value::Number(_) => text
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| text.parse::<f64>().map(Value::from))
+                .map_err(|_| format!("--var {key}={text}: `{key}` is a number")),
+            Value::Bool(_) => text
+                .parse::<bool>()
+                .map(Value::from)
+                .map_err(|_| format!("--var {key}={text}: `{key}` is true or false")),
+            Value::Array(_) => Ok(Value::Array(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.into()))
+                    .collect(),
+            )),
+            _ => Ok(Value::String(text.clone())),
+        };
+        match value {
+            Ok(v) => {
+                vars.insert(key.clone(), v);
+            }
+            Err(e) => diags.push(Diagnostic::new(e).at(file, None)),
+        }
+    }
+    Value::Object(vars)
+}
+
+struct Compiler<'a> {
+    templates: &'a mut Templates,
+    diags: Vec<Diagnostic>,
+    vars: &'a Value,
+    step_names: Vec<String>,
+}
+
+impl Compiler<'_> {
+    fn error<T>(
+        &mut self,
+        file: &Arc<SourceFile>,
+        at: Option<Position>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Option<T> {
+        let mut d = Diagnostic::new(message).at(file, at);
+        if let Some(h) = help {
+            d = d.help(h);
+        }
+        self.diags.push(d);
+        None
+    }
+
+    /// Compile a template and check the names it reads against `roots`.
+    fn template(
+        &mut self,
+        file: &Arc<SourceFile>,
+        text: &Spanned<String>,
+        roots: &[&str],
+    ) -> Option<Template> {
+        let at = position_of(text);
+        let template = match self.templates.compile(&text.value) {
+            Ok(t) => t,
+            Err(e) => {
+                return self.error(
+                    file,
+                    at,
+                    format!("invalid template: {e}"),
+                    Some("templates use minijinja syntax: {{ vars.name }}".into()),
+                );
+            }
+        };
+        let mut names: Vec<String> = self.templates.variables(&template).into_iter().collect();
+        names.sort();
+        for name in names {
+            let mut parts = name.split('.');
+            let root = parts.next().unwrap_or_default();
+            let field = parts.next();
+            if !roots.contains(&root) {
+                let help = match did_you_mean(root, roots.iter().copied()) {
+                    Some(best) => format!(
+                        "did you mean `{best}`? Here a template can use: {}",
+                        roots.join(", ")
+                    ),
+                    None => format!("here a template can use: {}", roots.join(", ")),
+                };
+                self.error::<()>(
+                    file,
+                    at,
+                    format!("unknown variable `{root}` in template"),
+                    Some(help),
+                );
+                continue;
+            }
+            let Some(field) = field else { continue };
+            let known: Vec<String> = match root {
+                "vars" => self
+                    .vars
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
+                "task" => TASK_FIELDS.iter().map(|s| s.to_string()).collect(),
+                "steps" => self.step_names.clone(),
+                _ => continue,
+            };
+            if !known.iter().any(|k| k == field) {
+                let help = match did_you_mean(field, known.iter().map(String::as_str)) {
+                    Some(best) => format!("did you mean `{root}.{best}`?"),
+                    None if root == "steps" => {
+                        "a template can refer only to steps before it, by name".to_string()
+                    }
+                    None if known.is_empty() => format!("there is no `{root}` here"),
+                    None => format!("known: {}", known.join(", ")),
+                };
+                self.error::<()>(
+                    file,
+                    at,
+                    format!("unknown variable `{root}.{field}`"),
+                    Some(help),
+                );
+            }
+        }
+        Some(template)
+    }
+
+    fn jsonpath(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<JsonPath> {
+        JsonPath::parse(&text.value)
+            .map_err(|e| self.error::<()>(file, position_of(text), e, None))
+            .ok()
+    }
+
+    fn predicate(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<Predicate> {
+        Predicate::parse(&text.value)
+            .map_err(|e| self.error::<()>(file, position_of(text), e, None))
+            .ok()
+    }
+
+    fn span(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<Span> {
+        Span::parse(&text.value)
+            .map_err(|e| self.error::<()>(file, position_of(text), e, None))
+            .ok()
+    }
+
+    fn rate(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<Rate> {
+        Rate::parse(&text.value)
+            .map_err(|e| self.error::<()>(file, position_of(text), e, None))
+            .ok()
+    }
+
+    /// A count, rendering a template over `vars` now: counts shape the run before it starts.
+    fn count(&mut self, file: &Arc<SourceFile>, count: &Spanned<Count>, what: &str) -> Option<u64> {
+        let at = position_of(count);
+        match &count.value {
+            Count::Number(n) => Some(*n),
+            Count::Template(text) => {
+                let spanned = Spanned::new(text.clone(), count.referenced, count.defined);
+                let template = self.template(file, &spanned, ROOTS_CONNECTION)?;
+                let ctx = context([("vars", self.vars)]);
+                let rendered = match self.templates.render(&template, &ctx) {
+                    Ok(r) => r,
+                    Err(e) => return self.error(file, at, format!("{what}: {e}"), None),
+                };
+                match rendered.trim().parse::<u64>() {
+                    Ok(n) => Some(n),
+                    Err(_) => self.error(
+                        file,
+                        at,
+                        format!("{what} must be a whole number, but `{text}` gave `{rendered}`"),
+                        None,
+                    ),
+                }
+            }
+        }
+    }
+
+    fn connection(
+        &mut self,
+        file: &Arc<SourceFile>,
+        c: &model::Connection,
+        dfile: &Arc<SourceFile>,
+        d: &model::Connection,
+    ) -> ConnectionPlan {
+        let base_url = match (&c.base_url, &d.base_url) {
+            (Some(b), _) => self.template(file, b, ROOTS_CONNECTION),
+            (None, Some(b)) => self.template(dfile, b, ROOTS_CONNECTION),
+            (None, None) => None,
+        };
+        let mut headers = Vec::new();
+        for (name, value) in &d.headers {
+            let overridden = c.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
+            if let Some(t) = (!overridden)
+                .then(|| self.template(dfile, value, ROOTS_CONNECTION))
+                .flatten()
+            {
+                headers.push((name.clone(), t));
+            }
+        }
+        for (name, value) in &c.headers {
+            if let Some(t) = self.template(file, value, ROOTS_CONNECTION) {
+                headers.push((name.clone(), t));
+            }
+        }
+        let rate = match (&c.rate, &d.rate) {
+            (Some(r), _) => self.rate(file, r),
+            (None, Some(r)) => self.rate(dfile, r),
+            _ => None,
+        };
+        let timeout = c
+            .timeout
+            .as_ref()
+            .and_then(|t| self.span(file, t))
+            .map_or(DEFAULT_TIMEOUT, |s| s.0);
+        let connect_timeout = c
+            .connect_timeout
+            .as_ref()
+            .and_then(|t| self.span(file, t))
+            .map_or(DEFAULT_CONNECT_TIMEOUT, |s| s.0);
+        let base = self.backoff(dfile, d.backoff.as_ref(), BackoffPolicy::default());
+        let backoff = self.backoff(file, c.backoff.as_ref(), base);
+        ConnectionPlan {
+            base_url,
+            headers,
+            rate,
+            timeout,
+            connect_timeout,
+            backoff,
+        }
+    }
+
+    fn backoff(
+        &mut self,
+        file: &Arc<SourceFile>,
+        b: Option<&model::Backoff>,
+        mut policy: BackoffPolicy,
+    ) -> BackoffPolicy {
+        let Some(b) = b else { return policy };
+        if let Some(n) = b.attempts {
+            policy.attempts = n.max(1);
+        }
+        if let Some(s) = b.initial.as_ref().and_then(|s| self.span(file, s)) {
+            policy.initial = s.0;
+        }
+        if let Some(s) = b.max.as_ref().and_then(|s| self.span(file, s)) {
+            policy.max = s.0;
+        }
+        if let Some(s) = b.max_retry_after.as_ref().and_then(|s| self.span(file, s)) {
+            policy.max_retry_after = s.0;
+        }
+        if let Some(list) = &b.on_status {
+            policy.on_status = list.clone();
+        }
+        policy
+    }
+
+    fn fields(
+        &mut self,
+        file: &Arc<SourceFile>,
+        t: &model::TaskFields,
+        dfile: &Arc<SourceFile>,
+        d: &model::TaskFields,
+    ) -> FieldsPlan {
+        let mut pick = |own: &Option<Spanned<String>>,
+                        dflt: &Option<Spanned<String>>,
+                        fallback: Option<&str>|
+         -> Option<JsonPath> {
+            match (own, dflt) {
+                (Some(p), _) => self.jsonpath(file, p),
+                (None, Some(p)) => self.jsonpath(dfile, p),
+                (None, None) => fallback.and_then(|f| JsonPath::parse(f).ok()),
+            }
+        };
+        let id = pick(&t.id, &d.id, Some("$.id"));
+        let label = pick(&t.label, &d.label, None);
+        let status = pick(&t.status, &d.status, Some("$.status"));
+        let created_at = pick(&t.created_at, &d.created_at, Some("$.created_at"));
+        let message = pick(&t.message, &d.message, None);
+        FieldsPlan {
+            id: id.unwrap_or_else(|| JsonPath::parse("$.id").expect("a constant path")),
+            label,
+            status,
+            created_at,
+            message,
+        }
+    }
+
+    fn request(
+        &mut self,
+        file: &Arc<SourceFile>,
+        r: &model::Request,
+        roots: &[&str],
+        default_method: &str,
+        at: Option<Position>,
+    ) -> Option<RequestPlan> {
+        let method_text = r
+            .method
+            .as_deref()
+            .unwrap_or(default_method)
+            .to_ascii_uppercase();
+        let method = match reqwest::Method::from_bytes(method_text.as_bytes()) {
+            Ok(m) if ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m.as_str()) => m,
+            _ => {
+                return self.error(
+                    file,
+                    at,
+                    format!("unknown HTTP method `{method_text}`"),
+                    Some("use GET, POST, PUT, PATCH or DELETE".into()),
+                );
+            }
+        };
+        let target = match (&r.path, &r.url) {
+            (Some(p), None) => Target::Path(self.template(file, p, roots)?),
+            (None, Some(u)) => Target::Url(self.template(file, u, roots)?),
+            (Some(_), Some(u)) => {
+                return self.error(
+                    file,
+                    position_of(u),
+                    "a request has `path` or `url`, not both",
+                    None,
+                );
+            }
+            (None, None) => {
+                return self.error(
+                    file,
+                    at,
+                    "the request has no `path` or `url`",
+                    Some("add `path: /tasks` (under the base URL) or a full `url:`".into()),
+                );
+            }
+        };
+        let mut query = Vec::new();
+        for (name, value) in &r.query {
+            let texts: Vec<String> = match &value.value {
+                model::QueryValue::One(s) => vec![s.0.clone()],
+                model::QueryValue::Many(list) => list.iter().map(|s| s.0.clone()).collect(),
+            };
+            let mut compiled = Vec::new();
+            for text in texts {
+                let spanned = Spanned::new(text, value.referenced, value.defined);
+                compiled.extend(self.template(file, &spanned, roots));
+            }
+            query.push((name.clone(), compiled));
+        }
+        let mut headers = Vec::new();
+        for (name, value) in &r.headers {
+            headers.extend(self.template(file, value, roots).map(|t| (name.clone(), t)));
+        }
+        let body = r.body.as_ref().map(|b| self.body(file, &b.value, b, roots));
+        Some(RequestPlan {
+            method,
+            target,
+            query,
+            headers,
+            body,
+        })
+    }
+
+    fn body(
+        &mut self,
+        file: &Arc<SourceFile>,
+        value: &Value,
+        at: &Spanned<Value>,
+        roots: &[&str],
+    ) -> BodyTemplate {
+        match value {
+            Value::String(s) if s.contains("{{") || s.contains("{%") => {
+                let spanned = Spanned::new(s.clone(), at.referenced, at.defined);
+                match self.template(file, &spanned, roots) {
+                    Some(t) => BodyTemplate::Text(t),
+                    None => BodyTemplate::Literal(Value::Null),
+                }
+            }
+            Value::Array(items) => BodyTemplate::Array(
+                items
+                    .iter()
+                    .map(|v| self.body(file, v, at, roots))
+                    .collect(),
+            ),
+            Value::Object(map) => BodyTemplate::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.body(file, v, at, roots)))
+                    .collect(),
+            ),
+            other => BodyTemplate::Literal(other.clone()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        file: &Arc<SourceFile>,
+        index: usize,
+        step: &Spanned<model::Step>,
+        fields: &FieldsPlan,
+        backoff: &BackoffPolicy,
+        dfile: &Arc<SourceFile>,
+        defaults: &Defaults,
+        provider: &dyn Provider,
+    ) -> Option<StepPlan> {
+        let at = position_of(step);
+        let s = &step.value;
+        let given = [
+            s.fetch.is_some(),
+            s.filter.is_some(),
+            s.retry.is_some(),
+            s.report.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return self.error(
+                file,
+                at,
+                "a step needs exactly one of `fetch`, `filter`, `retry` or `report`",
+                Some("split it into one step per kind".into()),
+            );
+        }
+        let kind_label =
+            ["fetch", "filter", "retry", "report"][given.iter().position(|g| *g).unwrap_or(0)];
+        let name = match &s.name {
+            Some(n) => n.clone(),
+            None if self
+                .step_names
+                .iter()
+                .any(|existing| existing == kind_label) =>
+            {
+                format!("{kind_label}-{}", index + 1)
+            }
+            None => kind_label.to_string(),
+        };
+        if self.step_names.contains(&name) {
+            self.error::<()>(
+                file,
+                at,
+                format!("two steps are named `{name}`"),
+                Some("give each step its own name".into()),
+            );
+        }
+        let first = index == 0;
+        let kind = if let Some(f) = &s.fetch {
+            StepKind::Fetch(self.fetch(file, f, fields, dfile, defaults, at)?)
+        } else if let Some(f) = &s.filter {
+            StepKind::Filter(self.filter(file, f, provider, first, at)?)
+        } else if let Some(r) = &s.retry {
+            StepKind::Retry(self.retry(file, r, backoff, dfile, defaults, first, at)?)
+        } else if let Some(r) = &s.report {
+            StepKind::Report(self.report(file, r)?)
+        } else {
+            return None;
+        };
+        self.step_names.push(name.clone());
+        Some(StepPlan {
+            name,
+            position: at,
+            kind,
+        })
+    }
+
+    fn input(
+        &mut self,
+        file: &Arc<SourceFile>,
+        input: &Option<Spanned<String>>,
+        first: bool,
+        at: Option<Position>,
+    ) -> Option<Option<String>> {
+        match input {
+            Some(name) if !self.step_names.contains(&name.value) => {
+                let help =
+                    match did_you_mean(&name.value, self.step_names.iter().map(String::as_str)) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "`input:` names a step before this one".to_string(),
+                    };
+                self.error(
+                    file,
+                    position_of(name),
+                    format!("no step before this one is named `{}`", name.value),
+                    Some(help),
+                )
+            }
+            Some(name) => Some(Some(name.value.clone())),
+            None if first => self.error(
+                file,
+                at,
+                "this step has no items to work on",
+                Some("put a `fetch` step before it".into()),
+            ),
+            None => Some(None),
+        }
+    }
+
+    fn fetch(
+        &mut self,
+        file: &Arc<SourceFile>,
+        f: &model::Fetch,
+        fields: &FieldsPlan,
+        dfile: &Arc<SourceFile>,
+        defaults: &Defaults,
+        at: Option<Position>,
+    ) -> Option<FetchPlan> {
+        let fields = match &f.fields {
+            Some(own) => {
+                let none = model::TaskFields::default();
+                let mut plan = self.fields(file, own, file, &none);
+                if own.id.is_none() {
+                    plan.id = fields.id.clone();
+                }
+                plan.label = plan.label.or_else(|| fields.label.clone());
+                plan.message = plan.message.or_else(|| fields.message.clone());
+                plan
+            }
+            None => fields.clone(),
+        };
+        let sources = [f.request.is_some(), f.file.is_some(), f.ids.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
+        if sources > 1 {
+            return self.error(
+                file,
+                at,
+                "a fetch takes items from one of `request`, `file` or `ids`",
+                None,
+            );
+        }
+        let source = if let Some(path) = &f.file {
+            FetchSource::File {
+                path: self.template(file, path, ROOTS_LIST)?,
+                id_field: f.id_field.clone(),
+            }
+        } else if let Some(ids) = &f.ids {
+            FetchSource::Ids(self.template(file, ids, ROOTS_LIST)?)
+        } else {
+            let d = defaults.fetch.as_ref();
+            let (rfile, request) = match (&f.request, d.and_then(|d| d.request.as_ref())) {
+                (Some(r), _) => (file, r),
+                (None, Some(r)) => (dfile, r),
+                (None, None) => {
+                    return self.error(
+                        file,
+                        at,
+                        "this fetch has no `request`, `file` or `ids`",
+                        Some("add `request: {path: /tasks}` and `items: $.tasks[*]`".into()),
+                    );
+                }
+            };
+            let request = self.request(rfile, request, ROOTS_LIST, "GET", at)?;
+            let items = match (&f.items, d.and_then(|d| d.items.as_ref())) {
+                (Some(p), _) => self.jsonpath(file, p)?,
+                (None, Some(p)) => self.jsonpath(dfile, p)?,
+                (None, None) => JsonPath::parse("$[*]").expect("a constant path"),
+            };
+            let paginate = match (&f.paginate, d.and_then(|d| d.paginate.as_ref())) {
+                (Some(p), _) => Some(self.paginate(file, p, at)?),
+                (None, Some(p)) => Some(self.paginate(dfile, p, at)?),
+                (None, None) => None,
+            };
+            FetchSource::Http {
+                request: Box::new(request),
+                items,
+                paginate,
+            }
+        };
+        let enrich = match &f.enrich {
+            Some(e) => Some(self.enrich(file, e, at)?),
+            None => None,
+        };
+        Some(FetchPlan {
+            source,
+            enrich,
+            fields,
+        })
+    }
+
+    fn enrich(
+        &mut self,
+        file: &Arc<SourceFile>,
+        e: &model::Enrich,
+        at: Option<Position>,
+    ) -> Option<EnrichPlan> {
+        let request = self.request(file, &e.request, ROOTS_ITEM, "GET", at)?;
+        let item = match &e.item {
+            Some(p) => self.jsonpath(file, p)?,
+            None => JsonPath::parse("$").expect("a constant path"),
+        };
+        let concurrency = match &e.concurrency {
+            Some(c) => self
+                .count(
+                    file,
+                    &Spanned::new(
+                        c.clone(),
+                        serde_saphyr::Location::UNKNOWN,
+                        serde_saphyr::Location::UNKNOWN,
+                    ),
+                    "concurrency",
+                )?
+                .max(1) as usize,
+            None => 1,
+        };
+        Some(EnrichPlan {
+            request,
+            item,
+            merge: e.merge.unwrap_or(true),
+            concurrency,
+        })
+    }
+
+    fn paginate(
+        &mut self,
+        file: &Arc<SourceFile>,
+        p: &model::Paginate,
+        at: Option<Position>,
+    ) -> Option<PaginatePlan> {
+        let styles = [
+            p.page.is_some(),
+            p.offset.is_some(),
+            p.cursor.is_some(),
+            p.next_link.is_some(),
+        ];
+        if styles.iter().filter(|s| **s).count() != 1 {
+            return self.error(
+                file,
+                at,
+                "`paginate` needs exactly one of `page`, `offset`, `cursor` or `next_link`",
+                None,
+            );
+        }
+        let style = if let Some(page) = &p.page {
+            PageStyle::Page {
+                param: page.param.clone().unwrap_or_else(|| "page".into()),
+                start: page.start.unwrap_or(1),
+                size_param: page.size_param.clone(),
+                size: page.size,
+            }
+        } else if let Some(o) = &p.offset {
+            PageStyle::Offset {
+                param: o.param.clone().unwrap_or_else(|| "offset".into()),
+                limit_param: o.limit_param.clone().unwrap_or_else(|| "limit".into()),
+                size: o.size.unwrap_or(50).max(1),
+            }
+        } else if let Some(c) = &p.cursor {
+            PageStyle::Cursor {
+                param: c.param.clone().unwrap_or_else(|| "cursor".into()),
+                in_body: c.location == Some(model::CursorLocation::Body),
+                next: self.jsonpath(file, &c.next)?,
+            }
+        } else {
+            let link = p.next_link.as_ref()?;
+            match (&link.path, &link.header) {
+                (Some(path), None) => PageStyle::NextLinkPath(self.jsonpath(file, path)?),
+                (None, Some(header)) => PageStyle::NextLinkHeader(header.to_ascii_lowercase()),
+                _ => {
+                    return self.error(
+                        file,
+                        at,
+                        "`next_link` takes one of `path` (a JSONPath) or `header` (e.g. link)",
+                        None,
+                    );
+                }
+            }
+        };
+        let max_pages = p.max_pages.unwrap_or(DEFAULT_MAX_PAGES).max(1);
+        Some(PaginatePlan { style, max_pages })
+    }
+
+    fn filter(
+        &mut self,
+        file: &Arc<SourceFile>,
+        f: &model::Filter,
+        provider: &dyn Provider,
+        first: bool,
+        at: Option<Position>,
+    ) -> Option<FilterPlan> {
+        let input = self.input(file, &f.input, first, at)?;
+        let list = |l: &Option<Spanned<Vec<model::Scalar>>>| {
+            l.as_ref()
+                .map(|l| l.value.iter().map(|s| s.0.clone()).collect::<Vec<_>>())
+        };
+        let mut status_in = list(&f.status_in);
+        let status_not_in = list(&f.status_not_in);
+        if status_in.is_none()
+            && status_not_in.is_none()
+            && !provider.default_retryable().is_empty()
+        {
+            status_in = Some(
+                provider
+                    .default_retryable()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            );
+        }
+        let predicate = match &f.where_ {
+            Some(w) => Some(self.predicate(file, w)?),
+            None => None,
+        };
+        let since = match &f.since {
+            Some(s) => Some(self.span(file, s)?),
+            None => None,
+        };
+        let until = match &f.until {
+            Some(s) => Some(self.span(file, s)?),
+            None => None,
+        };
+        let time = match &f.time {
+            Some(t) => Some(self.template(file, t, ROOTS_ITEM)?),
+            None => None,
+        };
+        let limit = match &f.limit {
+            Some(l) => Some(self.count(file, l, "limit")?),
+            None => None,
+        };
+        Some(FilterPlan {
+            input,
+            status_in,
+            status_not_in,
+            predicate,
+            since,
+            until,
+            time,
+            limit,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn retry(
+        &mut self,
+        file: &Arc<SourceFile>,
+        r: &model::Retry,
+        backoff: &BackoffPolicy,
+        dfile: &Arc<SourceFile>,
+        defaults: &Defaults,
+        first: bool,
+        at: Option<Position>,
+    ) -> Option<RetryPlan> {
+        let input = self.input(file, &r.input, first, at)?;
+        let d = defaults.retry.as_ref();
+        let own_mode = r.request.is_some() || r.batch.is_some();
+        let (mfile, request, batch) = if own_mode {
+            (file, r.request.as_ref(), r.batch.as_ref())
+        } else {
+            (
+                dfile,
+                d.and_then(|d| d.request.as_ref()),
+                d.and_then(|d| d.batch.as_ref()),
+            )
+        };
+        let mode = match (request, batch) {
+            (_, Some(b)) => {
+                let size = self.count(mfile, &b.size, "batch size")?;
+                if size == 0 {
+                    return self.error(
+                        mfile,
+                        position_of(&b.size),
+                        "a batch holds at least one item",
+                        None,
+                    );
+                }
+                let Some(req) = b.request.as_ref().or(request) else {
+                    return self.error(mfile, at, "the batch has no `request`", Some("add `batch: {size: 50, request: {path: /tasks/retry, body: {ids: \"{{ ids }}\"}}}`".into()));
+                };
+                RetryMode::Batch {
+                    size: size as usize,
+                    request: self.request(mfile, req, ROOTS_BATCH, "POST", at)?,
+                }
+            }
+            (Some(req), None) => {
+                RetryMode::PerItem(self.request(mfile, req, ROOTS_ITEM, "POST", at)?)
+            }
+            (None, None) => {
+                return self.error(
+                    file,
+                    at,
+                    "this retry has no `request` or `batch`",
+                    Some(
+                        "add `request: {method: POST, path: \"/tasks/{{ task.id }}/retry\"}`"
+                            .into(),
+                    ),
+                );
+            }
+        };
+        let concurrency = match &r.concurrency {
+            Some(c) => self.count(file, c, "concurrency")?,
+            None => d
+                .and_then(|d| d.concurrency.as_ref())
+                .and_then(|c| self.count(dfile, c, "concurrency"))
+                .unwrap_or(1),
+        };
+        if concurrency == 0 {
+            return self.error(file, at, "concurrency must be at least 1", None);
+        }
+        let rate = match (&r.rate, d.and_then(|d| d.rate.as_ref())) {
+            (Some(rate), _) => Some(self.rate(file, rate)?),
+            (None, Some(rate)) => Some(self.rate(dfile, rate)?),
+            (None, None) => None,
+        };
+        let base = self.backoff(dfile, d.and_then(|d| d.backoff.as_ref()), backoff.clone());
+        let backoff = self.backoff(file, r.backoff.as_ref(), base);
+        let outcome = match (&r.outcome, d.and_then(|d| d.outcome.as_ref())) {
+            (Some(o), _) => self.outcome(file, o)?,
+            (None, Some(o)) => self.outcome(dfile, o)?,
+            (None, None) => self.outcome(file, &model::OutcomeRules::default())?,
+        };
+        Some(RetryPlan {
+            input,
+            mode,
+            concurrency: concurrency as usize,
+            rate,
+            backoff,
+            outcome,
+        })
+    }
+
+    fn outcome(&mut self, file: &Arc<SourceFile>, o: &model::OutcomeRules) -> Option<OutcomePlan> {
+        let message = match &o.message {
+            Some(m) => vec![self.jsonpath(file, m)?],
+            None => ["$.message", "$.error", "$.detail", "$.msg"]
+                .iter()
+                .filter_map(|p| JsonPath::parse(p).ok())
+                .collect(),
+        };
+        let mut body = Vec::new();
+        for rule in &o.body {
+            let when = self.predicate(file, &rule.when)?;
+            let message = match &rule.message {
+                Some(m) => Some(self.jsonpath(file, m)?),
+                None => None,
+            };
+            body.push(BodyRulePlan {
+                when,
+                outcome: rule.outcome,
+                message,
+            });
+        }
+        let items = match &o.items {
+            Some(i) => {
+                let path_or = |c: &mut Self, p: &Option<Spanned<String>>, d: &str| match p {
+                    Some(p) => c.jsonpath(file, p),
+                    None => JsonPath::parse(d).ok(),
+                };
+                Some(ItemRulesPlan {
+                    path: self.jsonpath(file, &i.path)?,
+                    id: path_or(self, &i.id, "$.id")?,
+                    code: path_or(self, &i.code, "$.code")?,
+                    message: path_or(self, &i.message, "$.message")?,
+                    codes: i.codes.clone(),
+                    otherwise: i.otherwise.unwrap_or(Outcome::Failed),
+                    unlisted: i.unlisted.unwrap_or(Outcome::Retried),
+                })
+            }
+            None => None,
+        };
+        Some(OutcomePlan {
+            status: o.status.clone(),
+            message,
+            body,
+            items,
+        })
+    }
+
+    fn report(&mut self, file: &Arc<SourceFile>, r: &model::Report) -> Option<ReportPlan> {
+        let mut files = Vec::new();
+        for f in &r.files {
+            let t = self.template(file, f, ROOTS_REPORT)?;
+            let ext = std::path::Path::new(f.value.trim())
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("");
+            if !crate::report::is_known_extension(ext) {
+                return self.error(
+                    file,
+                    position_of(f),
+                    format!("cannot tell the report format of `{}`", f.value),
+                    Some(format!(
+                        "end the file name with one of: {}",
+                        crate::report::EXTENSIONS.join(", ")
+                    )),
+                );
+            }
+            files.push(t);
+        }
+        Some(ReportPlan {
+            files,
+            title: r.title.clone(),
+        })
+    }
+}

@@ -1,0 +1,6 @@
+//! The playbook language: the serde model, loading with located errors, and compilation into a
+//! [`compile::Plan`] in which every template, JSONPath, duration and rate is already checked.
+
+pub mod compile;
+pub mod load;
+pub mod model;

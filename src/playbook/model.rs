@@ -1,0 +1,524 @@
+//! The playbook language as data: what a YAML playbook may say, with a JSON Schema for editors.
+//!
+//! Every field that can be wrong in a way found after parsing (a template, a JSONPath, a duration,
+//! a rate) is kept `Spanned`, so that its error points at the YAML line. Unknown keys are refused
+//! everywhere (`deny_unknown_fields`), with a did-you-mean added by the loader.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+pub use serde_saphyr::Spanned;
+
+/// A recovery playbook.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "runbook playbook")]
+pub struct Playbook {
+    /// Short name, used in reports and run history.
+    pub name: String,
+    /// What the playbook is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The provider adapter: `http` (generic, configured here), or a built-in one.
+    #[schemars(with = "String")]
+    pub provider: Spanned<String>,
+    /// Where and how to reach the provider.
+    #[serde(default)]
+    pub connection: Connection,
+    /// How to read the id, label, status, creation time and failure message of an item.
+    #[serde(default)]
+    pub task: TaskFields,
+    /// Inputs with their defaults; override with `--var name=value`.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// The steps, run in order.
+    #[schemars(with = "Vec<Step>")]
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// Connection settings shared by every request.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// Base URL (template). Built-in providers have a default.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub base_url: Option<Spanned<String>>,
+    /// Headers sent with every request (templates), e.g. `Authorization: "Bearer {{ secret('TOKEN') }}"`.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    /// A rate limit over every request of the run, e.g. `10/s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub rate: Option<Spanned<String>>,
+    /// Time allowed for one whole request (default `30s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+    /// Time allowed to connect (default `10s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub connect_timeout: Option<Spanned<String>>,
+    /// How transient failures are retried, for every request.
+    #[serde(default)]
+    pub backoff: Option<Backoff>,
+    /// Provider-specific options (see the provider's documentation).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Transient-failure handling: which answers are transient and how long to wait between attempts.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    /// Most attempts of one request, the first included (default 5).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// First wait (default `500ms`); each later wait doubles, with full jitter.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub initial: Option<Spanned<String>>,
+    /// Longest wait between attempts (default `30s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub max: Option<Spanned<String>>,
+    /// HTTP statuses that are transient (default 429, 502, 503, 504).
+    #[serde(default)]
+    pub on_status: Option<Vec<u16>>,
+    /// Longest `Retry-After` honoured (default `5m`); a provider asking for more fails the request.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub max_retry_after: Option<Spanned<String>>,
+}
+
+/// JSONPaths into an item (relative to the item, `$` is the item itself).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFields {
+    /// The item's id (default `$.id`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub id: Option<Spanned<String>>,
+    /// A human label (e.g. `$.name`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub label: Option<Spanned<String>>,
+    /// The item's status (default `$.status`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub status: Option<Spanned<String>>,
+    /// When the item was created (default `$.created_at`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub created_at: Option<Spanned<String>>,
+    /// The failure message (e.g. `$.error`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message: Option<Spanned<String>>,
+}
+
+/// One step. Exactly one of `fetch`, `filter`, `retry`, `report` is given.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// A name that later steps use to refer to this step's items (`input:` or `steps.NAME`).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub fetch: Option<Fetch>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    #[serde(default)]
+    pub report: Option<Report>,
+}
+
+/// A templated HTTP request.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// HTTP method (default GET for reads, POST for retries).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Path under the base URL (template).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Spanned<String>>,
+    /// A full URL instead of a path (template).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url: Option<Spanned<String>>,
+    /// Query parameters (templates); a list repeats the parameter.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub query: BTreeMap<String, Spanned<QueryValue>>,
+    /// Extra headers (templates).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    /// JSON body; its strings are templates, and a string that is one `{{ expression }}` becomes
+    /// the expression's value.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub body: Option<Spanned<serde_json::Value>>,
+}
+
+/// A query parameter's value: one or several (repeated) values.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum QueryValue {
+    One(Scalar),
+    Many(Vec<Scalar>),
+}
+
+/// A string, number or boolean, kept as its text.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(with = "serde_json::Value")]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Scalar(s)),
+            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
+            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, number or boolean, found {other}"
+            ))),
+        }
+    }
+}
+
+/// A whole number, or a template that renders to one (`"{{ vars.limit }}"`).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Count {
+    Number(u64),
+    Template(String),
+}
+
+/// Fetch items: by HTTP (with pagination), from a local JSON file, or from a list of ids.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fetch {
+    /// The list request (built-in providers have a default).
+    #[serde(default)]
+    pub request: Option<Request>,
+    /// JSONPath to the items in each response (e.g. `$.tasks[*]`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub items: Option<Spanned<String>>,
+    /// How to get the next page.
+    #[serde(default)]
+    pub paginate: Option<Paginate>,
+    /// A local JSON file: an array of ids, or of objects with an id field (template; relative to the
+    /// working directory).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub file: Option<Spanned<String>>,
+    /// In `file` objects, the field that holds the id (default: `id`, then `task_id`, `taskId`).
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// Ids given directly: a template rendering to a list, or to comma/space-separated text.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ids: Option<Spanned<String>>,
+    /// Read each item again with its own request (for APIs with no list endpoint).
+    #[serde(default)]
+    pub enrich: Option<Enrich>,
+    /// Overrides `task:` for the items of this step.
+    #[serde(default)]
+    pub fields: Option<TaskFields>,
+}
+
+/// Pagination: exactly one style, plus the `max_pages` guard.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Paginate {
+    /// Page numbers: `page: {param: page, size_param: per_page, size: 50, start: 1}`.
+    #[serde(default)]
+    pub page: Option<PageNumbers>,
+    /// Offsets: `offset: {param: offset, limit_param: limit, size: 50}`.
+    #[serde(default)]
+    pub offset: Option<Offsets>,
+    /// A cursor read from each response: `cursor: {param: cursor, next: $.next_cursor}`.
+    #[serde(default)]
+    pub cursor: Option<Cursor>,
+    /// A link to the next page: `next_link: {path: $.next}` or `next_link: {header: link}`.
+    #[serde(default)]
+    pub next_link: Option<NextLink>,
+    /// Most pages to read (default 100). More pages than this fail the run rather than silently
+    /// truncating it.
+    #[serde(default)]
+    pub max_pages: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageNumbers {
+    /// Query parameter of the page number (default `page`).
+    #[serde(default)]
+    pub param: Option<String>,
+    /// First page number (default 1).
+    #[serde(default)]
+    pub start: Option<u64>,
+    /// Query parameter of the page size (default none: the API's own).
+    #[serde(default)]
+    pub size_param: Option<String>,
+    /// Page size; a shorter page is the last one.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Offsets {
+    /// Query parameter of the offset (default `offset`).
+    #[serde(default)]
+    pub param: Option<String>,
+    /// Query parameter of the page size (default `limit`).
+    #[serde(default)]
+    pub limit_param: Option<String>,
+    /// Page size (default 50); a shorter page is the last one.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    /// Query parameter that carries the cursor (default `cursor`).
+    #[serde(default)]
+    pub param: Option<String>,
+    /// Where the cursor goes: `query` (default) or `body` (a top-level field of the JSON body).
+    #[serde(default)]
+    pub location: Option<CursorLocation>,
+    /// JSONPath to the next cursor in a response; null, empty or a repeat ends the listing.
+    #[schemars(with = "String")]
+    pub next: Spanned<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorLocation {
+    #[default]
+    Query,
+    Body,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NextLink {
+    /// JSONPath to the next page's URL in a response.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Spanned<String>>,
+    /// Or a header in RFC 8288 form (`Link: <url>; rel="next"`), e.g. `link`.
+    #[serde(default)]
+    pub header: Option<String>,
+}
+
+/// A request per item whose answer replaces (or, with `merge`, extends) the item.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Enrich {
+    pub request: Request,
+    /// JSONPath to the item in the answer (default `$`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub item: Option<Spanned<String>>,
+    /// Keep the item's own fields and add the answer's (default true).
+    #[serde(default)]
+    pub merge: Option<bool>,
+    /// Requests in flight at once (default 1).
+    #[serde(default)]
+    pub concurrency: Option<Count>,
+}
+
+/// Keep some items.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// The step whose items are filtered (default: the previous step's).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub input: Option<Spanned<String>>,
+    /// Keep items whose status is one of these.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub status_in: Option<Spanned<Vec<Scalar>>>,
+    /// Drop items whose status is one of these.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub status_not_in: Option<Spanned<Vec<Scalar>>>,
+    /// A JSONPath filter expression on the item, e.g. `@.attempts < 3 && @.error != null`.
+    #[serde(default, rename = "where")]
+    #[schemars(with = "Option<String>")]
+    pub where_: Option<Spanned<String>>,
+    /// Keep items created at most this long ago, e.g. `24h`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub since: Option<Spanned<String>>,
+    /// Keep items created at least this long ago, e.g. `1h`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub until: Option<Spanned<String>>,
+    /// The timestamp `since`/`until` look at (template; default `{{ task.created_at }}`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub time: Option<Spanned<String>>,
+    /// Keep at most this many items.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub limit: Option<Spanned<Count>>,
+}
+
+/// Call the provider's retry for every item, or for batches of items.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// The step whose items are retried (default: the previous step's).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub input: Option<Spanned<String>>,
+    /// The retry request per item (built-in providers have a default).
+    #[serde(default)]
+    pub request: Option<Request>,
+    /// Retry several items per request instead.
+    #[serde(default)]
+    pub batch: Option<Batch>,
+    /// Requests in flight at once (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub concurrency: Option<Spanned<Count>>,
+    /// Rate limit shared by every worker, e.g. `5/s` or `100/min`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub rate: Option<Spanned<String>>,
+    /// Transient-failure handling for these requests (default: the connection's).
+    #[serde(default)]
+    pub backoff: Option<Backoff>,
+    /// How answers become outcomes.
+    #[serde(default)]
+    pub outcome: Option<OutcomeRules>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Most items per request.
+    #[schemars(with = "serde_json::Value")]
+    pub size: Spanned<Count>,
+    /// The request; its templates see `items`, `ids` and `tasks` (built-in providers have a default).
+    #[serde(default)]
+    pub request: Option<Request>,
+}
+
+/// What a retry answer means.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRules {
+    /// HTTP status → outcome, e.g. `{404: failed, 409: skipped}`. Without a rule, 2xx is
+    /// `retried`, and other answers that are not transient are `failed`.
+    #[serde(default)]
+    pub status: BTreeMap<u16, Outcome>,
+    /// JSONPath to the error message in an answer (default: `$.message`, `$.error`, `$.detail`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message: Option<Spanned<String>>,
+    /// Rules on a successful answer's body, first match wins, e.g.
+    /// `- {when: "@.ok == false", outcome: skipped, message: $.reason}`.
+    #[serde(default)]
+    pub body: Vec<BodyRule>,
+    /// For answers that report each item (batches): where the per-item results are.
+    #[serde(default)]
+    pub items: Option<ItemRules>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BodyRule {
+    /// JSONPath filter expression on the answer body.
+    #[schemars(with = "String")]
+    pub when: Spanned<String>,
+    pub outcome: Outcome,
+    /// JSONPath to the message.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRules {
+    /// JSONPath to the per-item results, e.g. `$.results[*]`.
+    #[schemars(with = "String")]
+    pub path: Spanned<String>,
+    /// JSONPath to the id inside a result (default `$.id`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub id: Option<Spanned<String>>,
+    /// JSONPath to the result's code (default `$.code`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub code: Option<Spanned<String>>,
+    /// JSONPath to the result's message (default `$.message`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message: Option<Spanned<String>>,
+    /// Code → outcome, e.g. `{NOT_RETRYABLE: skipped, OK: retried}`.
+    #[serde(default)]
+    pub codes: BTreeMap<String, Outcome>,
+    /// Outcome of a result whose code is not in `codes` (default `failed`).
+    #[serde(default)]
+    pub otherwise: Option<Outcome>,
+    /// Outcome of an item the answer does not mention (default `retried`).
+    #[serde(default)]
+    pub unlisted: Option<Outcome>,
+}
+
+/// What became of one item's retry.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Retried,
+    Skipped,
+    Failed,
+}
+
+/// Write reports.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Files to write; the format follows the extension (`.json`, `.md`). Templates.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub files: Vec<Spanned<String>>,
+    /// Title of the Markdown report (default: the playbook's name).
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// What a provider adapter supplies, in the same language as a playbook (see `providers`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default)]
+    pub connection: Connection,
+    #[serde(default)]
+    pub task: TaskFields,
+    /// The list request, its items path and pagination.
+    #[serde(default)]
+    pub fetch: Option<Fetch>,
+    /// The get-one request, used to read one item again (`enrich: default`).
+    #[serde(default)]
+    pub get: Option<Enrich>,
+    /// The retry request (or batch) and its outcome rules.
+    #[serde(default)]
+    pub retry: Option<Retry>,
+}

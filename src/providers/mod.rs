@@ -1,0 +1,101 @@
+//! Provider adapters: what is specific to one API.
+//!
+//! An adapter supplies defaults written in the playbook language itself (base URL, headers, task
+//! fields, the list and retry requests, outcome rules), parsed from YAML embedded in the adapter,
+//! so that a playbook overrides any of them with the same keys. What cannot be said declaratively
+//! is a hook: signing each attempt of a request, and reading a response envelope.
+//!
+//! The generic `http` adapter has no defaults: the playbook says everything.
+
+pub mod http;
+
+use std::sync::Arc;
+
+use crate::secrets::EnvSource;
+
+/// An environment variable an adapter reads.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub help: &'static str,
+    /// Needed for every run (else only in some modes).
+    pub required: bool,
+}
+
+/// A request about to be sent, as the adapter may change it.
+#[derive(Clone, Debug)]
+pub struct OutgoingRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<serde_json::Value>,
+}
+
+/// What an adapter reads in a response beyond its HTTP status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing special: classify by status and the playbook's rules.
+    AsIs,
+    /// The provider did nothing and asks to try again later (e.g. an envelope's rate-limit code).
+    Transient { reason: String },
+    /// The whole request failed, whatever its HTTP status says.
+    Failed { reason: String },
+    /// The credentials were refused: abort the run.
+    AuthFailed { reason: String },
+}
+
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The name used in `provider:`.
+    fn name(&self) -> &'static str;
+
+    /// One line on what this adapter is for.
+    fn summary(&self) -> &'static str;
+
+    /// The environment variables it reads.
+    fn env_vars(&self) -> &'static [EnvVar] {
+        &[]
+    }
+
+    /// Statuses retried when a playbook's filter names none.
+    fn default_retryable(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Defaults in the playbook language (YAML of [`crate::playbook::defaults::Defaults`]), given
+    /// the playbook's `connection.options`.
+    fn defaults_yaml(
+        &self,
+        _options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, String> {
+        Ok(String::new())
+    }
+
+    /// Check credentials before any request; name the missing variable.
+    fn check_credentials(
+        &self,
+        _env: &EnvSource,
+        _options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Change a request before each attempt is sent (signatures, trace ids).
+    fn prepare(&self, _request: &mut OutgoingRequest, _env: &EnvSource) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Read a response's body (an envelope) for what its HTTP status does not say.
+    fn inspect(&self, _status: u16, _body: Option<&serde_json::Value>) -> Verdict {
+        Verdict::AsIs
+    }
+}
+
+/// Every built-in adapter.
+pub fn all() -> Vec<Arc<dyn Provider>> {
+    vec![Arc::new(http::Http)]
+}
+
+/// The adapter called `name`.
+pub fn find(name: &str) -> Option<Arc<dyn Provider>> {
+    all().into_iter().find(|p| p.name() == name)
+}

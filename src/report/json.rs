@@ -1,0 +1,13 @@
+//! The JSON report. Its fields are a stable interface: `playbook`, `run_id`, `dry_run`,
+//! `started_at`, `finished_at`, `totals`, `items[]` (`id`, `label`, `status`, `outcome`,
+//! `http_status`, `attempts`, `message`), `aborted`, `errors`. New fields may be added; existing ones
+//! keep their meaning.
+
+use super::RunReport;
+
+pub fn render(report: &RunReport) -> String {
+    let mut text =
+        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}

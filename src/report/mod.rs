@@ -1,0 +1,149 @@
+//! What a run produced, and its renderings: the terminal table, JSON (a stable format that other
+//! tools read) and Markdown (ready for a CI job summary). The report is built from the run's
+//! results only; it never reads the network.
+
+pub mod json;
+pub mod markdown;
+pub mod table;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+/// File extensions a report can be written as.
+pub const EXTENSIONS: &[&str] = &["json", "md"];
+
+pub fn is_known_extension(ext: &str) -> bool {
+    EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
+}
+
+/// What became of one selected item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemOutcome {
+    Retried,
+    Skipped,
+    Failed,
+    /// Dry run: the request that would have been sent.
+    Planned,
+}
+
+impl ItemOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemOutcome::Retried => "retried",
+            ItemOutcome::Skipped => "skipped",
+            ItemOutcome::Failed => "failed",
+            ItemOutcome::Planned => "planned",
+        }
+    }
+}
+
+/// A request as shown in a dry run's plan, secrets redacted.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedRequest {
+    pub method: String,
+    pub url: String,
+    pub body: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ItemReport {
+    pub id: String,
+    pub label: Option<String>,
+    pub status: Option<String>,
+    pub outcome: ItemOutcome,
+    pub http_status: Option<u16>,
+    pub attempts: u32,
+    pub message: Option<String>,
+    /// The step that handled the item.
+    pub step: String,
+    /// A dry run's request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<PlannedRequest>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub fetched: u64,
+    pub selected: u64,
+    pub retried: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub planned: u64,
+}
+
+/// A step-level problem: a fetch that failed, a file that could not be read.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepError {
+    pub step: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub playbook: String,
+    pub run_id: String,
+    pub dry_run: bool,
+    pub started_at: String,
+    pub finished_at: String,
+    pub totals: Totals,
+    pub items: Vec<ItemReport>,
+    /// Why the run stopped early, or null.
+    pub aborted: Option<String>,
+    pub errors: Vec<StepError>,
+}
+
+impl RunReport {
+    /// The exit code this run deserves.
+    pub fn exit_code(&self) -> i32 {
+        if self.aborted.is_some() {
+            crate::exit::ABORTED
+        } else if self.totals.failed > 0 || !self.errors.is_empty() {
+            crate::exit::SOME_FAILED
+        } else {
+            crate::exit::OK
+        }
+    }
+
+    pub fn recount(&mut self) {
+        let count = |o: ItemOutcome| self.items.iter().filter(|i| i.outcome == o).count() as u64;
+        self.totals.retried = count(ItemOutcome::Retried);
+        self.totals.skipped = count(ItemOutcome::Skipped);
+        self.totals.failed = count(ItemOutcome::Failed);
+        self.totals.planned = count(ItemOutcome::Planned);
+    }
+}
+
+/// Render `report` in the format `path`'s extension names.
+pub fn render_for(path: &Path, report: &RunReport, title: Option<&str>) -> Result<String, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "json" => Ok(json::render(report)),
+        "md" => Ok(markdown::render(report, title)),
+        _ => Err(format!(
+            "cannot tell the report format of {}: end the file name with one of {}",
+            path.display(),
+            EXTENSIONS.join(", ")
+        )),
+    }
+}
+
+/// Write `text` to `path` whole or not at all: a temporary file beside it, then a rename.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The terminal summary: the counts, then the failed and skipped items with their reasons.
+
+use std::fmt::Write;
+
+use super::{ItemOutcome, RunReport};
+
+/// Items listed per outcome on a terminal; the file reports have them all.
+const MAX_ROWS: usize = 50;
+const MAX_REASON: usize = 100;
+
+pub fn render(report: &RunReport) -> String {
+    let mut out = String::new();
+    let t = &report.totals;
+    let mode = if report.dry_run { " (dry run)" } else { "" };
+    let _ = writeln!(out, "{}{mode}: run {}", report.playbook, report.run_id);
+    let _ = writeln!(
+        out,
+        "  fetched {}  selected {}  retried {}  skipped {}  failed {}{}",
+        t.fetched,
+        t.selected,
+        t.retried,
+        t.skipped,
+        t.failed,
+        if t.planned > 0 {
+            format!("  planned {}", t.planned)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(reason) = &report.aborted {
+        let _ = writeln!(out, "  ABORTED: {reason}");
+    }
+    for e in &report.errors {
+        let _ = writeln!(out, "  error in step {}: {}", e.step, e.message);
+    }
+    for outcome in [
+        ItemOutcome::Failed,
+        ItemOutcome::Skipped,
+        ItemOutcome::Planned,
+    ] {
+        let rows: Vec<_> = report
+            .items
+            .iter()
+            .filter(|i| i.outcome == outcome)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n  {} ({}):", outcome.as_str(), rows.len());
+        let id_width = rows
+            .iter()
+            .take(MAX_ROWS)
+            .map(|i| i.id.chars().count())
+            .max()
+            .unwrap_or(2)
+            .min(40);
+        for item in rows.iter().take(MAX_ROWS) {
+            let detail = match (&item.request, outcome) {
+                (Some(req), ItemOutcome::Planned) => {
+                    let body = req
+                        .body
+                        .as_ref()
+                        .map(|b| format!(" {b}"))
+                        .unwrap_or_default();
+                    format!("{} {}{body}", req.method, req.url)
+                }
+                _ => {
+                    let http = item
+                        .http_status
+                        .map(|s| format!("HTTP {s}: "))
+                        .unwrap_or_default();
+                    format!("{http}{}", item.message.as_deref().unwrap_or(""))
+                }
+            };
+            let label = item
+                .label
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    {:<id_width$}{label}  {}",
+                item.id,
+                shorten(&detail, MAX_REASON)
+            );
+        }
+        if rows.len() > MAX_ROWS {
+            let _ = writeln!(
+                out,
+                "    …and {} more (write a report with -o report.json)",
+                rows.len() - MAX_ROWS
+            );
+        }
+    }
+    out
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    let one_line = text.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
