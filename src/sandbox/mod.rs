@@ -1,11 +1,49 @@
 //! Emulated provider APIs on loopback, behind `runbook sandbox` and `play --sandbox`.
-//! (Placeholder until the sandbox branch lands.)
+//!
+//! One server on `127.0.0.1:PORT` serves every emulated API under its own path prefix (`/http`
+//! for the generic task API, …). Each request to an API is journaled (see [`RecordedRequest`]) so
+//! tests can assert on exactly what a playbook sent; `/_sandbox/...` control endpoints expose the
+//! journal and the task state to out-of-process users.
+//!
+//! Invariants:
+//! - Only loopback is bound.
+//! - Everything the sandbox answers is a function of the seed, the requests received so far and
+//!   the second the sandbox started (all seeded timestamps are relative to it).
+//! - No input makes a handler panic: bad JSON, missing headers or absurd ids get a 4xx JSON answer.
 
-#[derive(Clone, Debug)]
+mod faults;
+mod generic;
+mod record;
+mod reply;
+mod state;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use record::ApiContext;
+use state::Shared;
+
+/// How to run a sandbox.
+#[derive(Debug, Clone)]
 pub struct SandboxConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// Seed of the task data and of the fault sequence.
     pub seed: u64,
+    /// Probability, from 0.0 to 1.0, that an API request is answered with an injected fault.
     pub faults: f64,
+    /// Seconds announced in `Retry-After` by injected rate-limit faults.
     pub retry_after_secs: u64,
 }
 
@@ -20,21 +58,225 @@ impl Default for SandboxConfig {
     }
 }
 
-pub struct Sandbox;
+/// One request an emulated API received, as the sandbox answered it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedRequest {
+    /// API name (`http`, `beam`, …).
+    pub api: String,
+    pub method: String,
+    /// Path after the API prefix, e.g. `/tasks/task-001/retry`.
+    pub path: String,
+    /// Raw query string without `?` (empty when none).
+    pub query: String,
+    /// Headers in arrival order, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// Body as text (lossy UTF-8).
+    pub body: String,
+    /// Status the sandbox answered (0 while the request is still being handled).
+    pub status: u16,
+    /// Whether the answer was an injected fault.
+    pub fault: bool,
+    /// Arrival time in milliseconds since the sandbox started.
+    pub at_ms: u64,
+}
+
+/// The emulated APIs, each served under `/<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    Http,
+}
+
+impl Api {
+    const ALL: [Api; 1] = [Api::Http];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Api::Http => "http",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Api> {
+        Api::ALL.into_iter().find(|api| api.name() == name)
+    }
+
+    fn router(self) -> Router<Arc<Shared>> {
+        match self {
+            Api::Http => generic::router(),
+        }
+    }
+
+    /// The credentials a client of this API needs, as (environment variable, value).
+    fn credentials(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Api::Http => vec![("TASKS_API_TOKEN", generic::TOKEN)],
+        }
+    }
+}
+
+/// A running sandbox server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+}
 
 impl Sandbox {
-    pub async fn start(_config: SandboxConfig) -> std::io::Result<Sandbox> {
-        Err(std::io::Error::other("not built yet"))
+    /// Binds `127.0.0.1:port` and serves every emulated API from a tokio task.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        if !(0.0..=1.0).contains(&config.faults) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "sandbox faults must be within 0.0..=1.0, got {}",
+                    config.faults
+                ),
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
+        let app = app(Arc::clone(&shared));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serving.await {
+                eprintln!("sandbox server stopped: {error}");
+            }
+        });
+        Ok(Sandbox {
+            addr,
+            shared,
+            stop: Some(stop),
+            server,
+        })
     }
-    pub fn base_url(&self, _api: &str) -> Option<String> {
-        None
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
+
+    /// Base URL of one emulated API, e.g. `http://127.0.0.1:PORT/http`; `None` for an unknown name.
+    pub fn base_url(&self, api: &str) -> Option<String> {
+        Api::from_name(api).map(|api| format!("http://{}/{}", self.addr, api.name()))
+    }
+
+    /// The sandbox credentials as (ENV_VAR, value) pairs, for every API.
     pub fn credentials(&self) -> Vec<(String, String)> {
-        Vec::new()
+        Api::ALL
+            .into_iter()
+            .flat_map(Api::credentials)
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
     }
-    pub async fn shutdown(self) {}
+
+    /// Every request received so far, in arrival order (control endpoints excluded).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests()
+    }
+
+    /// Requests that reached an API while a Retry-After window that API had announced (to any
+    /// earlier request) was still open.
+    pub fn retry_after_violations(&self) -> Vec<RecordedRequest> {
+        self.shared.retry_after_violations()
+    }
+
+    /// Current state of one API's tasks as JSON; empty for an unknown API name.
+    pub fn tasks(&self, api: &str) -> Vec<serde_json::Value> {
+        Api::from_name(api).map_or_else(Vec::new, |api| self.shared.tasks(api))
+    }
+
+    /// Stops accepting connections and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.server).await;
+    }
 }
 
-pub async fn serve_forever(_config: SandboxConfig) -> std::io::Result<()> {
-    Err(std::io::Error::other("not built yet"))
+/// Serves until ctrl-c, after printing each API's base URL and the credentials to stdout.
+pub async fn serve_forever(config: SandboxConfig) -> std::io::Result<()> {
+    let sandbox = Sandbox::start(config).await?;
+    println!("runbook sandbox listening on http://{}", sandbox.addr());
+    for api in Api::ALL {
+        if let Some(url) = sandbox.base_url(api.name()) {
+            println!("  {:<10} {url}", api.name());
+        }
+    }
+    println!("credentials:");
+    for (name, value) in sandbox.credentials() {
+        println!("  {name}={value}");
+    }
+    tokio::signal::ctrl_c().await?;
+    sandbox.shutdown().await;
+    Ok(())
 }
+
+/// The whole server: every API under its prefix, plus the control endpoints.
+fn app(shared: Arc<Shared>) -> Router {
+    let mut app = Router::new()
+        .route("/_sandbox/requests", get(control_requests))
+        .route("/_sandbox/violations", get(control_violations))
+        .route("/_sandbox/tasks/{api}", get(control_tasks))
+        .fallback(unknown_prefix)
+        .with_state(Arc::clone(&shared));
+    for api in Api::ALL {
+        let context = ApiContext {
+            api,
+            shared: Arc::clone(&shared),
+        };
+        let router = api
+            .router()
+            .with_state(Arc::clone(&shared))
+            .layer(from_fn_with_state(context, record::record));
+        app = app.nest(&format!("/{}", api.name()), router);
+    }
+    app
+}
+
+async fn control_requests(State(shared): State<Arc<Shared>>) -> Response {
+    reply::json(StatusCode::OK, json!(shared.requests()))
+}
+
+async fn control_violations(State(shared): State<Arc<Shared>>) -> Response {
+    reply::json(StatusCode::OK, json!(shared.retry_after_violations()))
+}
+
+async fn control_tasks(
+    State(shared): State<Arc<Shared>>,
+    api: Result<Path<String>, PathRejection>,
+) -> Response {
+    let api = api.map(|Path(api)| api).unwrap_or_default();
+    match Api::from_name(&api) {
+        Some(api) => reply::json(StatusCode::OK, json!(shared.tasks(api))),
+        None => reply::json(
+            StatusCode::NOT_FOUND,
+            json!({"error": "not_found", "message": format!("no sandbox API '{}'", reply::shown(&api))}),
+        ),
+    }
+}
+
+async fn unknown_prefix(uri: Uri) -> Response {
+    let known: Vec<String> = Api::ALL
+        .iter()
+        .map(|api| format!("/{}", api.name()))
+        .collect();
+    reply::json(
+        StatusCode::NOT_FOUND,
+        json!({
+            "error": "not_found",
+            "message": format!(
+                "no sandbox API at {}; APIs are served under {}",
+                reply::shown(uri.path()),
+                known.join(", ")
+            ),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! Fault injection: with probability `faults`, an API request is answered with a transient error
+//! instead of reaching the emulation.
+//!
+//! Invariants:
+//! - The decision sequence comes from one RNG seeded from the sandbox seed, so a given seed and a
+//!   given order of requests always fault the same requests.
+//! - Faults alternate by kind: the 1st, 3rd, 5th … fault is a 503, the 2nd, 4th … a rate limit; the
+//!   rate limits alternate between `Retry-After: <seconds>` and `Retry-After: <HTTP-date>`.
+//! - A faulted request never reaches the handler, so it changes no state.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use super::Api;
+
+/// Salt so the fault sequence is independent of the seeded task data.
+const FAULT_SALT: u64 = 0x6661_756c_7473_2121;
+
+/// What an injected fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Unavailable,
+    RateLimitedSeconds,
+    RateLimitedDate,
+}
+
+/// The seeded fault decision sequence.
+#[derive(Debug)]
+pub(crate) struct Dice {
+    rng: StdRng,
+    probability: f64,
+    faults_so_far: u64,
+}
+
+impl Dice {
+    pub(crate) fn new(seed: u64, probability: f64) -> Dice {
+        Dice {
+            rng: StdRng::seed_from_u64(seed ^ FAULT_SALT),
+            probability,
+            faults_so_far: 0,
+        }
+    }
+
+    /// Decides the fate of the next API request.
+    pub(crate) fn roll(&mut self) -> Option<Fault> {
+        if self.probability <= 0.0 {
+            return None;
+        }
+        if self.rng.random::<f64>() >= self.probability {
+            return None;
+        }
+        let fault = match self.faults_so_far % 4 {
+            0 | 2 => Fault::Unavailable,
+            1 => Fault::RateLimitedSeconds,
+            _ => Fault::RateLimitedDate,
+        };
+        self.faults_so_far += 1;
+        Some(fault)
+    }
+}
+
+/// The HTTP-date `secs` seconds from now, rounded up to a whole second so that the announced
+/// wait is never shorter than `secs`.
+fn http_date_after(secs: u64) -> String {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_add(Duration::from_secs(secs));
+    let mut whole = since_epoch.as_secs();
+    if since_epoch.subsec_nanos() > 0 {
+        whole += 1;
+    }
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(whole))
+}
+
+/// The answer to a faulted request, in the dialect of `api`.
+pub(crate) fn respond(
+    api: Api,
+    fault: Fault,
+    request_headers: &HeaderMap,
+    retry_after_secs: u64,
+) -> Response {
+    let retry_after = match fault {
+        Fault::Unavailable => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"error": "unavailable"})),
+            )
+                .into_response();
+        }
+        Fault::RateLimitedSeconds => retry_after_secs.to_string(),
+        Fault::RateLimitedDate => http_date_after(retry_after_secs),
+    };
+    let _ = request_headers;
+    let body = rate_limit_body(api);
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The body of a rate-limit answer in the dialect of `api`.
+fn rate_limit_body(api: Api) -> serde_json::Value {
+    match api {
+        Api::Http => json!({"error": "rate_limited", "message": "too many requests"}),
+    }
+}
+
+/// How many milliseconds from `now` a `Retry-After` header value asks the client to wait.
+pub(crate) fn retry_after_ms(value: &HeaderValue) -> Option<u64> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(secs.saturating_mul(1000));
+    }
+    let date = httpdate::parse_http_date(text).ok()?;
+    let wait = date.duration_since(SystemTime::now()).unwrap_or_default();
+    Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_faults() {
+        let mut a = Dice::new(3, 0.5);
+        let mut b = Dice::new(3, 0.5);
+        let run_a: Vec<_> = (0..200).map(|_| a.roll()).collect();
+        let run_b: Vec<_> = (0..200).map(|_| b.roll()).collect();
+        assert_eq!(run_a, run_b);
+        let kinds: Vec<_> = run_a.into_iter().flatten().take(4).collect();
+        assert_eq!(
+            kinds,
+            [
+                Fault::Unavailable,
+                Fault::RateLimitedSeconds,
+                Fault::Unavailable,
+                Fault::RateLimitedDate
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_probability_never_faults() {
+        let mut dice = Dice::new(1, 0.0);
+        assert!((0..1000).all(|_| dice.roll().is_none()));
+    }
+
+    #[test]
+    fn http_date_wait_is_at_least_the_seconds() {
+        let value = HeaderValue::from_str(&http_date_after(2)).expect("ascii date");
+        let wait = retry_after_ms(&value).expect("parses");
+        assert!((1000..=3000).contains(&wait), "{wait}");
+    }
+}

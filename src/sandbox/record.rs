@@ -1,0 +1,94 @@
+//! The recording middleware wrapped around every emulated API: it journals each request, injects
+//! faults, and notes the Retry-After windows the sandbox announces.
+//!
+//! Invariants:
+//! - Every request under an API prefix is journaled exactly once, even when it is faulted or its
+//!   body is too large; the control endpoints under `/_sandbox` never pass through here.
+//! - The body is read here, once, with a size cap, so handlers get plain bytes and never fail on
+//!   a body extractor (whose rejections would not be JSON).
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::state::Shared;
+use super::{Api, RecordedRequest, faults};
+
+/// Request bodies above this size are refused with 413.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// State of one API's middleware: which API it journals for.
+#[derive(Clone)]
+pub(crate) struct ApiContext {
+    pub(crate) api: Api,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Journals the request, then answers it with a fault or by running the emulation.
+pub(crate) async fn record(
+    State(context): State<ApiContext>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, MAX_BODY_BYTES).await;
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    let shared = &context.shared;
+    let index = shared.begin_request(RecordedRequest {
+        api: context.api.name().to_owned(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers,
+        body: bytes
+            .as_ref()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            .unwrap_or_default(),
+        status: 0,
+        fault: false,
+        at_ms: 0,
+    });
+
+    let Ok(bytes) = bytes else {
+        let body = json!({"error": "payload_too_large", "message": "request body over 1 MiB"});
+        shared.finish_request(index, StatusCode::PAYLOAD_TOO_LARGE.as_u16(), false);
+        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
+    };
+
+    let fault = super::state::lock(&shared.dice).roll();
+    let response = match fault {
+        Some(fault) => faults::respond(
+            context.api,
+            fault,
+            &parts.headers,
+            shared.config.retry_after_secs,
+        ),
+        None => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+    };
+
+    if let Some(wait_ms) = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(faults::retry_after_ms)
+    {
+        let until_ms = shared.arrived_ms(index).saturating_add(wait_ms);
+        shared.open_window(context.api, index, until_ms);
+    }
+    shared.finish_request(index, response.status().as_u16(), fault.is_some());
+    response
+}
