@@ -445,14 +445,29 @@ impl Compiler<'_> {
             .ok()
     }
 
+    /// A setting's text, rendered over `vars` now when it is a template (`since: "{{ vars.since }}"`).
+    fn static_text(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<String> {
+        if !text.value.contains("{{") {
+            return Some(text.value.clone());
+        }
+        let template = self.template(file, text, ROOTS_CONNECTION)?;
+        let ctx = context([("vars", self.vars)]);
+        match self.templates.render(&template, &ctx) {
+            Ok(r) => Some(r),
+            Err(e) => self.error(file, position_of(text), e, None),
+        }
+    }
+
     fn span(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<Span> {
-        Span::parse(&text.value)
+        let value = self.static_text(file, text)?;
+        Span::parse(&value)
             .map_err(|e| self.error::<()>(file, position_of(text), e, None))
             .ok()
     }
 
     fn rate(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<Rate> {
-        Rate::parse(&text.value)
+        let value = self.static_text(file, text)?;
+        Rate::parse(&value)
             .map_err(|e| self.error::<()>(file, position_of(text), e, None))
             .ok()
     }
