@@ -152,16 +152,13 @@ pub async fn play(config: PlayConfig) -> i32 {
             return exit::INVALID;
         }
     };
-    if let Err(e) = plan
-        .provider
-        .check_credentials(&env, &serde_json::Map::new())
-    {
+    if let Err(e) = plan.provider.check_credentials(&env, &plan.options) {
         eprintln!("error: {}", redactor.redact(&e));
         return exit::INVALID;
     }
     let base_url = sandbox
         .as_ref()
-        .and_then(|s| s.base_url(plan.provider.name()));
+        .and_then(|s| s.base_url(plan.provider.sandbox_api(&plan.options)));
     if let Some(url) = base_url
         .as_ref()
         .filter(|_| config.progress != ProgressMode::Quiet)

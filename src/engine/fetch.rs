@@ -34,8 +34,12 @@ impl Run<'_> {
             FetchSource::Http {
                 request,
                 items,
+                total,
                 paginate,
-            } => self.list(step, request, items, paginate.as_ref()).await?,
+            } => {
+                self.list(step, request, items, total.as_ref(), paginate.as_ref())
+                    .await?
+            }
             FetchSource::File { path, id_field } => {
                 let path = self
                     .plan
@@ -86,7 +90,8 @@ impl Run<'_> {
         &self,
         step: &str,
         request: &RequestPlan,
-        items_path: &JsonPath,
+        items_paths: &[JsonPath],
+        total_path: Option<&JsonPath>,
         paginate: Option<&PaginatePlan>,
     ) -> Result<Vec<Value>, StepStop> {
         let base = self
@@ -96,6 +101,7 @@ impl Run<'_> {
         let mut state = PageState::start(paginate.map(|p| &p.style));
         let mut seen_tokens = HashSet::new();
         let mut pages = 0u32;
+        let mut total_said = None;
         loop {
             pages += 1;
             let req = state.apply(paginate.map(|p| &p.style), &base);
@@ -104,10 +110,16 @@ impl Run<'_> {
                 .send(&req, Effect::Read, &self.plan.connection.backoff, None)
                 .await;
             let json = read_json(&req, &exchange)?;
-            let found = items_path.query(&json);
-            if found.is_empty() {
-                check_shape(items_path, &json)
+            let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(&json)).collect();
+            if let ([path], true) = (items_paths, found.is_empty()) {
+                check_shape(path, &json)
                     .map_err(|e| StepStop::Failed(format!("{} {}: {e}", req.method, req.url)))?;
+            }
+            if let Some(said) = total_path
+                .and_then(|p| p.first(&json))
+                .and_then(Value::as_u64)
+            {
+                total_said = Some(said);
             }
             let count = found.len() as u64;
             all.extend(found.into_iter().cloned());
@@ -141,6 +153,12 @@ impl Run<'_> {
                     paginate.max_pages
                 )));
             }
+        }
+        if let Some(said) = total_said.filter(|t| *t > all.len() as u64) {
+            return Err(StepStop::Abort(format!(
+                "the API says there are {said} items but returned {}; stopped rather than work on a truncated list. Raise the request's limit or narrow the query",
+                all.len()
+            )));
         }
         Ok(all)
     }
@@ -201,6 +219,7 @@ impl Run<'_> {
                         message: Some(message),
                         step: step.into(),
                         request: None,
+                        new_id: None,
                     });
                 }
             }

@@ -15,6 +15,18 @@ use crate::report::ItemOutcome;
 pub struct Classified {
     pub outcome: ItemOutcome,
     pub message: Option<String>,
+    /// The id of new work the retry created (Skyvern's new run).
+    pub new_id: Option<String>,
+}
+
+impl Classified {
+    pub fn new(outcome: ItemOutcome, message: Option<String>) -> Classified {
+        Classified {
+            outcome,
+            message,
+            new_id: None,
+        }
+    }
 }
 
 fn of(outcome: Outcome, message: Option<String>) -> Classified {
@@ -23,7 +35,7 @@ fn of(outcome: Outcome, message: Option<String>) -> Classified {
         Outcome::Skipped => ItemOutcome::Skipped,
         Outcome::Failed => ItemOutcome::Failed,
     };
-    Classified { outcome, message }
+    Classified::new(outcome, message)
 }
 
 /// Classify `exchange` for the items `ids` it concerned. `Err` means the run must stop (the
@@ -48,6 +60,27 @@ pub fn classify(
         json.and_then(|j| rules.message.iter().find_map(|p| p.first_text(j)))
             .or_else(|| (!response.text.trim().is_empty()).then(|| response.describe_body()))
     };
+    let by_body = rules.body.iter().find(|r| {
+        let applies = if r.status.is_empty() {
+            (200..300).contains(&response.status)
+        } else {
+            r.status.contains(&response.status)
+        };
+        applies && json.is_some_and(|j| r.when.matches(j))
+    });
+    if let (Some(rule), Some(j)) = (by_body, json) {
+        let m = rule
+            .message
+            .as_ref()
+            .and_then(|p| p.first_text(j))
+            .or_else(message);
+        let m = if (200..300).contains(&response.status) {
+            m
+        } else {
+            m.map(|m| format!("HTTP {}: {m}", response.status))
+        };
+        return all(of(rule.outcome, m));
+    }
     if let Some(outcome) = rules.status.get(&response.status) {
         return all(of(
             *outcome,
@@ -73,20 +106,6 @@ pub fn classify(
             Outcome::Failed,
             Some(format!("HTTP {}{m}", response.status)),
         ));
-    }
-    if let Some((j, rule)) = json.and_then(|j| {
-        rules
-            .body
-            .iter()
-            .find(|r| r.when.matches(j))
-            .map(|r| (j, r))
-    }) {
-        let m = rule
-            .message
-            .as_ref()
-            .and_then(|p| p.first_text(j))
-            .or_else(message);
-        return all(of(rule.outcome, m));
     }
     let Some(items) = &rules.items else {
         return all(of(Outcome::Retried, None));

@@ -97,6 +97,7 @@ impl Run<'_> {
                     message: result.message.map(|m| self.redactor.redact(&m)),
                     step: step.into(),
                     request: done.planned.clone(),
+                    new_id: result.new_id,
                 });
                 if matches!(result.outcome, ItemOutcome::Retried | ItemOutcome::Planned) {
                     handled.push(item);
@@ -129,16 +130,12 @@ impl Run<'_> {
         limiter: Option<&RateLimiter>,
         stop: &AtomicBool,
     ) -> Done {
-        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let fail_all = |message: String| {
-            vec![
-                Classified {
-                    outcome: ItemOutcome::Failed,
-                    message: Some(message)
-                };
-                ids.len()
-            ]
-        };
+        // Items outside the selected statuses are never sent, whatever the provider would accept.
+        let (items, ineligible): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|item| {
+            plan.only_status
+                .as_ref()
+                .is_none_or(|allowed| item.status.as_ref().is_some_and(|s| allowed.contains(s)))
+        });
         let mut done = Done {
             index,
             items: Vec::new(),
@@ -148,30 +145,62 @@ impl Run<'_> {
             planned: None,
             abort: None,
         };
-        let request = match self.retry_request(plan, &items) {
+        if !items.is_empty() {
+            let (results, abort) = self
+                .send_group(plan, &items, limiter, stop, &mut done)
+                .await;
+            done.results = results;
+            done.abort = abort;
+            done.items = items;
+        }
+        for item in ineligible {
+            let status = item.status.clone().unwrap_or_else(|| "unknown".into());
+            let allowed = plan.only_status.as_deref().unwrap_or_default().join(", ");
+            let message =
+                format!("status {status} is not one selected for retry ({allowed}); not sent");
+            done.results
+                .push(Classified::new(ItemOutcome::Skipped, Some(message)));
+            done.items.push(item);
+        }
+        done
+    }
+
+    /// Send one request for `items` (or plan it, in a dry run) and classify its answer.
+    async fn send_group(
+        &self,
+        plan: &RetryPlan,
+        items: &[Item],
+        limiter: Option<&RateLimiter>,
+        stop: &AtomicBool,
+        done: &mut Done,
+    ) -> (Vec<Classified>, Option<String>) {
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let every =
+            |outcome, message: Option<String>| vec![Classified::new(outcome, message); ids.len()];
+        let request = match self.retry_request(plan, items) {
             Ok(r) => r,
             Err(e) => {
-                done.results = fail_all(format!("cannot build the request: {e}"));
-                done.items = items;
-                return done;
+                return (
+                    every(
+                        ItemOutcome::Failed,
+                        Some(format!("cannot build the request: {e}")),
+                    ),
+                    None,
+                );
             }
         };
         if self.options.dry_run {
             done.planned = Some(self.planned(&request));
-            done.results = vec![
-                Classified {
-                    outcome: ItemOutcome::Planned,
-                    message: None
-                };
-                ids.len()
-            ];
-            done.items = items;
-            return done;
+            return (every(ItemOutcome::Planned, None), None);
         }
         if stop.load(Ordering::SeqCst) {
-            done.results = fail_all("not sent: the run was aborted".into());
-            done.items = items;
-            return done;
+            return (
+                every(
+                    ItemOutcome::Failed,
+                    Some("not sent: the run was aborted".into()),
+                ),
+                None,
+            );
         }
         let exchange = self
             .http
@@ -179,15 +208,52 @@ impl Run<'_> {
             .await;
         done.http_status = exchange.response.as_ref().map(|r| r.status);
         done.attempts = exchange.attempts;
-        match classify(&exchange, &plan.outcome, &ids) {
-            Ok(results) => done.results = results,
+        let mut results = match classify(&exchange, &plan.outcome, &ids) {
+            Ok(results) => results,
             Err(reason) => {
-                done.results = fail_all(reason.clone());
-                done.abort = Some(reason);
+                return (
+                    every(ItemOutcome::Failed, Some(reason.clone())),
+                    Some(reason),
+                );
+            }
+        };
+        let json = exchange.response.as_ref().and_then(|r| r.json.clone());
+        for (item, result) in items.iter().zip(results.iter_mut()) {
+            if result.outcome != ItemOutcome::Retried {
+                continue;
+            }
+            result.new_id = plan
+                .new_id
+                .as_ref()
+                .zip(json.as_ref())
+                .and_then(|(p, j)| p.first_text(j));
+            if let Some(note) = &plan.note {
+                let mut ctx = vec![
+                    (
+                        "item",
+                        minijinja::Value::from(minijinja::value::Serde(&item.raw)),
+                    ),
+                    (
+                        "task",
+                        minijinja::Value::from(minijinja::value::Serde(item.task())),
+                    ),
+                ];
+                ctx.push((
+                    "response",
+                    minijinja::Value::from(minijinja::value::Serde(
+                        json.clone().unwrap_or_default(),
+                    )),
+                ));
+                match self.plan.templates.render(note, &self.ctx(ctx)) {
+                    Ok(text) if !text.trim().is_empty() => {
+                        result.message = Some(text.trim().to_string())
+                    }
+                    Ok(_) => {}
+                    Err(e) => result.message = Some(format!("(note: {e})")),
+                }
             }
         }
-        done.items = items;
-        done
+        (results, None)
     }
 
     fn retry_request(&self, plan: &RetryPlan, items: &[Item]) -> Result<Request, String> {

@@ -24,6 +24,7 @@ const ROOTS_LIST: &[&str] = &["vars", "steps"];
 const ROOTS_ITEM: &[&str] = &["vars", "steps", "item", "task"];
 const ROOTS_BATCH: &[&str] = &["vars", "steps", "items", "ids", "tasks"];
 const ROOTS_REPORT: &[&str] = &["vars", "run"];
+const ROOTS_NOTE: &[&str] = &["vars", "steps", "item", "task", "response"];
 /// The fields of `task` in templates.
 pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message"];
 
@@ -34,6 +35,8 @@ const DEFAULT_MAX_PAGES: u32 = 100;
 /// A playbook ready to run.
 pub struct Plan {
     pub name: String,
+    /// The playbook's `connection.options`, for the provider adapter.
+    pub options: Map<String, Value>,
     pub description: Option<String>,
     pub file: Arc<SourceFile>,
     pub provider: Arc<dyn Provider>,
@@ -116,7 +119,8 @@ pub struct FetchPlan {
 pub enum FetchSource {
     Http {
         request: Box<RequestPlan>,
-        items: JsonPath,
+        items: Vec<JsonPath>,
+        total: Option<JsonPath>,
         paginate: Option<PaginatePlan>,
     },
     File {
@@ -177,6 +181,10 @@ pub struct RetryPlan {
     pub rate: Option<Rate>,
     pub backoff: BackoffPolicy,
     pub outcome: OutcomePlan,
+    /// Items whose status is not in this list are skipped without a request.
+    pub only_status: Option<Vec<String>>,
+    pub new_id: Option<JsonPath>,
+    pub note: Option<Template>,
 }
 
 pub enum RetryMode {
@@ -192,6 +200,8 @@ pub struct OutcomePlan {
 }
 
 pub struct BodyRulePlan {
+    /// Statuses the rule applies to; empty: any 2xx.
+    pub status: Vec<u16>,
     pub when: Predicate,
     pub outcome: Outcome,
     pub message: Option<JsonPath>,
@@ -238,6 +248,13 @@ pub fn compile(
         diags,
         vars: &vars,
         step_names: Vec::new(),
+        selected_statuses: (!provider.default_retryable().is_empty()).then(|| {
+            provider
+                .default_retryable()
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        }),
     };
 
     let connection = c.connection(
@@ -275,6 +292,7 @@ pub fn compile(
         return Err(diags);
     }
     Ok(Plan {
+        options: playbook.connection.options.clone(),
         name: playbook.name,
         description: playbook.description,
         file: Arc::clone(file),
@@ -343,6 +361,8 @@ struct Compiler<'a> {
     diags: Vec<Diagnostic>,
     vars: &'a Value,
     step_names: Vec<String>,
+    /// The statuses the latest filter step keeps (or the provider's defaults).
+    selected_statuses: Option<Vec<String>>,
 }
 
 impl Compiler<'_> {
@@ -437,6 +457,18 @@ impl Compiler<'_> {
         JsonPath::parse(&text.value)
             .map_err(|e| self.error::<()>(file, position_of(text), e, None))
             .ok()
+    }
+
+    fn jsonpaths(
+        &mut self,
+        file: &Arc<SourceFile>,
+        paths: &Spanned<model::OneOrMany>,
+    ) -> Option<Vec<JsonPath>> {
+        let mut out = Vec::new();
+        for text in paths.value.all() {
+            out.push(self.jsonpath(file, &Spanned::new(text, paths.referenced, paths.defined))?);
+        }
+        Some(out)
     }
 
     fn predicate(&mut self, file: &Arc<SourceFile>, text: &Spanned<String>) -> Option<Predicate> {
@@ -764,7 +796,16 @@ impl Compiler<'_> {
         } else if let Some(f) = &s.filter {
             StepKind::Filter(self.filter(file, f, provider, first, at)?)
         } else if let Some(r) = &s.retry {
-            StepKind::Retry(self.retry(file, r, backoff, dfile, defaults, first, at)?)
+            StepKind::Retry(self.retry(
+                file,
+                r,
+                backoff,
+                dfile,
+                defaults,
+                first,
+                at,
+                provider.guards_status(),
+            )?)
         } else if let Some(r) = &s.report {
             StepKind::Report(self.report(file, r)?)
         } else {
@@ -853,8 +894,13 @@ impl Compiler<'_> {
             FetchSource::Ids(self.template(file, ids, ROOTS_LIST)?)
         } else {
             let d = defaults.fetch.as_ref();
+            let merged;
             let (rfile, request) = match (&f.request, d.and_then(|d| d.request.as_ref())) {
-                (Some(r), _) => (file, r),
+                (Some(r), Some(dr)) => {
+                    merged = r.over(dr);
+                    (file, &merged)
+                }
+                (Some(r), None) => (file, r),
                 (None, Some(r)) => (dfile, r),
                 (None, None) => {
                     return self.error(
@@ -867,9 +913,14 @@ impl Compiler<'_> {
             };
             let request = self.request(rfile, request, ROOTS_LIST, "GET", at)?;
             let items = match (&f.items, d.and_then(|d| d.items.as_ref())) {
-                (Some(p), _) => self.jsonpath(file, p)?,
-                (None, Some(p)) => self.jsonpath(dfile, p)?,
-                (None, None) => JsonPath::parse("$[*]").expect("a constant path"),
+                (Some(p), _) => self.jsonpaths(file, p)?,
+                (None, Some(p)) => self.jsonpaths(dfile, p)?,
+                (None, None) => vec![JsonPath::parse("$[*]").expect("a constant path")],
+            };
+            let total = match (&f.total, d.and_then(|d| d.total.as_ref())) {
+                (Some(p), _) => Some(self.jsonpath(file, p)?),
+                (None, Some(p)) => Some(self.jsonpath(dfile, p)?),
+                (None, None) => None,
             };
             let paginate = match (&f.paginate, d.and_then(|d| d.paginate.as_ref())) {
                 (Some(p), _) => Some(self.paginate(file, p, at)?),
@@ -879,11 +930,12 @@ impl Compiler<'_> {
             FetchSource::Http {
                 request: Box::new(request),
                 items,
+                total,
                 paginate,
             }
         };
         let enrich = match &f.enrich {
-            Some(e) => Some(self.enrich(file, e, at)?),
+            Some(e) => Some(self.enrich(file, e, dfile, defaults.get.as_ref(), at)?),
             None => None,
         };
         Some(FetchPlan {
@@ -897,12 +949,27 @@ impl Compiler<'_> {
         &mut self,
         file: &Arc<SourceFile>,
         e: &model::Enrich,
+        dfile: &Arc<SourceFile>,
+        default: Option<&model::Enrich>,
         at: Option<Position>,
     ) -> Option<EnrichPlan> {
-        let request = self.request(file, &e.request, ROOTS_ITEM, "GET", at)?;
-        let item = match &e.item {
-            Some(p) => self.jsonpath(file, p)?,
-            None => JsonPath::parse("$").expect("a constant path"),
+        let request = match (&e.request, default.and_then(|d| d.request.as_ref())) {
+            (Some(r), Some(d)) => self.request(file, &r.over(d), ROOTS_ITEM, "GET", at)?,
+            (Some(r), None) => self.request(file, r, ROOTS_ITEM, "GET", at)?,
+            (None, Some(d)) => self.request(dfile, d, ROOTS_ITEM, "GET", at)?,
+            (None, None) => {
+                return self.error(
+                    file,
+                    at,
+                    "this enrich has no `request`, and the provider has no get-one request",
+                    Some("add `request: {path: \"/tasks/{{ task.id }}\"}`".into()),
+                );
+            }
+        };
+        let item = match (&e.item, default.and_then(|d| d.item.as_ref())) {
+            (Some(p), _) => self.jsonpath(file, p)?,
+            (None, Some(p)) if e.request.is_none() => self.jsonpath(dfile, p)?,
+            _ => JsonPath::parse("$").expect("a constant path"),
         };
         let concurrency = match &e.concurrency {
             Some(c) => self
@@ -1031,6 +1098,9 @@ impl Compiler<'_> {
             Some(l) => Some(self.count(file, l, "limit")?),
             None => None,
         };
+        if status_in.is_some() {
+            self.selected_statuses = status_in.clone();
+        }
         Some(FilterPlan {
             input,
             status_in,
@@ -1053,12 +1123,21 @@ impl Compiler<'_> {
         defaults: &Defaults,
         first: bool,
         at: Option<Position>,
+        provider_guards_status: bool,
     ) -> Option<RetryPlan> {
         let input = self.input(file, &r.input, first, at)?;
         let d = defaults.retry.as_ref();
         let own_mode = r.request.is_some() || r.batch.is_some();
+        let merged = match (&r.request, d.and_then(|d| d.request.as_ref())) {
+            (Some(own), Some(dflt)) if r.batch.is_none() => Some(own.over(dflt)),
+            _ => None,
+        };
         let (mfile, request, batch) = if own_mode {
-            (file, r.request.as_ref(), r.batch.as_ref())
+            (
+                file,
+                merged.as_ref().or(r.request.as_ref()),
+                r.batch.as_ref(),
+            )
         } else {
             (
                 dfile,
@@ -1122,6 +1201,21 @@ impl Compiler<'_> {
             (None, Some(o)) => self.outcome(dfile, o)?,
             (None, None) => self.outcome(file, &model::OutcomeRules::default())?,
         };
+        let only_status = match &r.only_status {
+            Some(list) => Some(list.value.iter().map(|s| s.0.clone()).collect()),
+            None if provider_guards_status => self.selected_statuses.clone(),
+            None => None,
+        };
+        let new_id = match (&r.new_id, d.and_then(|d| d.new_id.as_ref())) {
+            (Some(p), _) => Some(self.jsonpath(file, p)?),
+            (None, Some(p)) => Some(self.jsonpath(dfile, p)?),
+            (None, None) => None,
+        };
+        let note = match (&r.note, d.and_then(|d| d.note.as_ref())) {
+            (Some(t), _) => Some(self.template(file, t, ROOTS_NOTE)?),
+            (None, Some(t)) => Some(self.template(dfile, t, ROOTS_NOTE)?),
+            (None, None) => None,
+        };
         Some(RetryPlan {
             input,
             mode,
@@ -1129,6 +1223,9 @@ impl Compiler<'_> {
             rate,
             backoff,
             outcome,
+            only_status,
+            new_id,
+            note,
         })
     }
 
@@ -1148,6 +1245,7 @@ impl Compiler<'_> {
                 None => None,
             };
             body.push(BodyRulePlan {
+                status: rule.status.clone().unwrap_or_default(),
                 when,
                 outcome: rule.outcome,
                 message,

@@ -168,6 +168,29 @@ pub struct Request {
     pub body: Option<Spanned<serde_json::Value>>,
 }
 
+impl Request {
+    /// This request with what it leaves out taken from `default` (query and headers merged by name).
+    pub fn over(&self, default: &Request) -> Request {
+        let mut query = default.query.clone();
+        query.extend(self.query.clone());
+        let mut headers = default.headers.clone();
+        headers.extend(self.headers.clone());
+        let (path, url) = if self.path.is_some() || self.url.is_some() {
+            (self.path.clone(), self.url.clone())
+        } else {
+            (default.path.clone(), default.url.clone())
+        };
+        Request {
+            method: self.method.clone().or_else(|| default.method.clone()),
+            path,
+            url,
+            query,
+            headers,
+            body: self.body.clone().or_else(|| default.body.clone()),
+        }
+    }
+}
+
 /// A query parameter's value: one or several (repeated) values.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -194,6 +217,23 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+/// One JSONPath, or several.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn all(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(list) => list.clone(),
+        }
+    }
+}
+
 /// A whole number, or a template that renders to one (`"{{ vars.limit }}"`).
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -209,10 +249,16 @@ pub struct Fetch {
     /// The list request (built-in providers have a default).
     #[serde(default)]
     pub request: Option<Request>,
-    /// JSONPath to the items in each response (e.g. `$.tasks[*]`).
+    /// JSONPath to the items in each response (e.g. `$.tasks[*]`); a list of paths adds up what
+    /// each finds (for APIs that answer in more than one shape).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub items: Option<Spanned<OneOrMany>>,
+    /// JSONPath to the number of items the API says there are; fewer items fetched than that fails
+    /// the run rather than work on a truncated list.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub items: Option<Spanned<String>>,
+    pub total: Option<Spanned<String>>,
     /// How to get the next page.
     #[serde(default)]
     pub paginate: Option<Paginate>,
@@ -327,7 +373,9 @@ pub struct NextLink {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enrich {
-    pub request: Request,
+    /// The request per item; without it, the provider's get-one request (`enrich: {}`).
+    #[serde(default)]
+    pub request: Option<Request>,
     /// JSONPath to the item in the answer (default `$`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -406,6 +454,20 @@ pub struct Retry {
     /// How answers become outcomes.
     #[serde(default)]
     pub outcome: Option<OutcomeRules>,
+    /// Retry only items with one of these statuses; others are `skipped` without a request. Built-in
+    /// providers whose retry accepts any item (Skyvern) default it to the filter's `status_in`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub only_status: Option<Spanned<Vec<Scalar>>>,
+    /// JSONPath to the id of the new work a retry creates (Skyvern's new run), recorded in the report
+    /// as `new_id`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub new_id: Option<Spanned<String>>,
+    /// A note for the report on each retried item (template over `item`, `task`, `response`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub note: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -443,7 +505,11 @@ pub struct OutcomeRules {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BodyRule {
-    /// JSONPath filter expression on the answer body.
+    /// The HTTP statuses the rule applies to (default: any 2xx).
+    #[serde(default)]
+    pub status: Option<Vec<u16>>,
+    /// JSONPath filter expression on the answer body, e.g.
+    /// `search(@.detail, 'Can only retry')` or `@.ok == false`.
     #[schemars(with = "String")]
     pub when: Spanned<String>,
     pub outcome: Outcome,

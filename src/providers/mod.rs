@@ -7,7 +7,12 @@
 //!
 //! The generic `http` adapter has no defaults: the playbook says everything.
 
+pub mod beam;
+pub mod deepwork;
+pub mod geelark;
+pub mod herodotus;
 pub mod http;
+pub mod skyvern;
 
 use std::sync::Arc;
 
@@ -70,6 +75,17 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         Ok(String::new())
     }
 
+    /// Whether the provider's retry accepts items in any status, so that runbook itself must keep
+    /// retries to the selected statuses (Skyvern retries even completed runs).
+    fn guards_status(&self) -> bool {
+        false
+    }
+
+    /// The sandbox API that emulates this provider, given the playbook's options.
+    fn sandbox_api(&self, _options: &serde_json::Map<String, serde_json::Value>) -> &'static str {
+        self.name()
+    }
+
     /// Check credentials before any request; name the missing variable.
     fn check_credentials(
         &self,
@@ -92,10 +108,27 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
 /// Every built-in adapter.
 pub fn all() -> Vec<Arc<dyn Provider>> {
-    vec![Arc::new(http::Http)]
+    vec![
+        Arc::new(beam::Beam),
+        Arc::new(deepwork::DeepWork),
+        Arc::new(herodotus::Herodotus),
+        Arc::new(geelark::GeeLark),
+        Arc::new(skyvern::Skyvern),
+        Arc::new(http::Http),
+    ]
 }
 
 /// The adapter called `name`.
 pub fn find(name: &str) -> Option<Arc<dyn Provider>> {
     all().into_iter().find(|p| p.name() == name)
+}
+
+/// Fail, naming the first of `names` that is not set.
+pub fn require(env: &EnvSource, provider: &str, names: &[&str]) -> Result<(), String> {
+    match names.iter().find(|n| env.get(n).is_none()) {
+        Some(missing) => Err(format!(
+            "{provider}: the environment variable {missing} is not set: export {missing}=… or add it to .env (runbook providers lists what each provider reads)"
+        )),
+        None => Ok(()),
+    }
 }

@@ -61,6 +61,9 @@ pub struct ItemReport {
     /// A dry run's request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<PlannedRequest>,
+    /// The id of new work the retry created (Skyvern's new run), beside the old id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

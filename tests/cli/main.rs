@@ -14,6 +14,7 @@ mod max_pages;
 mod pagination;
 mod rate;
 mod retry_after;
+mod transient;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,90 @@
+//! Skyvern workflow runs.
+//!
+//! - Auth: `x-api-key: $SKYVERN_API_KEY`; a refused key is 403 (the run aborts). `SKYVERN_BASE_URL`
+//!   for a self-hosted server (default `https://api.skyvern.com`).
+//! - List: `GET /v1/agents/runs` with a repeatable `status`, paged by `page`/`page_size`; the answer
+//!   is a bare array with no total, so a short page is the last.
+//! - Retry: `POST /v1/agents/runs/{id}/retry` creates a **new** run (new `wr_` id); the report records
+//!   it as `new_id` beside the old id. Skyvern accepts a retry of any final run, completed ones
+//!   included, so runbook itself never retries a run outside the statuses the playbook selected
+//!   (`only_status`, by default the filter's `status_in`). 400 "Only terminal workflow runs can be
+//!   retried" → `skipped`; 404 → `failed`; 429 is transient.
+//! - Retryable by default: `failed` and `timed_out`. `terminated` (the AI judged the goal unreachable;
+//!   a retry without changes repeats it) and `canceled` only when a playbook lists them.
+
+use serde_json::{Map, Value};
+
+use super::{EnvVar, Provider, require};
+use crate::secrets::EnvSource;
+
+#[derive(Debug)]
+pub struct Skyvern;
+
+impl Provider for Skyvern {
+    fn name(&self) -> &'static str {
+        "skyvern"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Skyvern workflow runs (a retry creates a new run)"
+    }
+
+    fn env_vars(&self) -> &'static [EnvVar] {
+        &[
+            EnvVar { name: "SKYVERN_API_KEY", help: "API key (x-api-key)", required: true },
+            EnvVar { name: "SKYVERN_BASE_URL", help: "API host (default https://api.skyvern.com)", required: false },
+        ]
+    }
+
+    fn default_retryable(&self) -> &'static [&'static str] {
+        &["failed", "timed_out"]
+    }
+
+    fn guards_status(&self) -> bool {
+        true
+    }
+
+    fn check_credentials(&self, env: &EnvSource, _options: &Map<String, Value>) -> Result<(), String> {
+        require(env, self.name(), &["SKYVERN_API_KEY"])
+    }
+
+    fn defaults_yaml(&self, _options: &Map<String, Value>) -> Result<String, String> {
+        Ok(r#"
+connection:
+  base_url: "{{ env('SKYVERN_BASE_URL', 'https://api.skyvern.com') }}"
+  headers:
+    x-api-key: "{{ secret('SKYVERN_API_KEY') }}"
+task:
+  id: $.workflow_run_id
+  label: $.workflow_title
+  status: $.status
+  created_at: $.created_at
+  message: $.failure_reason
+fetch:
+  request:
+    path: /v1/agents/runs
+    query: { status: [failed, timed_out] }
+  items: $[*]
+  paginate:
+    page: { param: page, start: 1, size_param: page_size, size: 50 }
+    max_pages: 200
+get:
+  request:
+    path: "/v1/runs/{{ task.id | urlencode }}"
+retry:
+  request:
+    method: POST
+    path: "/v1/agents/runs/{{ task.id | urlencode }}/retry"
+  new_id: $.run_id
+  note: "new run {{ response.run_id }}"
+  outcome:
+    message: $.detail
+    status: { 404: failed }
+    body:
+      - status: [400]
+        when: "search(@.detail, 'Only terminal workflow runs')"
+        outcome: skipped
+"#
+        .to_string())
+    }
+}
