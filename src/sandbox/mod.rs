@@ -11,6 +11,7 @@
 //!   the second the sandbox started (all seeded timestamps are relative to it).
 //! - No input makes a handler panic: bad JSON, missing headers or absurd ids get a 4xx JSON answer.
 
+mod beam;
 mod faults;
 mod generic;
 mod record;
@@ -84,14 +85,18 @@ pub struct RecordedRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Api {
     Http,
+    Beam,
+    BeamProd,
 }
 
 impl Api {
-    const ALL: [Api; 1] = [Api::Http];
+    const ALL: [Api; 3] = [Api::Http, Api::Beam, Api::BeamProd];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Api::Http => "http",
+            Api::Beam => "beam",
+            Api::BeamProd => "beam-prod",
         }
     }
 
@@ -99,9 +104,11 @@ impl Api {
         Api::ALL.into_iter().find(|api| api.name() == name)
     }
 
-    fn router(self) -> Router<Arc<Shared>> {
+    fn router(self, shared: Arc<Shared>) -> Router {
         match self {
-            Api::Http => generic::router(),
+            Api::Http => generic::router().with_state(shared),
+            Api::Beam => beam::router(shared, beam::Workspace::Bid),
+            Api::BeamProd => beam::router(shared, beam::Workspace::Prod),
         }
     }
 
@@ -109,6 +116,14 @@ impl Api {
     fn credentials(self) -> Vec<(&'static str, &'static str)> {
         match self {
             Api::Http => vec![("TASKS_API_TOKEN", generic::TOKEN)],
+            Api::Beam => vec![
+                ("BEAM_API_KEY", beam::BID_API_KEY),
+                ("BEAM_WORKSPACE_ID", beam::BID_WORKSPACE_ID),
+            ],
+            Api::BeamProd => vec![
+                ("BEAM_API_KEY_PROD", beam::PROD_API_KEY),
+                ("BEAM_WORKSPACE_ID_PROD", beam::PROD_WORKSPACE_ID),
+            ],
         }
     }
 }
@@ -189,6 +204,13 @@ impl Sandbox {
         Api::from_name(api).map_or_else(Vec::new, |api| self.shared.tasks(api))
     }
 
+    /// Serves Beam's legacy flat list shape (`{data:[task…],pagination}`) from `/beam` and
+    /// `/beam-prod` instead of the grouped one; a request's `shape=flat|grouped` still wins.
+    pub fn set_beam_flat_list(&self, flat: bool) {
+        state::lock(&self.shared.beam).set_flat_list(flat);
+        state::lock(&self.shared.beam_prod).set_flat_list(flat);
+    }
+
     /// Stops accepting connections and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -230,8 +252,7 @@ fn app(shared: Arc<Shared>) -> Router {
             shared: Arc::clone(&shared),
         };
         let router = api
-            .router()
-            .with_state(Arc::clone(&shared))
+            .router(Arc::clone(&shared))
             .layer(from_fn_with_state(context, record::record));
         app = app.nest(&format!("/{}", api.name()), router);
     }

@@ -13,8 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::time::Instant;
 
-use super::generic;
 use super::{Api, RecordedRequest, SandboxConfig};
+use super::{beam, generic};
 
 /// Locks a mutex, recovering the data if a previous holder panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     journal: Mutex<Journal>,
     pub(crate) dice: Mutex<super::faults::Dice>,
     pub(crate) generic: Mutex<generic::Store>,
+    pub(crate) beam: Mutex<beam::Store>,
+    pub(crate) beam_prod: Mutex<beam::Store>,
 }
 
 impl Shared {
@@ -96,6 +98,8 @@ impl Shared {
         Shared {
             dice: Mutex::new(super::faults::Dice::new(seed, config.faults)),
             generic: Mutex::new(generic::Store::seeded(seed, now)),
+            beam: Mutex::new(beam::Store::seeded(beam::Workspace::Bid, seed, now)),
+            beam_prod: Mutex::new(beam::Store::seeded(beam::Workspace::Prod, seed, now)),
             config,
             clock,
             origin,
@@ -164,6 +168,29 @@ impl Shared {
     pub(crate) fn tasks(&self, api: Api) -> Vec<serde_json::Value> {
         match api {
             Api::Http => lock(&self.generic).snapshot(),
+            Api::Beam => lock(&self.beam).snapshot(),
+            Api::BeamProd => lock(&self.beam_prod).snapshot(),
         }
     }
+}
+
+/// Unix seconds of an ISO 8601 instant (`2026-11-20T10:00:00Z`, with offset, or a bare UTC date).
+pub(crate) fn parse_instant(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Some(timestamp.as_second());
+    }
+    let date = text.parse::<jiff::civil::Date>().ok()?;
+    format!("{date}T00:00:00Z")
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|timestamp| timestamp.as_second())
+}
+
+/// A v4 UUID drawn from a seeded RNG, so seeded ids repeat for a seed.
+pub(crate) fn seeded_uuid(rng: &mut rand::rngs::StdRng) -> String {
+    use rand::Rng;
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }

@@ -1,5 +1,6 @@
 //! In-process tests of the sandbox: each starts a server on port 0 and talks to it over HTTP.
 
+mod beam;
 mod control;
 mod generic;
 
