@@ -12,6 +12,7 @@
 //! - No input makes a handler panic: bad JSON, missing headers or absurd ids get a 4xx JSON answer.
 
 mod beam;
+mod deepwork;
 mod faults;
 mod generic;
 mod record;
@@ -81,22 +82,31 @@ pub struct RecordedRequest {
     pub at_ms: u64,
 }
 
+/// A token bucket: up to `burst` requests at once, refilled at `per_second` requests a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
 /// The emulated APIs, each served under `/<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Api {
     Http,
     Beam,
     BeamProd,
+    Deepwork,
 }
 
 impl Api {
-    const ALL: [Api; 3] = [Api::Http, Api::Beam, Api::BeamProd];
+    const ALL: [Api; 4] = [Api::Http, Api::Beam, Api::BeamProd, Api::Deepwork];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Api::Http => "http",
             Api::Beam => "beam",
             Api::BeamProd => "beam-prod",
+            Api::Deepwork => "deepwork",
         }
     }
 
@@ -109,6 +119,7 @@ impl Api {
             Api::Http => generic::router().with_state(shared),
             Api::Beam => beam::router(shared, beam::Workspace::Bid),
             Api::BeamProd => beam::router(shared, beam::Workspace::Prod),
+            Api::Deepwork => deepwork::router(shared),
         }
     }
 
@@ -124,6 +135,7 @@ impl Api {
                 ("BEAM_API_KEY_PROD", beam::PROD_API_KEY),
                 ("BEAM_WORKSPACE_ID_PROD", beam::PROD_WORKSPACE_ID),
             ],
+            Api::Deepwork => vec![("DEEPWORK_TOKEN", deepwork::TOKEN)],
         }
     }
 }
@@ -209,6 +221,19 @@ impl Sandbox {
     pub fn set_beam_flat_list(&self, flat: bool) {
         state::lock(&self.shared.beam).set_flat_list(flat);
         state::lock(&self.shared.beam_prod).set_flat_list(flat);
+    }
+
+    /// Puts a token bucket in front of `/deepwork` (like PocketPaw's per-IP limiter), or removes
+    /// it with `None`. While set, answers carry `X-RateLimit-*` headers and an empty bucket answers
+    /// 429 with `Retry-After`.
+    pub fn set_deepwork_rate_limit(&self, limit: Option<RateLimit>) {
+        state::lock(&self.shared.deepwork).set_rate_limit(limit);
+    }
+
+    /// Lets `/deepwork` requests through without a token, like PocketPaw's localhost bypass
+    /// (off by default, so the sandbox checks credentials).
+    pub fn set_deepwork_localhost_bypass(&self, bypass: bool) {
+        state::lock(&self.shared.deepwork).set_localhost_bypass(bypass);
     }
 
     /// Stops accepting connections and waits for the server task to end.

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::{Api, RecordedRequest, SandboxConfig};
-use super::{beam, generic};
+use super::{beam, deepwork, generic};
 
 /// Locks a mutex, recovering the data if a previous holder panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,6 +88,7 @@ pub(crate) struct Shared {
     pub(crate) generic: Mutex<generic::Store>,
     pub(crate) beam: Mutex<beam::Store>,
     pub(crate) beam_prod: Mutex<beam::Store>,
+    pub(crate) deepwork: Mutex<deepwork::Store>,
 }
 
 impl Shared {
@@ -100,6 +101,7 @@ impl Shared {
             generic: Mutex::new(generic::Store::seeded(seed, now)),
             beam: Mutex::new(beam::Store::seeded(beam::Workspace::Bid, seed, now)),
             beam_prod: Mutex::new(beam::Store::seeded(beam::Workspace::Prod, seed, now)),
+            deepwork: Mutex::new(deepwork::Store::seeded(seed, now)),
             config,
             clock,
             origin,
@@ -170,6 +172,7 @@ impl Shared {
             Api::Http => lock(&self.generic).snapshot(),
             Api::Beam => lock(&self.beam).snapshot(),
             Api::BeamProd => lock(&self.beam_prod).snapshot(),
+            Api::Deepwork => lock(&self.deepwork).snapshot(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod beam;
 mod control;
+mod deepwork;
 mod generic;
 
 use serde_json::Value;
