@@ -110,6 +110,7 @@ fn rate_limit_body(api: Api) -> serde_json::Value {
     match api {
         Api::Http => json!({"error": "rate_limited", "message": "too many requests"}),
         Api::Deepwork => json!({"detail": "Too many requests"}),
+        Api::Herodotus => json!({"error": "Too Many Requests"}),
         Api::Beam | Api::BeamProd => {
             json!({"statusCode": 429, "message": "ThrottlerException: Too Many Requests"})
         }

@@ -15,6 +15,7 @@ mod beam;
 mod deepwork;
 mod faults;
 mod generic;
+mod herodotus;
 mod record;
 mod reply;
 mod state;
@@ -96,10 +97,17 @@ pub(crate) enum Api {
     Beam,
     BeamProd,
     Deepwork,
+    Herodotus,
 }
 
 impl Api {
-    const ALL: [Api; 4] = [Api::Http, Api::Beam, Api::BeamProd, Api::Deepwork];
+    const ALL: [Api; 5] = [
+        Api::Http,
+        Api::Beam,
+        Api::BeamProd,
+        Api::Deepwork,
+        Api::Herodotus,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -107,6 +115,7 @@ impl Api {
             Api::Beam => "beam",
             Api::BeamProd => "beam-prod",
             Api::Deepwork => "deepwork",
+            Api::Herodotus => "herodotus",
         }
     }
 
@@ -120,6 +129,7 @@ impl Api {
             Api::Beam => beam::router(shared, beam::Workspace::Bid),
             Api::BeamProd => beam::router(shared, beam::Workspace::Prod),
             Api::Deepwork => deepwork::router(shared),
+            Api::Herodotus => herodotus::router(shared),
         }
     }
 
@@ -136,6 +146,7 @@ impl Api {
                 ("BEAM_WORKSPACE_ID_PROD", beam::PROD_WORKSPACE_ID),
             ],
             Api::Deepwork => vec![("DEEPWORK_TOKEN", deepwork::TOKEN)],
+            Api::Herodotus => vec![("HERODOTUS_API_KEY", herodotus::API_KEY)],
         }
     }
 }
@@ -236,6 +247,12 @@ impl Sandbox {
         state::lock(&self.shared.deepwork).set_localhost_bypass(bypass);
     }
 
+    /// Serves a `GET /herodotus/tasks` list (`{"tasks":[status…]}`, optional `status` filter); the
+    /// real list endpoint is undocumented, so it is off by default.
+    pub fn set_herodotus_list(&self, enabled: bool) {
+        state::lock(&self.shared.herodotus).set_list_enabled(enabled);
+    }
+
     /// Stops accepting connections and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -269,6 +286,7 @@ fn app(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/requests", get(control_requests))
         .route("/_sandbox/violations", get(control_violations))
         .route("/_sandbox/tasks/{api}", get(control_tasks))
+        .route("/_sandbox/ids/{api}", get(control_ids))
         .fallback(unknown_prefix)
         .with_state(Arc::clone(&shared));
     for api in Api::ALL {
@@ -304,6 +322,30 @@ async fn control_tasks(
             json!({"error": "not_found", "message": format!("no sandbox API '{}'", reply::shown(&api))}),
         ),
     }
+}
+
+/// The ids of one API's tasks (the first of `id`, `taskId`, `workflow_run_id` in each).
+async fn control_ids(
+    State(shared): State<Arc<Shared>>,
+    api: Result<Path<String>, PathRejection>,
+) -> Response {
+    let api = api.map(|Path(api)| api).unwrap_or_default();
+    let Some(api) = Api::from_name(&api) else {
+        return reply::json(
+            StatusCode::NOT_FOUND,
+            json!({"error": "not_found", "message": format!("no sandbox API '{}'", reply::shown(&api))}),
+        );
+    };
+    let ids: Vec<serde_json::Value> = shared
+        .tasks(api)
+        .into_iter()
+        .filter_map(|task| {
+            ["id", "taskId", "workflow_run_id"]
+                .into_iter()
+                .find_map(|key| task.get(key).cloned())
+        })
+        .collect();
+    reply::json(StatusCode::OK, json!(ids))
 }
 
 async fn unknown_prefix(uri: Uri) -> Response {

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::{Api, RecordedRequest, SandboxConfig};
-use super::{beam, deepwork, generic};
+use super::{beam, deepwork, generic, herodotus};
 
 /// Locks a mutex, recovering the data if a previous holder panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,6 +89,7 @@ pub(crate) struct Shared {
     pub(crate) beam: Mutex<beam::Store>,
     pub(crate) beam_prod: Mutex<beam::Store>,
     pub(crate) deepwork: Mutex<deepwork::Store>,
+    pub(crate) herodotus: Mutex<herodotus::Store>,
 }
 
 impl Shared {
@@ -102,6 +103,7 @@ impl Shared {
             beam: Mutex::new(beam::Store::seeded(beam::Workspace::Bid, seed, now)),
             beam_prod: Mutex::new(beam::Store::seeded(beam::Workspace::Prod, seed, now)),
             deepwork: Mutex::new(deepwork::Store::seeded(seed, now)),
+            herodotus: Mutex::new(herodotus::Store::seeded(seed, now)),
             config,
             clock,
             origin,
@@ -173,6 +175,7 @@ impl Shared {
             Api::Beam => lock(&self.beam).snapshot(),
             Api::BeamProd => lock(&self.beam_prod).snapshot(),
             Api::Deepwork => lock(&self.deepwork).snapshot(),
+            Api::Herodotus => lock(&self.herodotus).snapshot(),
         }
     }
 }

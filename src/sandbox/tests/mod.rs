@@ -4,6 +4,7 @@ mod beam;
 mod control;
 mod deepwork;
 mod generic;
+mod herodotus;
 
 use serde_json::Value;
 
