@@ -6,6 +6,7 @@
 //!   given order of requests always fault the same requests.
 //! - Faults alternate by kind: the 1st, 3rd, 5th … fault is a 503, the 2nd, 4th … a rate limit; the
 //!   rate limits alternate between `Retry-After: <seconds>` and `Retry-After: <HTTP-date>`.
+//! - GeeLark's rate limit is its own: HTTP 200 with envelope code 40007 and no `Retry-After`.
 //! - A faulted request never reaches the handler, so it changes no state.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -96,7 +97,9 @@ pub(crate) fn respond(
         Fault::RateLimitedSeconds => retry_after_secs.to_string(),
         Fault::RateLimitedDate => http_date_after(retry_after_secs),
     };
-    let _ = request_headers;
+    if api == Api::Geelark {
+        return super::geelark::rate_limited(request_headers);
+    }
     let body = rate_limit_body(api);
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&retry_after) {
@@ -111,6 +114,7 @@ fn rate_limit_body(api: Api) -> serde_json::Value {
         Api::Http => json!({"error": "rate_limited", "message": "too many requests"}),
         Api::Deepwork => json!({"detail": "Too many requests"}),
         Api::Herodotus => json!({"error": "Too Many Requests"}),
+        Api::Geelark => json!({"code": 40007, "msg": "too many requests"}),
         Api::Beam | Api::BeamProd => {
             json!({"statusCode": 429, "message": "ThrottlerException: Too Many Requests"})
         }

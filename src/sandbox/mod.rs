@@ -14,6 +14,7 @@
 mod beam;
 mod deepwork;
 mod faults;
+mod geelark;
 mod generic;
 mod herodotus;
 mod record;
@@ -98,15 +99,17 @@ pub(crate) enum Api {
     BeamProd,
     Deepwork,
     Herodotus,
+    Geelark,
 }
 
 impl Api {
-    const ALL: [Api; 5] = [
+    const ALL: [Api; 6] = [
         Api::Http,
         Api::Beam,
         Api::BeamProd,
         Api::Deepwork,
         Api::Herodotus,
+        Api::Geelark,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -116,6 +119,7 @@ impl Api {
             Api::BeamProd => "beam-prod",
             Api::Deepwork => "deepwork",
             Api::Herodotus => "herodotus",
+            Api::Geelark => "geelark",
         }
     }
 
@@ -130,6 +134,7 @@ impl Api {
             Api::BeamProd => beam::router(shared, beam::Workspace::Prod),
             Api::Deepwork => deepwork::router(shared),
             Api::Herodotus => herodotus::router(shared),
+            Api::Geelark => geelark::router(shared),
         }
     }
 
@@ -147,6 +152,11 @@ impl Api {
             ],
             Api::Deepwork => vec![("DEEPWORK_TOKEN", deepwork::TOKEN)],
             Api::Herodotus => vec![("HERODOTUS_API_KEY", herodotus::API_KEY)],
+            Api::Geelark => vec![
+                ("GEELARK_APP_ID", geelark::APP_ID),
+                ("GEELARK_API_KEY", geelark::API_KEY),
+                ("GEELARK_TOKEN", geelark::TOKEN),
+            ],
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::{Api, RecordedRequest, SandboxConfig};
-use super::{beam, deepwork, generic, herodotus};
+use super::{beam, deepwork, geelark, generic, herodotus};
 
 /// Locks a mutex, recovering the data if a previous holder panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,6 +90,7 @@ pub(crate) struct Shared {
     pub(crate) beam_prod: Mutex<beam::Store>,
     pub(crate) deepwork: Mutex<deepwork::Store>,
     pub(crate) herodotus: Mutex<herodotus::Store>,
+    pub(crate) geelark: Mutex<geelark::Store>,
 }
 
 impl Shared {
@@ -104,6 +105,7 @@ impl Shared {
             beam_prod: Mutex::new(beam::Store::seeded(beam::Workspace::Prod, seed, now)),
             deepwork: Mutex::new(deepwork::Store::seeded(seed, now)),
             herodotus: Mutex::new(herodotus::Store::seeded(seed, now)),
+            geelark: Mutex::new(geelark::Store::seeded(seed, now)),
             config,
             clock,
             origin,
@@ -176,6 +178,7 @@ impl Shared {
             Api::BeamProd => lock(&self.beam_prod).snapshot(),
             Api::Deepwork => lock(&self.deepwork).snapshot(),
             Api::Herodotus => lock(&self.herodotus).snapshot(),
+            Api::Geelark => lock(&self.geelark).snapshot(),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod beam;
 mod control;
 mod deepwork;
+mod geelark;
 mod generic;
 mod herodotus;
 
