@@ -115,6 +115,9 @@ fn rate_limit_body(api: Api) -> serde_json::Value {
         Api::Deepwork => json!({"detail": "Too many requests"}),
         Api::Herodotus => json!({"error": "Too Many Requests"}),
         Api::Geelark => json!({"code": 40007, "msg": "too many requests"}),
+        Api::Skyvern => {
+            json!({"detail": "Rate limit exceeded for organization o_sandbox. Maximum 10 requests per 60 seconds allowed."})
+        }
         Api::Beam | Api::BeamProd => {
             json!({"statusCode": 429, "message": "ThrottlerException: Too Many Requests"})
         }

@@ -19,6 +19,7 @@ mod generic;
 mod herodotus;
 mod record;
 mod reply;
+mod skyvern;
 mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -100,16 +101,18 @@ pub(crate) enum Api {
     Deepwork,
     Herodotus,
     Geelark,
+    Skyvern,
 }
 
 impl Api {
-    const ALL: [Api; 6] = [
+    const ALL: [Api; 7] = [
         Api::Http,
         Api::Beam,
         Api::BeamProd,
         Api::Deepwork,
         Api::Herodotus,
         Api::Geelark,
+        Api::Skyvern,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -120,6 +123,7 @@ impl Api {
             Api::Deepwork => "deepwork",
             Api::Herodotus => "herodotus",
             Api::Geelark => "geelark",
+            Api::Skyvern => "skyvern",
         }
     }
 
@@ -135,6 +139,7 @@ impl Api {
             Api::Deepwork => deepwork::router(shared),
             Api::Herodotus => herodotus::router(shared),
             Api::Geelark => geelark::router(shared),
+            Api::Skyvern => skyvern::router(shared),
         }
     }
 
@@ -157,6 +162,7 @@ impl Api {
                 ("GEELARK_API_KEY", geelark::API_KEY),
                 ("GEELARK_TOKEN", geelark::TOKEN),
             ],
+            Api::Skyvern => vec![("SKYVERN_API_KEY", skyvern::API_KEY)],
         }
     }
 }

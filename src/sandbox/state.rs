@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::{Api, RecordedRequest, SandboxConfig};
-use super::{beam, deepwork, geelark, generic, herodotus};
+use super::{beam, deepwork, geelark, generic, herodotus, skyvern};
 
 /// Locks a mutex, recovering the data if a previous holder panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +91,7 @@ pub(crate) struct Shared {
     pub(crate) deepwork: Mutex<deepwork::Store>,
     pub(crate) herodotus: Mutex<herodotus::Store>,
     pub(crate) geelark: Mutex<geelark::Store>,
+    pub(crate) skyvern: Mutex<skyvern::Store>,
 }
 
 impl Shared {
@@ -106,6 +107,7 @@ impl Shared {
             deepwork: Mutex::new(deepwork::Store::seeded(seed, now)),
             herodotus: Mutex::new(herodotus::Store::seeded(seed, now)),
             geelark: Mutex::new(geelark::Store::seeded(seed, now)),
+            skyvern: Mutex::new(skyvern::Store::seeded(seed, now)),
             config,
             clock,
             origin,
@@ -179,15 +181,23 @@ impl Shared {
             Api::Deepwork => lock(&self.deepwork).snapshot(),
             Api::Herodotus => lock(&self.herodotus).snapshot(),
             Api::Geelark => lock(&self.geelark).snapshot(),
+            Api::Skyvern => lock(&self.skyvern).snapshot(),
         }
     }
 }
 
-/// Unix seconds of an ISO 8601 instant (`2026-11-20T10:00:00Z`, with offset, or a bare UTC date).
+/// Unix seconds of an ISO 8601 instant (`2026-11-20T10:00:00Z`, with an offset, without one as
+/// UTC, or a bare UTC date).
 pub(crate) fn parse_instant(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
         return Some(timestamp.as_second());
+    }
+    if text.contains('T') {
+        return format!("{text}Z")
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|timestamp| timestamp.as_second());
     }
     let date = text.parse::<jiff::civil::Date>().ok()?;
     format!("{date}T00:00:00Z")

@@ -1,0 +1,239 @@
+//! The Skyvern emulation under `/skyvern`.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::{client, sandbox, status_and_json};
+use crate::sandbox::Sandbox;
+
+const KEY: &str = "sk_sandbox_skyvern_key";
+
+fn base(sandbox: &Sandbox) -> String {
+    sandbox.base_url("skyvern").expect("skyvern api")
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    status_and_json(
+        client()
+            .get(url)
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await
+}
+
+async fn retry(sandbox: &Sandbox, id: &str) -> (u16, Value) {
+    let url = format!("{}/v1/agents/runs/{id}/retry", base(sandbox));
+    status_and_json(
+        client()
+            .post(url)
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await
+}
+
+fn first_with_status(sandbox: &Sandbox, status: &str) -> Value {
+    sandbox
+        .tasks("skyvern")
+        .into_iter()
+        .find(|run| run["status"] == json!(status))
+        .expect("seeded run")
+}
+
+#[tokio::test]
+async fn needs_a_key() {
+    let sandbox = sandbox(7, 0.0).await;
+    let url = format!("{}/v1/agents/runs", base(&sandbox));
+    let (status, body) = status_and_json(client().get(&url).send().await.expect("sent")).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Invalid credentials"}))
+    );
+    let (status, _) = status_and_json(
+        client()
+            .get(&url)
+            .header("x-api-key", "nope")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = status_and_json(
+        client()
+            .get(&url)
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().map(Vec::len), Some(10));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn pages_through_failed_runs_newest_first() {
+    let sandbox = sandbox(7, 0.0).await;
+    for list in ["agents", "workflows"] {
+        let mut seen: Vec<Value> = Vec::new();
+        for page in 1.. {
+            let url = format!(
+                "{}/v1/{list}/runs?status=failed&status=timed_out&page={page}&page_size=4",
+                base(&sandbox)
+            );
+            let (status, body) = get(&url).await;
+            assert_eq!(status, 200, "{body}");
+            let runs = body.as_array().expect("bare array").clone();
+            if runs.is_empty() {
+                break;
+            }
+            seen.extend(runs);
+        }
+        assert_eq!(seen.len(), 14, "{list}");
+        let ids: BTreeSet<&str> = seen
+            .iter()
+            .filter_map(|run| run["workflow_run_id"].as_str())
+            .collect();
+        assert_eq!(ids.len(), 14);
+        assert!(ids.iter().all(|id| id.starts_with("wr_")));
+        let created: Vec<&str> = seen
+            .iter()
+            .filter_map(|run| run["created_at"].as_str())
+            .collect();
+        assert!(
+            created.windows(2).all(|pair| pair[0] >= pair[1]),
+            "created_at desc"
+        );
+    }
+    for query in [
+        "status=failed,timed_out",
+        "status=broken",
+        "page=0",
+        "page_size=x",
+    ] {
+        let (status, body) = get(&format!("{}/v1/agents/runs?{query}", base(&sandbox))).await;
+        assert_eq!(status, 422, "{query}");
+        assert!(body["detail"].is_array());
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_workflow_list_honours_the_date_window() {
+    let sandbox = sandbox(7, 0.0).await;
+    let wpid = "wpid_sandbox_orders";
+    let all = sandbox.tasks("skyvern");
+    let of_workflow: Vec<&Value> = all
+        .iter()
+        .filter(|run| run["workflow_permanent_id"] == json!(wpid))
+        .collect();
+    let start = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 7 * 24 * 3600)
+        .expect("valid")
+        .to_string();
+    let recent = of_workflow
+        .iter()
+        .filter(|run| {
+            run["created_at"]
+                .as_str()
+                .is_some_and(|at| at >= start.as_str())
+        })
+        .count();
+    let (status, body) = get(&format!(
+        "{}/v1/agents/{wpid}/runs?created_at_start={start}&page_size=100",
+        base(&sandbox)
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().map(Vec::len), Some(recent));
+    assert!(
+        recent < of_workflow.len(),
+        "some runs of {wpid} are older than 7 days"
+    );
+    let (status, _) = get(&format!("{}/v1/agents/wpid_nope/runs", base(&sandbox))).await;
+    assert_eq!(status, 404);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn retry_creates_a_new_queued_run() {
+    let sandbox = sandbox(7, 0.0).await;
+    let failed = first_with_status(&sandbox, "failed");
+    let old_id = failed["workflow_run_id"].as_str().expect("id").to_owned();
+
+    let (status, run) = get(&format!("{}/v1/runs/{old_id}", base(&sandbox))).await;
+    assert_eq!(status, 200);
+    assert_eq!(run["run_type"], json!("workflow_run"));
+    assert_eq!(run["status"], json!("failed"));
+
+    let (status, new_run) = retry(&sandbox, &old_id).await;
+    assert_eq!(status, 200, "{new_run}");
+    let new_id = new_run["run_id"].as_str().expect("run id").to_owned();
+    assert!(new_id.starts_with("wr_") && new_id != old_id);
+    assert_eq!(new_run["status"], json!("queued"));
+    assert_eq!(new_run["output"], Value::Null);
+    assert_eq!(
+        new_run["run_request"]["parameters"],
+        run["run_request"]["parameters"]
+    );
+
+    let runs = sandbox.tasks("skyvern");
+    assert_eq!(runs.len(), 41);
+    assert_eq!(runs[0]["workflow_run_id"], json!(new_id));
+    assert_eq!(runs[0]["sandbox_retry_of"], json!(old_id));
+    let old = runs
+        .iter()
+        .find(|run| run["workflow_run_id"] == json!(old_id))
+        .expect("old run");
+    assert_eq!(
+        old["status"],
+        json!("failed"),
+        "the old run keeps its status"
+    );
+
+    let completed = first_with_status(&sandbox, "completed");
+    let (status, _) = retry(&sandbox, completed["workflow_run_id"].as_str().expect("id")).await;
+    assert_eq!(status, 200, "Skyvern retries any final run");
+    let running = first_with_status(&sandbox, "running");
+    let (status, body) = retry(&sandbox, running["workflow_run_id"].as_str().expect("id")).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"detail": "Only terminal workflow runs can be retried"})
+        )
+    );
+    let (status, body) = retry(&sandbox, "wr_1").await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "Workflow run not found wr_1"}))
+    );
+    let (status, body) = get(&format!("{}/v1/runs/wr_1", base(&sandbox))).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "Task run not found wr_1"}))
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn new_run_ids_repeat_for_a_seed() {
+    let a = sandbox(5, 0.0).await;
+    let b = sandbox(5, 0.0).await;
+    let id = first_with_status(&a, "timed_out")["workflow_run_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, run_a) = retry(&a, &id).await;
+    let (_, run_b) = retry(&b, &id).await;
+    assert_eq!(run_a["run_id"], run_b["run_id"]);
+    a.shutdown().await;
+    b.shutdown().await;
+}
