@@ -1,15 +1,20 @@
 //! Emulated provider APIs on loopback, behind `runbook sandbox` and `play --sandbox`.
 //!
-//! One server on `127.0.0.1:PORT` serves every emulated API under its own path prefix (`/http`
-//! for the generic task API, …). Each request to an API is journaled (see [`RecordedRequest`]) so
-//! tests can assert on exactly what a playbook sent; `/_sandbox/...` control endpoints expose the
-//! journal and the task state to out-of-process users.
+//! One server on `127.0.0.1:PORT` serves every emulated API under its own path prefix:
+//! `/http` (the generic task API, `generic.rs`), `/beam` and `/beam-prod` (`beam.rs`), `/deepwork`
+//! (`deepwork.rs`), `/herodotus` (`herodotus.rs`), `/geelark` (`geelark.rs`) and `/skyvern`
+//! (`skyvern.rs`). Each request to an API is journaled (see [`RecordedRequest`]) so tests can assert
+//! on exactly what a playbook sent; `faults.rs` can answer any of them with a transient error
+//! instead. Control endpoints for out-of-process users, never journaled nor faulted:
+//! `GET /_sandbox/requests`, `GET /_sandbox/violations` (Retry-After violations),
+//! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}`.
 //!
 //! Invariants:
 //! - Only loopback is bound.
 //! - Everything the sandbox answers is a function of the seed, the requests received so far and
 //!   the second the sandbox started (all seeded timestamps are relative to it).
-//! - No input makes a handler panic: bad JSON, missing headers or absurd ids get a 4xx JSON answer.
+//! - No input makes a handler panic: bad JSON, missing headers or absurd ids get a 4xx JSON answer
+//!   (GeeLark: an HTTP 200 envelope with an error code, as the real API does).
 
 mod beam;
 mod deepwork;
@@ -275,6 +280,15 @@ impl Sandbox {
             let _ = stop.send(());
         }
         let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Sandbox {
+    /// A sandbox dropped without [`Sandbox::shutdown`] still stops serving (without waiting).
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

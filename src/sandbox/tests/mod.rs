@@ -6,6 +6,7 @@ mod deepwork;
 mod geelark;
 mod generic;
 mod herodotus;
+mod robustness;
 mod skyvern;
 
 use serde_json::Value;
