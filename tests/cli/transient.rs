@@ -39,7 +39,9 @@ fn unavailable(failures: usize) -> FakeApi {
 }
 
 fn retry_one() -> String {
-    playbook("  - fetch: {ids: t1}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n")
+    playbook(
+        "  - fetch: {ids: t1}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n",
+    )
 }
 
 #[test]
@@ -202,7 +204,9 @@ fn a_read_whose_connection_is_refused_fails_the_fetch_after_its_attempts() {
     let report = ran.report();
     let error = report["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(
-        error.contains("GET") && error.contains("could not connect") && error.contains("still after 3 attempts"),
+        error.contains("GET")
+            && error.contains("could not connect")
+            && error.contains("still after 3 attempts"),
         "{report:#}"
     );
 }
