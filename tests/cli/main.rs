@@ -10,7 +10,10 @@
 //! Invariants: no test reaches anything but 127.0.0.1; no test sleeps to wait for something; timing
 //! is asserted only as lower bounds measured by the fake server's own clock.
 
+mod batch;
+mod dry_run;
 mod max_pages;
+mod outcome;
 mod pagination;
 mod rate;
 mod retry_after;
