@@ -459,6 +459,39 @@ impl Compiler<'_> {
             .ok()
     }
 
+    /// A status list, rendering a template over `vars` now.
+    fn statuses(
+        &mut self,
+        file: &Arc<SourceFile>,
+        list: &Spanned<model::Statuses>,
+    ) -> Option<Vec<String>> {
+        match &list.value {
+            model::Statuses::List(items) => Some(items.iter().map(|s| s.0.clone()).collect()),
+            model::Statuses::Template(text) => {
+                let spanned = Spanned::new(text.clone(), list.referenced, list.defined);
+                let template = self.template(file, &spanned, ROOTS_CONNECTION)?;
+                let ctx = context([("vars", self.vars)]);
+                match self.templates.render_value(&template, &ctx) {
+                    Ok(Value::Array(items)) => Some(
+                        items
+                            .iter()
+                            .filter_map(crate::jsonpath::scalar_text)
+                            .collect(),
+                    ),
+                    Ok(other) => Some(
+                        crate::jsonpath::scalar_text(&other)
+                            .unwrap_or_default()
+                            .split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect(),
+                    ),
+                    Err(e) => self.error(file, position_of(list), e, None),
+                }
+            }
+        }
+    }
+
     fn jsonpaths(
         &mut self,
         file: &Arc<SourceFile>,
@@ -1060,12 +1093,14 @@ impl Compiler<'_> {
         at: Option<Position>,
     ) -> Option<FilterPlan> {
         let input = self.input(file, &f.input, first, at)?;
-        let list = |l: &Option<Spanned<Vec<model::Scalar>>>| {
-            l.as_ref()
-                .map(|l| l.value.iter().map(|s| s.0.clone()).collect::<Vec<_>>())
+        let mut status_in = match &f.status_in {
+            Some(l) => Some(self.statuses(file, l)?),
+            None => None,
         };
-        let mut status_in = list(&f.status_in);
-        let status_not_in = list(&f.status_not_in);
+        let status_not_in = match &f.status_not_in {
+            Some(l) => Some(self.statuses(file, l)?),
+            None => None,
+        };
         if status_in.is_none()
             && status_not_in.is_none()
             && !provider.default_retryable().is_empty()
@@ -1202,7 +1237,7 @@ impl Compiler<'_> {
             (None, None) => self.outcome(file, &model::OutcomeRules::default())?,
         };
         let only_status = match &r.only_status {
-            Some(list) => Some(list.value.iter().map(|s| s.0.clone()).collect()),
+            Some(list) => Some(self.statuses(file, list)?),
             None if provider_guards_status => self.selected_statuses.clone(),
             None => None,
         };

@@ -217,6 +217,15 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+/// A list of statuses, or a template over `vars` that renders one (`"{{ vars.statuses }}"`: a list,
+/// or comma-separated text).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Statuses {
+    List(Vec<Scalar>),
+    Template(String),
+}
+
 /// One JSONPath, or several.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -399,11 +408,11 @@ pub struct Filter {
     /// Keep items whose status is one of these.
     #[serde(default)]
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub status_in: Option<Spanned<Vec<Scalar>>>,
+    pub status_in: Option<Spanned<Statuses>>,
     /// Drop items whose status is one of these.
     #[serde(default)]
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub status_not_in: Option<Spanned<Vec<Scalar>>>,
+    pub status_not_in: Option<Spanned<Statuses>>,
     /// A JSONPath filter expression on the item, e.g. `@.attempts < 3 && @.error != null`.
     #[serde(default, rename = "where")]
     #[schemars(with = "Option<String>")]
@@ -458,7 +467,7 @@ pub struct Retry {
     /// providers whose retry accepts any item (Skyvern) default it to the filter's `status_in`.
     #[serde(default)]
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub only_status: Option<Spanned<Vec<Scalar>>>,
+    pub only_status: Option<Spanned<Statuses>>,
     /// JSONPath to the id of the new work a retry creates (Skyvern's new run), recorded in the report
     /// as `new_id`.
     #[serde(default)]

@@ -33,10 +33,26 @@ struct Workspace {
 }
 
 fn workspace(options: &Map<String, Value>) -> Result<Workspace, String> {
-    match options.get("workspace").and_then(Value::as_str).unwrap_or("bid") {
-        "bid" => Ok(Workspace { key: "BEAM_API_KEY", id: "BEAM_WORKSPACE_ID", host: BID_HOST, sandbox: "beam" }),
-        "prod" => Ok(Workspace { key: "BEAM_API_KEY_PROD", id: "BEAM_WORKSPACE_ID_PROD", host: PROD_HOST, sandbox: "beam-prod" }),
-        other => Err(format!("beam: unknown workspace `{other}` in connection.options.workspace: use bid or prod")),
+    match options
+        .get("workspace")
+        .and_then(Value::as_str)
+        .unwrap_or("bid")
+    {
+        "bid" => Ok(Workspace {
+            key: "BEAM_API_KEY",
+            id: "BEAM_WORKSPACE_ID",
+            host: BID_HOST,
+            sandbox: "beam",
+        }),
+        "prod" => Ok(Workspace {
+            key: "BEAM_API_KEY_PROD",
+            id: "BEAM_WORKSPACE_ID_PROD",
+            host: PROD_HOST,
+            sandbox: "beam-prod",
+        }),
+        other => Err(format!(
+            "beam: unknown workspace `{other}` in connection.options.workspace: use bid or prod"
+        )),
     }
 }
 
@@ -51,11 +67,31 @@ impl Provider for Beam {
 
     fn env_vars(&self) -> &'static [EnvVar] {
         &[
-            EnvVar { name: "BEAM_API_KEY", help: "API key of the bid workspace (the default)", required: true },
-            EnvVar { name: "BEAM_WORKSPACE_ID", help: "id of the bid workspace", required: true },
-            EnvVar { name: "BEAM_API_KEY_PROD", help: "API key of the prod workspace (options.workspace: prod)", required: false },
-            EnvVar { name: "BEAM_WORKSPACE_ID_PROD", help: "id of the prod workspace", required: false },
-            EnvVar { name: "BEAM_BASE_URL", help: "another API host", required: false },
+            EnvVar {
+                name: "BEAM_API_KEY",
+                help: "API key of the bid workspace (the default)",
+                required: true,
+            },
+            EnvVar {
+                name: "BEAM_WORKSPACE_ID",
+                help: "id of the bid workspace",
+                required: true,
+            },
+            EnvVar {
+                name: "BEAM_API_KEY_PROD",
+                help: "API key of the prod workspace (options.workspace: prod)",
+                required: false,
+            },
+            EnvVar {
+                name: "BEAM_WORKSPACE_ID_PROD",
+                help: "id of the prod workspace",
+                required: false,
+            },
+            EnvVar {
+                name: "BEAM_BASE_URL",
+                help: "another API host",
+                required: false,
+            },
         ]
     }
 
@@ -67,17 +103,29 @@ impl Provider for Beam {
         workspace(options).map_or("beam", |w| w.sandbox)
     }
 
-    fn check_credentials(&self, env: &EnvSource, options: &Map<String, Value>) -> Result<(), String> {
+    fn check_credentials(
+        &self,
+        env: &EnvSource,
+        options: &Map<String, Value>,
+    ) -> Result<(), String> {
         let w = workspace(options)?;
         require(env, self.name(), &[w.key, w.id])
     }
 
     fn defaults_yaml(&self, options: &Map<String, Value>) -> Result<String, String> {
         let w = workspace(options)?;
-        let auth = match options.get("auth").and_then(Value::as_str).unwrap_or("x-api-key") {
+        let auth = match options
+            .get("auth")
+            .and_then(Value::as_str)
+            .unwrap_or("x-api-key")
+        {
             "x-api-key" => format!("x-api-key: \"{{{{ secret('{}') }}}}\"", w.key),
             "bearer" => format!("Authorization: \"Bearer {{{{ secret('{}') }}}}\"", w.key),
-            other => return Err(format!("beam: unknown auth `{other}` in connection.options.auth: use x-api-key or bearer")),
+            other => {
+                return Err(format!(
+                    "beam: unknown auth `{other}` in connection.options.auth: use x-api-key or bearer"
+                ));
+            }
         };
         Ok(format!(
             r#"

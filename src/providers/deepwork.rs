@@ -31,8 +31,16 @@ impl Provider for DeepWork {
 
     fn env_vars(&self) -> &'static [EnvVar] {
         &[
-            EnvVar { name: "DEEPWORK_TOKEN", help: "bearer token (master token, pp_ API key or OAuth token)", required: true },
-            EnvVar { name: "DEEPWORK_BASE_URL", help: "where PocketPaw serves (default http://localhost:8000)", required: false },
+            EnvVar {
+                name: "DEEPWORK_TOKEN",
+                help: "bearer token (master token, pp_ API key or OAuth token)",
+                required: true,
+            },
+            EnvVar {
+                name: "DEEPWORK_BASE_URL",
+                help: "where PocketPaw serves (default http://localhost:8000)",
+                required: false,
+            },
         ]
     }
 
@@ -40,7 +48,11 @@ impl Provider for DeepWork {
         &["blocked"]
     }
 
-    fn check_credentials(&self, env: &EnvSource, _options: &Map<String, Value>) -> Result<(), String> {
+    fn check_credentials(
+        &self,
+        env: &EnvSource,
+        _options: &Map<String, Value>,
+    ) -> Result<(), String> {
         require(env, self.name(), &["DEEPWORK_TOKEN"])
     }
 

@@ -65,10 +65,26 @@ impl Provider for GeeLark {
 
     fn env_vars(&self) -> &'static [EnvVar] {
         &[
-            EnvVar { name: "GEELARK_APP_ID", help: "app id (key mode)", required: false },
-            EnvVar { name: "GEELARK_API_KEY", help: "API key (key mode; signs every request)", required: false },
-            EnvVar { name: "GEELARK_TOKEN", help: "bearer token (token mode, instead of the two above)", required: false },
-            EnvVar { name: "GEELARK_BASE_URL", help: "API host (default https://openapi.geelark.com)", required: false },
+            EnvVar {
+                name: "GEELARK_APP_ID",
+                help: "app id (key mode)",
+                required: false,
+            },
+            EnvVar {
+                name: "GEELARK_API_KEY",
+                help: "API key (key mode; signs every request)",
+                required: false,
+            },
+            EnvVar {
+                name: "GEELARK_TOKEN",
+                help: "bearer token (token mode, instead of the two above)",
+                required: false,
+            },
+            EnvVar {
+                name: "GEELARK_BASE_URL",
+                help: "API host (default https://openapi.geelark.com)",
+                required: false,
+            },
         ]
     }
 
@@ -76,7 +92,11 @@ impl Provider for GeeLark {
         &["4"]
     }
 
-    fn check_credentials(&self, env: &EnvSource, options: &Map<String, Value>) -> Result<(), String> {
+    fn check_credentials(
+        &self,
+        env: &EnvSource,
+        options: &Map<String, Value>,
+    ) -> Result<(), String> {
         if use_token(env, options) {
             require(env, self.name(), &["GEELARK_TOKEN"]).map_err(|e| {
                 format!("{e} (or set GEELARK_APP_ID and GEELARK_API_KEY for key mode)")
@@ -89,15 +109,29 @@ impl Provider for GeeLark {
     fn prepare(&self, request: &mut OutgoingRequest, env: &EnvSource) -> Result<(), String> {
         let trace_id = uuid::Uuid::new_v4().to_string();
         request.headers.retain(|(name, _)| {
-            !["traceid", "appid", "ts", "nonce", "sign"].contains(&name.to_ascii_lowercase().as_str())
+            !["traceid", "appid", "ts", "nonce", "sign"]
+                .contains(&name.to_ascii_lowercase().as_str())
         });
         request.headers.push(("traceId".into(), trace_id.clone()));
-        let token_mode = env.get("GEELARK_APP_ID").is_none() || env.get("GEELARK_API_KEY").is_none();
-        let token_mode = token_mode || request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        let token_mode =
+            env.get("GEELARK_APP_ID").is_none() || env.get("GEELARK_API_KEY").is_none();
+        let token_mode = token_mode
+            || request
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         if token_mode {
-            let token = env.get("GEELARK_TOKEN").ok_or("geelark: GEELARK_TOKEN is not set")?;
-            if !request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
-                request.headers.push(("Authorization".into(), format!("Bearer {token}")));
+            let token = env
+                .get("GEELARK_TOKEN")
+                .ok_or("geelark: GEELARK_TOKEN is not set")?;
+            if !request
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            {
+                request
+                    .headers
+                    .push(("Authorization".into(), format!("Bearer {token}")));
             }
             return Ok(());
         }
@@ -118,7 +152,10 @@ impl Provider for GeeLark {
             return Verdict::AsIs;
         }
         let Some(body) = body else {
-            return Verdict::Failed { reason: "expected GeeLark's JSON envelope {traceId, code, msg, data}, got no JSON".into() };
+            return Verdict::Failed {
+                reason: "expected GeeLark's JSON envelope {traceId, code, msg, data}, got no JSON"
+                    .into(),
+            };
         };
         let code = match body.get("code") {
             Some(Value::Number(n)) => n.as_i64(),
@@ -128,18 +165,38 @@ impl Provider for GeeLark {
         let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
         match code {
             Some(0) => Verdict::AsIs,
-            Some(RATE_LIMITED) => Verdict::Transient { reason: format!("GeeLark 40007 too many requests: {msg}") },
-            Some(c) if AUTH_CODES.contains(&c) => Verdict::AuthFailed { reason: format!("GeeLark {c}: {msg}") },
-            Some(c) if BATCH_CODES.contains(&c) && body.get("data").is_some_and(|d| !d.is_null()) => Verdict::AsIs,
-            Some(c) => Verdict::Failed { reason: format!("GeeLark {c}: {msg}") },
-            None => Verdict::Failed { reason: "expected GeeLark's JSON envelope {traceId, code, msg, data}".into() },
+            Some(RATE_LIMITED) => Verdict::Transient {
+                reason: format!("GeeLark 40007 too many requests: {msg}"),
+            },
+            Some(c) if AUTH_CODES.contains(&c) => Verdict::AuthFailed {
+                reason: format!("GeeLark {c}: {msg}"),
+            },
+            Some(c)
+                if BATCH_CODES.contains(&c) && body.get("data").is_some_and(|d| !d.is_null()) =>
+            {
+                Verdict::AsIs
+            }
+            Some(c) => Verdict::Failed {
+                reason: format!("GeeLark {c}: {msg}"),
+            },
+            None => Verdict::Failed {
+                reason: "expected GeeLark's JSON envelope {traceId, code, msg, data}".into(),
+            },
         }
     }
 
     fn defaults_yaml(&self, options: &Map<String, Value>) -> Result<String, String> {
         let token = matches!(options.get("auth").and_then(Value::as_str), Some("token"));
-        let auth = if token { "    Authorization: \"Bearer {{ secret('GEELARK_TOKEN') }}\"\n" } else { "" };
-        let headers = if auth.is_empty() { String::new() } else { format!("  headers:\n{auth}") };
+        let auth = if token {
+            "    Authorization: \"Bearer {{ secret('GEELARK_TOKEN') }}\"\n"
+        } else {
+            ""
+        };
+        let headers = if auth.is_empty() {
+            String::new()
+        } else {
+            format!("  headers:\n{auth}")
+        };
         Ok(format!(
             r#"
 connection:
@@ -204,13 +261,30 @@ mod tests {
 
     #[test]
     fn key_mode_signs_every_attempt_afresh() {
-        let env = EnvSource::from_pairs([("GEELARK_APP_ID".to_string(), "app1".to_string()), ("GEELARK_API_KEY".to_string(), "k".to_string())]);
-        let mut a = OutgoingRequest { method: "POST".into(), url: "http://x".into(), headers: vec![], body: None };
+        let env = EnvSource::from_pairs([
+            ("GEELARK_APP_ID".to_string(), "app1".to_string()),
+            ("GEELARK_API_KEY".to_string(), "k".to_string()),
+        ]);
+        let mut a = OutgoingRequest {
+            method: "POST".into(),
+            url: "http://x".into(),
+            headers: vec![],
+            body: None,
+        };
         GeeLark.prepare(&mut a, &env).unwrap();
-        let get = |r: &OutgoingRequest, n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
+        let get = |r: &OutgoingRequest, n: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
         let trace = get(&a, "traceId");
         assert_eq!(get(&a, "nonce"), trace[..6]);
-        assert_eq!(get(&a, "sign"), sign("app1", &trace, &get(&a, "ts"), &trace[..6], "k"));
+        assert_eq!(
+            get(&a, "sign"),
+            sign("app1", &trace, &get(&a, "ts"), &trace[..6], "k")
+        );
         let mut b = a.clone();
         GeeLark.prepare(&mut b, &env).unwrap();
         assert_ne!(get(&b, "traceId"), trace);
@@ -219,12 +293,36 @@ mod tests {
 
     #[test]
     fn envelope_codes_are_understood() {
-        assert_eq!(GeeLark.inspect(200, Some(&json!({"code": 0, "data": {}}))), Verdict::AsIs);
-        assert!(matches!(GeeLark.inspect(200, Some(&json!({"code": 40007, "msg": "too many"}))), Verdict::Transient { .. }));
-        assert!(matches!(GeeLark.inspect(200, Some(&json!({"code": 40003, "msg": "sign"}))), Verdict::AuthFailed { .. }));
-        assert_eq!(GeeLark.inspect(200, Some(&json!({"code": 40006, "data": {"failDetails": []}}))), Verdict::AsIs);
-        assert_eq!(GeeLark.inspect(200, Some(&json!({"code": 40009, "data": {"failDetails": []}}))), Verdict::AsIs);
-        assert!(matches!(GeeLark.inspect(200, Some(&json!({"code": 40000, "msg": "unknown error"}))), Verdict::Failed { .. }));
+        assert_eq!(
+            GeeLark.inspect(200, Some(&json!({"code": 0, "data": {}}))),
+            Verdict::AsIs
+        );
+        assert!(matches!(
+            GeeLark.inspect(200, Some(&json!({"code": 40007, "msg": "too many"}))),
+            Verdict::Transient { .. }
+        ));
+        assert!(matches!(
+            GeeLark.inspect(200, Some(&json!({"code": 40003, "msg": "sign"}))),
+            Verdict::AuthFailed { .. }
+        ));
+        assert_eq!(
+            GeeLark.inspect(
+                200,
+                Some(&json!({"code": 40006, "data": {"failDetails": []}}))
+            ),
+            Verdict::AsIs
+        );
+        assert_eq!(
+            GeeLark.inspect(
+                200,
+                Some(&json!({"code": 40009, "data": {"failDetails": []}}))
+            ),
+            Verdict::AsIs
+        );
+        assert!(matches!(
+            GeeLark.inspect(200, Some(&json!({"code": 40000, "msg": "unknown error"}))),
+            Verdict::Failed { .. }
+        ));
         assert!(matches!(GeeLark.inspect(200, None), Verdict::Failed { .. }));
     }
 }

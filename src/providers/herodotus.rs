@@ -30,16 +30,34 @@ impl Provider for Herodotus {
 
     fn env_vars(&self) -> &'static [EnvVar] {
         &[
-            EnvVar { name: "HERODOTUS_API_KEY", help: "Herodotus Cloud API key (X-API-KEY)", required: true },
-            EnvVar { name: "HERODOTUS_BASE_URL", help: "API host (default: the documented staging host)", required: false },
+            EnvVar {
+                name: "HERODOTUS_API_KEY",
+                help: "Herodotus Cloud API key (X-API-KEY)",
+                required: true,
+            },
+            EnvVar {
+                name: "HERODOTUS_BASE_URL",
+                help: "API host (default: the documented staging host)",
+                required: false,
+            },
         ]
     }
 
     fn default_retryable(&self) -> &'static [&'static str] {
-        &["DryRunFailed", "ChainProofsFetchFailed", "TraceGenFailed", "AtlanticProvingFailed", "TaskDecommitmentFailed"]
+        &[
+            "DryRunFailed",
+            "ChainProofsFetchFailed",
+            "TraceGenFailed",
+            "AtlanticProvingFailed",
+            "TaskDecommitmentFailed",
+        ]
     }
 
-    fn check_credentials(&self, env: &EnvSource, _options: &Map<String, Value>) -> Result<(), String> {
+    fn check_credentials(
+        &self,
+        env: &EnvSource,
+        _options: &Map<String, Value>,
+    ) -> Result<(), String> {
         require(env, self.name(), &["HERODOTUS_API_KEY"])
     }
 

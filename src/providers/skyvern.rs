@@ -31,8 +31,16 @@ impl Provider for Skyvern {
 
     fn env_vars(&self) -> &'static [EnvVar] {
         &[
-            EnvVar { name: "SKYVERN_API_KEY", help: "API key (x-api-key)", required: true },
-            EnvVar { name: "SKYVERN_BASE_URL", help: "API host (default https://api.skyvern.com)", required: false },
+            EnvVar {
+                name: "SKYVERN_API_KEY",
+                help: "API key (x-api-key)",
+                required: true,
+            },
+            EnvVar {
+                name: "SKYVERN_BASE_URL",
+                help: "API host (default https://api.skyvern.com)",
+                required: false,
+            },
         ]
     }
 
@@ -44,7 +52,11 @@ impl Provider for Skyvern {
         true
     }
 
-    fn check_credentials(&self, env: &EnvSource, _options: &Map<String, Value>) -> Result<(), String> {
+    fn check_credentials(
+        &self,
+        env: &EnvSource,
+        _options: &Map<String, Value>,
+    ) -> Result<(), String> {
         require(env, self.name(), &["SKYVERN_API_KEY"])
     }
 
