@@ -46,7 +46,7 @@ pub(crate) async fn record(
         })
         .collect();
     let shared = &context.shared;
-    let index = shared.begin_request(RecordedRequest {
+    let (index, fault) = shared.begin_request(RecordedRequest {
         api: context.api.name().to_owned(),
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -67,7 +67,6 @@ pub(crate) async fn record(
         return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
     };
 
-    let fault = super::state::lock(&shared.dice).roll();
     let response = match fault {
         Some(fault) => faults::respond(
             context.api,

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::time::Instant;
 
+use super::faults::{Dice, Fault};
 use super::{Api, RecordedRequest, SandboxConfig};
 use super::{beam, deepwork, geelark, generic, herodotus, skyvern};
 
@@ -84,7 +85,7 @@ pub(crate) struct Shared {
     /// `http://127.0.0.1:PORT`, for absolute URLs in answers.
     pub(crate) origin: String,
     journal: Mutex<Journal>,
-    pub(crate) dice: Mutex<super::faults::Dice>,
+    dice: Mutex<Dice>,
     pub(crate) generic: Mutex<generic::Store>,
     pub(crate) beam: Mutex<beam::Store>,
     pub(crate) beam_prod: Mutex<beam::Store>,
@@ -100,7 +101,7 @@ impl Shared {
         let now = clock.start_secs();
         let seed = config.seed;
         Shared {
-            dice: Mutex::new(super::faults::Dice::new(seed, config.faults)),
+            dice: Mutex::new(Dice::new(seed, config.faults)),
             generic: Mutex::new(generic::Store::seeded(seed, now)),
             beam: Mutex::new(beam::Store::seeded(beam::Workspace::Bid, seed, now)),
             beam_prod: Mutex::new(beam::Store::seeded(beam::Workspace::Prod, seed, now)),
@@ -115,13 +116,17 @@ impl Shared {
         }
     }
 
-    /// Appends a request on arrival and returns its journal index.
-    pub(crate) fn begin_request(&self, mut request: RecordedRequest) -> usize {
+    /// Appends a request on arrival; returns its journal index and whether to fault it.
+    ///
+    /// The fault is decided under the journal lock, so the fault sequence follows journal order
+    /// even when requests arrive concurrently.
+    pub(crate) fn begin_request(&self, mut request: RecordedRequest) -> (usize, Option<Fault>) {
         let mut journal = lock(&self.journal);
         // Taken under the lock so that `at_ms` never decreases along the journal.
         request.at_ms = self.clock.elapsed_ms();
         journal.requests.push(request);
-        journal.requests.len() - 1
+        let fault = lock(&self.dice).roll();
+        (journal.requests.len() - 1, fault)
     }
 
     /// Fills in the answer of a request begun with [`Shared::begin_request`].
