@@ -14,6 +14,7 @@
 //!   one whose environment was deleted → 40005, one whose resources expired → 48003, one already
 //!   restarted 5 times → 48000), 2 cancelled (7, restartable), 8 completed, 2 waiting, 2 in progress;
 //!   outside the window 3 failed and 3 completed.
+//! - An optional per-endpoint limit per clock minute (GeeLark: 200) answers code 40007 beyond it.
 //! - Restart checks each id (48002 unknown, 40005, 48003, 48001 status not 4 or 7, 48000 limit) and
 //!   answers code 0, 40006 (partial) or 40009 (all failed) with `failDetails` codes as strings; a
 //!   restarted task keeps its id, goes to status 1 and counts one more restart.
@@ -96,6 +97,9 @@ enum Quirk {
 #[derive(Debug)]
 pub(crate) struct Store {
     tasks: Vec<Task>,
+    /// Optional per-endpoint limit per clock minute, and the count of the current minute.
+    per_minute_limit: Option<u32>,
+    minute_counts: Vec<(&'static str, i64, u32)>,
 }
 
 impl Store {
@@ -169,7 +173,11 @@ impl Store {
                 .cmp(&a.schedule_at)
                 .then_with(|| b.id.cmp(&a.id))
         });
-        Store { tasks }
+        Store {
+            tasks,
+            per_minute_limit: None,
+            minute_counts: Vec::new(),
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Value> {
@@ -183,6 +191,34 @@ impl Store {
                 value
             })
             .collect()
+    }
+
+    pub(crate) fn set_rate_limit(&mut self, per_minute: Option<u32>) {
+        self.per_minute_limit = per_minute;
+        self.minute_counts.clear();
+    }
+
+    /// Counts a call to `endpoint` in `minute`; false when it is over the per-minute limit.
+    fn count_call(&mut self, endpoint: &'static str, minute: i64) -> bool {
+        let Some(limit) = self.per_minute_limit else {
+            return true;
+        };
+        self.minute_counts
+            .retain(|(name, counted_minute, _)| *name != endpoint || *counted_minute == minute);
+        match self
+            .minute_counts
+            .iter_mut()
+            .find(|(name, _, _)| *name == endpoint)
+        {
+            Some((_, _, count)) => {
+                *count += 1;
+                *count <= limit
+            }
+            None => {
+                self.minute_counts.push((endpoint, minute, 1));
+                limit >= 1
+            }
+        }
     }
 
     /// Restarts one task, or says why not (per-item code and message).
@@ -281,8 +317,14 @@ pub(crate) fn signature(
     hex::encode_upper(digest)
 }
 
-/// Checks auth and parses the body; `Ok` holds the trace id and the body (an object).
-fn admit(headers: &HeaderMap, body: &[u8]) -> Result<(String, Value), Envelope> {
+/// Checks auth and the optional rate limit, and parses the body; `Ok` holds the trace id and the
+/// body (an object).
+fn admit(
+    shared: &Shared,
+    endpoint: &'static str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, Value), Envelope> {
     let trace_id = reply::header(headers, "traceid").unwrap_or_default().trim();
     if trace_id.is_empty() {
         return Err(Envelope::fail("", 40002, "traceId header is empty"));
@@ -305,6 +347,10 @@ fn admit(headers: &HeaderMap, body: &[u8]) -> Result<(String, Value), Envelope> 
         if !valid {
             return Err(signature_failed());
         }
+    }
+    let minute = shared.clock.now_secs().div_euclid(60);
+    if !lock(&shared.geelark).count_call(endpoint, minute) {
+        return Err(Envelope::fail(trace_id, 40007, "too many requests"));
     }
     match reply::json_body(body, json!({})) {
         Ok(value) if value.is_object() => Ok((trace_id.to_owned(), value)),
@@ -378,7 +424,7 @@ fn history_records_envelope(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Envelope, Envelope> {
-    let (trace_id, body) = admit(headers, body)?;
+    let (trace_id, body) = admit(shared, "historyRecords", headers, body)?;
     let invalid = || Envelope::fail(&trace_id, 40004, "parameter validation failed");
     let size = match body.get("size") {
         None | Some(Value::Null) => 10,
@@ -440,7 +486,7 @@ fn query_tasks_envelope(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Envelope, Envelope> {
-    let (trace_id, body) = admit(headers, body)?;
+    let (trace_id, body) = admit(shared, "query", headers, body)?;
     let ids = ids_of(&body, &trace_id)?;
     let store = lock(&shared.geelark);
     let items: Vec<Value> = ids
@@ -471,7 +517,7 @@ fn task_detail_envelope(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Envelope, Envelope> {
-    let (trace_id, body) = admit(headers, body)?;
+    let (trace_id, body) = admit(shared, "detail", headers, body)?;
     let id = match body.get("id") {
         Some(Value::String(id)) => id.clone(),
         Some(Value::Number(id)) => id.to_string(),
@@ -546,7 +592,7 @@ fn restart_tasks_envelope(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Envelope, Envelope> {
-    let (trace_id, body) = admit(headers, body)?;
+    let (trace_id, body) = admit(shared, "restart", headers, body)?;
     let ids = ids_of(&body, &trace_id)?;
     let mut store = lock(&shared.geelark);
     Ok(batch(&trace_id, &ids, |id| store.restart(id)))
@@ -565,7 +611,7 @@ fn cancel_tasks_envelope(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Envelope, Envelope> {
-    let (trace_id, body) = admit(headers, body)?;
+    let (trace_id, body) = admit(shared, "cancel", headers, body)?;
     let ids = ids_of(&body, &trace_id)?;
     let mut store = lock(&shared.geelark);
     Ok(batch(&trace_id, &ids, |id| store.cancel(id)))

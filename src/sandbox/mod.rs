@@ -274,6 +274,12 @@ impl Sandbox {
         state::lock(&self.shared.herodotus).set_list_enabled(enabled);
     }
 
+    /// Limits each `/geelark` endpoint to `per_minute` calls per clock minute (GeeLark's real
+    /// limit is 200); calls beyond it get code 40007 until the next minute. `None` removes it.
+    pub fn set_geelark_rate_limit(&self, per_minute: Option<u32>) {
+        state::lock(&self.shared.geelark).set_rate_limit(per_minute);
+    }
+
     /// Stops accepting connections and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

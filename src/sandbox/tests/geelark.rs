@@ -282,3 +282,21 @@ async fn rate_limit_fault_is_code_40007() {
     assert_eq!(sandbox.tasks("geelark"), before);
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn optional_per_endpoint_limit() {
+    let sandbox = sandbox(7, 0.0).await;
+    sandbox.set_geelark_rate_limit(Some(2));
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        codes.push(call(&sandbox, "historyRecords", json!({})).await.1["code"].clone());
+    }
+    codes.push(call(&sandbox, "query", json!({"ids": ["1"]})).await.1["code"].clone());
+    assert_eq!(codes, [json!(0), json!(0), json!(40007), json!(0)]);
+    sandbox.set_geelark_rate_limit(None);
+    assert_eq!(
+        call(&sandbox, "historyRecords", json!({})).await.1["code"],
+        json!(0)
+    );
+    sandbox.shutdown().await;
+}
