@@ -280,12 +280,30 @@ impl Sandbox {
         state::lock(&self.shared.geelark).set_rate_limit(per_minute);
     }
 
-    /// Stops accepting connections and waits for the server task to end.
+    /// Stops accepting connections and waits for open ones to finish, at most
+    /// five seconds, after which the server task is aborted.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.server).await;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.server)
+            .await
+            .is_err()
+        {
+            self.server.abort();
+        }
+    }
+}
+
+/// How long [`Sandbox::shutdown`] lets open connections finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
     }
 }
 
