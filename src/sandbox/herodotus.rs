@@ -75,10 +75,14 @@ fn is_failed(status: &str) -> bool {
 /// Crockford base32, as ULIDs use.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// A ULID for a creation time, with seeded randomness.
-fn seeded_ulid(rng: &mut StdRng, created_at_secs: i64) -> String {
-    let millis =
-        u128::try_from(created_at_secs.max(0)).unwrap_or(0) * 1000 + rng.random_range(0..1000);
+/// Where ULID time parts are anchored (2026-01-01T00:00:00Z): seeded ids must not depend on the
+/// wall clock, yet should sort like their creation times.
+const ULID_ANCHOR_SECS: i64 = 1_767_225_600;
+
+/// A ULID for a task created `ago_secs` before sandbox start, with seeded randomness.
+fn seeded_ulid(rng: &mut StdRng, ago_secs: i64) -> String {
+    let secs = u128::try_from(ULID_ANCHOR_SECS - ago_secs).unwrap_or(0);
+    let millis = secs * 1000 + rng.random_range(0..1000);
     let random: u128 = rng.random::<u128>() >> 48;
     let value = (millis << 80) | random;
     (0..26)
@@ -172,7 +176,7 @@ impl Store {
                     rng.random_range(8 * DAY..20 * DAY)
                 };
                 let created_at = now - ago;
-                let id = seeded_ulid(&mut rng, created_at);
+                let id = seeded_ulid(&mut rng, ago);
                 let mut at = created_at;
                 let mut from = None;
                 let mut transitions = Vec::new();

@@ -261,3 +261,46 @@ async fn same_seed_same_ids_and_statuses_everywhere() {
         sandbox.shutdown().await;
     }
 }
+
+#[test]
+fn seeded_ids_do_not_depend_on_the_start_time() {
+    use crate::sandbox::{beam, deepwork, geelark, generic, herodotus, skyvern};
+    fn ids(tasks: Vec<Value>) -> Vec<Value> {
+        tasks
+            .into_iter()
+            .map(|task| {
+                ["id", "taskId", "workflow_run_id"]
+                    .iter()
+                    .find_map(|key| task.get(*key).cloned())
+                    .unwrap_or(Value::Null)
+            })
+            .collect()
+    }
+    let (early, late) = (1_790_000_000, 1_790_123_457);
+    assert_eq!(
+        ids(generic::Store::seeded(3, early).snapshot()),
+        ids(generic::Store::seeded(3, late).snapshot())
+    );
+    for workspace in [beam::Workspace::Bid, beam::Workspace::Prod] {
+        assert_eq!(
+            ids(beam::Store::seeded(workspace, 3, early).snapshot()),
+            ids(beam::Store::seeded(workspace, 3, late).snapshot())
+        );
+    }
+    assert_eq!(
+        ids(deepwork::Store::seeded(3, early).snapshot()),
+        ids(deepwork::Store::seeded(3, late).snapshot())
+    );
+    assert_eq!(
+        ids(herodotus::Store::seeded(3, early).snapshot()),
+        ids(herodotus::Store::seeded(3, late).snapshot())
+    );
+    assert_eq!(
+        ids(geelark::Store::seeded(3, early).snapshot()),
+        ids(geelark::Store::seeded(3, late).snapshot())
+    );
+    assert_eq!(
+        ids(skyvern::Store::seeded(3, early).snapshot()),
+        ids(skyvern::Store::seeded(3, late).snapshot())
+    );
+}
