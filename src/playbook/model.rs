@@ -21,7 +21,7 @@ pub struct Playbook {
     #[serde(default)]
     pub description: Option<String>,
     /// The provider adapter: `http` (generic, configured here), or a built-in one.
-    #[schemars(with = "String")]
+    #[schemars(with = "ProviderName")]
     pub provider: Spanned<String>,
     /// Where and how to reach the provider.
     #[serde(default)]
@@ -36,6 +36,19 @@ pub struct Playbook {
     /// The steps, run in order.
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
+}
+
+/// The provider adapters, for the schema (the loader checks the name against `providers::all`).
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ProviderName {
+    Beam,
+    Deepwork,
+    Herodotus,
+    Geelark,
+    Skyvern,
+    Http,
 }
 
 /// Connection settings shared by every request.

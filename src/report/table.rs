@@ -65,11 +65,14 @@ pub fn render(report: &RunReport) -> String {
                     format!("{} {}{body}", req.method, req.url)
                 }
                 _ => {
+                    let message = item.message.as_deref().unwrap_or("");
+                    // Messages about an answer usually name its status already.
                     let http = item
                         .http_status
+                        .filter(|_| !message.starts_with("HTTP "))
                         .map(|s| format!("HTTP {s}: "))
                         .unwrap_or_default();
-                    format!("{http}{}", item.message.as_deref().unwrap_or(""))
+                    format!("{http}{message}")
                 }
             };
             let label = item
