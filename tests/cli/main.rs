@@ -12,6 +12,8 @@
 
 mod batch;
 mod dry_run;
+mod fetch_sources;
+mod filter;
 mod max_pages;
 mod outcome;
 mod pagination;
