@@ -55,6 +55,22 @@ pub trait Progress: Send + Sync {
     fn event(&self, event: Event);
 }
 
+/// The `-v` line of a request event.
+fn verbose_line(event: &Event) -> Option<String> {
+    match event {
+        Event::Http {
+            method,
+            url,
+            status,
+            attempt,
+        } => {
+            let status = status.map_or("no answer".to_string(), |s| s.to_string());
+            Some(format!("  {method} {url} → {status} (attempt {attempt})"))
+        }
+        _ => None,
+    }
+}
+
 /// Shows nothing.
 pub struct Quiet;
 
@@ -116,14 +132,8 @@ impl Progress for Plain {
                 ));
             }
             Event::StepFinished { step, summary } => self.line(&format!("[{step}] {summary}")),
-            Event::Http {
-                method,
-                url,
-                status,
-                attempt,
-            } if self.verbose => {
-                let status = status.map_or("no answer".to_string(), |s| s.to_string());
-                self.line(&format!("  {method} {url} → {status} (attempt {attempt})"));
+            Event::Http { .. } if self.verbose => {
+                self.line(&verbose_line(&event).unwrap_or_default());
             }
             Event::Http { .. } => {}
             Event::Backoff { reason, wait } => {
@@ -209,17 +219,9 @@ impl Progress for Bars {
                     bar.finish_with_message(self.redactor.redact(&summary));
                 }
             }
-            Event::Http {
-                method,
-                url,
-                status,
-                attempt,
-            } if self.verbose => {
-                let status = status.map_or("no answer".to_string(), |s| s.to_string());
-                let _ = self.multi.println(
-                    self.redactor
-                        .redact(&format!("  {method} {url} → {status} (attempt {attempt})")),
-                );
+            Event::Http { .. } if self.verbose => {
+                let line = verbose_line(&event).unwrap_or_default();
+                let _ = self.multi.println(self.redactor.redact(&line));
             }
             Event::Http { .. } => {}
             Event::Backoff { reason, wait } => {

@@ -78,6 +78,18 @@ pub struct Exchange {
     pub error: Option<String>,
 }
 
+impl Exchange {
+    /// A request that got no usable answer.
+    fn without_answer(attempts: u32, error: String) -> Exchange {
+        Exchange {
+            response: None,
+            verdict: Verdict::AsIs,
+            attempts,
+            error: Some(error),
+        }
+    }
+}
+
 /// Whether a request changes anything at the provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -218,28 +230,15 @@ impl HttpClient {
                     });
                     let safe_to_resend = failure.not_sent || effect == Effect::Read;
                     if !safe_to_resend {
-                        let error = Some(format!(
+                        let error = format!(
                             "{}; the request may have been carried out, so it was not sent again",
                             failure.message
-                        ));
-                        return Exchange {
-                            response: None,
-                            verdict: Verdict::AsIs,
-                            attempts: attempt,
-                            error,
-                        };
+                        );
+                        return Exchange::without_answer(attempt, error);
                     }
                     if last {
-                        let error = Some(format!(
-                            "{}, still after {attempt} attempts",
-                            failure.message
-                        ));
-                        return Exchange {
-                            response: None,
-                            verdict: Verdict::AsIs,
-                            attempts: attempt,
-                            error,
-                        };
+                        let error = format!("{}, still after {attempt} attempts", failure.message);
+                        return Exchange::without_answer(attempt, error);
                     }
                     let wait = policy.delay(attempt, rand::rng().random::<f64>());
                     self.progress.event(Event::Backoff {
