@@ -108,6 +108,16 @@ pub fn classify(
         ));
     }
     let Some(items) = &rules.items else {
+        if json.is_none() && is_broken(response) {
+            return all(of(
+                Outcome::Failed,
+                Some(format!(
+                    "HTTP {}: expected a JSON answer, got {}",
+                    response.status,
+                    response.describe_body()
+                )),
+            ));
+        }
         return all(of(Outcome::Retried, None));
     };
     let Some(j) = json else {
@@ -155,4 +165,21 @@ pub fn classify(
             None => of(items.unlisted, None),
         })
         .collect())
+}
+
+/// A 2xx answer that is not JSON but should have been: an HTML page (a sign-in page, a web app
+/// answering at a wrong base URL) or JSON that does not parse (truncated). It confirms nothing, so
+/// it is not a retry. An empty body (204) or plain text stays a success.
+fn is_broken(response: &crate::http::Response) -> bool {
+    let text = response.text.trim_start();
+    let kind = response
+        .header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    !text.is_empty()
+        && (kind.contains("html")
+            || kind.contains("json")
+            || text.starts_with('<')
+            || text.starts_with('{')
+            || text.starts_with('['))
 }
