@@ -15,6 +15,7 @@ mod batch;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod malformed_answers;
 mod max_pages;
 mod outcome;
 mod pagination;
