@@ -8,6 +8,7 @@ pub mod engine;
 pub mod exit;
 pub mod http;
 pub mod jsonpath;
+pub mod ledger;
 pub mod playbook;
 pub mod progress;
 pub mod providers;

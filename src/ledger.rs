@@ -1,0 +1,487 @@
+//! The run ledger: every run, every selected item and every mutating request, in an embedded SQLite
+//! database (`.runbook/ledger.db` by default).
+//!
+//! Invariants:
+//! - A mutating request's *intent* is committed before the request is sent, and its *result* after
+//!   the answer, each in its own transaction: a crash at any instant leaves either no trace of a
+//!   request that was never sent, or an intent without a result — "in flight", which `--resume`
+//!   treats as possibly carried out.
+//! - Nothing secret is stored: callers pass URLs and messages that went through the redactor.
+//! - The database is in WAL mode; a process killed mid-write loses at most the transaction it was in.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The ledger's default place, under the working directory.
+pub const DEFAULT_PATH: &str = ".runbook/ledger.db";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS runs (
+    id            TEXT PRIMARY KEY,
+    playbook      TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    state         TEXT NOT NULL,            -- running | finished | aborted
+    dry_run       INTEGER NOT NULL,
+    resumed_from  TEXT,
+    fetched       INTEGER NOT NULL DEFAULT 0,
+    selected      INTEGER NOT NULL DEFAULT 0,
+    retried       INTEGER NOT NULL DEFAULT 0,
+    skipped       INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0,
+    report        TEXT                      -- the final JSON report
+);
+CREATE INDEX IF NOT EXISTS runs_by_playbook ON runs (playbook, started_at);
+CREATE TABLE IF NOT EXISTS requests (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      TEXT NOT NULL REFERENCES runs (id),
+    step        TEXT NOT NULL,
+    method      TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    intent_at   TEXT NOT NULL,
+    result_at   TEXT,
+    http_status INTEGER
+);
+CREATE TABLE IF NOT EXISTS request_items (
+    request_id  INTEGER NOT NULL REFERENCES requests (id),
+    provider    TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    outcome     TEXT,                       -- null while in flight
+    message     TEXT,
+    at          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS request_items_by_item ON request_items (provider, item_id, at);
+"#;
+
+#[derive(Debug)]
+pub struct Ledger {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+/// One run as `history` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    pub id: String,
+    pub playbook: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub state: String,
+    pub dry_run: bool,
+    pub resumed_from: Option<String>,
+    pub fetched: u64,
+    pub selected: u64,
+    pub retried: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+/// What a run already did to an item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Past {
+    /// A request got an answer; the outcome it was given.
+    Done {
+        outcome: String,
+        message: Option<String>,
+    },
+    /// A request was about to be sent, or sent, and no answer was recorded.
+    InFlight,
+}
+
+fn err(e: rusqlite::Error) -> String {
+    format!("ledger: {e}")
+}
+
+impl Ledger {
+    /// Open (creating it and its folder if needed) the ledger at `path`.
+    pub fn open(path: &Path) -> Result<Ledger, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| format!("cannot open the ledger {}: {e}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| format!("ledger {}: {e}", path.display()))?;
+        Ok(Ledger {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn start_run(
+        &self,
+        id: &str,
+        playbook: &str,
+        provider: &str,
+        started_at: &str,
+        dry_run: bool,
+        resumed_from: Option<&str>,
+    ) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT INTO runs (id, playbook, provider, started_at, state, dry_run, resumed_from) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
+                params![id, playbook, provider, started_at, dry_run, resumed_from],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// Record that a request for `item_ids` is about to be sent. Returns its id for [`Ledger::result`].
+    pub fn intent(
+        &self,
+        run_id: &str,
+        step: &str,
+        provider: &str,
+        item_ids: &[String],
+        method: &str,
+        url: &str,
+        at: &str,
+    ) -> Result<i64, String> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT INTO requests (run_id, step, method, url, intent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run_id, step, method, url, at],
+        )
+        .map_err(err)?;
+        let request_id = tx.last_insert_rowid();
+        for id in item_ids {
+            tx.execute(
+                "INSERT INTO request_items (request_id, provider, item_id, at) VALUES (?1, ?2, ?3, ?4)",
+                params![request_id, provider, id, at],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(request_id)
+    }
+
+    /// Record the answer to request `request_id`: each item's outcome.
+    pub fn result(
+        &self,
+        request_id: i64,
+        http_status: Option<u16>,
+        outcomes: &[(String, String, Option<String>)],
+        at: &str,
+    ) -> Result<(), String> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute(
+            "UPDATE requests SET result_at = ?2, http_status = ?3 WHERE id = ?1",
+            params![request_id, at, http_status],
+        )
+        .map_err(err)?;
+        for (item_id, outcome, message) in outcomes {
+            tx.execute(
+                "UPDATE request_items SET outcome = ?3, message = ?4 WHERE request_id = ?1 AND item_id = ?2",
+                params![request_id, item_id, outcome, message],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Close a run with its final state, counts and JSON report.
+    pub fn finish_run(
+        &self,
+        id: &str,
+        state: &str,
+        finished_at: &str,
+        totals: [u64; 5],
+        report: &str,
+    ) -> Result<(), String> {
+        let [fetched, selected, retried, skipped, failed] =
+            totals.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.conn()
+            .execute(
+                "UPDATE runs SET state = ?2, finished_at = ?3, fetched = ?4, selected = ?5, retried = ?6, skipped = ?7, failed = ?8, report = ?9 WHERE id = ?1",
+                params![id, state, finished_at, fetched, selected, retried, skipped, failed, report],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// The newest run of `playbook` that did not finish (killed, or still marked running).
+    pub fn last_unfinished(&self, playbook: &str) -> Result<Option<String>, String> {
+        let conn = self.conn();
+        let newest: Option<(String, String)> = conn
+            .query_row(
+                "SELECT id, state FROM runs WHERE playbook = ?1 AND dry_run = 0 ORDER BY started_at DESC, rowid DESC LIMIT 1",
+                params![playbook],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        Ok(newest
+            .filter(|(_, state)| state == "running")
+            .map(|(id, _)| id))
+    }
+
+    /// What run `run_id` (and the runs it resumed) did to each item, by provider item id.
+    pub fn past(&self, run_id: &str) -> Result<HashMap<String, Past>, String> {
+        let conn = self.conn();
+        let mut chain = vec![run_id.to_string()];
+        let mut current = run_id.to_string();
+        while let Some(prev) = conn
+            .query_row(
+                "SELECT resumed_from FROM runs WHERE id = ?1",
+                params![current],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(err)?
+            .flatten()
+        {
+            if chain.contains(&prev) {
+                break;
+            }
+            chain.push(prev.clone());
+            current = prev;
+        }
+        let mut past = HashMap::new();
+        let mut stmt = conn
+            .prepare("SELECT ri.item_id, ri.outcome, ri.message FROM request_items ri JOIN requests r ON r.id = ri.request_id WHERE r.run_id = ?1 ORDER BY ri.rowid")
+            .map_err(err)?;
+        for run in chain.iter().rev() {
+            let rows = stmt
+                .query_map(params![run], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (item, outcome, message) = row.map_err(err)?;
+                let entry = match outcome {
+                    Some(outcome) => Past::Done { outcome, message },
+                    None => Past::InFlight,
+                };
+                past.insert(item, entry);
+            }
+        }
+        Ok(past)
+    }
+
+    /// How many times `item_id` of `provider` was retried (an answered request with outcome
+    /// `retried`, or one in flight) since `since` (RFC 3339).
+    pub fn retries_since(&self, provider: &str, item_id: &str, since: &str) -> Result<u64, String> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*) FROM request_items WHERE provider = ?1 AND item_id = ?2 AND at >= ?3 AND (outcome IS NULL OR outcome IN ('retried', 'recovered', 'still_failing', 'pending'))",
+                params![provider, item_id, since],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(err)
+    }
+
+    /// Runs, newest first, of one playbook or all.
+    pub fn runs(&self, playbook: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, String> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, playbook, started_at, finished_at, state, dry_run, resumed_from, fetched, selected, retried, skipped, failed
+                 FROM runs WHERE (?1 IS NULL OR playbook = ?1) ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![playbook, limit as i64], |r| {
+                Ok(RunSummary {
+                    id: r.get(0)?,
+                    playbook: r.get(1)?,
+                    started_at: r.get(2)?,
+                    finished_at: r.get(3)?,
+                    state: r.get(4)?,
+                    dry_run: r.get(5)?,
+                    resumed_from: r.get(6)?,
+                    fetched: r.get::<_, i64>(7)? as u64,
+                    selected: r.get::<_, i64>(8)? as u64,
+                    retried: r.get::<_, i64>(9)? as u64,
+                    skipped: r.get::<_, i64>(10)? as u64,
+                    failed: r.get::<_, i64>(11)? as u64,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The JSON report of run `id`, if it finished writing one.
+    pub fn report(&self, id: &str) -> Result<Option<String>, String> {
+        self.conn()
+            .query_row("SELECT report FROM runs WHERE id = ?1", params![id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(err)
+    }
+
+    /// Whether run `id` exists.
+    pub fn has_run(&self, id: &str) -> Result<bool, String> {
+        self.conn()
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn intent_without_result_is_in_flight_and_results_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("sub/ledger.db")).unwrap();
+        ledger
+            .start_run("r1", "nightly", "beam", "2026-11-23T00:00:00Z", false, None)
+            .unwrap();
+        let a = ledger
+            .intent(
+                "r1",
+                "retry",
+                "beam",
+                &ids(&["t1"]),
+                "POST",
+                "http://x/retry",
+                "2026-11-23T00:00:01Z",
+            )
+            .unwrap();
+        ledger
+            .result(
+                a,
+                Some(201),
+                &[("t1".into(), "retried".into(), None)],
+                "2026-11-23T00:00:02Z",
+            )
+            .unwrap();
+        ledger
+            .intent(
+                "r1",
+                "retry",
+                "beam",
+                &ids(&["t2"]),
+                "POST",
+                "http://x/retry",
+                "2026-11-23T00:00:03Z",
+            )
+            .unwrap();
+        assert_eq!(
+            ledger.last_unfinished("nightly").unwrap().as_deref(),
+            Some("r1")
+        );
+        let past = ledger.past("r1").unwrap();
+        assert_eq!(
+            past["t1"],
+            Past::Done {
+                outcome: "retried".into(),
+                message: None
+            }
+        );
+        assert_eq!(past["t2"], Past::InFlight);
+        assert_eq!(
+            ledger
+                .retries_since("beam", "t1", "2026-11-22T00:00:00Z")
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            ledger
+                .retries_since("beam", "t1", "2026-11-24T00:00:00Z")
+                .unwrap(),
+            0
+        );
+        ledger
+            .finish_run(
+                "r1",
+                "finished",
+                "2026-11-23T00:01:00Z",
+                [2, 2, 1, 0, 0],
+                "{}",
+            )
+            .unwrap();
+        assert_eq!(ledger.last_unfinished("nightly").unwrap(), None);
+        assert_eq!(ledger.report("r1").unwrap().as_deref(), Some("{}"));
+    }
+
+    #[test]
+    fn a_resumed_run_sees_what_its_predecessors_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        ledger
+            .start_run("r1", "p", "http", "2026-11-23T00:00:00Z", false, None)
+            .unwrap();
+        let a = ledger
+            .intent(
+                "r1",
+                "retry",
+                "http",
+                &ids(&["a", "b"]),
+                "POST",
+                "u",
+                "2026-11-23T00:00:01Z",
+            )
+            .unwrap();
+        ledger
+            .result(
+                a,
+                Some(200),
+                &[
+                    ("a".into(), "retried".into(), None),
+                    ("b".into(), "skipped".into(), Some("no".into())),
+                ],
+                "2026-11-23T00:00:02Z",
+            )
+            .unwrap();
+        ledger
+            .start_run("r2", "p", "http", "2026-11-23T01:00:00Z", false, Some("r1"))
+            .unwrap();
+        ledger
+            .intent(
+                "r2",
+                "retry",
+                "http",
+                &ids(&["c"]),
+                "POST",
+                "u",
+                "2026-11-23T01:00:01Z",
+            )
+            .unwrap();
+        let past = ledger.past("r2").unwrap();
+        assert_eq!(past.len(), 3);
+        assert_eq!(past["c"], Past::InFlight);
+        let runs = ledger.runs(Some("p"), 10).unwrap();
+        assert_eq!(
+            runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["r2", "r1"]
+        );
+    }
+}
