@@ -80,6 +80,19 @@ pub struct RunSummary {
     pub failed: u64,
 }
 
+/// A mutating request about to be sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Intent<'a> {
+    pub run_id: &'a str,
+    pub step: &'a str,
+    pub provider: &'a str,
+    pub item_ids: &'a [String],
+    pub method: &'a str,
+    /// Redacted.
+    pub url: &'a str,
+    pub at: &'a str,
+}
+
 /// What a run already did to an item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Past {
@@ -147,29 +160,20 @@ impl Ledger {
             .map_err(err)
     }
 
-    /// Record that a request for `item_ids` is about to be sent. Returns its id for [`Ledger::result`].
-    pub fn intent(
-        &self,
-        run_id: &str,
-        step: &str,
-        provider: &str,
-        item_ids: &[String],
-        method: &str,
-        url: &str,
-        at: &str,
-    ) -> Result<i64, String> {
+    /// Record that a request is about to be sent. Returns its id for [`Ledger::result`].
+    pub fn intent(&self, intent: &Intent<'_>) -> Result<i64, String> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(err)?;
         tx.execute(
             "INSERT INTO requests (run_id, step, method, url, intent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run_id, step, method, url, at],
+            params![intent.run_id, intent.step, intent.method, intent.url, intent.at],
         )
         .map_err(err)?;
         let request_id = tx.last_insert_rowid();
-        for id in item_ids {
+        for id in intent.item_ids {
             tx.execute(
                 "INSERT INTO request_items (request_id, provider, item_id, at) VALUES (?1, ?2, ?3, ?4)",
-                params![request_id, provider, id, at],
+                params![request_id, intent.provider, id, intent.at],
             )
             .map_err(err)?;
         }
@@ -365,15 +369,15 @@ mod tests {
             .start_run("r1", "nightly", "beam", "2026-11-23T00:00:00Z", false, None)
             .unwrap();
         let a = ledger
-            .intent(
-                "r1",
-                "retry",
-                "beam",
-                &ids(&["t1"]),
-                "POST",
-                "http://x/retry",
-                "2026-11-23T00:00:01Z",
-            )
+            .intent(&Intent {
+                run_id: "r1",
+                step: "retry",
+                provider: "beam",
+                item_ids: &ids(&["t1"]),
+                method: "POST",
+                url: "http://x/retry",
+                at: "2026-11-23T00:00:01Z",
+            })
             .unwrap();
         ledger
             .result(
@@ -384,15 +388,15 @@ mod tests {
             )
             .unwrap();
         ledger
-            .intent(
-                "r1",
-                "retry",
-                "beam",
-                &ids(&["t2"]),
-                "POST",
-                "http://x/retry",
-                "2026-11-23T00:00:03Z",
-            )
+            .intent(&Intent {
+                run_id: "r1",
+                step: "retry",
+                provider: "beam",
+                item_ids: &ids(&["t2"]),
+                method: "POST",
+                url: "http://x/retry",
+                at: "2026-11-23T00:00:03Z",
+            })
             .unwrap();
         assert_eq!(
             ledger.last_unfinished("nightly").unwrap().as_deref(),
@@ -440,15 +444,15 @@ mod tests {
             .start_run("r1", "p", "http", "2026-11-23T00:00:00Z", false, None)
             .unwrap();
         let a = ledger
-            .intent(
-                "r1",
-                "retry",
-                "http",
-                &ids(&["a", "b"]),
-                "POST",
-                "u",
-                "2026-11-23T00:00:01Z",
-            )
+            .intent(&Intent {
+                run_id: "r1",
+                step: "retry",
+                provider: "http",
+                item_ids: &ids(&["a", "b"]),
+                method: "POST",
+                url: "u",
+                at: "2026-11-23T00:00:01Z",
+            })
             .unwrap();
         ledger
             .result(
@@ -465,15 +469,15 @@ mod tests {
             .start_run("r2", "p", "http", "2026-11-23T01:00:00Z", false, Some("r1"))
             .unwrap();
         ledger
-            .intent(
-                "r2",
-                "retry",
-                "http",
-                &ids(&["c"]),
-                "POST",
-                "u",
-                "2026-11-23T01:00:01Z",
-            )
+            .intent(&Intent {
+                run_id: "r2",
+                step: "retry",
+                provider: "http",
+                item_ids: &ids(&["c"]),
+                method: "POST",
+                url: "u",
+                at: "2026-11-23T01:00:01Z",
+            })
             .unwrap();
         let past = ledger.past("r2").unwrap();
         assert_eq!(past.len(), 3);
