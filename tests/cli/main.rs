@@ -20,7 +20,10 @@ mod max_pages;
 mod outcome;
 mod pagination;
 mod rate;
+mod reports;
 mod retry_after;
+mod sandbox;
+mod schema;
 mod transient;
 
 use std::net::SocketAddr;
