@@ -156,3 +156,73 @@ fn a_retry_answered_with_truncated_json_fails_that_item_only() {
     let (api, ran) = retry_gets(|| truncated(StatusCode::OK));
     assert_only_bad_failed(&api, &ran, &["truncated or malformed JSON"]);
 }
+
+#[test]
+fn a_batch_answer_that_is_not_json_fails_the_items_of_that_batch_only() {
+    // The batch holding `bad` is answered with a sign-in page; the other batch is fine.
+    let api = FakeApi::start(Router::new().route(
+        "/tasks/retry",
+        post(
+            |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                let ids: Vec<String> = body["ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect();
+                if ids.iter().any(|i| i == "bad") {
+                    html(StatusCode::OK)
+                } else {
+                    let results: Vec<_> = ids
+                        .iter()
+                        .map(|id| json!({"id": id, "code": "OK"}))
+                        .collect();
+                    axum::Json(json!({"results": results})).into_response()
+                }
+            },
+        ),
+    ));
+    let text = playbook(
+        "  - fetch: {ids: ok1 ok2 bad ok3}\n  - retry:\n      batch:\n        size: 2\n        request: {path: /tasks/retry, body: {ids: \"{{ ids }}\"}}\n      outcome:\n        items: {path: \"$.results[*]\", codes: {OK: retried}}\n",
+    );
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(1);
+    assert_eq!(
+        ran.outcomes(),
+        crate::outcomes(&[
+            ("ok1", "retried"),
+            ("ok2", "retried"),
+            ("bad", "failed"),
+            ("ok3", "failed")
+        ])
+    );
+    let message = ran.item("ok3")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("expected a JSON answer with per-item results at $.results[*]")
+            && message.contains("text/html"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_retry_answer_of_the_wrong_shape_fails_by_a_body_rule() {
+    // The playbook says what a confirmed retry looks like; an answer without it fails the item.
+    let api = FakeApi::start(Router::new().route(
+        "/tasks/{id}/retry",
+        post(|Path(id): Path<String>| async move {
+            if id == "bad" {
+                axum::Json(json!({"unexpected": [1, 2]}))
+            } else {
+                axum::Json(json!({"status": "queued"}))
+            }
+        }),
+    ));
+    let text = playbook(
+        "  - fetch: {ids: ok1 bad ok2}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n      outcome:\n        body:\n          - {when: \"@.status != 'queued'\", outcome: failed}\n",
+    );
+    let ran = Runbook::play(&text).api(&api).run();
+    assert_only_bad_failed(&api, &ran, &["unexpected"]);
+}
