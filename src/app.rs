@@ -36,6 +36,13 @@ pub struct PlayConfig {
     pub progress: ProgressMode,
     pub verbose: bool,
     pub sandbox: bool,
+    /// The ledger; default `.runbook/ledger.db` (`.runbook/sandbox-ledger.db` with `--sandbox`).
+    pub ledger: Option<PathBuf>,
+    /// Continue the last unfinished run of this playbook.
+    pub resume: bool,
+    pub retry_unknown: bool,
+    /// Go past the blast-radius guards.
+    pub yes: bool,
 }
 
 /// Load and compile a playbook. Touches no network.
@@ -165,6 +172,69 @@ pub async fn play(config: PlayConfig) -> i32 {
     {
         eprintln!("sandbox: serving {} at {url}", plan.provider.name());
     }
+    let ledger_path = config.ledger.clone().unwrap_or_else(|| {
+        PathBuf::from(if config.sandbox {
+            ".runbook/sandbox-ledger.db"
+        } else {
+            crate::ledger::DEFAULT_PATH
+        })
+    });
+    let ledger = match crate::ledger::Ledger::open(&ledger_path) {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ABORTED;
+        }
+    };
+    let _lock = if config.dry_run {
+        None
+    } else {
+        match crate::lock::RunLock::acquire(&ledger_path, &plan.name) {
+            Ok((lock, warning)) => {
+                if let Some(w) = warning {
+                    eprintln!("warning: {w}");
+                }
+                Some(lock)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ABORTED;
+            }
+        }
+    };
+    let resume = if config.resume {
+        match ledger.last_unfinished(&plan.name) {
+            Ok(Some(id)) => match ledger.past(&id) {
+                Ok(past) => {
+                    if config.progress != ProgressMode::Quiet {
+                        eprintln!("resuming run {id} ({} items already recorded)", past.len());
+                    }
+                    Some((id, past))
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::ABORTED;
+                }
+            },
+            Ok(None) => {
+                if config.progress != ProgressMode::Quiet {
+                    eprintln!(
+                        "nothing to resume: the last run of {} finished; starting a new run",
+                        plan.name
+                    );
+                }
+                None
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ABORTED;
+            }
+        }
+    } else {
+        None
+    };
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = tokio::spawn(watch_signals(Arc::clone(&interrupted)));
     let progress: Arc<dyn Progress> = match config.progress {
         ProgressMode::Bars => Arc::new(Bars::new(config.verbose, redactor.clone())),
         ProgressMode::Plain => Arc::new(Plain::new(config.verbose, redactor.clone())),
@@ -175,6 +245,11 @@ pub async fn play(config: PlayConfig) -> i32 {
         limit: config.limit,
         concurrency: config.concurrency,
         base_url,
+        ledger: Some(Arc::clone(&ledger)),
+        resume,
+        retry_unknown: config.retry_unknown,
+        yes: config.yes,
+        interrupted,
     };
     let run = match engine::run(
         &plan,
@@ -220,6 +295,7 @@ pub async fn play(config: PlayConfig) -> i32 {
             }
         }
     }
+    watcher.abort();
     if let Some(s) = sandbox {
         s.shutdown().await;
     }
@@ -236,8 +312,150 @@ fn empty_report() -> RunReport {
         totals: Default::default(),
         items: Vec::new(),
         aborted: None,
+        resumed_from: None,
         errors: Vec::new(),
     }
+}
+
+/// The first SIGINT or SIGTERM sets `interrupted`: no new requests, in-flight ones finish, the
+/// ledger and the reports are written. A second SIGINT exits at once with 130; the ledger stays
+/// consistent, since each of its writes is one transaction.
+async fn watch_signals(interrupted: Arc<std::sync::atomic::AtomicBool>) {
+    first_signal().await;
+    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "interrupted: finishing the requests in flight and writing the reports (Ctrl-C again to quit now)"
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("interrupted twice: quitting now");
+    std::process::exit(130);
+}
+
+#[cfg(unix)]
+async fn first_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn first_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `runbook history`: the runs in the ledger, newest first.
+pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
+    if !ledger.exists() {
+        eprintln!(
+            "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
+            ledger.display()
+        );
+        return exit::INVALID;
+    }
+    let name = playbook.map(playbook_name);
+    let runs =
+        match crate::ledger::Ledger::open(ledger).and_then(|l| l.runs(name.as_deref(), limit)) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ABORTED;
+            }
+        };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
+        "run",
+        "playbook",
+        "started",
+        "state",
+        "fetched",
+        "selected",
+        "retried",
+        "skipped",
+        "failed"
+    ));
+    for r in runs {
+        let state = if r.dry_run {
+            format!("{} (dry)", r.state)
+        } else {
+            r.state.clone()
+        };
+        out.push_str(&format!(
+            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}{}\n",
+            r.id,
+            r.playbook,
+            r.started_at,
+            state,
+            r.fetched,
+            r.selected,
+            r.retried,
+            r.skipped,
+            r.failed,
+            r.resumed_from
+                .map(|f| format!("  (resumed {f})"))
+                .unwrap_or_default()
+        ));
+    }
+    print_stdout(&out)
+}
+
+/// A playbook's name from a file (its `name:`) or as given.
+fn playbook_name(given: &str) -> String {
+    let path = Path::new(given);
+    let from_file = path.is_file().then(|| read_source(path).ok()).flatten();
+    from_file
+        .and_then(|file| parse::<Playbook>(&file).ok())
+        .map_or_else(|| given.to_string(), |p| p.name)
+}
+
+/// `runbook show`: a past run's report from the ledger, printed or written again.
+pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
+    let stored = match crate::ledger::Ledger::open(ledger).and_then(|l| l.report(run_id)) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            eprintln!(
+                "error: the ledger {} has no finished report for run {run_id} (runbook history lists the runs)",
+                ledger.display()
+            );
+            return exit::INVALID;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ABORTED;
+        }
+    };
+    let report: RunReport = match serde_json::from_str(&stored) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: the stored report of {run_id} cannot be read: {e}");
+            return exit::ABORTED;
+        }
+    };
+    if outputs.is_empty() {
+        return print_stdout(&report::table::render(&report));
+    }
+    let mut code = exit::OK;
+    for path in outputs {
+        let written = report::render_for(path, &report, None)
+            .and_then(|text| report::write_atomically(path, &text).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                code = exit::SOME_FAILED;
+            }
+        }
+    }
+    code
 }
 
 /// `runbook sandbox`: serve the emulated APIs until interrupted.

@@ -49,6 +49,37 @@ pub enum Command {
         /// Start the sandbox in-process and point the playbook at it, with sandbox credentials.
         #[arg(long)]
         sandbox: bool,
+        /// The run ledger (default .runbook/ledger.db; .runbook/sandbox-ledger.db with --sandbox).
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        /// Continue the last unfinished run of this playbook: nothing it retried is sent again.
+        #[arg(long)]
+        resume: bool,
+        /// With --resume: send again the retries that were in flight and cannot be checked.
+        #[arg(long, requires = "resume")]
+        retry_unknown: bool,
+        /// Go past the blast-radius guards (max_selected, max_selected_ratio).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List past runs from the ledger, newest first.
+    History {
+        /// Only the runs of this playbook (a file or a playbook name).
+        playbook: Option<String>,
+        #[arg(long, value_name = "PATH", default_value = runbook::ledger::DEFAULT_PATH)]
+        ledger: PathBuf,
+        /// Show at most N runs.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: usize,
+    },
+    /// Print a past run's report from the ledger, or write it again with -o.
+    Show {
+        run_id: String,
+        #[arg(long, value_name = "PATH", default_value = runbook::ledger::DEFAULT_PATH)]
+        ledger: PathBuf,
+        /// Write the report; the format follows the extension (.json, .md). Repeatable.
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        outputs: Vec<PathBuf>,
     },
     /// Check playbooks: parse, compile templates and JSONPaths. No network.
     Validate {
@@ -103,6 +134,16 @@ pub enum Config {
     Schema,
     Providers,
     Sandbox(SandboxConfig),
+    History {
+        ledger: PathBuf,
+        playbook: Option<String>,
+        limit: usize,
+    },
+    Show {
+        ledger: PathBuf,
+        run_id: String,
+        outputs: Vec<PathBuf>,
+    },
 }
 
 impl Args {
@@ -118,6 +159,10 @@ impl Args {
                 quiet,
                 verbose,
                 sandbox,
+                ledger,
+                resume,
+                retry_unknown,
+                yes,
             } => {
                 let progress = if quiet {
                     ProgressMode::Quiet
@@ -136,10 +181,32 @@ impl Args {
                     progress,
                     verbose,
                     sandbox,
+                    ledger,
+                    resume,
+                    retry_unknown,
+                    yes,
                 })
             }
             Command::Validate { playbooks, vars } => Config::Validate(playbooks, vars),
             Command::Schema => Config::Schema,
+            Command::History {
+                playbook,
+                ledger,
+                limit,
+            } => Config::History {
+                ledger,
+                playbook,
+                limit,
+            },
+            Command::Show {
+                run_id,
+                ledger,
+                outputs,
+            } => Config::Show {
+                ledger,
+                run_id,
+                outputs,
+            },
             Command::Providers => Config::Providers,
             Command::Sandbox { port, seed, faults } => Config::Sandbox(SandboxConfig {
                 port,

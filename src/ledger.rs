@@ -226,7 +226,7 @@ impl Ledger {
             .map_err(err)
     }
 
-    /// The newest run of `playbook` that did not finish (killed, or still marked running).
+    /// The newest run of `playbook`, if it did not finish (killed, interrupted or aborted).
     pub fn last_unfinished(&self, playbook: &str) -> Result<Option<String>, String> {
         let conn = self.conn();
         let newest: Option<(String, String)> = conn
@@ -238,7 +238,7 @@ impl Ledger {
             .optional()
             .map_err(err)?;
         Ok(newest
-            .filter(|(_, state)| state == "running")
+            .filter(|(_, state)| state != "finished")
             .map(|(id, _)| id))
     }
 

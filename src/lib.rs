@@ -9,6 +9,7 @@ pub mod exit;
 pub mod http;
 pub mod jsonpath;
 pub mod ledger;
+pub mod lock;
 pub mod playbook;
 pub mod progress;
 pub mod providers;

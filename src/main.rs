@@ -24,6 +24,16 @@ async fn main() {
         cli::Config::Schema => app::print_stdout(&app::schema()),
         cli::Config::Providers => app::print_stdout(&app::providers_text()),
         cli::Config::Sandbox(config) => app::sandbox(config).await,
+        cli::Config::History {
+            ledger,
+            playbook,
+            limit,
+        } => app::history(&ledger, playbook.as_deref(), limit),
+        cli::Config::Show {
+            ledger,
+            run_id,
+            outputs,
+        } => app::show(&ledger, &run_id, &outputs),
     };
     std::process::exit(code);
 }

@@ -175,7 +175,7 @@ impl Run<'_> {
             let this = &*self;
             futures_util::stream::iter(items.into_iter().enumerate())
                 .map(|(index, item)| async move {
-                    let result = this.enrich_one(plan, &item).await;
+                    let result = this.read_item(plan, &item).await;
                     (index, item, result)
                 })
                 .buffer_unordered(plan.concurrency.max(1))
@@ -236,7 +236,11 @@ impl Run<'_> {
     }
 
     /// One item read again: its new value.
-    async fn enrich_one(&self, plan: &EnrichPlan, item: &Item) -> Result<Value, ReadFailure> {
+    pub(super) async fn read_item(
+        &self,
+        plan: &EnrichPlan,
+        item: &Item,
+    ) -> Result<Value, ReadFailure> {
         let fail = |message: String, http_status, attempts, abort| ReadFailure {
             message,
             http_status,
@@ -269,8 +273,8 @@ impl Run<'_> {
 }
 
 /// Why one item could not be read again.
-struct ReadFailure {
-    message: String,
+pub(super) struct ReadFailure {
+    pub(super) message: String,
     http_status: Option<u16>,
     attempts: u32,
     /// The run must stop (credentials refused).

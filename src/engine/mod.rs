@@ -14,11 +14,13 @@ mod retry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::Value as Ctx;
 use serde_json::{Value, json};
 
 use crate::http::HttpClient;
+use crate::ledger::{Ledger, Past};
 use crate::playbook::compile::{Plan, StepKind};
 use crate::progress::{Event, Progress};
 use crate::report::{RunReport, StepError, Totals};
@@ -36,6 +38,16 @@ pub struct RunOptions {
     pub concurrency: Option<usize>,
     /// Base URL to use instead of the playbook's (the sandbox).
     pub base_url: Option<String>,
+    /// Where runs, items and requests are recorded.
+    pub ledger: Option<Arc<Ledger>>,
+    /// The unfinished run this one continues, and what it (and the runs it resumed) did per item.
+    pub resume: Option<(String, HashMap<String, Past>)>,
+    /// Send again the retries that were in flight when the resumed run stopped and cannot be checked.
+    pub retry_unknown: bool,
+    /// Go past the blast-radius guards.
+    pub yes: bool,
+    /// Set on SIGINT/SIGTERM: send nothing new, finish what is in flight, report.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 /// How a step ended when it did not simply succeed.
@@ -123,8 +135,19 @@ pub async fn run(
         totals: Totals::default(),
         items: Vec::new(),
         aborted: None,
+        resumed_from: options.resume.as_ref().map(|(id, _)| id.clone()),
         errors: Vec::new(),
     };
+    if let Some(ledger) = &options.ledger {
+        ledger.start_run(
+            &report.run_id,
+            &plan.name,
+            plan.provider.name(),
+            &report.started_at,
+            options.dry_run,
+            report.resumed_from.as_deref(),
+        )?;
+    }
     let mut run = Run {
         plan,
         http,
@@ -143,12 +166,45 @@ pub async fn run(
     run.execute().await;
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
     run.report.recount();
+    if let Some(ledger) = &run.options.ledger {
+        let t = &run.report.totals;
+        let state = if run.report.aborted.is_some() {
+            "aborted"
+        } else {
+            "finished"
+        };
+        let json = run
+            .redactor
+            .redact(&crate::report::json::render(&run.report));
+        let totals = [t.fetched, t.selected, t.retried, t.skipped, t.failed];
+        if let Err(e) = ledger.finish_run(
+            &run.report.run_id,
+            state,
+            &run.report.finished_at,
+            totals,
+            &json,
+        ) {
+            run.report.errors.push(StepError {
+                step: "ledger".into(),
+                message: e,
+            });
+        }
+    }
     Ok(run)
 }
 
 impl Run<'_> {
+    /// Whether SIGINT or SIGTERM asked the run to stop.
+    pub fn interrupted(&self) -> bool {
+        self.options.interrupted.load(Ordering::SeqCst)
+    }
+
     async fn execute(&mut self) {
         for step in &self.plan.steps {
+            if self.interrupted() {
+                self.abort_with(&step.name, "interrupted".into());
+                return;
+            }
             let input = match &step.kind {
                 StepKind::Filter(f) => self.input(f.input.as_deref()),
                 StepKind::Retry(r) => self.input(r.input.as_deref()),
@@ -178,20 +234,24 @@ impl Run<'_> {
                     self.finish_step(&step.name, Vec::new());
                 }
                 Err(StepStop::Abort(reason)) => {
-                    let reason = self.redactor.redact(&reason);
-                    self.progress.event(Event::StepFinished {
-                        step: step.name.clone(),
-                        summary: format!("aborted: {reason}"),
-                    });
-                    self.report.aborted = Some(format!("step {}: {reason}", step.name));
-                    // Report steps still name their files: the report is written whatever happened.
-                    for later in &self.plan.steps {
-                        if let StepKind::Report(r) = &later.kind {
-                            self.report_files(r);
-                        }
-                    }
+                    self.abort_with(&step.name, reason);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Stop the run: record why, and still name every report file.
+    fn abort_with(&mut self, step: &str, reason: String) {
+        let reason = self.redactor.redact(&reason);
+        self.progress.event(Event::StepFinished {
+            step: step.to_string(),
+            summary: format!("aborted: {reason}"),
+        });
+        self.report.aborted = Some(format!("step {step}: {reason}"));
+        for later in &self.plan.steps {
+            if let StepKind::Report(r) = &later.kind {
+                self.report_files(r);
             }
         }
     }

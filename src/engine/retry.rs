@@ -1,7 +1,19 @@
 //! The retry step: the provider's retry request per item or per batch, under a concurrency cap and
 //! a rate shared by every worker; each item's outcome classified. In a dry run it renders every
 //! request and sends none.
+//!
+//! Safety, in order, before anything is sent:
+//! - the blast-radius guards (`max_selected`, `max_selected_ratio`) abort unless `--yes`;
+//! - an item a resumed run already handled is never sent again; one that was in flight is checked
+//!   with the provider (where the adapter can read one item) or reported `unknown`;
+//! - an item over its retry budget across runs is `chronic`, not sent;
+//! - an item outside `only_status` is `skipped`, not sent.
+//!
+//! While sending: every request's intent is in the ledger before it leaves and its result after;
+//! a request that may have been carried out is checked, resent or given up as `on_ambiguous` says;
+//! the circuit breaker and an interruption stop new requests, and what is in flight finishes.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt;
@@ -9,10 +21,13 @@ use futures_util::StreamExt;
 use super::outcome::{Classified, classify};
 use super::{Item, Run, StepStop};
 use crate::http::limiter::RateLimiter;
-use crate::http::{Effect, Request};
+use crate::http::{Effect, Exchange, Request};
+use crate::ledger::{Intent, Past};
 use crate::playbook::compile::{RetryMode, RetryPlan};
+use crate::playbook::model::OnAmbiguous;
 use crate::progress::{Counts, Event};
 use crate::report::{ItemOutcome, ItemReport, PlannedRequest};
+use crate::time::rfc3339;
 
 /// What one request did for its items.
 struct Done {
@@ -23,6 +38,70 @@ struct Done {
     attempts: u32,
     planned: Option<PlannedRequest>,
     abort: Option<String>,
+}
+
+impl Done {
+    fn new(index: usize) -> Done {
+        Done {
+            index,
+            items: Vec::new(),
+            results: Vec::new(),
+            http_status: None,
+            attempts: 0,
+            planned: None,
+            abort: None,
+        }
+    }
+
+    fn push(&mut self, item: Item, outcome: ItemOutcome, message: Option<String>) {
+        self.items.push(item);
+        self.results.push(Classified::new(outcome, message));
+    }
+}
+
+/// What a check of one item's current status found.
+enum Checked {
+    /// The status is no longer a failed one: the retry was carried out.
+    CarriedOut(String),
+    /// Still failed: the retry was not carried out.
+    NotCarriedOut,
+    /// The status could not be read.
+    Unreadable(String),
+}
+
+/// Trips when too many retries fail: N in a row, or a share of the last `window`.
+struct Breaker {
+    consecutive: u32,
+    recent: VecDeque<bool>,
+    max_consecutive: Option<u32>,
+    max_ratio: Option<f64>,
+    window: usize,
+}
+
+impl Breaker {
+    /// Record one item's result; the reason to stop, if the breaker trips.
+    fn record(&mut self, failed: bool) -> Option<String> {
+        self.consecutive = if failed { self.consecutive + 1 } else { 0 };
+        self.recent.push_back(failed);
+        if self.recent.len() > self.window {
+            self.recent.pop_front();
+        }
+        if let Some(max) = self.max_consecutive.filter(|m| self.consecutive >= *m) {
+            return Some(format!(
+                "circuit breaker: {max} retries failed in a row; stopped sending"
+            ));
+        }
+        let failures = self.recent.iter().filter(|f| **f).count();
+        let ratio = failures as f64 / self.recent.len() as f64;
+        match self.max_ratio {
+            Some(max) if self.recent.len() >= self.window && ratio > max => Some(format!(
+                "circuit breaker: {failures} of the last {} retries failed (more than {:.0}%); stopped sending",
+                self.recent.len(),
+                max * 100.0
+            )),
+            _ => None,
+        }
+    }
 }
 
 impl Run<'_> {
@@ -37,35 +116,49 @@ impl Run<'_> {
         }
         let total = input.len() as u64;
         self.report.totals.selected += total;
+        self.check_blast_radius(total)?;
         self.progress.event(Event::StepStarted {
             step: step.into(),
             kind: "retry",
             total: Some(total),
         });
+        let (to_send, mut settled) = self.triage(plan, input).await;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
         let limiter = plan.rate.map(RateLimiter::new);
         let stop = AtomicBool::new(false);
         let groups: Vec<Vec<Item>> = match &plan.mode {
-            RetryMode::PerItem(_) => input.into_iter().map(|i| vec![i]).collect(),
-            RetryMode::Batch { size, .. } => input.chunks(*size).map(<[Item]>::to_vec).collect(),
+            RetryMode::PerItem(_) => to_send.into_iter().map(|i| vec![i]).collect(),
+            RetryMode::Batch { size, .. } => to_send.chunks(*size).map(<[Item]>::to_vec).collect(),
         };
-        let mut done_list = Vec::new();
+        let g = &self.plan.guards;
+        let mut breaker = Breaker {
+            consecutive: 0,
+            recent: VecDeque::new(),
+            max_consecutive: g.max_consecutive_failures,
+            max_ratio: g.max_failure_ratio,
+            window: g.window as usize,
+        };
         let mut counts = Counts::default();
+        let mut done_list = Vec::new();
         {
             let this = &*self;
             let limiter = limiter.as_ref();
             let stop = &stop;
             let mut stream = futures_util::stream::iter(groups.into_iter().enumerate())
-                .map(|(index, items)| this.retry_group(plan, index, items, limiter, stop))
+                .map(|(index, items)| this.retry_group(step, plan, index, items, limiter, stop))
                 .buffer_unordered(concurrency);
-            while let Some(done) = stream.next().await {
+            while let Some(mut done) = stream.next().await {
                 for r in &done.results {
                     counts.done += 1;
                     match r.outcome {
                         ItemOutcome::Retried => counts.retried += 1,
-                        ItemOutcome::Skipped => counts.skipped += 1,
-                        ItemOutcome::Failed => counts.failed += 1,
-                        ItemOutcome::Planned => {}
+                        ItemOutcome::Skipped | ItemOutcome::Chronic => counts.skipped += 1,
+                        ItemOutcome::Failed | ItemOutcome::Unknown => counts.failed += 1,
+                        _ => {}
+                    }
+                    let failed = matches!(r.outcome, ItemOutcome::Failed);
+                    if let Some(reason) = breaker.record(failed) {
+                        done.abort.get_or_insert(reason);
                     }
                 }
                 if done.abort.is_some() {
@@ -80,6 +173,8 @@ impl Run<'_> {
             }
         }
         done_list.sort_by_key(|d| d.index);
+        settled.index = usize::MAX;
+        done_list.push(settled);
         let mut abort = None;
         let mut handled = Vec::new();
         for done in done_list {
@@ -99,75 +194,182 @@ impl Run<'_> {
                     request: done.planned.clone(),
                     new_id: result.new_id,
                 });
-                if matches!(result.outcome, ItemOutcome::Retried | ItemOutcome::Planned) {
+                if result.outcome.was_retried() || result.outcome == ItemOutcome::Planned {
                     handled.push(item);
                 }
             }
         }
-        let summary = format!(
-            "retried {}, skipped {}, failed {}",
-            counts.retried, counts.skipped, counts.failed
-        );
+        if self.interrupted() {
+            abort.get_or_insert_with(|| "interrupted".to_string());
+        }
         if let Some(reason) = abort {
             return Err(StepStop::Abort(reason));
         }
+        let summary = if self.options.dry_run {
+            format!("planned {total}")
+        } else {
+            format!(
+                "retried {}, skipped {}, failed {}",
+                counts.retried, counts.skipped, counts.failed
+            )
+        };
         self.progress.event(Event::StepFinished {
             step: step.into(),
-            summary: if self.options.dry_run {
-                format!("planned {total}")
-            } else {
-                summary
-            },
+            summary,
         });
         Ok(handled)
     }
 
+    /// The blast-radius guards: abort before sending anything when too much would be retried.
+    fn check_blast_radius(&self, selected: u64) -> Result<(), StepStop> {
+        if self.options.yes || self.options.dry_run {
+            return Ok(());
+        }
+        let g = &self.plan.guards;
+        if let Some(max) = g.max_selected.filter(|m| selected > *m) {
+            return Err(StepStop::Abort(format!(
+                "{selected} items selected for retry, more than guards.max_selected = {max}; nothing was sent. A mass failure is usually an outage: look first, then rerun with --yes"
+            )));
+        }
+        let fetched = self.report.totals.fetched;
+        if let Some(max) = g.max_selected_ratio
+            && fetched > 0
+            && selected as f64 / fetched as f64 > max
+        {
+            return Err(StepStop::Abort(format!(
+                "{selected} of {fetched} fetched items selected for retry, more than guards.max_selected_ratio = {max}; nothing was sent. A mass failure is usually an outage: look first, then rerun with --yes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sort the step's items: those to send, and those settled without a request (handled by the
+    /// run being resumed, in flight then and now checked, over budget, outside `only_status`).
+    async fn triage(&self, plan: &RetryPlan, input: Vec<Item>) -> (Vec<Item>, Done) {
+        let mut settled = Done::new(0);
+        let mut to_send = Vec::new();
+        let since = plan.budget.and_then(|(_, per)| {
+            let per = jiff::SignedDuration::try_from(per.0).ok()?;
+            jiff::Timestamp::now().checked_sub(per).ok().map(rfc3339)
+        });
+        for item in input {
+            let past = self
+                .options
+                .resume
+                .as_ref()
+                .and_then(|(_, past)| past.get(&item.id).cloned());
+            match past {
+                Some(Past::Done { outcome, message }) => {
+                    let outcome = ItemOutcome::parse(&outcome).unwrap_or(ItemOutcome::Failed);
+                    let note = format!(
+                        "handled by the resumed run ({}): not sent again",
+                        message.as_deref().unwrap_or(outcome.as_str())
+                    );
+                    settled.push(item, outcome, Some(note));
+                    continue;
+                }
+                Some(Past::InFlight) if !self.options.dry_run => {
+                    match self.check(plan, &item).await {
+                        Some(Checked::CarriedOut(status)) => {
+                            let note = format!(
+                                "in flight when the resumed run stopped; the provider now shows {status}: it was carried out"
+                            );
+                            settled.push(item, ItemOutcome::Retried, Some(note));
+                            continue;
+                        }
+                        Some(Checked::NotCarriedOut) => {}
+                        Some(Checked::Unreadable(_)) | None if !self.options.retry_unknown => {
+                            let note = "in flight when the resumed run stopped and its status cannot be checked: not sent again (--retry-unknown sends it)";
+                            settled.push(item, ItemOutcome::Unknown, Some(note.into()));
+                            continue;
+                        }
+                        Some(Checked::Unreadable(_)) | None => {}
+                    }
+                }
+                _ => {}
+            }
+            if let (Some((max, per)), Some(since), Some(ledger)) =
+                (plan.budget, &since, &self.options.ledger)
+            {
+                let used = ledger
+                    .retries_since(self.plan.provider.name(), &item.id, since)
+                    .unwrap_or(0);
+                if used >= u64::from(max) {
+                    let note = format!(
+                        "retried {used} times in the last {per} (budget {max}): not retried again"
+                    );
+                    settled.push(item, ItemOutcome::Chronic, Some(note));
+                    continue;
+                }
+            }
+            let allowed = plan
+                .only_status
+                .as_ref()
+                .is_none_or(|allowed| item.status.as_ref().is_some_and(|s| allowed.contains(s)));
+            if !allowed {
+                let status = item.status.clone().unwrap_or_else(|| "unknown".into());
+                let list = plan.only_status.as_deref().unwrap_or_default().join(", ");
+                let note =
+                    format!("status {status} is not one selected for retry ({list}); not sent");
+                settled.push(item, ItemOutcome::Skipped, Some(note));
+                continue;
+            }
+            to_send.push(item);
+        }
+        (to_send, settled)
+    }
+
+    /// Read one item's current status to tell whether a retry was carried out. `None` when the
+    /// playbook has no way to read one item.
+    async fn check(&self, plan: &RetryPlan, item: &Item) -> Option<Checked> {
+        let check = plan.check.as_ref()?;
+        let fresh = match self.read_item(check, item).await {
+            Ok(value) => value,
+            Err(failure) => return Some(Checked::Unreadable(failure.message)),
+        };
+        let mut now = item.clone();
+        match (check.merge, &mut now.raw, fresh) {
+            (true, serde_json::Value::Object(own), serde_json::Value::Object(fresh)) => {
+                own.extend(fresh)
+            }
+            (_, raw, fresh) => *raw = fresh,
+        }
+        now.reread(&plan.fields);
+        let status = now.status.unwrap_or_default();
+        let still_failed = match &plan.retryable {
+            Some(list) => list.contains(&status),
+            None => Some(&status) == item.status.as_ref(),
+        };
+        Some(if still_failed {
+            Checked::NotCarriedOut
+        } else {
+            Checked::CarriedOut(status)
+        })
+    }
+
     async fn retry_group(
         &self,
+        step: &str,
         plan: &RetryPlan,
         index: usize,
         items: Vec<Item>,
         limiter: Option<&RateLimiter>,
         stop: &AtomicBool,
     ) -> Done {
-        // Items outside the selected statuses are never sent, whatever the provider would accept.
-        let (items, ineligible): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|item| {
-            plan.only_status
-                .as_ref()
-                .is_none_or(|allowed| item.status.as_ref().is_some_and(|s| allowed.contains(s)))
-        });
-        let mut done = Done {
-            index,
-            items: Vec::new(),
-            results: Vec::new(),
-            http_status: None,
-            attempts: 0,
-            planned: None,
-            abort: None,
-        };
-        if !items.is_empty() {
-            let (results, abort) = self
-                .send_group(plan, &items, limiter, stop, &mut done)
-                .await;
-            done.results = results;
-            done.abort = abort;
-            done.items = items;
-        }
-        for item in ineligible {
-            let status = item.status.clone().unwrap_or_else(|| "unknown".into());
-            let allowed = plan.only_status.as_deref().unwrap_or_default().join(", ");
-            let message =
-                format!("status {status} is not one selected for retry ({allowed}); not sent");
-            done.results
-                .push(Classified::new(ItemOutcome::Skipped, Some(message)));
-            done.items.push(item);
-        }
+        let mut done = Done::new(index);
+        let (results, abort) = self
+            .send_group(step, plan, &items, limiter, stop, &mut done)
+            .await;
+        done.results = results;
+        done.abort = abort;
+        done.items = items;
         done
     }
 
     /// Send one request for `items` (or plan it, in a dry run) and classify its answer.
     async fn send_group(
         &self,
+        step: &str,
         plan: &RetryPlan,
         items: &[Item],
         limiter: Option<&RateLimiter>,
@@ -180,34 +382,46 @@ impl Run<'_> {
         let request = match self.retry_request(plan, items) {
             Ok(r) => r,
             Err(e) => {
-                return (
-                    every(
-                        ItemOutcome::Failed,
-                        Some(format!("cannot build the request: {e}")),
-                    ),
-                    None,
-                );
+                let message = format!("cannot build the request: {e}");
+                return (every(ItemOutcome::Failed, Some(message)), None);
             }
         };
         if self.options.dry_run {
             done.planned = Some(self.planned(&request));
             return (every(ItemOutcome::Planned, None), None);
         }
-        if stop.load(Ordering::SeqCst) {
-            return (
-                every(
-                    ItemOutcome::Failed,
-                    Some("not sent: the run was aborted".into()),
-                ),
-                None,
-            );
+        if stop.load(Ordering::SeqCst) || self.interrupted() {
+            let message = "not sent: the run was stopped".to_string();
+            return (every(ItemOutcome::Failed, Some(message)), None);
         }
-        let exchange = self
-            .http
-            .send(&request, Effect::Mutate, &plan.backoff, limiter)
-            .await;
+        let mut exchange = match self
+            .send_recorded(step, plan, &request, &ids, limiter)
+            .await
+        {
+            Ok(e) => e,
+            Err(reason) => {
+                return (
+                    every(ItemOutcome::Failed, Some(reason.clone())),
+                    Some(reason),
+                );
+            }
+        };
         done.http_status = exchange.response.as_ref().map(|r| r.status);
         done.attempts = exchange.attempts;
+        if exchange.ambiguous {
+            match self
+                .resolve_ambiguous(step, plan, items, &request, limiter, &exchange)
+                .await
+            {
+                Ok(Some(resolved)) => return (resolved, None),
+                Ok(None) => {}
+                Err(again) => {
+                    done.attempts += again.attempts;
+                    done.http_status = again.response.as_ref().map(|r| r.status);
+                    exchange = again;
+                }
+            }
+        }
         let mut results = match classify(&exchange, &plan.outcome, &ids) {
             Ok(results) => results,
             Err(reason) => {
@@ -217,6 +431,155 @@ impl Run<'_> {
                 );
             }
         };
+        if exchange.ambiguous {
+            for r in &mut results {
+                r.outcome = ItemOutcome::Unknown;
+            }
+        }
+        self.annotate(plan, items, &exchange, &mut results);
+        (results, None)
+    }
+
+    /// Send a mutating request with its intent recorded before and its result after.
+    async fn send_recorded(
+        &self,
+        step: &str,
+        plan: &RetryPlan,
+        request: &Request,
+        ids: &[String],
+        limiter: Option<&RateLimiter>,
+    ) -> Result<Exchange, String> {
+        let url = self.redactor.redact(request.url.as_str());
+        let recorded = match &self.options.ledger {
+            Some(ledger) => Some(
+                ledger
+                    .intent(&Intent {
+                        run_id: &self.report.run_id,
+                        step,
+                        provider: self.plan.provider.name(),
+                        item_ids: ids,
+                        method: request.method.as_str(),
+                        url: &url,
+                        at: &rfc3339(jiff::Timestamp::now()),
+                    })
+                    .map_err(|e| format!("not sent: the ledger cannot record it: {e}"))?,
+            ),
+            None => None,
+        };
+        let exchange = self
+            .http
+            .send(request, Effect::Mutate, &plan.backoff, limiter)
+            .await;
+        if let (Some(ledger), Some(request_id)) = (&self.options.ledger, recorded)
+            && !exchange.ambiguous
+        {
+            let outcomes: Vec<(String, String, Option<String>)> =
+                match classify(&exchange, &plan.outcome, ids) {
+                    Ok(results) => ids
+                        .iter()
+                        .zip(results)
+                        .map(|(id, r)| {
+                            (
+                                id.clone(),
+                                r.outcome.as_str().to_string(),
+                                r.message.map(|m| self.redactor.redact(&m)),
+                            )
+                        })
+                        .collect(),
+                    Err(reason) => ids
+                        .iter()
+                        .map(|id| {
+                            (
+                                id.clone(),
+                                "failed".to_string(),
+                                Some(self.redactor.redact(&reason)),
+                            )
+                        })
+                        .collect(),
+                };
+            let status = exchange.response.as_ref().map(|r| r.status);
+            let at = rfc3339(jiff::Timestamp::now());
+            if let Err(e) = ledger.result(request_id, status, &outcomes, &at) {
+                self.progress.event(Event::Warning(format!("ledger: {e}")));
+            }
+        }
+        Ok(exchange)
+    }
+
+    /// A retry that may have been carried out: check, resend or give up, as the playbook says.
+    /// `Ok(Some)` settles the items; `Ok(None)` gives up (they become `unknown`); `Err` is the
+    /// exchange of a second sending, to classify instead.
+    async fn resolve_ambiguous(
+        &self,
+        step: &str,
+        plan: &RetryPlan,
+        items: &[Item],
+        request: &Request,
+        limiter: Option<&RateLimiter>,
+        first: &Exchange,
+    ) -> Result<Option<Vec<Classified>>, Exchange> {
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let why = first.error.clone().unwrap_or_default();
+        match plan.on_ambiguous {
+            OnAmbiguous::GiveUp => Ok(None),
+            OnAmbiguous::Resend => {
+                match self.send_recorded(step, plan, request, &ids, limiter).await {
+                    Ok(again) => Err(again),
+                    Err(_) => Ok(None),
+                }
+            }
+            OnAmbiguous::Check => {
+                let mut results = Vec::new();
+                for item in items {
+                    results.push(match self.check(plan, item).await {
+                        Some(Checked::CarriedOut(status)) => Classified::new(
+                            ItemOutcome::Retried,
+                            Some(format!(
+                                "{why}; checked: the provider shows {status}, so it was carried out"
+                            )),
+                        ),
+                        Some(Checked::NotCarriedOut) => Classified::new(ItemOutcome::Failed, None),
+                        Some(Checked::Unreadable(e)) => Classified::new(
+                            ItemOutcome::Unknown,
+                            Some(format!("{why}; the check failed too: {e}")),
+                        ),
+                        None => Classified::new(ItemOutcome::Unknown, Some(why.clone())),
+                    });
+                }
+                let not_carried: Vec<usize> = results
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.outcome == ItemOutcome::Failed && r.message.is_none())
+                    .map(|(i, _)| i)
+                    .collect();
+                if not_carried.len() == items.len() {
+                    // Nothing was carried out: sending again is safe.
+                    return match self.send_recorded(step, plan, request, &ids, limiter).await {
+                        Ok(again) => Err(again),
+                        Err(_) => Ok(None),
+                    };
+                }
+                for i in not_carried {
+                    results[i] = Classified::new(
+                        ItemOutcome::Unknown,
+                        Some(format!(
+                            "{why}; checked: not carried out, and not sent again with the rest of its batch"
+                        )),
+                    );
+                }
+                Ok(Some(results))
+            }
+        }
+    }
+
+    /// Add the new id and the note of each retried item.
+    fn annotate(
+        &self,
+        plan: &RetryPlan,
+        items: &[Item],
+        exchange: &Exchange,
+        results: &mut [Classified],
+    ) {
         let json = exchange.response.as_ref().and_then(|r| r.json.clone());
         for (item, result) in items.iter().zip(results.iter_mut()) {
             if result.outcome != ItemOutcome::Retried {
@@ -227,33 +590,31 @@ impl Run<'_> {
                 .as_ref()
                 .zip(json.as_ref())
                 .and_then(|(p, j)| p.first_text(j));
-            if let Some(note) = &plan.note {
-                let mut ctx = vec![
-                    (
-                        "item",
-                        minijinja::Value::from(minijinja::value::Serde(&item.raw)),
-                    ),
-                    (
-                        "task",
-                        minijinja::Value::from(minijinja::value::Serde(item.task())),
-                    ),
-                ];
-                ctx.push((
+            let Some(note) = &plan.note else { continue };
+            let ctx = vec![
+                (
+                    "item",
+                    minijinja::Value::from(minijinja::value::Serde(&item.raw)),
+                ),
+                (
+                    "task",
+                    minijinja::Value::from(minijinja::value::Serde(item.task())),
+                ),
+                (
                     "response",
                     minijinja::Value::from(minijinja::value::Serde(
                         json.clone().unwrap_or_default(),
                     )),
-                ));
-                match self.plan.templates.render(note, &self.ctx(ctx)) {
-                    Ok(text) if !text.trim().is_empty() => {
-                        result.message = Some(text.trim().to_string())
-                    }
-                    Ok(_) => {}
-                    Err(e) => result.message = Some(format!("(note: {e})")),
+                ),
+            ];
+            match self.plan.templates.render(note, &self.ctx(ctx)) {
+                Ok(text) if !text.trim().is_empty() => {
+                    result.message = Some(text.trim().to_string())
                 }
+                Ok(_) => {}
+                Err(e) => result.message = Some(format!("(note: {e})")),
             }
         }
-        (results, None)
     }
 
     fn retry_request(&self, plan: &RetryPlan, items: &[Item]) -> Result<Request, String> {
@@ -285,6 +646,46 @@ impl Run<'_> {
             method: request.method.to_string(),
             url: self.redactor.redact(request.url.as_str()),
             body: request.body.as_ref().map(|b| self.redactor.redact_json(b)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Breaker;
+    use std::collections::VecDeque;
+
+    fn breaker(max_consecutive: Option<u32>, max_ratio: Option<f64>, window: usize) -> Breaker {
+        Breaker {
+            consecutive: 0,
+            recent: VecDeque::new(),
+            max_consecutive,
+            max_ratio,
+            window,
+        }
+    }
+
+    #[test]
+    fn trips_after_n_failures_in_a_row_only() {
+        let mut b = breaker(Some(3), None, 20);
+        assert!(b.record(true).is_none());
+        assert!(b.record(true).is_none());
+        assert!(b.record(false).is_none());
+        assert!(b.record(true).is_none());
+        assert!(b.record(true).is_none());
+        assert!(b.record(true).is_some());
+    }
+
+    #[test]
+    fn trips_on_a_failure_ratio_once_the_window_is_full() {
+        let mut b = breaker(None, Some(0.5), 4);
+        assert!(b.record(true).is_none());
+        assert!(b.record(true).is_none());
+        assert!(b.record(true).is_none(), "window not full yet");
+        assert!(b.record(false).is_some(), "3 of 4 failed");
+        let mut b = breaker(None, Some(0.5), 4);
+        for failed in [true, false, true, false, true, false] {
+            assert!(b.record(failed).is_none(), "half is not more than half");
         }
     }
 }

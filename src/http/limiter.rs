@@ -55,6 +55,11 @@ impl Gate {
         }
     }
 
+    /// Whether a request may go now.
+    pub async fn is_open(&self) -> bool {
+        self.until.lock().await.is_none_or(|t| t <= Instant::now())
+    }
+
     pub async fn wait(&self) {
         loop {
             let until = *self.until.lock().await;

@@ -76,6 +76,8 @@ pub struct Exchange {
     pub attempts: u32,
     /// Why no usable answer came (transport failure, transient to the end, refused wait).
     pub error: Option<String>,
+    /// A mutating request was sent and no answer came: it may have been carried out.
+    pub ambiguous: bool,
 }
 
 impl Exchange {
@@ -86,6 +88,7 @@ impl Exchange {
             verdict: Verdict::AsIs,
             attempts,
             error: Some(error),
+            ambiguous: false,
         }
     }
 }
@@ -147,12 +150,19 @@ impl HttpClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.gate.wait().await;
-            if let Some(rate) = &self.rate {
-                rate.acquire().await;
-            }
-            if let Some(limiter) = limiter {
-                limiter.acquire().await;
+            // A Retry-After may arrive while this request waits for its rate slot: then it waits
+            // out the gate and takes a new slot, so the workers held back do not all go at once.
+            loop {
+                self.gate.wait().await;
+                if let Some(rate) = &self.rate {
+                    rate.acquire().await;
+                }
+                if let Some(limiter) = limiter {
+                    limiter.acquire().await;
+                }
+                if self.gate.is_open().await {
+                    break;
+                }
             }
             let outcome = self.attempt(request).await;
             let last = attempt >= policy.attempts;
@@ -180,6 +190,7 @@ impl HttpClient {
                             verdict,
                             attempts: attempt,
                             error: None,
+                            ambiguous: false,
                         };
                     };
                     if last {
@@ -189,6 +200,7 @@ impl HttpClient {
                             verdict,
                             attempts: attempt,
                             error,
+                            ambiguous: false,
                         };
                     }
                     let asked = response
@@ -206,6 +218,7 @@ impl HttpClient {
                                 verdict,
                                 attempts: attempt,
                                 error,
+                                ambiguous: false,
                             };
                         }
                         Some(wait) => {
@@ -234,7 +247,10 @@ impl HttpClient {
                             "{}; the request may have been carried out, so it was not sent again",
                             failure.message
                         );
-                        return Exchange::without_answer(attempt, error);
+                        return Exchange {
+                            ambiguous: true,
+                            ..Exchange::without_answer(attempt, error)
+                        };
                     }
                     if last {
                         let error = format!("{}, still after {attempt} attempts", failure.message);

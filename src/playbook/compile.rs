@@ -35,6 +35,7 @@ const DEFAULT_MAX_PAGES: u32 = 100;
 /// A playbook ready to run.
 pub struct Plan {
     pub name: String,
+    pub guards: GuardsPlan,
     /// The playbook's `connection.options`, for the provider adapter.
     pub options: Map<String, Value>,
     pub description: Option<String>,
@@ -44,6 +45,16 @@ pub struct Plan {
     pub connection: ConnectionPlan,
     pub steps: Vec<StepPlan>,
     pub templates: Templates,
+}
+
+/// Blast-radius guards and the circuit breaker.
+#[derive(Clone, Debug, Default)]
+pub struct GuardsPlan {
+    pub max_selected: Option<u64>,
+    pub max_selected_ratio: Option<f64>,
+    pub max_consecutive_failures: Option<u32>,
+    pub max_failure_ratio: Option<f64>,
+    pub window: u32,
 }
 
 pub struct ConnectionPlan {
@@ -93,9 +104,9 @@ pub struct StepPlan {
 }
 
 pub enum StepKind {
-    Fetch(FetchPlan),
+    Fetch(Box<FetchPlan>),
     Filter(FilterPlan),
-    Retry(RetryPlan),
+    Retry(Box<RetryPlan>),
     Report(ReportPlan),
 }
 
@@ -183,6 +194,16 @@ pub struct RetryPlan {
     pub outcome: OutcomePlan,
     /// Items whose status is not in this list are skipped without a request.
     pub only_status: Option<Vec<String>>,
+    /// The statuses that mean "still failed": an item found in another one after an ambiguous
+    /// retry was carried out.
+    pub retryable: Option<Vec<String>>,
+    /// Reads one item's current status.
+    pub check: Option<EnrichPlan>,
+    /// How to read an item's fields (its status after a check).
+    pub fields: FieldsPlan,
+    pub on_ambiguous: model::OnAmbiguous,
+    /// At most `max` retries of a task within the span.
+    pub budget: Option<(u32, Span)>,
     pub new_id: Option<JsonPath>,
     pub note: Option<Template>,
 }
@@ -255,6 +276,7 @@ pub fn compile(
                 .map(|s| s.to_string())
                 .collect()
         }),
+        task_fields: None,
     };
 
     let connection = c.connection(
@@ -264,6 +286,7 @@ pub fn compile(
         &defaults.connection,
     );
     let fields = c.fields(file, &playbook.task, &defaults_file, &defaults.task);
+    c.task_fields = Some(fields.clone());
 
     let mut steps = Vec::new();
     for (index, step) in playbook.steps.iter().enumerate() {
@@ -291,7 +314,16 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(diags);
     }
+    let g = &playbook.guards;
+    let guards = GuardsPlan {
+        max_selected: g.max_selected,
+        max_selected_ratio: g.max_selected_ratio,
+        max_consecutive_failures: g.max_consecutive_failures,
+        max_failure_ratio: g.max_failure_ratio,
+        window: g.window.unwrap_or(20).max(1),
+    };
     Ok(Plan {
+        guards,
         options: playbook.connection.options.clone(),
         name: playbook.name,
         description: playbook.description,
@@ -363,6 +395,8 @@ struct Compiler<'a> {
     step_names: Vec<String>,
     /// The statuses the latest filter step keeps (or the provider's defaults).
     selected_statuses: Option<Vec<String>>,
+    /// The playbook's `task:` fields, once compiled.
+    task_fields: Option<FieldsPlan>,
 }
 
 impl Compiler<'_> {
@@ -825,11 +859,11 @@ impl Compiler<'_> {
         }
         let first = index == 0;
         let kind = if let Some(f) = &s.fetch {
-            StepKind::Fetch(self.fetch(file, f, fields, dfile, defaults, at)?)
+            StepKind::Fetch(Box::new(self.fetch(file, f, fields, dfile, defaults, at)?))
         } else if let Some(f) = &s.filter {
             StepKind::Filter(self.filter(file, f, provider, first, at)?)
         } else if let Some(r) = &s.retry {
-            StepKind::Retry(self.retry(
+            StepKind::Retry(Box::new(self.retry(
                 file,
                 r,
                 backoff,
@@ -838,7 +872,7 @@ impl Compiler<'_> {
                 first,
                 at,
                 provider.guards_status(),
-            )?)
+            )?))
         } else if let Some(r) = &s.report {
             StepKind::Report(self.report(file, r)?)
         } else {
@@ -1251,7 +1285,35 @@ impl Compiler<'_> {
             (None, Some(t)) => Some(self.template(dfile, t, ROOTS_NOTE)?),
             (None, None) => None,
         };
+        let check = match (&r.check, defaults.get.as_ref()) {
+            (Some(c), d) => Some(self.enrich(file, c, dfile, d, at)?),
+            (None, Some(d)) => Some(self.enrich(dfile, d, dfile, None, at)?),
+            (None, None) => None,
+        };
+        let on_ambiguous = r.on_ambiguous.unwrap_or(if check.is_some() {
+            model::OnAmbiguous::Check
+        } else {
+            model::OnAmbiguous::GiveUp
+        });
+        if on_ambiguous == model::OnAmbiguous::Check && check.is_none() {
+            return self.error(
+                file,
+                at,
+                "`on_ambiguous: check` needs a way to read an item: add `check: {request: …}`",
+                None,
+            );
+        }
+        let budget = match &r.budget {
+            Some(b) => Some((b.max, self.span(file, &b.per)?)),
+            None => None,
+        };
+        let retryable = self.selected_statuses.clone();
         Some(RetryPlan {
+            fields: self.task_fields.clone()?,
+            retryable,
+            check,
+            on_ambiguous,
+            budget,
             input,
             mode,
             concurrency: concurrency as usize,

@@ -29,6 +29,9 @@ pub struct Playbook {
     /// How to read the id, label, status, creation time and failure message of an item.
     #[serde(default)]
     pub task: TaskFields,
+    /// Blast-radius guards and the circuit breaker.
+    #[serde(default)]
+    pub guards: Guards,
     /// Inputs with their defaults; override with `--var name=value`.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
@@ -486,6 +489,19 @@ pub struct Retry {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub new_id: Option<Spanned<String>>,
+    /// How to read one item's current status, to tell whether a retry that may have been carried out
+    /// was (default: the provider's get-one request).
+    #[serde(default)]
+    pub check: Option<Enrich>,
+    /// What to do when a retry request may have been carried out (a timeout or a broken answer
+    /// after sending): `check` the item's status first (the default where a `check` exists),
+    /// `resend`, or `give_up` (report it `unknown`; the default otherwise).
+    #[serde(default)]
+    pub on_ambiguous: Option<OnAmbiguous>,
+    /// Retry one task at most `max` times in `per` across runs (from the ledger); a task over it is
+    /// reported `chronic` and not sent.
+    #[serde(default)]
+    pub budget: Option<Budget>,
     /// A note for the report on each retried item (template over `item`, `task`, `response`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -568,6 +584,46 @@ pub struct ItemRules {
     /// Outcome of an item the answer does not mention (default `retried`).
     #[serde(default)]
     pub unlisted: Option<Outcome>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAmbiguous {
+    Check,
+    Resend,
+    GiveUp,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Most retries of one task within `per`.
+    pub max: u32,
+    /// The window, e.g. `7d`.
+    #[schemars(with = "String")]
+    pub per: Spanned<String>,
+}
+
+/// Blast-radius guards and the circuit breaker, for every retry step.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Guards {
+    /// Abort (exit 3) before sending anything when a retry step would retry more items than this,
+    /// unless `--yes`.
+    #[serde(default)]
+    pub max_selected: Option<u64>,
+    /// The same as a share of the items fetched (0 to 1).
+    #[serde(default)]
+    pub max_selected_ratio: Option<f64>,
+    /// Stop sending (exit 3) after this many failures in a row.
+    #[serde(default)]
+    pub max_consecutive_failures: Option<u32>,
+    /// Stop sending (exit 3) when more than this share (0 to 1) of the last `window` items failed.
+    #[serde(default)]
+    pub max_failure_ratio: Option<f64>,
+    /// Items the failure ratio looks at (default 20).
+    #[serde(default)]
+    pub window: Option<u32>,
 }
 
 /// What became of one item's retry.

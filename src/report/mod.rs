@@ -8,7 +8,7 @@ pub mod table;
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// File extensions a report can be written as.
 pub const EXTENSIONS: &[&str] = &["json", "md"];
@@ -18,7 +18,7 @@ pub fn is_known_extension(ext: &str) -> bool {
 }
 
 /// What became of one selected item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemOutcome {
     Retried,
@@ -26,6 +26,16 @@ pub enum ItemOutcome {
     Failed,
     /// Dry run: the request that would have been sent.
     Planned,
+    /// A retry that may or may not have been carried out, and could not be checked: not sent again.
+    Unknown,
+    /// Over its retry budget across runs: not retried again.
+    Chronic,
+    /// Verified: the retried work succeeded.
+    Recovered,
+    /// Verified: the retried work failed again.
+    StillFailing,
+    /// Verified: the retried work had not settled when verification stopped waiting.
+    Pending,
 }
 
 impl ItemOutcome {
@@ -35,19 +45,52 @@ impl ItemOutcome {
             ItemOutcome::Skipped => "skipped",
             ItemOutcome::Failed => "failed",
             ItemOutcome::Planned => "planned",
+            ItemOutcome::Unknown => "unknown",
+            ItemOutcome::Chronic => "chronic",
+            ItemOutcome::Recovered => "recovered",
+            ItemOutcome::StillFailing => "still_failing",
+            ItemOutcome::Pending => "pending",
         }
+    }
+
+    /// Every outcome, in the order reports list them.
+    pub const ALL: [ItemOutcome; 9] = [
+        ItemOutcome::Retried,
+        ItemOutcome::Recovered,
+        ItemOutcome::Pending,
+        ItemOutcome::StillFailing,
+        ItemOutcome::Failed,
+        ItemOutcome::Unknown,
+        ItemOutcome::Chronic,
+        ItemOutcome::Skipped,
+        ItemOutcome::Planned,
+    ];
+
+    /// Whether the provider accepted a retry of the item (whatever verification found later).
+    pub fn was_retried(self) -> bool {
+        matches!(
+            self,
+            ItemOutcome::Retried
+                | ItemOutcome::Recovered
+                | ItemOutcome::StillFailing
+                | ItemOutcome::Pending
+        )
+    }
+
+    pub fn parse(text: &str) -> Option<ItemOutcome> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
     }
 }
 
 /// A request as shown in a dry run's plan, secrets redacted.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlannedRequest {
     pub method: String,
     pub url: String,
     pub body: Option<serde_json::Value>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ItemReport {
     pub id: String,
     pub label: Option<String>,
@@ -66,7 +109,7 @@ pub struct ItemReport {
     pub new_id: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Totals {
     pub fetched: u64,
     pub selected: u64,
@@ -74,16 +117,21 @@ pub struct Totals {
     pub skipped: u64,
     pub failed: u64,
     pub planned: u64,
+    pub unknown: u64,
+    pub chronic: u64,
+    pub recovered: u64,
+    pub still_failing: u64,
+    pub pending: u64,
 }
 
 /// A step-level problem: a fetch that failed, a file that could not be read.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepError {
     pub step: String,
     pub message: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
     pub playbook: String,
     pub run_id: String,
@@ -94,6 +142,8 @@ pub struct RunReport {
     pub items: Vec<ItemReport>,
     /// Why the run stopped early, or null.
     pub aborted: Option<String>,
+    /// The run this one resumed, or null.
+    pub resumed_from: Option<String>,
     pub errors: Vec<StepError>,
 }
 
@@ -102,7 +152,9 @@ impl RunReport {
     pub fn exit_code(&self) -> i32 {
         if self.aborted.is_some() {
             crate::exit::ABORTED
-        } else if self.totals.failed > 0 || !self.errors.is_empty() {
+        } else if self.totals.failed + self.totals.unknown + self.totals.still_failing > 0
+            || !self.errors.is_empty()
+        {
             crate::exit::SOME_FAILED
         } else {
             crate::exit::OK
@@ -111,10 +163,19 @@ impl RunReport {
 
     pub fn recount(&mut self) {
         let count = |o: ItemOutcome| self.items.iter().filter(|i| i.outcome == o).count() as u64;
-        self.totals.retried = count(ItemOutcome::Retried);
+        self.totals.retried = self
+            .items
+            .iter()
+            .filter(|i| i.outcome.was_retried())
+            .count() as u64;
         self.totals.skipped = count(ItemOutcome::Skipped);
         self.totals.failed = count(ItemOutcome::Failed);
         self.totals.planned = count(ItemOutcome::Planned);
+        self.totals.unknown = count(ItemOutcome::Unknown);
+        self.totals.chronic = count(ItemOutcome::Chronic);
+        self.totals.recovered = count(ItemOutcome::Recovered);
+        self.totals.still_failing = count(ItemOutcome::StillFailing);
+        self.totals.pending = count(ItemOutcome::Pending);
     }
 }
 

@@ -69,6 +69,9 @@ struct Window {
     api: Api,
     /// Journal index of the request that was told to wait.
     told_at_index: usize,
+    /// Journal length when the answer carrying the `Retry-After` left: requests before it were
+    /// already on their way and could not have honoured it.
+    announced_at_index: usize,
     until_ms: u64,
 }
 
@@ -148,9 +151,12 @@ impl Shared {
     /// Notes that the client of `api` was told (by the answer to request `index`) to wait until
     /// `until_ms`.
     pub(crate) fn open_window(&self, api: Api, index: usize, until_ms: u64) {
-        lock(&self.journal).windows.push(Window {
+        let mut journal = lock(&self.journal);
+        let announced_at_index = journal.requests.len();
+        journal.windows.push(Window {
             api,
             told_at_index: index,
+            announced_at_index,
             until_ms,
         });
     }
@@ -159,7 +165,8 @@ impl Shared {
         lock(&self.journal).requests.clone()
     }
 
-    /// Requests that arrived at an API while a Retry-After window announced by that API was open.
+    /// Requests that arrived at an API while a Retry-After window announced by that API was open
+    /// (after the answer announcing it had left, not while it was still being answered).
     pub(crate) fn retry_after_violations(&self) -> Vec<RecordedRequest> {
         let journal = lock(&self.journal);
         journal
@@ -170,6 +177,7 @@ impl Shared {
                 journal.windows.iter().any(|window| {
                     window.api.name() == request.api
                         && window.told_at_index < *index
+                        && window.announced_at_index <= *index
                         && request.at_ms < window.until_ms
                 })
             })

@@ -164,7 +164,8 @@ fn a_retry_cut_off_after_sending_is_not_resent() {
         "sent once, never again"
     );
     let item = ran.item("t1");
-    assert_eq!(item["outcome"], "failed");
+    // Nothing can tell whether it was carried out (no check request here): `unknown`.
+    assert_eq!(item["outcome"], "unknown");
     assert_eq!(item["attempts"], 1);
     let message = item["message"].as_str().unwrap_or_default();
     assert!(
