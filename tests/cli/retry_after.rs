@@ -96,3 +96,58 @@ fn retry_after_as_an_http_date_is_waited_for() {
         httpdate::fmt_http_date(when)
     );
 }
+
+#[test]
+fn a_retry_after_longer_than_allowed_fails_at_once_instead_of_waiting() {
+    let api = rate_limited_once(|| "120".to_string());
+    let text = one_retry().replace("attempts: 3}", "attempts: 3, max_retry_after: 1s}");
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(1);
+    let item = ran.item("t1");
+    assert_eq!(item["outcome"], "failed");
+    assert_eq!(item["http_status"], 429);
+    let message = item["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("120s") && message.contains("max_retry_after"),
+        "{message}"
+    );
+    assert_eq!(api.with_method("POST").len(), 1, "not tried again");
+}
+
+#[test]
+fn a_read_waits_for_retry_after_too() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let api = FakeApi::start(Router::new().route(
+        "/tasks",
+        axum::routing::get(move || {
+            let calls = Arc::clone(&calls);
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(header::RETRY_AFTER, "1")],
+                        "",
+                    )
+                        .into_response()
+                } else {
+                    axum::Json(json!({"tasks": [{"id": "a"}]})).into_response()
+                }
+            }
+        }),
+    ));
+    let text = playbook(
+        "  - fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n",
+    );
+    let ran = Runbook::play(&text).api(&api).arg("--dry-run").run();
+    ran.expect_code(0);
+    assert_eq!(ran.total("fetched"), 1);
+    let reads = api.requests();
+    assert_eq!(reads.len(), 2);
+    let waited = reads[1]
+        .arrived
+        .duration_since(reads[0].answered.expect("answered"));
+    assert!(
+        waited >= Duration::from_secs(1),
+        "read again after {waited:?}"
+    );
+}
