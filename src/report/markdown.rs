@@ -13,6 +13,8 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
     let t = &report.totals;
     let _ = writeln!(out, "## {}", escape(title.unwrap_or(&report.playbook)));
     let _ = writeln!(out);
+    let _ = writeln!(out, "**{}**", report.headline());
+    let _ = writeln!(out);
     let mode = if report.dry_run { " (dry run)" } else { "" };
     let _ = writeln!(
         out,
@@ -24,21 +26,24 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
         let _ = writeln!(out, "> **Aborted:** {}", escape(reason));
         let _ = writeln!(out);
     }
-    let _ = writeln!(
-        out,
-        "| fetched | selected | retried | skipped | failed | planned |"
-    );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
-    let _ = writeln!(
-        out,
-        "| {} | {} | {} | {} | {} | {} |",
-        t.fetched, t.selected, t.retried, t.skipped, t.failed, t.planned
-    );
-    for (heading, outcome) in [
-        ("Failed", ItemOutcome::Failed),
-        ("Skipped", ItemOutcome::Skipped),
-        ("Planned", ItemOutcome::Planned),
-    ] {
+    let mut columns = vec![
+        ("fetched", t.fetched),
+        ("selected", t.selected),
+        ("retried", t.retried),
+        ("skipped", t.skipped),
+        ("failed", t.failed),
+    ];
+    columns.extend(t.extra());
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let values: Vec<String> = columns.iter().map(|(_, v)| v.to_string()).collect();
+    let _ = writeln!(out, "| {} |", names.join(" | "));
+    let _ = writeln!(out, "|{}", "---:|".repeat(names.len()));
+    let _ = writeln!(out, "| {} |", values.join(" | "));
+    if let Some(from) = &report.resumed_from {
+        let _ = writeln!(out, "\nResumed run `{from}`.");
+    }
+    for outcome in super::LISTED {
+        let heading = heading(outcome);
         let rows: Vec<_> = report
             .items
             .iter()
@@ -100,6 +105,20 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
         }
     }
     out
+}
+
+fn heading(outcome: ItemOutcome) -> &'static str {
+    match outcome {
+        ItemOutcome::Failed => "Failed",
+        ItemOutcome::StillFailing => "Still failing",
+        ItemOutcome::Unknown => "Unknown (may have been carried out)",
+        ItemOutcome::Chronic => "Chronic (over their retry budget)",
+        ItemOutcome::Pending => "Pending",
+        ItemOutcome::Skipped => "Skipped",
+        ItemOutcome::Planned => "Planned",
+        ItemOutcome::Retried => "Retried",
+        ItemOutcome::Recovered => "Recovered",
+    }
 }
 
 /// Keep table cells on one line and their pipes from splitting them.

@@ -179,6 +179,48 @@ impl RunReport {
     }
 }
 
+/// Outcomes whose items are listed for a person to read, in this order.
+pub const LISTED: [ItemOutcome; 7] = [
+    ItemOutcome::Failed,
+    ItemOutcome::StillFailing,
+    ItemOutcome::Unknown,
+    ItemOutcome::Chronic,
+    ItemOutcome::Pending,
+    ItemOutcome::Skipped,
+    ItemOutcome::Planned,
+];
+
+impl Totals {
+    /// The counts beyond the five every report shows, when not zero.
+    pub fn extra(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("recovered", self.recovered),
+            ("still_failing", self.still_failing),
+            ("pending", self.pending),
+            ("unknown", self.unknown),
+            ("chronic", self.chronic),
+            ("planned", self.planned),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+impl RunReport {
+    /// One line on what the run achieved: how much was recovered when it was verified.
+    pub fn headline(&self) -> String {
+        let t = &self.totals;
+        if t.recovered + t.still_failing + t.pending > 0 {
+            format!("recovered {} of {} retried", t.recovered, t.retried)
+        } else if self.dry_run {
+            format!("planned {} of {} selected", t.planned, t.selected)
+        } else {
+            format!("retried {} of {} selected", t.retried, t.selected)
+        }
+    }
+}
+
 /// Render `report` in the format `path`'s extension names.
 pub fn render_for(path: &Path, report: &RunReport, title: Option<&str>) -> Result<String, String> {
     let ext = path

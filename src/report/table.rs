@@ -12,32 +12,33 @@ pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let t = &report.totals;
     let mode = if report.dry_run { " (dry run)" } else { "" };
-    let _ = writeln!(out, "{}{mode}: run {}", report.playbook, report.run_id);
     let _ = writeln!(
         out,
-        "  fetched {}  selected {}  retried {}  skipped {}  failed {}{}",
-        t.fetched,
-        t.selected,
-        t.retried,
-        t.skipped,
-        t.failed,
-        if t.planned > 0 {
-            format!("  planned {}", t.planned)
-        } else {
-            String::new()
-        }
+        "{}{mode}: run {}: {}",
+        report.playbook,
+        report.run_id,
+        report.headline()
     );
+    let extra: String = t
+        .extra()
+        .iter()
+        .map(|(name, n)| format!("  {name} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  fetched {}  selected {}  retried {}  skipped {}  failed {}{extra}",
+        t.fetched, t.selected, t.retried, t.skipped, t.failed,
+    );
+    if let Some(from) = &report.resumed_from {
+        let _ = writeln!(out, "  resumed run {from}");
+    }
     if let Some(reason) = &report.aborted {
         let _ = writeln!(out, "  ABORTED: {reason}");
     }
     for e in &report.errors {
         let _ = writeln!(out, "  error in step {}: {}", e.step, e.message);
     }
-    for outcome in [
-        ItemOutcome::Failed,
-        ItemOutcome::Skipped,
-        ItemOutcome::Planned,
-    ] {
+    for outcome in super::LISTED {
         let rows: Vec<_> = report
             .items
             .iter()
