@@ -24,6 +24,7 @@ mod reports;
 mod retry_after;
 mod sandbox;
 mod schema;
+mod secrets;
 mod transient;
 
 use std::net::SocketAddr;

@@ -1,11 +1,15 @@
-//! A retry step's `rate` is shared by all its workers: with four requests in flight allowed, the
-//! fake API still sees them spaced by the rate's interval.
+//! Pacing of retry steps: `concurrency` puts that many requests in flight (the fake API counts the
+//! overlap), and a `rate` is shared by all the workers, so the API still sees requests spaced by
+//! the rate's interval.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
 use serde_json::json;
+use tokio::sync::watch;
 
 use crate::{FakeApi, Runbook, playbook};
 
@@ -33,4 +37,60 @@ fn rate_is_shared_across_concurrent_workers() {
         gaps.iter().all(|g| *g >= Duration::from_millis(60)),
         "requests closer than the rate allows: {gaps:?}"
     );
+}
+
+/// An API whose retry handler holds each request until `expected` are in flight together (or a
+/// generous deadline passes); the channel holds the most it saw at once.
+fn overlapping(expected: usize) -> (FakeApi, Arc<watch::Sender<usize>>) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(watch::channel(0usize).0);
+    let seen = Arc::clone(&most);
+    let api = FakeApi::start(Router::new().route(
+        "/tasks/{id}/retry",
+        post(move || {
+            let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.send_modify(|m| *m = (*m).max(now));
+                // Wait for the others, not for time: released as soon as `expected` overlap.
+                let mut changes = most.subscribe();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    changes.wait_for(|m| *m >= expected),
+                )
+                .await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(json!({"status": "queued"}))
+            }
+        }),
+    ));
+    (api, seen)
+}
+
+#[test]
+fn concurrency_puts_that_many_requests_in_flight() {
+    let (api, most) = overlapping(4);
+    let text = playbook(
+        "  - fetch: {ids: \"a b c d e f g h\"}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n      concurrency: 4\n",
+    );
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(0);
+    assert_eq!(ran.total("retried"), 8);
+    assert_eq!(*most.borrow(), 4, "four in flight at once, never more");
+}
+
+#[test]
+fn cli_concurrency_overrides_the_playbook() {
+    // Expecting 1 releases every request at once: this only counts the overlap.
+    let (api, most) = overlapping(1);
+    let text = playbook(
+        "  - fetch: {ids: \"a b c d e f\"}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n      concurrency: 4\n",
+    );
+    let ran = Runbook::play(&text)
+        .api(&api)
+        .args(["--concurrency", "1"])
+        .run();
+    ran.expect_code(0);
+    assert_eq!(ran.total("retried"), 6);
+    assert_eq!(*most.borrow(), 1, "one at a time");
 }
