@@ -282,7 +282,7 @@ pub(super) struct ReadFailure {
 }
 
 /// The JSON of a successful read, or why there is none.
-fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, StepStop> {
+pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, StepStop> {
     let what = format!("{} {}", req.method, req.url);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
         return Err(StepStop::Abort(format!(
@@ -338,7 +338,7 @@ fn short_message(response: &crate::http::Response) -> String {
 
 /// When a path found no items: fine if the list is there and empty, an error if the answer does not
 /// have the shape the path expects.
-fn check_shape(items: &JsonPath, json: &Value) -> Result<(), String> {
+pub(crate) fn check_shape(items: &JsonPath, json: &Value) -> Result<(), String> {
     let source = items.source();
     let parent = source.strip_suffix("[*]").unwrap_or(source);
     if parent == "$" || parent.is_empty() {
@@ -524,7 +524,7 @@ fn set_query(url: &mut url::Url, name: &str, value: &str) {
 }
 
 /// The `rel="next"` target of an RFC 8288 `Link` header.
-fn next_from_link_header(value: &str) -> Option<String> {
+pub(crate) fn next_from_link_header(value: &str) -> Option<String> {
     value.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let is_next = params.split(';').any(|p| {
@@ -599,7 +599,7 @@ fn read_ids_file(path: &std::path::Path, id_field: Option<&str>) -> Result<Vec<V
 }
 
 /// Ids from a rendered value: a list, or text separated by commas, spaces or new lines.
-fn ids_from_value(value: &Value) -> Vec<Value> {
+pub(crate) fn ids_from_value(value: &Value) -> Vec<Value> {
     let ids: Vec<String> = match value {
         Value::Array(list) => list.iter().filter_map(scalar_text).collect(),
         other => scalar_text(other)

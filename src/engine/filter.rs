@@ -71,10 +71,11 @@ impl Run<'_> {
                     continue;
                 }
             }
-            kept.push(item);
+            // Checked before keeping, so that `limit: 0` keeps nothing.
             if plan.limit.is_some_and(|l| kept.len() as u64 >= l) {
                 break;
             }
+            kept.push(item);
         }
         if undated > 0 {
             self.progress.event(Event::Warning(format!(

@@ -14,6 +14,8 @@ pub struct Item {
     pub status: Option<String>,
     pub created_at: Option<Value>,
     pub message: Option<String>,
+    /// The id of new work its retry created (Skyvern's new run).
+    pub new_id: Option<String>,
 }
 
 impl Item {
@@ -41,6 +43,7 @@ impl Item {
                 .and_then(|p| p.first(&raw))
                 .cloned(),
             message: text(&fields.message),
+            new_id: None,
             id,
             raw,
         })
@@ -55,6 +58,7 @@ impl Item {
             status: None,
             created_at: None,
             message: None,
+            new_id: None,
         }
     }
 
@@ -66,12 +70,14 @@ impl Item {
             "status": self.status,
             "created_at": self.created_at,
             "message": self.message,
+            "new_id": self.new_id,
         })
     }
 
     /// Read the fields again after the raw item changed (enrichment).
     pub fn reread(&mut self, fields: &FieldsPlan) {
-        if let Ok(fresh) = Item::read(self.raw.clone(), fields) {
+        if let Ok(mut fresh) = Item::read(self.raw.clone(), fields) {
+            fresh.new_id = self.new_id.take();
             *self = fresh;
         } else {
             self.status = fields

@@ -5,12 +5,13 @@
 //! the run (no new requests), and the report is still produced; every message that reaches the
 //! report has passed the redactor.
 
-mod fetch;
+pub(crate) mod fetch;
 mod filter;
 pub mod item;
-mod outcome;
+pub(crate) mod outcome;
 mod request;
 mod retry;
+mod verify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -208,12 +209,14 @@ impl Run<'_> {
             let input = match &step.kind {
                 StepKind::Filter(f) => self.input(f.input.as_deref()),
                 StepKind::Retry(r) => self.input(r.input.as_deref()),
+                StepKind::Verify(v) => self.input(v.input.as_deref()),
                 _ => self.last.clone(),
             };
             let result = match &step.kind {
                 StepKind::Fetch(f) => self.fetch(&step.name, f).await,
                 StepKind::Filter(f) => self.filter(&step.name, f, input),
                 StepKind::Retry(r) => self.retry(&step.name, r, input).await,
+                StepKind::Verify(v) => self.verify(&step.name, v, input).await,
                 StepKind::Report(r) => {
                     self.report_files(r);
                     Ok(self.last.clone())

@@ -181,7 +181,8 @@ impl Run<'_> {
             if let Some(reason) = done.abort {
                 abort.get_or_insert(reason);
             }
-            for (item, result) in done.items.into_iter().zip(done.results) {
+            for (mut item, result) in done.items.into_iter().zip(done.results) {
+                item.new_id = result.new_id.clone();
                 self.report.items.push(ItemReport {
                     id: item.id.clone(),
                     label: item.label.clone(),

@@ -26,7 +26,7 @@ const ROOTS_BATCH: &[&str] = &["vars", "steps", "items", "ids", "tasks"];
 const ROOTS_REPORT: &[&str] = &["vars", "run"];
 const ROOTS_NOTE: &[&str] = &["vars", "steps", "item", "task", "response"];
 /// The fields of `task` in templates.
-pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message"];
+pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message", "new_id"];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,6 +107,7 @@ pub enum StepKind {
     Fetch(Box<FetchPlan>),
     Filter(FilterPlan),
     Retry(Box<RetryPlan>),
+    Verify(Box<VerifyPlan>),
     Report(ReportPlan),
 }
 
@@ -116,6 +117,7 @@ impl StepKind {
             StepKind::Fetch(_) => "fetch",
             StepKind::Filter(_) => "filter",
             StepKind::Retry(_) => "retry",
+            StepKind::Verify(_) => "verify",
             StepKind::Report(_) => "report",
         }
     }
@@ -236,6 +238,17 @@ pub struct ItemRulesPlan {
     pub codes: BTreeMap<String, Outcome>,
     pub otherwise: Outcome,
     pub unlisted: Outcome,
+}
+
+pub struct VerifyPlan {
+    pub input: Option<String>,
+    pub read: EnrichPlan,
+    pub fields: FieldsPlan,
+    pub success: Vec<String>,
+    pub failure: Vec<String>,
+    pub every: Duration,
+    pub timeout: Duration,
+    pub rate: Option<Rate>,
 }
 
 pub struct ReportPlan {
@@ -826,18 +839,19 @@ impl Compiler<'_> {
             s.fetch.is_some(),
             s.filter.is_some(),
             s.retry.is_some(),
+            s.verify.is_some(),
             s.report.is_some(),
         ];
         if given.iter().filter(|g| **g).count() != 1 {
             return self.error(
                 file,
                 at,
-                "a step needs exactly one of `fetch`, `filter`, `retry` or `report`",
+                "a step needs exactly one of `fetch`, `filter`, `retry`, `verify` or `report`",
                 Some("split it into one step per kind".into()),
             );
         }
-        let kind_label =
-            ["fetch", "filter", "retry", "report"][given.iter().position(|g| *g).unwrap_or(0)];
+        let kind_label = ["fetch", "filter", "retry", "verify", "report"]
+            [given.iter().position(|g| *g).unwrap_or(0)];
         let name = match &s.name {
             Some(n) => n.clone(),
             None if self
@@ -873,6 +887,8 @@ impl Compiler<'_> {
                 at,
                 provider.guards_status(),
             )?))
+        } else if let Some(v) = &s.verify {
+            StepKind::Verify(Box::new(self.verify(file, v, dfile, defaults, first, at)?))
         } else if let Some(r) = &s.report {
             StepKind::Report(self.report(file, r)?)
         } else {
@@ -1371,6 +1387,85 @@ impl Compiler<'_> {
             message,
             body,
             items,
+        })
+    }
+
+    fn verify(
+        &mut self,
+        file: &Arc<SourceFile>,
+        v: &model::Verify,
+        dfile: &Arc<SourceFile>,
+        defaults: &Defaults,
+        first: bool,
+        at: Option<Position>,
+    ) -> Option<VerifyPlan> {
+        let input = self.input(file, &v.input, first, at)?;
+        let d = defaults.verify.as_ref();
+        let read = model::Enrich {
+            request: v.request.clone(),
+            item: v.item.clone(),
+            merge: Some(true),
+            concurrency: v.concurrency.as_ref().map(|c| c.value.clone()),
+        };
+        // The provider's own verify request, else its get-one request.
+        let fallback = d.filter(|d| d.request.is_some()).map(|d| model::Enrich {
+            request: d.request.clone(),
+            item: d.item.clone(),
+            merge: Some(true),
+            concurrency: None,
+        });
+        let read = self.enrich(
+            file,
+            &read,
+            dfile,
+            fallback.as_ref().or(defaults.get.as_ref()),
+            at,
+        )?;
+        let mut statuses = |own: &Option<Spanned<model::Statuses>>,
+                            dflt: Option<&Spanned<model::Statuses>>,
+                            what: &str|
+         -> Option<Vec<String>> {
+            match (own, dflt) {
+                (Some(l), _) => self.statuses(file, l),
+                (None, Some(l)) => self.statuses(dfile, l),
+                (None, None) => self.error(
+                    file,
+                    at,
+                    format!("this verify does not say which statuses mean {what}"),
+                    Some(format!(
+                        "add `{}: [...]`",
+                        if what == "success" {
+                            "success"
+                        } else {
+                            "failure"
+                        }
+                    )),
+                ),
+            }
+        };
+        let success = statuses(&v.success, d.and_then(|d| d.success.as_ref()), "success")?;
+        let failure = statuses(&v.failure, d.and_then(|d| d.failure.as_ref()), "failure")?;
+        let every = match &v.every {
+            Some(s) => self.span(file, s)?.0,
+            None => Duration::from_secs(10),
+        };
+        let timeout = match &v.timeout {
+            Some(s) => self.span(file, s)?.0,
+            None => Duration::from_secs(600),
+        };
+        let rate = match &v.rate {
+            Some(r) => Some(self.rate(file, r)?),
+            None => None,
+        };
+        Some(VerifyPlan {
+            input,
+            read,
+            fields: self.task_fields.clone()?,
+            success,
+            failure,
+            every,
+            timeout,
+            rate,
         })
     }
 

@@ -69,7 +69,7 @@ fn strip_location(message: &str) -> &str {
 /// A clearer message and a hint for the YAML library's common errors.
 fn explain(message: &str) -> (String, Option<String>) {
     if let Some((word, expected)) = unknown_name(message, "unknown field `") {
-        let step_kinds = ["name", "fetch", "filter", "retry", "report"];
+        let step_kinds = ["name", "fetch", "filter", "retry", "verify", "report"];
         let is_step = expected.len() == step_kinds.len()
             && expected.iter().all(|e| step_kinds.contains(&e.as_str()));
         let what = if is_step { "step kind" } else { "key" };

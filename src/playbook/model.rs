@@ -151,7 +151,52 @@ pub struct Step {
     #[serde(default)]
     pub retry: Option<Retry>,
     #[serde(default)]
+    pub verify: Option<Verify>,
+    #[serde(default)]
     pub report: Option<Report>,
+}
+
+/// Poll each retried item until its work settles: `recovered`, `still_failing`, or `pending` when
+/// it has not settled by `timeout`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    /// The step whose items are verified (default: the previous step's, the retried items).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub input: Option<Spanned<String>>,
+    /// The request that reads one item (default: the provider's); templates see `item` and `task`
+    /// (`task.new_id` is the new work a retry created).
+    #[serde(default)]
+    pub request: Option<Request>,
+    /// JSONPath to the item in the answer (default `$`, or the provider's).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub item: Option<Spanned<String>>,
+    /// Statuses that mean the work succeeded.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub success: Option<Spanned<Statuses>>,
+    /// Statuses that mean it failed again.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub failure: Option<Spanned<Statuses>>,
+    /// Time between two polls of an item (default `10s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub every: Option<Spanned<String>>,
+    /// How long to wait for the work to settle (default `10m`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+    /// Reads in flight at once (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub concurrency: Option<Spanned<Count>>,
+    /// A rate limit of these reads, e.g. `5/s` (the connection's applies too).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub rate: Option<Spanned<String>>,
 }
 
 /// A templated HTTP request.
@@ -665,4 +710,7 @@ pub struct Defaults {
     /// The retry request (or batch) and its outcome rules.
     #[serde(default)]
     pub retry: Option<Retry>,
+    /// How to verify retried work: the read request and the final statuses.
+    #[serde(default)]
+    pub verify: Option<Verify>,
 }

@@ -151,6 +151,9 @@ fetch:
 get:
   request:
     path: "/agent-tasks/{{{{ task.id | urlencode }}}}"
+verify:
+  success: [COMPLETED]
+  failure: [FAILED, ERROR, STOPPED, TIMEOUT, CANCELLED]
 retry:
   request:
     method: POST

@@ -78,6 +78,9 @@ get:
   request:
     path: "/api/mission-control/tasks/{{ task.id | urlencode }}"
   item: $.task
+verify:
+  success: [done]
+  failure: [blocked, skipped]
 retry:
   request:
     method: POST

@@ -223,6 +223,9 @@ get:
     path: /open/v1/task/query
     body: {{ ids: ["{{{{ task.id }}}}"] }}
   item: $.data.items[0]
+verify:
+  success: [3]
+  failure: [4, 7]
 retry:
   batch:
     size: 100

@@ -75,6 +75,9 @@ task:
 get:
   request:
     path: "/tasks/{{ task.id | urlencode }}/status"
+verify:
+  success: [TaskDecommitmentCompleted]
+  failure: [DryRunFailed, ChainProofsFetchFailed, TraceGenFailed, AtlanticProvingFailed, TaskDecommitmentFailed]
 retry:
   request:
     method: POST

@@ -83,6 +83,11 @@ fetch:
 get:
   request:
     path: "/v1/runs/{{ task.id | urlencode }}"
+verify:
+  request:
+    path: "/v1/runs/{{ (task.new_id or task.id) | urlencode }}"
+  success: [completed]
+  failure: [failed, terminated, canceled, timed_out]
 retry:
   request:
     method: POST

@@ -1,0 +1,165 @@
+//! The verify step: poll each retried item (the provider's get-one request; Skyvern's new run)
+//! until its work reaches a final status or the timeout passes, and turn its `retried` outcome into
+//! `recovered`, `still_failing` or `pending`. Reads only; in a dry run there is nothing to verify.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::{Item, Run, StepStop};
+use crate::http::limiter::RateLimiter;
+use crate::playbook::compile::VerifyPlan;
+use crate::progress::{Counts, Event};
+use crate::report::ItemOutcome;
+
+/// Where one item's work stands after a poll.
+enum Settled {
+    Recovered(String),
+    StillFailing(String),
+    /// Not final yet (or unreadable): the status or the error.
+    NotYet(String),
+}
+
+impl Run<'_> {
+    pub(super) async fn verify(
+        &mut self,
+        step: &str,
+        plan: &VerifyPlan,
+        input: Vec<Item>,
+    ) -> Result<Vec<Item>, StepStop> {
+        let total = input.len() as u64;
+        self.progress.event(Event::StepStarted {
+            step: step.into(),
+            kind: "verify",
+            total: Some(total),
+        });
+        if self.options.dry_run {
+            self.progress.event(Event::StepFinished {
+                step: step.into(),
+                summary: "dry run: nothing was retried, nothing to verify".into(),
+            });
+            return Ok(input);
+        }
+        let limiter = plan.rate.map(RateLimiter::new);
+        let deadline = tokio::time::Instant::now() + plan.timeout;
+        let mut waiting: Vec<(Item, String)> =
+            input.into_iter().map(|i| (i, String::new())).collect();
+        let mut counts = Counts::default();
+        let mut settled: Vec<(Item, ItemOutcome, String)> = Vec::new();
+        loop {
+            let polled: Vec<(Item, Settled)> = {
+                let this = &*self;
+                let limiter = limiter.as_ref();
+                futures_util::stream::iter(waiting.drain(..))
+                    .map(|(item, _)| async move {
+                        let state = this.poll(plan, &item, limiter).await;
+                        (item, state)
+                    })
+                    .buffer_unordered(plan.read.concurrency.max(1))
+                    .collect()
+                    .await
+            };
+            for (item, state) in polled {
+                match state {
+                    Settled::Recovered(s) => {
+                        counts.retried += 1;
+                        settled.push((item, ItemOutcome::Recovered, format!("settled {s}")));
+                    }
+                    Settled::StillFailing(s) => {
+                        counts.failed += 1;
+                        settled.push((
+                            item,
+                            ItemOutcome::StillFailing,
+                            format!("failed again: {s}"),
+                        ));
+                    }
+                    Settled::NotYet(s) => waiting.push((item, s)),
+                }
+            }
+            counts.done = settled.len() as u64;
+            self.progress.event(Event::StepProgress {
+                step: step.into(),
+                total: Some(total),
+                counts,
+            });
+            let now = tokio::time::Instant::now();
+            if waiting.is_empty() || now >= deadline || self.interrupted() {
+                break;
+            }
+            tokio::time::sleep(plan.every.min(deadline - now)).await;
+        }
+        let waited = Duration::from_secs(plan.timeout.as_secs());
+        for (item, last) in waiting {
+            let message = format!(
+                "not settled after {}: last {}",
+                crate::units::Span(waited),
+                if last.is_empty() {
+                    "unknown".into()
+                } else {
+                    last
+                }
+            );
+            settled.push((item, ItemOutcome::Pending, message));
+        }
+        let mut out = Vec::new();
+        for (item, outcome, message) in settled {
+            if let Some(report) = self
+                .report
+                .items
+                .iter_mut()
+                .rev()
+                .find(|r| r.id == item.id && r.outcome.was_retried())
+            {
+                report.outcome = outcome;
+                let message = self.redactor.redact(&message);
+                report.message = Some(match report.message.take() {
+                    Some(before) => format!("{before}; {message}"),
+                    None => message,
+                });
+            }
+            out.push(item);
+        }
+        self.progress.event(Event::StepFinished {
+            step: step.into(),
+            summary: format!(
+                "recovered {}, still failing {}, pending {}",
+                counts.retried,
+                counts.failed,
+                total - counts.retried - counts.failed
+            ),
+        });
+        if self.interrupted() {
+            return Err(StepStop::Abort("interrupted".into()));
+        }
+        Ok(out)
+    }
+
+    async fn poll(&self, plan: &VerifyPlan, item: &Item, limiter: Option<&RateLimiter>) -> Settled {
+        if let Some(limiter) = limiter {
+            limiter.acquire().await;
+        }
+        let fresh = match self.read_item(&plan.read, item).await {
+            Ok(v) => v,
+            Err(failure) => return Settled::NotYet(format!("read failed: {}", failure.message)),
+        };
+        let mut now = item.clone();
+        match (&mut now.raw, fresh) {
+            (Value::Object(own), Value::Object(fresh)) => own.extend(fresh),
+            (raw, fresh) => *raw = fresh,
+        }
+        now.reread(&plan.fields);
+        let status = now.status.unwrap_or_default();
+        if plan.success.contains(&status) {
+            Settled::Recovered(status)
+        } else if plan.failure.contains(&status) {
+            let why = now
+                .message
+                .map(|m| format!("{status} ({m})"))
+                .unwrap_or(status);
+            Settled::StillFailing(why)
+        } else {
+            Settled::NotYet(format!("status {status}"))
+        }
+    }
+}
