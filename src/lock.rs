@@ -14,12 +14,17 @@ pub struct RunLock {
     path: PathBuf,
 }
 
-/// This process's identity in a lock file: `pid start-time`.
+/// A running process's identity in a lock file: `pid start-time`. None for a process that is
+/// gone, or dead and not yet reaped (a zombie).
 fn identity(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count from its end.
-    let after = &stat[stat.rfind(')')? + 1..];
-    let start = after.split_whitespace().nth(19)?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    let start = fields.nth(18)?;
     Some(format!("{pid} {start}"))
 }
 
