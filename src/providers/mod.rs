@@ -132,3 +132,6 @@ pub fn require(env: &EnvSource, provider: &str, names: &[&str]) -> Result<(), St
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,7 +47,8 @@ fn try_plan(provider: &str, options: &str, steps: &str) -> Result<Plan, String> 
 const STEPS: &str = "  - fetch: {}\n  - filter: {}\n  - retry: {}\n";
 
 /// Herodotus lists nothing: its ids come from the playbook, each read with the adapter's get.
-const HERODOTUS_STEPS: &str = "  - fetch: {ids: \"a b\", enrich: {}}\n  - filter: {}\n  - retry: {}\n";
+const HERODOTUS_STEPS: &str =
+    "  - fetch: {ids: \"a b\", enrich: {}}\n  - filter: {}\n  - retry: {}\n";
 
 fn plan(provider: &str) -> Plan {
     let steps = if provider == "herodotus" {
@@ -82,11 +83,17 @@ fn exchange(provider: &dyn Provider, status: u16, body: &str) -> Exchange {
         }),
         attempts: 1,
         error: None,
+        ambiguous: false,
     }
 }
 
 /// Classify `body` answered with `status` for `ids` under `provider`'s default rules.
-fn answer(provider: &str, status: u16, body: &str, ids: &[&str]) -> Result<Vec<Classified>, String> {
+fn answer(
+    provider: &str,
+    status: u16,
+    body: &str,
+    ids: &[&str],
+) -> Result<Vec<Classified>, String> {
     let plan = plan(provider);
     let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     classify(
@@ -143,7 +150,9 @@ fn each_adapters_defaults_make_a_whole_playbook() {
 
 #[test]
 fn the_generic_adapter_has_no_defaults() {
-    let err = try_plan("http", "", STEPS).err().expect("http needs a request");
+    let err = try_plan("http", "", STEPS)
+        .err()
+        .expect("http needs a request");
     assert!(err.contains("no `request`"), "{err}");
 }
 
@@ -158,13 +167,24 @@ fn beam_workspace_and_auth_options_change_the_defaults() {
             .collect()
     };
     let bid = header_names("");
-    assert!(bid.iter().any(|h| h.contains("x-api-key=") && h.contains("BEAM_API_KEY')")));
-    assert!(bid.iter().any(|h| h.contains("current-workspace-id=") && h.contains("BEAM_WORKSPACE_ID'")));
+    assert!(
+        bid.iter()
+            .any(|h| h.contains("x-api-key=") && h.contains("BEAM_API_KEY')"))
+    );
+    assert!(
+        bid.iter()
+            .any(|h| h.contains("current-workspace-id=") && h.contains("BEAM_WORKSPACE_ID'"))
+    );
     let prod = header_names("workspace: prod, auth: bearer");
-    assert!(prod.iter().any(|h| h.starts_with("Authorization=Bearer") && h.contains("BEAM_API_KEY_PROD")));
+    assert!(
+        prod.iter()
+            .any(|h| h.starts_with("Authorization=Bearer") && h.contains("BEAM_API_KEY_PROD"))
+    );
     assert!(prod.iter().any(|h| h.contains("BEAM_WORKSPACE_ID_PROD")));
     assert!(!prod.iter().any(|h| h.starts_with("x-api-key")));
-    let err = try_plan("beam", "workspace: staging", STEPS).err().expect("unknown workspace");
+    let err = try_plan("beam", "workspace: staging", STEPS)
+        .err()
+        .expect("unknown workspace");
     assert!(err.contains("use bid or prod"), "{err}");
 }
 
@@ -183,7 +203,8 @@ fn skyvern_guards_statuses_and_others_do_not() {
 #[test]
 fn rate_limits_are_transient_for_every_adapter() {
     for provider in ["beam", "deepwork", "herodotus", "geelark", "skyvern"] {
-        let backoff = &retry_step(&plan(provider)).backoff;
+        let plan = plan(provider);
+        let backoff = &retry_step(&plan).backoff;
         for status in [429, 502, 503, 504] {
             assert!(backoff.is_transient(status), "{provider} {status}");
         }
@@ -236,17 +257,17 @@ fn deepwork_400_not_blocked_is_skipped_with_the_detail() {
         r#"{"detail": "Can only retry tasks with status 'blocked', got 'done'"}"#,
     );
     assert_eq!(outcome, ItemOutcome::Skipped);
-    assert!(
-        message_of(&message).contains("got 'done'"),
-        "{message:?}"
-    );
+    assert!(message_of(&message).contains("got 'done'"), "{message:?}");
 }
 
 #[test]
 fn deepwork_404_task_not_found_is_failed() {
     let (outcome, message) = one("deepwork", 404, r#"{"detail":"Task not found"}"#);
     assert_eq!(outcome, ItemOutcome::Failed);
-    assert!(message_of(&message).contains("Task not found"), "{message:?}");
+    assert!(
+        message_of(&message).contains("Task not found"),
+        "{message:?}"
+    );
 }
 
 #[test]
@@ -290,7 +311,10 @@ fn herodotus_200_accepted_is_retried_with_a_note_on_what_re_runs() {
         ]);
         plan.templates.render(note, &ctx).expect("the note renders")
     };
-    assert_eq!(render("TaskDecommitmentFailed"), "only the decommitment re-runs");
+    assert_eq!(
+        render("TaskDecommitmentFailed"),
+        "only the decommitment re-runs"
+    );
     assert_eq!(
         render("TraceGenFailed"),
         "the whole pipeline re-runs from Received"
@@ -305,7 +329,10 @@ fn herodotus_404_is_failed() {
         r#"{"error":"Task not found","uuid":"01JPJ03YJT1A93D6NF56G4GVEQ"}"#,
     );
     assert_eq!(outcome, ItemOutcome::Failed);
-    assert!(message_of(&message).contains("Task not found"), "{message:?}");
+    assert!(
+        message_of(&message).contains("Task not found"),
+        "{message:?}"
+    );
 }
 
 #[test]
@@ -360,14 +387,20 @@ fn geelark_code_0_restarts_every_id() {
 #[test]
 fn geelark_partial_success_reads_each_id_with_codes_as_strings_or_numbers() {
     for as_string in [true, false] {
-        let code = |c: u32| if as_string { json!(c.to_string()) } else { json!(c) };
+        let code = |c: u32| {
+            if as_string {
+                json!(c.to_string())
+            } else {
+                json!(c)
+            }
+        };
         let body = json!({"traceId": "t", "code": 40006, "msg": "partial success",
-            "data": {"totalAmount": 5, "successAmount": 1, "failAmount": 4, "failDetails": [
-                {"id": B, "code": code(48001), "msg": "Task status does not allow retry"},
-                {"id": C, "code": code(48000), "msg": "Task retry limit reached"},
-                {"id": D, "code": code(48002), "msg": "Task does not exist"},
-                {"id": E, "code": code(40005), "msg": "Environment has been deleted"},
-            ]}});
+        "data": {"totalAmount": 5, "successAmount": 1, "failAmount": 4, "failDetails": [
+            {"id": B, "code": code(48001), "msg": "Task status does not allow retry"},
+            {"id": C, "code": code(48000), "msg": "Task retry limit reached"},
+            {"id": D, "code": code(48002), "msg": "Task does not exist"},
+            {"id": E, "code": code(40005), "msg": "Environment has been deleted"},
+        ]}});
         let results = geelark(body, &[A, B, C, D, E]).expect("no abort");
         assert_eq!(
             outcomes(&results),
@@ -385,8 +418,14 @@ fn geelark_partial_success_reads_each_id_with_codes_as_strings_or_numbers() {
             message_of(&results[1].message),
             "48001: Task status does not allow retry"
         );
-        assert_eq!(message_of(&results[2].message), "48000: Task retry limit reached");
-        assert_eq!(message_of(&results[3].message), "48002: Task does not exist");
+        assert_eq!(
+            message_of(&results[2].message),
+            "48000: Task retry limit reached"
+        );
+        assert_eq!(
+            message_of(&results[3].message),
+            "48002: Task does not exist"
+        );
         assert_eq!(
             message_of(&results[4].message),
             "40005: Environment has been deleted"
@@ -397,26 +436,32 @@ fn geelark_partial_success_reads_each_id_with_codes_as_strings_or_numbers() {
 #[test]
 fn geelark_batch_failure_40009_reads_each_id() {
     let body = json!({"traceId": "t", "code": 40009, "msg": "process all failure",
-        "data": {"totalAmount": 2, "successAmount": 0, "failAmount": 2, "failDetails": [
-            {"id": A, "code": 48003, "msg": "Task resource has expired"},
-            {"id": B, "code": "48001", "msg": "Task status does not allow retry"},
-        ]}});
+    "data": {"totalAmount": 2, "successAmount": 0, "failAmount": 2, "failDetails": [
+        {"id": A, "code": 48003, "msg": "Task resource has expired"},
+        {"id": B, "code": "48001", "msg": "Task status does not allow retry"},
+    ]}});
     let results = geelark(body, &[A, B]).expect("no abort");
     assert_eq!(
         outcomes(&results),
         [ItemOutcome::Failed, ItemOutcome::Skipped]
     );
-    assert_eq!(message_of(&results[0].message), "48003: Task resource has expired");
+    assert_eq!(
+        message_of(&results[0].message),
+        "48003: Task resource has expired"
+    );
 }
 
 #[test]
 fn geelark_an_unknown_per_id_code_fails_that_id_and_an_unmentioned_id_was_restarted() {
     let body = json!({"traceId": "t", "code": 40006, "msg": "partial success",
-        "data": {"totalAmount": 2, "successAmount": 1, "failAmount": 1, "failDetails": [
-            {"id": A, "code": 49999, "msg": "something new"},
-        ]}});
+    "data": {"totalAmount": 2, "successAmount": 1, "failAmount": 1, "failDetails": [
+        {"id": A, "code": 49999, "msg": "something new"},
+    ]}});
     let results = geelark(body, &[A, B]).expect("no abort");
-    assert_eq!(outcomes(&results), [ItemOutcome::Failed, ItemOutcome::Retried]);
+    assert_eq!(
+        outcomes(&results),
+        [ItemOutcome::Failed, ItemOutcome::Retried]
+    );
     assert_eq!(message_of(&results[0].message), "49999: something new");
 }
 
@@ -448,7 +493,7 @@ fn geelark_40007_is_transient_and_fails_only_when_it_lasts() {
 fn geelark_signature_and_trace_id_refusals_abort() {
     for code in [40002, 40003, 40012] {
         let body = json!({"traceId": "t", "code": code, "msg": "signature verification failed"});
-        let reason = geelark(body, &[A]).err().expect("aborts");
+        let reason = geelark(body, &[A]).expect_err("aborts");
         assert!(reason.contains(&code.to_string()), "{reason}");
     }
 }
@@ -511,7 +556,12 @@ fn geelark_token_mode_sends_the_bearer_token_and_a_fresh_trace_id() {
 #[test]
 fn geelark_token_option_wins_over_a_key_pair() {
     let plan = try_plan("geelark", "auth: token", STEPS).unwrap_or_else(|e| panic!("{e}"));
-    let names: Vec<&str> = plan.connection.headers.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = plan
+        .connection
+        .headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
     assert_eq!(names, ["Authorization"]);
     let env = EnvSource::from_pairs([
         ("GEELARK_APP_ID".to_string(), "app".to_string()),
@@ -519,7 +569,8 @@ fn geelark_token_option_wins_over_a_key_pair() {
         ("GEELARK_TOKEN".to_string(), "tok".to_string()),
     ]);
     let mut r = request();
-    r.headers.push(("Authorization".into(), "Bearer tok".into()));
+    r.headers
+        .push(("Authorization".into(), "Bearer tok".into()));
     GeeLark.prepare(&mut r, &env).expect("prepared");
     assert!(!headers_of(&r).contains(&"sign"), "{:?}", r.headers);
     assert!(headers_of(&r).contains(&"traceId"));
@@ -528,7 +579,7 @@ fn geelark_token_option_wins_over_a_key_pair() {
 #[test]
 fn geelark_token_mode_without_a_token_is_an_error() {
     let env = EnvSource::from_pairs([]);
-    let err = GeeLark.prepare(&mut request(), &env).err().expect("no token");
+    let err = GeeLark.prepare(&mut request(), &env).expect_err("no token");
     assert!(err.contains("GEELARK_TOKEN"), "{err}");
 }
 
@@ -555,7 +606,10 @@ fn skyvern_400_not_terminal_is_skipped() {
         r#"{"detail":"Only terminal workflow runs can be retried"}"#,
     );
     assert_eq!(outcome, ItemOutcome::Skipped);
-    assert!(message_of(&message).contains("Only terminal"), "{message:?}");
+    assert!(
+        message_of(&message).contains("Only terminal"),
+        "{message:?}"
+    );
 }
 
 #[test]
@@ -587,6 +641,9 @@ fn skyvern_403_invalid_credentials_aborts() {
 
 // ---- credentials -------------------------------------------------------------------------------
 
+/// Environment variables set for a case.
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
 fn env(pairs: &[(&str, &str)]) -> EnvSource {
     EnvSource::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
 }
@@ -604,17 +661,37 @@ fn missing(provider: &str, opts: &str, set: &[(&str, &str)]) -> Result<(), Strin
 
 #[test]
 fn check_credentials_names_the_missing_variable() {
-    let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+    let cases: &[(&str, &str, Vars, &str)] = &[
         ("beam", "{}", &[], "BEAM_API_KEY"),
         ("beam", "{}", &[("BEAM_API_KEY", "k")], "BEAM_WORKSPACE_ID"),
-        ("beam", r#"{"workspace": "prod"}"#, &[("BEAM_API_KEY", "k"), ("BEAM_WORKSPACE_ID", "w")], "BEAM_API_KEY_PROD"),
-        ("beam", r#"{"workspace": "prod"}"#, &[("BEAM_API_KEY_PROD", "k")], "BEAM_WORKSPACE_ID_PROD"),
+        (
+            "beam",
+            r#"{"workspace": "prod"}"#,
+            &[("BEAM_API_KEY", "k"), ("BEAM_WORKSPACE_ID", "w")],
+            "BEAM_API_KEY_PROD",
+        ),
+        (
+            "beam",
+            r#"{"workspace": "prod"}"#,
+            &[("BEAM_API_KEY_PROD", "k")],
+            "BEAM_WORKSPACE_ID_PROD",
+        ),
         ("deepwork", "{}", &[], "DEEPWORK_TOKEN"),
         ("herodotus", "{}", &[], "HERODOTUS_API_KEY"),
         ("geelark", "{}", &[], "GEELARK_TOKEN"),
         ("geelark", r#"{"auth": "key"}"#, &[], "GEELARK_APP_ID"),
-        ("geelark", r#"{"auth": "key"}"#, &[("GEELARK_APP_ID", "a")], "GEELARK_API_KEY"),
-        ("geelark", r#"{"auth": "token"}"#, &[("GEELARK_APP_ID", "a"), ("GEELARK_API_KEY", "k")], "GEELARK_TOKEN"),
+        (
+            "geelark",
+            r#"{"auth": "key"}"#,
+            &[("GEELARK_APP_ID", "a")],
+            "GEELARK_API_KEY",
+        ),
+        (
+            "geelark",
+            r#"{"auth": "token"}"#,
+            &[("GEELARK_APP_ID", "a"), ("GEELARK_API_KEY", "k")],
+            "GEELARK_TOKEN",
+        ),
         ("skyvern", "{}", &[], "SKYVERN_API_KEY"),
     ];
     for (provider, opts, set, variable) in cases {
@@ -630,17 +707,33 @@ fn check_credentials_names_the_missing_variable() {
 
 #[test]
 fn check_credentials_passes_with_what_each_mode_needs() {
-    let cases: &[(&str, &str, &[(&str, &str)])] = &[
-        ("beam", "{}", &[("BEAM_API_KEY", "k"), ("BEAM_WORKSPACE_ID", "w")]),
-        ("beam", r#"{"workspace": "prod"}"#, &[("BEAM_API_KEY_PROD", "k"), ("BEAM_WORKSPACE_ID_PROD", "w")]),
+    let cases: &[(&str, &str, Vars)] = &[
+        (
+            "beam",
+            "{}",
+            &[("BEAM_API_KEY", "k"), ("BEAM_WORKSPACE_ID", "w")],
+        ),
+        (
+            "beam",
+            r#"{"workspace": "prod"}"#,
+            &[("BEAM_API_KEY_PROD", "k"), ("BEAM_WORKSPACE_ID_PROD", "w")],
+        ),
         ("deepwork", "{}", &[("DEEPWORK_TOKEN", "t")]),
         ("herodotus", "{}", &[("HERODOTUS_API_KEY", "k")]),
         ("geelark", "{}", &[("GEELARK_TOKEN", "t")]),
-        ("geelark", "{}", &[("GEELARK_APP_ID", "a"), ("GEELARK_API_KEY", "k")]),
+        (
+            "geelark",
+            "{}",
+            &[("GEELARK_APP_ID", "a"), ("GEELARK_API_KEY", "k")],
+        ),
         ("skyvern", "{}", &[("SKYVERN_API_KEY", "k")]),
         ("http", "{}", &[]),
     ];
     for (provider, opts, set) in cases {
-        assert_eq!(missing(provider, opts, set), Ok(()), "{provider} {opts} {set:?}");
+        assert_eq!(
+            missing(provider, opts, set),
+            Ok(()),
+            "{provider} {opts} {set:?}"
+        );
     }
 }
