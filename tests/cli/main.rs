@@ -19,6 +19,7 @@ mod malformed_answers;
 mod max_pages;
 mod outcome;
 mod pagination;
+mod providers;
 mod rate;
 mod reports;
 mod retry_after;
