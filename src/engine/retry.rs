@@ -450,6 +450,9 @@ impl Run<'_> {
         ids: &[String],
         limiter: Option<&RateLimiter>,
     ) -> Result<Exchange, String> {
+        // The intent is recorded after the request's turn came, just before it leaves: a run killed
+        // while requests wait for the rate limit leaves none of them "in flight".
+        self.http.pace(limiter).await;
         let url = self.redactor.redact(request.url.as_str());
         let recorded = match &self.options.ledger {
             Some(ledger) => Some(
@@ -469,7 +472,7 @@ impl Run<'_> {
         };
         let exchange = self
             .http
-            .send(request, Effect::Mutate, &plan.backoff, limiter)
+            .send_paced(request, Effect::Mutate, &plan.backoff, limiter)
             .await;
         if let (Some(ledger), Some(request_id)) = (&self.options.ledger, recorded)
             && !exchange.ambiguous

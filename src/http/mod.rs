@@ -138,6 +138,24 @@ impl HttpClient {
         })
     }
 
+    /// Wait for this request's turn: the `Retry-After` gate, the client's rate and the step's.
+    pub async fn pace(&self, limiter: Option<&RateLimiter>) {
+        // A Retry-After may arrive while this request waits for its rate slot: then it waits
+        // out the gate and takes a new slot, so the workers held back do not all go at once.
+        loop {
+            self.gate.wait().await;
+            if let Some(rate) = &self.rate {
+                rate.acquire().await;
+            }
+            if let Some(limiter) = limiter {
+                limiter.acquire().await;
+            }
+            if self.gate.is_open().await {
+                break;
+            }
+        }
+    }
+
     /// Send `request`, retrying transient failures under `policy`, paced by the client's rate, the
     /// step's `limiter`, and the `Retry-After` gate.
     pub async fn send(
@@ -147,22 +165,24 @@ impl HttpClient {
         policy: &BackoffPolicy,
         limiter: Option<&RateLimiter>,
     ) -> Exchange {
+        self.pace(limiter).await;
+        self.send_paced(request, effect, policy, limiter).await
+    }
+
+    /// Like [`HttpClient::send`], for a request whose first attempt already waited its turn with
+    /// [`HttpClient::pace`] (so that its intent can be recorded just before it leaves).
+    pub async fn send_paced(
+        &self,
+        request: &Request,
+        effect: Effect,
+        policy: &BackoffPolicy,
+        limiter: Option<&RateLimiter>,
+    ) -> Exchange {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            // A Retry-After may arrive while this request waits for its rate slot: then it waits
-            // out the gate and takes a new slot, so the workers held back do not all go at once.
-            loop {
-                self.gate.wait().await;
-                if let Some(rate) = &self.rate {
-                    rate.acquire().await;
-                }
-                if let Some(limiter) = limiter {
-                    limiter.acquire().await;
-                }
-                if self.gate.is_open().await {
-                    break;
-                }
+            if attempt > 1 {
+                self.pace(limiter).await;
             }
             let outcome = self.attempt(request).await;
             let last = attempt >= policy.attempts;
