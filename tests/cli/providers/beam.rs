@@ -88,3 +88,62 @@ async fn beam_nightly_retries_the_default_agents_last_day() {
 async fn beam_nightly_retries_each_task_once_through_faults() {
     beam_nightly(faulty(21)).await;
 }
+
+/// The prod workspace (`connection.options.workspace: prod`) with `auth: bearer`: the prod host's
+/// key as a bearer token and its workspace id, and only the prod host's tasks touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn beam_prod_workspace_with_bearer_auth() {
+    let sandbox = start(clean()).await;
+    let bid_before = sandbox.tasks("beam");
+    let before = sandbox.tasks("beam-prod");
+    let now = jiff::Timestamp::now();
+    let eligible = ids_where(&before, "id", |t| {
+        t["agentId"] == "agent-sandbox-2"
+            && RETRYABLE.iter().any(|s| t["status"] == *s)
+            && within_days(&t["createdAt"], 1, now)
+    });
+    assert_eq!(
+        eligible.len(),
+        3,
+        "the sandbox seeds 3 for the second agent's day"
+    );
+    let text = r#"name: beam-prod
+provider: beam
+connection:
+  options: {workspace: prod, auth: bearer}
+steps:
+  - fetch:
+      request:
+        query: {agentId: agent-sandbox-2, startDate: "{{ ago('1d') }}"}
+  - filter: {since: 1d}
+  - retry: {}
+"#;
+    let runbook = crate::Runbook::play(text);
+    let ran = run(at_sandbox(
+        runbook,
+        &sandbox,
+        "BEAM_BASE_URL",
+        "beam-prod",
+        &["BEAM_API_KEY_PROD", "BEAM_WORKSPACE_ID_PROD"],
+    ))
+    .await;
+    ran.expect_code(0);
+    let requests = assert_clean_exchanges(&sandbox, "beam-prod", false);
+    let bearer = format!("Bearer {}", credential(&sandbox, "BEAM_API_KEY_PROD"));
+    let workspace = credential(&sandbox, "BEAM_WORKSPACE_ID_PROD");
+    for r in &requests {
+        assert_eq!(header(r, "authorization"), Some(bearer.as_str()), "{r:#?}");
+        assert_eq!(header(r, "x-api-key"), None);
+        assert_eq!(header(r, "current-workspace-id"), Some(workspace.as_str()));
+    }
+    let after = sandbox.tasks("beam-prod");
+    let changed = changed(&before, &after, "id");
+    assert_eq!(changed, eligible);
+    assert_report_matches(&ran, &eligible, &changed);
+    assert_eq!(
+        sandbox.tasks("beam"),
+        bid_before,
+        "the bid workspace is untouched"
+    );
+    sandbox.shutdown().await;
+}
