@@ -121,6 +121,18 @@ fn limit_keeps_the_first_items_and_follows_a_var() {
     assert_eq!(ran.item_ids(), ["f1", "t1", "c1"]);
 }
 
+/// Regression: `limit: 0` kept one item, because the limit was checked after keeping it.
+#[test]
+fn limit_zero_keeps_nothing() {
+    let ran = plan(
+        &filtering("", "      limit: \"{{ vars.limit }}\""),
+        &statuses(),
+        &["--var", "limit=0"],
+    );
+    assert!(ran.item_ids().is_empty(), "{:#}", ran.report());
+    assert_eq!(ran.total("selected"), 0);
+}
+
 #[test]
 fn duplicate_ids_are_kept_once() {
     let tasks = json!([

@@ -53,3 +53,34 @@ fn more_pages_than_max_pages_aborts_before_any_retry() {
         "the summary says so:\n{ran:?}"
     );
 }
+
+#[test]
+fn exactly_max_pages_pages_is_not_an_abort() {
+    // Three pages, the last with no next cursor: the guard allows exactly three.
+    let api = FakeApi::start(
+        Router::new()
+            .route(
+                "/tasks",
+                get(|Query(q): Query<HashMap<String, String>>| async move {
+                    let n: u64 = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+                    let next = (n < 2).then(|| (n + 1).to_string());
+                    axum::Json(json!({
+                        "tasks": [{"id": format!("t{n}"), "status": "failed"}],
+                        "next": next,
+                    }))
+                }),
+            )
+            .route(
+                "/tasks/{id}/retry",
+                post(|| async { axum::Json(json!({"ok": true})) }),
+            ),
+    );
+    let text = playbook(
+        "  - fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n      paginate:\n        cursor: {next: $.next}\n        max_pages: 3\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n",
+    );
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(0);
+    assert!(ran.report()["aborted"].is_null());
+    assert_eq!(api.with_method("GET").len(), 3);
+    assert_eq!(api.with_method("POST").len(), 3);
+}
