@@ -115,3 +115,54 @@ async fn skyvern_failed_retries_recent_failed_runs_into_new_runs() {
 async fn skyvern_failed_retries_each_run_once_through_faults() {
     skyvern_failed(faulty(25)).await;
 }
+
+/// Skyvern retries any finished run, so the adapter keeps retries to the selected statuses even
+/// when a playbook hands the retry step everything it fetched: completed, terminated and canceled
+/// runs are reported skipped and never sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn skyvern_never_sends_a_run_outside_the_selected_statuses() {
+    let sandbox = start(clean()).await;
+    let before = sandbox.tasks("skyvern");
+    let key = "workflow_run_id";
+    let failed = ids_where(&before, key, |t| t["status"] == "failed");
+    let finished_otherwise = ids_where(&before, key, |t| {
+        ["completed", "terminated", "canceled"]
+            .iter()
+            .any(|s| t["status"] == *s)
+    });
+    assert_eq!((failed.len(), finished_otherwise.len()), (10, 19));
+    let text = r#"name: skyvern-unfiltered
+provider: skyvern
+steps:
+  - fetch:
+      request:
+        query: {status: [failed, completed, terminated, canceled]}
+  - retry: {}
+"#;
+    let ran = run(at_sandbox(
+        crate::Runbook::play(text),
+        &sandbox,
+        "SKYVERN_BASE_URL",
+        "skyvern",
+        &["SKYVERN_API_KEY"],
+    ))
+    .await;
+    ran.expect_code(0);
+    let requests = assert_clean_exchanges(&sandbox, "skyvern", false);
+    let sent = count_sent(&requests, |r| retried_id(&r.path).map(|id| vec![id]));
+    assert_each_sent_once(&sent, &failed);
+    assert_eq!(report_ids(&ran, Some("retried")), failed);
+    assert_eq!(report_ids(&ran, Some("skipped")), finished_otherwise);
+    for id in &finished_otherwise {
+        let item = ran.item(id);
+        let message = item["message"].as_str().unwrap_or_default();
+        assert!(message.contains("not sent"), "{item:#}");
+    }
+    let after = sandbox.tasks("skyvern");
+    assert_eq!(
+        after.len(),
+        before.len() + failed.len(),
+        "one new run per failed run"
+    );
+    sandbox.shutdown().await;
+}
