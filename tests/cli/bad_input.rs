@@ -185,3 +185,20 @@ fn missing_secret_names_the_variable() {
         "{ran:?}"
     );
 }
+
+#[test]
+fn validate_checks_every_file_and_fails_if_any_is_bad() {
+    let good = format!("{HEAD}  - fetch: {{ids: a}}\n");
+    let bad = format!("{HEAD}  - fetch: {{ids: a}}\n  - retyr: {{}}\n");
+    let ran = Runbook::new(["validate", "good.yaml", "bad.yaml", "missing.yaml"])
+        .file("good.yaml", &good)
+        .file("bad.yaml", &bad)
+        .run();
+    ran.expect_code(2);
+    assert!(ran.stdout.contains("good.yaml: ok"), "{ran:?}");
+    assert!(ran.stderr.contains("--> bad.yaml:8:5"), "{ran:?}");
+    assert!(
+        ran.stderr.contains("cannot read playbook missing.yaml"),
+        "{ran:?}"
+    );
+}

@@ -89,3 +89,20 @@ steps:
         "the summary lists the plan:\n{ran:?}"
     );
 }
+
+#[test]
+fn dry_run_plans_one_request_per_batch() {
+    let api = FakeApi::start(Router::new().route("/tasks/retry", post(|| async { "never" })));
+    let text = crate::playbook(
+        "  - fetch: {ids: \"a b c d e\"}\n  - retry:\n      batch:\n        size: 2\n        request: {path: /tasks/retry, body: {ids: \"{{ ids }}\"}}\n",
+    );
+    let ran = Runbook::play(&text).api(&api).arg("--dry-run").run();
+    ran.expect_code(0);
+    assert!(api.requests().is_empty(), "nothing sent");
+    assert_eq!(ran.total("planned"), 5);
+    let body = |id: &str| ran.item(id)["request"]["body"].clone();
+    assert_eq!(body("a"), json!({"ids": ["a", "b"]}));
+    assert_eq!(body("b"), json!({"ids": ["a", "b"]}));
+    assert_eq!(body("c"), json!({"ids": ["c", "d"]}));
+    assert_eq!(body("e"), json!({"ids": ["e"]}));
+}

@@ -44,3 +44,22 @@ fn every_shipped_playbook_names_the_schema_and_validates() {
         );
     }
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    // `runbook schema | head -1`: the reader is gone before runbook writes.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Runbook::new(["schema"])
+        .command()
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("runbook runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
