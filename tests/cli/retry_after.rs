@@ -151,3 +151,85 @@ fn a_read_waits_for_retry_after_too() {
         "read again after {waited:?}"
     );
 }
+
+#[test]
+fn every_worker_waits_out_a_retry_after() {
+    // Two workers. `a` is told to wait 1s; `b` is held by the API until runbook has said it is
+    // backing off for `a` (so the shared gate is closed), then answered; `b`'s worker then takes
+    // `c`, which must wait for the gate too, although `c` itself was never refused.
+    let release = Arc::new(tokio::sync::watch::channel(false).0);
+    let released = Arc::clone(&release);
+    let refused = Arc::new(AtomicUsize::new(0));
+    let api = FakeApi::start(Router::new().route(
+        "/tasks/{id}/retry",
+        post(
+            move |axum::extract::Path(id): axum::extract::Path<String>| {
+                let (released, refused) = (Arc::clone(&released), Arc::clone(&refused));
+                async move {
+                    match id.as_str() {
+                        "a" if refused.fetch_add(1, Ordering::SeqCst) == 0 => {
+                            return (
+                                StatusCode::TOO_MANY_REQUESTS,
+                                [(header::RETRY_AFTER, "1")],
+                                "",
+                            )
+                                .into_response();
+                        }
+                        "b" => {
+                            let mut gate = released.subscribe();
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                gate.wait_for(|r| *r),
+                            )
+                            .await;
+                        }
+                        _ => {}
+                    }
+                    axum::Json(json!({"status": "queued"})).into_response()
+                }
+            },
+        ),
+    ));
+    let text = playbook(
+        "  - fetch: {ids: a b c}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n      concurrency: 2\n",
+    );
+    let run = Runbook::play(&text).api(&api).arg("--verbose");
+    let mut child = run
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the runbook binary starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr is text");
+        let backing_off = line.contains("backing off") && line.contains("429");
+        seen.push(line);
+        if backing_off {
+            break;
+        }
+    }
+    release.send_replace(true);
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("runbook exits");
+    assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
+
+    let posts = api.with_method("POST");
+    let first = |id: &str| {
+        posts
+            .iter()
+            .find(|r| r.path == format!("/tasks/{id}/retry"))
+            .unwrap_or_else(|| panic!("{id} was sent: {posts:#?}"))
+            .clone()
+    };
+    let refused_at = first("a").answered.expect("the 429 was answered");
+    let c = first("c");
+    let waited = c.arrived.duration_since(refused_at);
+    assert!(
+        waited >= Duration::from_secs(1),
+        "c was sent {waited:?} after a's 429 asked everyone to wait 1s"
+    );
+    assert_eq!(posts.len(), 4, "a twice, b and c once: {posts:#?}");
+}
