@@ -83,3 +83,46 @@ async fn deepwork_blocked_retries_recent_blocked_tasks() {
 async fn deepwork_blocked_retries_each_task_once_through_faults() {
     deepwork_blocked(faulty(22)).await;
 }
+
+/// PocketPaw's own limiter (a token bucket answering 429 with `Retry-After`) rather than injected
+/// faults: every blocked task is still retried once, and no request goes out while a wait runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn deepwork_blocked_waits_out_pocketpaws_rate_limiter() {
+    let sandbox = start(clean()).await;
+    sandbox.set_deepwork_rate_limit(Some(runbook::sandbox::RateLimit {
+        per_second: 1.0,
+        burst: 2,
+    }));
+    let before = sandbox.tasks("deepwork");
+    let now = jiff::Timestamp::now();
+    let eligible = ids_where(&before, "id", |t| {
+        t["status"] == "blocked"
+            && !t["project_id"].is_null()
+            && within_days(&t["created_at"], 7, now)
+    });
+    let ran = run(at_sandbox(
+        shipped("deepwork-blocked"),
+        &sandbox,
+        "DEEPWORK_BASE_URL",
+        "deepwork",
+        &["DEEPWORK_TOKEN"],
+    ))
+    .await;
+    ran.expect_code(0);
+    let requests = assert_clean_exchanges(&sandbox, "deepwork", false);
+    assert!(
+        requests.iter().any(|r| r.status == 429),
+        "the limiter answered 429 at least once"
+    );
+    let sent = count_sent(
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with("/retry") && r.status == 200),
+        |r| r.path.split('/').nth(6).map(|id| vec![id.to_string()]),
+    );
+    assert_each_sent_once(&sent, &eligible);
+    let changed = changed(&before, &sandbox.tasks("deepwork"), "id");
+    assert_eq!(changed, eligible);
+    assert_report_matches(&ran, &eligible, &changed);
+    sandbox.shutdown().await;
+}
