@@ -179,3 +179,58 @@ async fn geelark_restart_takes_cancelled_tasks_only_when_asked() {
 async fn geelark_restart_in_token_mode_sends_the_bearer_token() {
     geelark_restart(clean(), None, true).await;
 }
+
+/// GeeLark's list endpoint is a POST: a dry run sends it (a read) and signs it, and plans the
+/// restart without sending it.
+#[tokio::test(flavor = "multi_thread")]
+async fn geelark_dry_run_reads_with_posts_and_sends_no_restart() {
+    let sandbox = start(clean()).await;
+    let before = sandbox.tasks("geelark");
+    let now = jiff::Timestamp::now();
+    let eligible = ids_where(&before, "id", |t| {
+        t["status"] == 4 && within_days(&t["scheduleAt"], 7, now)
+    });
+    let ran = run(at_sandbox(
+        shipped("geelark-restart").arg("--dry-run"),
+        &sandbox,
+        "GEELARK_BASE_URL",
+        "geelark",
+        &["GEELARK_APP_ID", "GEELARK_API_KEY"],
+    ))
+    .await;
+    ran.expect_code(0);
+    let requests = assert_clean_exchanges(&sandbox, "geelark", false);
+    assert_signed(&sandbox, &requests);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path == "/open/v1/task/historyRecords"),
+        "only the list was sent: {requests:#?}"
+    );
+    assert_eq!(sandbox.tasks("geelark"), before, "nothing changed");
+    assert_eq!(ran.total("planned"), eligible.len() as u64);
+    let report = ran.report();
+    let planned: BTreeSet<String> = report["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .flat_map(|i| {
+            assert_eq!(i["outcome"], "planned");
+            assert!(
+                i["request"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(RESTART))
+            );
+            i["request"]["body"]["ids"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|id| super::text(&id))
+        .collect();
+    assert_eq!(
+        planned, eligible,
+        "the planned restart names every eligible id"
+    );
+    sandbox.shutdown().await;
+}
