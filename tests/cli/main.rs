@@ -177,31 +177,86 @@ impl Runbook {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the runbook binary starts");
-        let pid = child.id();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        let output = match rx.recv_timeout(RUN_LIMIT) {
-            Ok(output) => output.expect("the runbook binary runs"),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                panic!(
-                    "runbook {:?} did not finish within {RUN_LIMIT:?}",
-                    self.args
-                );
-            }
-        };
+        let watchdog = Watchdog::start(child.id());
+        let output = child.wait_with_output().expect("the runbook binary runs");
+        drop(watchdog);
         Ran {
-            code: output
-                .status
-                .code()
-                .expect("runbook exits with a code, not a signal"),
+            code: output.status.code().expect(
+                "runbook exits with a code, not a signal (or it was killed by the watchdog)",
+            ),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             report: self.report.clone(),
             dir: self.dir,
         }
+    }
+
+    /// Run to completion like [`Runbook::run`], calling `react` as soon as a line of stderr matches
+    /// `trigger`, that is, once runbook has told that it reached some point (say, it is backing
+    /// off). Tests use it to change the fake API's behaviour at that moment instead of sleeping.
+    /// `react` is not called if no line matches.
+    pub fn run_reacting(self, trigger: impl Fn(&str) -> bool, react: impl FnOnce()) -> Ran {
+        use std::io::{BufRead, Read};
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the runbook binary starts");
+        let watchdog = Watchdog::start(child.id());
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let reading = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut react = Some(react);
+        let mut err = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if trigger(&line)
+                && let Some(react) = react.take()
+            {
+                react();
+            }
+            err.push_str(&line);
+            err.push('\n');
+        }
+        let status = child.wait().expect("the runbook binary runs");
+        drop(watchdog);
+        Ran {
+            code: status.code().expect(
+                "runbook exits with a code, not a signal (or it was killed by the watchdog)",
+            ),
+            stdout: reading.join().unwrap_or_default(),
+            stderr: err,
+            report: self.report.clone(),
+            dir: self.dir,
+        }
+    }
+}
+
+/// Kills a runbook process that is still running [`RUN_LIMIT`] after it started (a hang guard);
+/// dropping the watchdog stands it down.
+struct Watchdog {
+    _stand_down: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn start(pid: u32) -> Watchdog {
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                finished.recv_timeout(RUN_LIMIT)
+            {
+                eprintln!("runbook (pid {pid}) did not finish within {RUN_LIMIT:?}: killing it");
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        });
+        Watchdog { _stand_down: done }
     }
 }
 

@@ -193,28 +193,16 @@ fn every_worker_waits_out_a_retry_after() {
     let text = playbook(
         "  - fetch: {ids: a b c}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n      concurrency: 2\n",
     );
-    let run = Runbook::play(&text).api(&api).arg("--verbose");
-    let mut child = run
-        .command()
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the runbook binary starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.expect("stderr is text");
-        let backing_off = line.contains("backing off") && line.contains("429");
-        seen.push(line);
-        if backing_off {
-            break;
-        }
-    }
-    release.send_replace(true);
-    seen.extend(lines.map_while(Result::ok));
-    let status = child.wait().expect("runbook exits");
-    assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
+    let ran = Runbook::play(&text)
+        .api(&api)
+        .arg("--verbose")
+        .run_reacting(
+            |line| line.contains("backing off") && line.contains("429"),
+            || {
+                release.send_replace(true);
+            },
+        );
+    ran.expect_code(0);
 
     let posts = api.with_method("POST");
     let first = |id: &str| {

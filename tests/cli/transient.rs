@@ -2,8 +2,6 @@
 //! retried on any transport failure; a retry request (which changes something) is resent only when
 //! it cannot have reached the API, never after the API may have carried it out.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -217,47 +215,25 @@ fn a_read_whose_connection_is_refused_is_retried_until_the_api_is_up() {
     // The API is started only once runbook has reported a refused connection and is backing off.
     let port = closed_port();
     let text = "name: test\nprovider: http\nconnection:\n  base_url: \"{{ env('API_URL') }}\"\n  backoff: {initial: 200ms, max: 200ms, attempts: 20}\nsteps:\n  - fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n";
-    let run = Runbook::play(text)
+    let mut api = None;
+    let ran = Runbook::play(text)
         .env("API_URL", &format!("http://127.0.0.1:{port}"))
-        .arg("--verbose")
-        .arg("--dry-run");
-    let mut child = run
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the runbook binary starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.expect("stderr is text");
-        let refused = line.contains("backing off") && line.contains("could not connect");
-        seen.push(line);
-        if refused {
-            break;
-        }
-    }
-    assert!(
-        seen.last().is_some_and(|l| l.contains("could not connect")),
-        "runbook never reported a refused connection:\n{}",
-        seen.join("\n")
-    );
-    let api = FakeApi::start_on(
-        port,
-        Router::new().route(
-            "/tasks",
-            get(|| async { axum::Json(json!({"tasks": [{"id": "a"}, {"id": "b"}]})) }),
-        ),
-    );
-    seen.extend(lines.map_while(Result::ok));
-    let status = child.wait().expect("runbook exits");
-    assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
+        .args(["--verbose", "--dry-run"])
+        .run_reacting(
+            |line| line.contains("backing off") && line.contains("could not connect"),
+            || {
+                api = Some(FakeApi::start_on(
+                    port,
+                    Router::new().route(
+                        "/tasks",
+                        get(|| async { axum::Json(json!({"tasks": [{"id": "a"}, {"id": "b"}]})) }),
+                    ),
+                ));
+            },
+        );
+    let api = api.expect("runbook reported a refused connection and backed off");
+    ran.expect_code(0);
     assert_eq!(api.with_method("GET").len(), 1, "one successful read");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(run.dir().join("report.json")).expect("the report is written"),
-    )
-    .expect("the report is JSON");
-    assert_eq!(report["totals"]["fetched"], 2);
-    assert_eq!(report["totals"]["planned"], 2);
+    assert_eq!(ran.total("fetched"), 2);
+    assert_eq!(ran.total("planned"), 2);
 }
