@@ -99,10 +99,7 @@ fn age_window_reads_epoch_seconds() {
         {"id": "old", "created": epoch(24 * 4)},
     ]);
     let ran = plan(
-        &filtering(
-            "task:\n  created_at: $.created\n",
-            "      since: \"{{ '2' }}d\"",
-        ),
+        &filtering("task:\n  created_at: $.created\n", "      since: 2d"),
         &tasks,
         &[],
     );
