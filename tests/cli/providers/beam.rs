@@ -147,3 +147,27 @@ steps:
     );
     sandbox.shutdown().await;
 }
+
+/// Which list shape Beam serves without `grouping` is undocumented: the legacy flat one
+/// (`{data:[task…],pagination}`) is read as well as the grouped one.
+#[tokio::test(flavor = "multi_thread")]
+async fn beam_nightly_reads_the_legacy_flat_list_too() {
+    let sandbox = start(clean()).await;
+    sandbox.set_beam_flat_list(true);
+    let before = sandbox.tasks("beam");
+    let ran = run(at_sandbox(
+        shipped("beam-nightly"),
+        &sandbox,
+        "BEAM_BASE_URL",
+        "beam",
+        &["BEAM_API_KEY", "BEAM_WORKSPACE_ID"],
+    ))
+    .await;
+    ran.expect_code(0);
+    assert_clean_exchanges(&sandbox, "beam", false);
+    let changed = changed(&before, &sandbox.tasks("beam"), "id");
+    assert_eq!(changed.len(), 14);
+    assert_eq!(ran.total("fetched"), 14);
+    assert_report_matches(&ran, &changed, &changed);
+    sandbox.shutdown().await;
+}
