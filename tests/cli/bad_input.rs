@@ -202,3 +202,28 @@ fn validate_checks_every_file_and_fails_if_any_is_bad() {
         "{ran:?}"
     );
 }
+
+#[test]
+fn unknown_provider_suggests_the_right_one() {
+    let text = HEAD.replace("provider: http", "provider: htp") + "  - fetch: {ids: a}\n";
+    let ran = refused(&text, &[]);
+    assert_located(
+        &ran,
+        "unknown provider `htp`",
+        "playbook.yaml:2:11",
+        Some("did you mean `http`?"),
+    );
+}
+
+#[test]
+fn an_input_naming_no_earlier_step_suggests_one() {
+    let text =
+        format!("{HEAD}  - name: listed\n    fetch: {{ids: a}}\n  - filter:\n      input: lsted\n");
+    let ran = refused(&text, &[]);
+    assert_located(
+        &ran,
+        "no step before this one is named `lsted`",
+        "playbook.yaml:10:14",
+        Some("did you mean `listed`?"),
+    );
+}
