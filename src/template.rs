@@ -25,6 +25,12 @@ const RECURSION_LIMIT: usize = 64;
 /// Longest text one render may produce.
 const MAX_OUTPUT: usize = 4 * 1024 * 1024;
 
+/// Most operators in one tag. minijinja limits the nesting of brackets and statements, but not of
+/// operator chains (`- - 1`, `not not x`, `a if b else c if …`, `1 + 1 + …`, `x | f | f …`): its
+/// parser and compiler recurse once per operator, and tens of thousands of them overflow the stack
+/// and abort the process. A thousand is safe on a 2 MiB thread stack; real templates use a few.
+const MAX_OPERATORS: usize = 500;
+
 /// The filter that turns a single expression's value into JSON, refusing undefined values.
 const NATIVE_FILTER: &str = "__runbook_native";
 
@@ -154,6 +160,11 @@ impl Templates {
 
     /// Compile `source`. Errors say what is wrong with the template syntax.
     pub fn compile(&mut self, source: &str) -> Result<Template, String> {
+        if too_many_operators(source) {
+            return Err(format!(
+                "template syntax error: more than {MAX_OPERATORS} operators in one tag; split the expression"
+            ));
+        }
         let literal = !source.contains("{{") && !source.contains("{%") && !source.contains("{#");
         let native = single_expression(source).is_some();
         let text = match single_expression(source) {
@@ -236,6 +247,66 @@ impl Templates {
         }
         Ok(out)
     }
+}
+
+/// Whether a tag of `source` holds more than [`MAX_OPERATORS`] operators (outside string
+/// literals): chains minijinja would follow without a depth limit. Written by hand because
+/// minijinja's lexer is not public; it only counts, so a miscount at worst refuses a monstrous tag.
+fn too_many_operators(source: &str) -> bool {
+    const KEYWORDS: &[&str] = &["not", "and", "or", "if", "else", "is", "in"];
+    let mut rest = source;
+    while let Some(open) = rest
+        .match_indices('{')
+        .map(|(i, _)| i)
+        .find(|&i| matches!(rest.as_bytes().get(i + 1), Some(b'{' | b'%')))
+    {
+        let tag = &rest[open + 2..];
+        let mut count = 0;
+        let mut quote = None;
+        let mut escaped = false;
+        let mut word = String::new();
+        let mut end = tag.len();
+        let mut chars = tag.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if let Some(q) = quote {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+                continue;
+            }
+            if c.is_alphanumeric() || c == '_' {
+                word.push(c);
+                continue;
+            }
+            if KEYWORDS.contains(&word.as_str()) {
+                count += 1;
+            }
+            word.clear();
+            match c {
+                '\'' | '"' => quote = Some(c),
+                '}' | '%' if chars.peek().is_some_and(|(_, n)| *n == '}') => {
+                    end = i;
+                    break;
+                }
+                '-' | '+' | '~' | '*' | '/' | '%' | '|' | '.' | '<' | '>' | '=' | '!' | '[' => {
+                    count += 1
+                }
+                _ => {}
+            }
+        }
+        if KEYWORDS.contains(&word.as_str()) {
+            count += 1;
+        }
+        if count > MAX_OPERATORS {
+            return true;
+        }
+        rest = &tag[end..];
+    }
+    false
 }
 
 /// The expression inside `{{ … }}` when that is the whole (trimmed) source.
