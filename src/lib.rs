@@ -6,6 +6,8 @@ pub mod app;
 pub mod diagnostic;
 pub mod engine;
 pub mod exit;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod http;
 pub mod jsonpath;
 pub mod ledger;
