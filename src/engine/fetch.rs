@@ -523,22 +523,32 @@ fn set_query(url: &mut url::Url, name: &str, value: &str) {
     pairs.append_pair(name, value);
 }
 
-/// The `rel="next"` target of an RFC 8288 `Link` header.
+/// The `rel="next"` target of an RFC 8288 `Link` header. Links are told apart by their `<`, not by
+/// commas, since a target may hold commas (`?status=failed,timed_out`); a `rel` may name several
+/// relations (`rel="next last"`).
 pub(crate) fn next_from_link_header(value: &str) -> Option<String> {
-    value.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim().to_ascii_lowercase();
-            p == "rel=\"next\"" || p == "rel=next"
+    let mut rest = value;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let close = after.find('>')?;
+        let params = &after[close + 1..];
+        let end = params.find('<').unwrap_or(params.len());
+        let is_next = params[..end].split([';', ',']).any(|param| {
+            param.split_once('=').is_some_and(|(name, rels)| {
+                name.trim().eq_ignore_ascii_case("rel")
+                    && rels
+                        .trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            })
         });
-        is_next.then(|| {
-            target
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
-        })
-    })
+        if is_next {
+            return Some(after[..close].trim().to_string());
+        }
+        rest = &params[end..];
+    }
+    None
 }
 
 /// Ids or objects from a JSON file: an array of strings, or of objects with an id field.
@@ -626,6 +636,11 @@ mod tests {
         assert_eq!(
             next_from_link_header(r#"<https://a/x?page=1>; rel="prev""#),
             None
+        );
+        let commas = r#"<https://a/x?s=a,b&page=1>; rel="first", <https://a/x?s=a,b&page=2>; rel="next last""#;
+        assert_eq!(
+            next_from_link_header(commas).as_deref(),
+            Some("https://a/x?s=a,b&page=2")
         );
     }
 
