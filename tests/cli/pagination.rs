@@ -291,3 +291,53 @@ fn next_link_by_link_header_follows_rel_next() {
         .collect();
     assert_eq!(pages, ["-", "2", "3"]);
 }
+
+/// Regression: a comma inside a `Link` URL (`?status=failed,timed_out`) split the header there,
+/// and the next page was requested at a wrong URL.
+#[test]
+fn next_link_header_urls_may_hold_commas_and_several_rels() {
+    let all = tasks(7);
+    let api = FakeApi::start(Router::new().route(
+        "/tasks",
+        get(
+            move |Query(q): Query<HashMap<String, String>>, headers: HeaderMap| async move {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let page = param(&q, "page").unwrap_or(1) as usize;
+                let url =
+                    |p: usize| format!("http://{host}/tasks?status=failed,timed_out&page={p}");
+                let mut links = vec![format!("<{}>; rel=\"first\"", url(1))];
+                if page * 3 < all.len() {
+                    links.push(format!("<{}>; rel=\"next nofollow\"", url(page + 1)));
+                }
+                let mut response =
+                    axum::Json(json!({"tasks": page_of(&all, (page - 1) * 3, 3)})).into_response();
+                let value = HeaderValue::from_str(&links.join(", ")).expect("a header value");
+                response.headers_mut().insert(header::LINK, value);
+                response
+            },
+        ),
+    ));
+    let ran = run_dry(&api, "        next_link: {header: link}");
+    assert_eq!(ran.item_ids(), ids(7));
+    let asked: Vec<(String, String)> = api
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.param("page").unwrap_or("-").to_string()))
+        .collect();
+    assert_eq!(
+        asked,
+        [("/tasks", "-"), ("/tasks", "2"), ("/tasks", "3")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .to_vec()
+    );
+    assert!(
+        api.requests()[1..]
+            .iter()
+            .all(|r| r.param("status") == Some("failed,timed_out")),
+        "the whole link was followed"
+    );
+}
