@@ -97,11 +97,13 @@ impl Provider for GeeLark {
         env: &EnvSource,
         options: &Map<String, Value>,
     ) -> Result<(), String> {
-        if use_token(env, options) {
+        let half_key = env.get("GEELARK_APP_ID").is_some() != env.get("GEELARK_API_KEY").is_some();
+        if use_token(env, options) && !(half_key && env.get("GEELARK_TOKEN").is_none()) {
             require(env, self.name(), &["GEELARK_TOKEN"]).map_err(|e| {
                 format!("{e} (or set GEELARK_APP_ID and GEELARK_API_KEY for key mode)")
             })
         } else {
+            // Key mode, or half of it given: name the half that is missing.
             require(env, self.name(), &["GEELARK_APP_ID", "GEELARK_API_KEY"])
         }
     }

@@ -86,6 +86,11 @@ retry:
   outcome:
     message: $.error
     status: { 404: failed }
+    body:
+      - status: [400]
+        when: "@.error == 'Cannot retry decommitment'"
+        outcome: failed
+        message: $.details
   note: "{% if task.status == 'TaskDecommitmentFailed' %}only the decommitment re-runs{% else %}the whole pipeline re-runs from Received{% endif %}"
 "#
         .to_string())
