@@ -237,3 +237,64 @@ fn a_read_whose_connection_is_refused_is_retried_until_the_api_is_up() {
     assert_eq!(ran.total("fetched"), 2);
     assert_eq!(ran.total("planned"), 2);
 }
+
+/// An API whose first request never gets an answer (its handler waits for a notification that
+/// never comes, until the client gives up); later requests are answered at once.
+fn first_request_hangs() -> FakeApi {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let never = Arc::new(tokio::sync::Notify::new());
+    let hang = move |answer: serde_json::Value| {
+        let (calls, never) = (Arc::clone(&calls), Arc::clone(&never));
+        move || {
+            let (calls, never, answer) = (Arc::clone(&calls), Arc::clone(&never), answer.clone());
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    never.notified().await;
+                }
+                axum::Json(answer)
+            }
+        }
+    };
+    FakeApi::start(
+        Router::new()
+            .route("/tasks", get(hang(json!({"tasks": [{"id": "a"}]}))))
+            .route("/tasks/{id}/retry", post(hang(json!({"status": "queued"})))),
+    )
+}
+
+const SHORT_TIMEOUT: &str = "name: test\nprovider: http\nconnection:\n  base_url: \"{{ env('API_URL') }}\"\n  timeout: 300ms\n  backoff: {initial: 10ms, max: 50ms, attempts: 3}\nsteps:\n";
+
+#[test]
+fn a_read_that_times_out_is_retried() {
+    let api = first_request_hangs();
+    let text = format!(
+        "{SHORT_TIMEOUT}  - fetch:\n      request: {{path: /tasks}}\n      items: $.tasks[*]\n  - retry:\n      request: {{path: \"/tasks/{{{{ task.id }}}}/retry\"}}\n"
+    );
+    let ran = Runbook::play(&text).api(&api).arg("--dry-run").run();
+    ran.expect_code(0);
+    assert_eq!(
+        api.with_method("GET").len(),
+        2,
+        "the timed-out read was sent again"
+    );
+    assert_eq!(ran.total("fetched"), 1);
+}
+
+#[test]
+fn a_retry_that_times_out_is_not_resent() {
+    let api = first_request_hangs();
+    let text = format!(
+        "{SHORT_TIMEOUT}  - fetch: {{ids: t1}}\n  - retry:\n      request: {{path: \"/tasks/{{{{ task.id }}}}/retry\"}}\n"
+    );
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(1);
+    assert_eq!(api.with_method("POST").len(), 1, "sent once, never again");
+    let item = ran.item("t1");
+    assert_ne!(item["outcome"], "retried", "{item:#}");
+    assert_eq!(ran.total("retried"), 0);
+    let message = item["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("timed out") && message.contains("not sent again"),
+        "{message}"
+    );
+}
