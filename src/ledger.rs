@@ -289,6 +289,33 @@ impl Ledger {
         Ok(past)
     }
 
+    /// Give the in-flight request of `item_id` in run `run_id` (or a run it resumed) the outcome a
+    /// later check found, so that a run resuming this one does not have to check it again — by
+    /// then the work may have failed anew and look as if the retry never reached the provider.
+    pub fn resolve_in_flight(
+        &self,
+        run_id: &str,
+        provider: &str,
+        item_id: &str,
+        outcome: &str,
+        message: Option<&str>,
+    ) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "WITH RECURSIVE chain(id) AS (
+                     SELECT ?1
+                     UNION SELECT r.resumed_from FROM runs r JOIN chain c ON r.id = c.id
+                     WHERE r.resumed_from IS NOT NULL
+                 )
+                 UPDATE request_items SET outcome = ?4, message = ?5
+                 WHERE provider = ?2 AND item_id = ?3 AND outcome IS NULL
+                   AND request_id IN (SELECT id FROM requests WHERE run_id IN (SELECT id FROM chain))",
+                params![run_id, provider, item_id, outcome, message],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
     /// How many times `item_id` of `provider` was retried (an answered request with outcome
     /// `retried`, or one in flight) since `since` (RFC 3339).
     pub fn retries_since(&self, provider: &str, item_id: &str, since: &str) -> Result<u64, String> {
@@ -482,6 +509,23 @@ mod tests {
         let past = ledger.past("r2").unwrap();
         assert_eq!(past.len(), 3);
         assert_eq!(past["c"], Past::InFlight);
+        ledger
+            .resolve_in_flight("r2", "http", "c", "retried", Some("checked"))
+            .unwrap();
+        assert_eq!(
+            ledger.past("r2").unwrap()["c"],
+            Past::Done {
+                outcome: "retried".into(),
+                message: Some("checked".into())
+            }
+        );
+        assert_eq!(
+            ledger
+                .retries_since("http", "c", "2026-11-23T00:00:00Z")
+                .unwrap(),
+            1,
+            "a resolved intent is still one retry"
+        );
         let runs = ledger.runs(Some("p"), 10).unwrap();
         assert_eq!(
             runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),

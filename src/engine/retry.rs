@@ -275,6 +275,7 @@ impl Run<'_> {
                             let note = format!(
                                 "in flight when the resumed run stopped; the provider now shows {status}: it was carried out"
                             );
+                            self.resolve_in_flight(&item.id, &note);
                             settled.push(item, ItemOutcome::Retried, Some(note));
                             continue;
                         }
@@ -318,6 +319,25 @@ impl Run<'_> {
             to_send.push(item);
         }
         (to_send, settled)
+    }
+
+    /// Record in the ledger that the resumed run's in-flight retry of `id` was carried out, so a run
+    /// resuming this one does not check it again (the work may have failed anew by then).
+    fn resolve_in_flight(&self, id: &str, note: &str) {
+        let (Some(ledger), Some((resumed, _))) = (&self.options.ledger, &self.options.resume)
+        else {
+            return;
+        };
+        let resolved = ledger.resolve_in_flight(
+            resumed,
+            self.plan.provider.name(),
+            id,
+            ItemOutcome::Retried.as_str(),
+            Some(&self.redactor.redact(note)),
+        );
+        if let Err(e) = resolved {
+            self.progress.event(Event::Warning(format!("ledger: {e}")));
+        }
     }
 
     /// Read one item's current status to tell whether a retry was carried out. `None` when the
