@@ -145,12 +145,15 @@ fn a_retry_answered_with_an_html_error_page_fails_that_item_only() {
     assert_only_bad_failed(&api, &ran, &["HTTP 500", "text/html", "<!doctype html>"]);
 }
 
+/// Regression: a 200 HTML page (a sign-in page, a web app at a wrong base URL) counted as a retry
+/// and the run exited 0; fixed in e5e6e30.
 #[test]
 fn a_retry_answered_with_html_and_200_fails_that_item_only() {
     let (api, ran) = retry_gets(|| html(StatusCode::OK));
     assert_only_bad_failed(&api, &ran, &["expected a JSON answer", "text/html"]);
 }
 
+/// Regression: a 200 with JSON that does not parse counted as a retry; fixed in e5e6e30.
 #[test]
 fn a_retry_answered_with_truncated_json_fails_that_item_only() {
     let (api, ran) = retry_gets(|| truncated(StatusCode::OK));
