@@ -78,21 +78,62 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// Remember `value` as a secret, with the forms it takes when URL-encoded or JSON-escaped.
+    /// Remember `value` as a secret, with the forms it takes when URL-encoded (as a query, by the
+    /// `urlencode` filter, in a path), JSON-escaped or base64-encoded (an API echoing a credential
+    /// back, a Basic header).
     pub fn register(&self, value: &str) {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
         if value.chars().count() < MIN_SECRET_LEN {
             return;
         }
         let mut forms = vec![value.to_string()];
-        forms.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
+        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        forms.push(form.replace('+', "%20"));
+        forms.push(form);
+        // minijinja's `urlencode` keeps `/`, `.`, `-` and `_`; RFC 3986 keeps `-._~`.
+        forms.push(percent_encode(value, b"/.-_"));
+        forms.push(percent_encode(value, b"-._~"));
+        if let Ok(mut url) = url::Url::parse("http://h/") {
+            url.set_path(value);
+            forms.push(url.path().trim_start_matches('/').to_string());
+            url.set_query(Some(value));
+            forms.push(url.query().unwrap_or_default().to_string());
+        }
         let json = serde_json::to_string(value).unwrap_or_default();
         forms.push(json.trim_matches('"').to_string());
+        // Unpadded, so that padded text is found too (its `=` are left after the marker).
+        forms.push(STANDARD_NO_PAD.encode(value));
+        forms.push(URL_SAFE_NO_PAD.encode(value));
         let mut secrets = self.secrets.write().unwrap_or_else(|e| e.into_inner());
         secrets.extend(
             forms
                 .into_iter()
                 .filter(|f| f.chars().count() >= MIN_SECRET_LEN),
         );
+    }
+
+    /// Remember the value of a credential header (`Bearer abc`, a signature), and the token after
+    /// its scheme.
+    pub fn register_header(&self, value: &str) {
+        use base64::Engine;
+        self.register(value);
+        let Some((scheme, token)) = value.split_once(' ') else {
+            return;
+        };
+        self.register(token.trim());
+        // Basic: base64 of `user:password`; an API may echo either in clear.
+        let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim());
+        if let Some(pair) = decoded
+            .ok()
+            .filter(|_| scheme.eq_ignore_ascii_case("basic"))
+            .and_then(|d| String::from_utf8(d).ok())
+        {
+            self.register(&pair);
+            if let Some((_, password)) = pair.split_once(':') {
+                self.register(password);
+            }
+        }
     }
 
     /// `text` with every secret replaced.
@@ -128,6 +169,27 @@ impl Redactor {
     }
 }
 
+/// `text` with every byte percent-encoded but ASCII letters, digits and `keep`.
+fn percent_encode(text: &str, keep: &[u8]) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || keep.contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Whether an environment variable a provider reads holds a credential (`GEELARK_API_KEY`,
+/// `DEEPWORK_TOKEN`, `BEAM_API_KEY_PROD`), not an id or a URL.
+pub fn is_credential_name(name: &str) -> bool {
+    name.to_ascii_uppercase()
+        .split('_')
+        .any(|part| matches!(part, "KEY" | "TOKEN" | "SECRET" | "PASSWORD"))
+}
+
 /// Header names whose values are credentials whatever they contain.
 pub fn is_sensitive_header(name: &str) -> bool {
     matches!(
@@ -155,6 +217,27 @@ mod tests {
         assert_eq!(
             r.redact(r#"{"t":"s3cr\"t/+value"}"#),
             r#"{"t":"<redacted>"}"#
+        );
+    }
+
+    #[test]
+    fn redacts_percent_encoded_and_base64_forms() {
+        let r = Redactor::default();
+        let secret = "C4N ARY+/\"s3c&r=t?#%'<x>";
+        r.register(secret);
+        for form in [
+            "C4N%20ARY%2B/%22s3c%26r%3Dt%3F%23%25%27%3Cx%3E",
+            "C4N%20ARY%2B%2F%22s3c%26r%3Dt%3F%23%25%27%3Cx%3E",
+            "C4N+ARY%2B%2F%22s3c%26r%3Dt%3F%23%25%27%3Cx%3E",
+            "QzROIEFSWSsvInMzYyZyPXQ/IyUnPHg+",
+            "QzROIEFSWSsvInMzYyZyPXQ_IyUnPHg-",
+        ] {
+            assert_eq!(r.redact(&format!("[{form}]")), "[<redacted>]", "{form}");
+        }
+        r.register("CANARY-s3cr3t-7f3a9");
+        assert_eq!(
+            r.redact("b64 Q0FOQVJZLXMzY3IzdC03ZjNhOQ== end"),
+            "b64 <redacted>== end"
         );
     }
 

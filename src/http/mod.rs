@@ -127,6 +127,16 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+        // An adapter may use a credential without a template ever reading it (GeeLark signs with
+        // its key): it is redacted all the same.
+        for var in provider.env_vars() {
+            if let Some(value) = env
+                .get(var.name)
+                .filter(|_| crate::secrets::is_credential_name(var.name))
+            {
+                redactor.register(value);
+            }
+        }
         Ok(HttpClient {
             client,
             provider,
@@ -300,6 +310,12 @@ impl HttpClient {
                 message: e,
                 not_sent: true,
             })?;
+        // Headers the adapter added (a signature, a bearer token) are as secret as any other.
+        for (name, value) in &outgoing.headers {
+            if crate::secrets::is_sensitive_header(name) {
+                self.redactor.register_header(value);
+            }
+        }
         let mut builder = self
             .client
             .request(request.method.clone(), outgoing.url.as_str());
