@@ -12,6 +12,7 @@
 
 mod bad_input;
 mod batch;
+mod canary;
 mod dry_run;
 mod fetch_sources;
 mod filter;
