@@ -141,6 +141,17 @@ impl Run<'_> {
             ) else {
                 break;
             };
+            if let PageState::Link(Some(url)) = &state
+                && url.origin() != base.url.origin()
+            {
+                // The playbook's headers carry credentials: they go to the API's host only.
+                return Err(StepStop::Failed(format!(
+                    "the next page is on another host ({}) than the API ({}); runbook does not send the connection's credentials there",
+                    self.redactor.redact(&url.origin().ascii_serialization()),
+                    self.redactor
+                        .redact(&base.url.origin().ascii_serialization()),
+                )));
+            }
             if !seen_tokens.insert(next.clone()) {
                 self.progress.event(Event::Warning(format!(
                     "step {step}: the API gave the same next page twice ({next}); stopping there"

@@ -186,6 +186,20 @@ fn missing_secret_names_the_variable() {
     );
 }
 
+/// Regression: a secret used only by the retry request let the reads go out and then failed every
+/// item; it is now refused before anything is sent.
+#[test]
+fn a_missing_secret_in_a_retry_request_stops_the_run_before_any_read() {
+    let text = format!(
+        "{HEAD}  - fetch:\n      request: {{path: /tasks}}\n      items: $.tasks[*]\n  - retry:\n      request:\n        path: /retry\n        body: {{key: \"{{{{ secret('RETRY_KEY') }}}}\"}}\n"
+    );
+    let ran = refused(&text, &[]);
+    assert!(
+        ran.stderr.contains("secret RETRY_KEY is not set"),
+        "{ran:?}"
+    );
+}
+
 #[test]
 fn validate_checks_every_file_and_fails_if_any_is_bad() {
     let good = format!("{HEAD}  - fetch: {{ids: a}}\n");

@@ -341,3 +341,37 @@ fn next_link_header_urls_may_hold_commas_and_several_rels() {
         "the whole link was followed"
     );
 }
+
+/// Regression: a next link to another host got the playbook's headers, credentials included.
+#[test]
+fn a_next_link_to_another_host_is_not_followed_with_the_credentials() {
+    let elsewhere = FakeApi::start(Router::new().route(
+        "/tasks",
+        get(|| async { axum::Json(json!({"tasks": [], "links": {"next": null}})) }),
+    ));
+    // Another origin: the same address on another port.
+    let other_host = format!("{}/tasks?from=3", elsewhere.url());
+    let all = tasks(3);
+    let api = FakeApi::start(Router::new().route(
+        "/tasks",
+        get(move || {
+            let body = json!({"tasks": all.clone(), "links": {"next": other_host.clone()}});
+            async move { axum::Json(body) }
+        }),
+    ));
+    let text = listing("        next_link: {path: $.links.next}").replace(
+        "  backoff:",
+        "  headers:\n    Authorization: \"Bearer {{ secret('API_TOKEN') }}\"\n  backoff:",
+    );
+    let ran = Runbook::play(&text)
+        .api(&api)
+        .env("API_TOKEN", "token-for-the-api-only")
+        .arg("--dry-run")
+        .run();
+    ran.expect_code(1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "nothing went to the other host"
+    );
+    assert!(ran.stdout.contains("another host"), "{ran:?}");
+}
