@@ -321,15 +321,15 @@ impl Run<'_> {
         (to_send, settled)
     }
 
-    /// Record in the ledger that the resumed run's in-flight retry of `id` was carried out, so a run
-    /// resuming this one does not check it again (the work may have failed anew by then).
+    /// Record in the ledger that an in-flight retry of `id` (this run's, or the resumed run's) was
+    /// carried out, so a run resuming this one does not check it again (the work may have failed
+    /// anew by then).
     fn resolve_in_flight(&self, id: &str, note: &str) {
-        let (Some(ledger), Some((resumed, _))) = (&self.options.ledger, &self.options.resume)
-        else {
+        let Some(ledger) = &self.options.ledger else {
             return;
         };
         let resolved = ledger.resolve_in_flight(
-            resumed,
+            &self.report.run_id,
             self.plan.provider.name(),
             id,
             ItemOutcome::Retried.as_str(),
@@ -556,12 +556,13 @@ impl Run<'_> {
                 let mut results = Vec::new();
                 for item in items {
                     results.push(match self.check(plan, item).await {
-                        Some(Checked::CarriedOut(status)) => Classified::new(
-                            ItemOutcome::Retried,
-                            Some(format!(
+                        Some(Checked::CarriedOut(status)) => {
+                            let note = format!(
                                 "{why}; checked: the provider shows {status}, so it was carried out"
-                            )),
-                        ),
+                            );
+                            self.resolve_in_flight(&item.id, &note);
+                            Classified::new(ItemOutcome::Retried, Some(note))
+                        }
                         Some(Checked::NotCarriedOut) => Classified::new(ItemOutcome::Failed, None),
                         Some(Checked::Unreadable(e)) => Classified::new(
                             ItemOutcome::Unknown,
