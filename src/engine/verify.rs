@@ -2,8 +2,6 @@
 //! until its work reaches a final status or the timeout passes, and turn its `retried` outcome into
 //! `recovered`, `still_failing` or `pending`. Reads only; in a dry run there is nothing to verify.
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -89,11 +87,10 @@ impl Run<'_> {
             }
             tokio::time::sleep(plan.every.min(deadline - now)).await;
         }
-        let waited = Duration::from_secs(plan.timeout.as_secs());
         for (item, last) in waiting {
             let message = format!(
                 "not settled after {}: last {}",
-                crate::units::Span(waited),
+                crate::units::Span(plan.timeout),
                 if last.is_empty() {
                     "unknown".into()
                 } else {
