@@ -418,6 +418,7 @@ fn basic_auth_is_redacted_as_a_whole_and_in_its_parts() {
     let ran = Runbook::play(&text)
         .api(&api)
         .env("API_TOKEN", "unused-token")
+        .env("OTHER", "OTHER-canary-2b7c")
         .env("BASIC", &basic)
         .arg("-v")
         .run();
