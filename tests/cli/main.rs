@@ -16,6 +16,7 @@ mod canary;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod hostile;
 mod malformed_answers;
 mod max_pages;
 mod outcome;
