@@ -517,3 +517,48 @@ fn geelark_key_mode_keeps_the_key_and_every_sign_out_of_the_output() {
         assert_no_leak(&ran, &secrets);
     }
 }
+
+#[test]
+fn a_secret_that_is_not_a_valid_header_value_is_not_quoted_in_the_error() {
+    // A token read with its line end, or with a control character: the header cannot be sent.
+    for secret in ["CANARY-s3cr3t-7f3a9\n", "CANARY-s3\u{1}cr3t-7f3a9"] {
+        let api = echoing_api(StatusCode::OK);
+        let ran = run(secret, &api, &["-v"]);
+        assert_ne!(ran.code, 0, "{ran:?}");
+        assert!(api.requests().is_empty(), "nothing can be sent: {ran:?}");
+        assert_no_leak(&ran, &[secret, secret.trim()]);
+    }
+}
+
+#[test]
+fn a_past_run_shown_from_the_ledger_names_no_secret() {
+    let api = echoing_api(StatusCode::OK);
+    let ran = run(ODD, &api, &[]);
+    ran.expect_code(1);
+    let run_id = ran.report()["run_id"]
+        .as_str()
+        .expect("a run id")
+        .to_string();
+    for args in [
+        vec!["history"],
+        vec!["show", run_id.as_str()],
+        vec!["show", run_id.as_str(), "-o", "again.json"],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(&args)
+            .current_dir(ran.path("."))
+            .env_clear()
+            .output()
+            .expect("runbook runs");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        for (form, text) in forms(ODD) {
+            for stream in [&output.stdout, &output.stderr] {
+                assert!(
+                    !contains(stream, text.as_bytes()),
+                    "{form} form in {args:?}"
+                );
+            }
+        }
+    }
+    assert_no_leak(&ran, &[ODD]);
+}

@@ -75,7 +75,7 @@ fn history(ran: &Ran) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The run is in the ledger, finished, with these counts of retried and failed items.
+/// The run is in the ledger, finished.
 fn assert_recorded(ran: &Ran) {
     let run_id = ran.report()["run_id"]
         .as_str()
