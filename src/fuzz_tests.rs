@@ -254,13 +254,23 @@ fn load_and_check(text: &str) -> Result<(), TestCaseError> {
                 "line {} outside a file of {lines} lines: {rendered}",
                 p.line
             );
+            let width = text
+                .lines()
+                .nth(p.line - 1)
+                .map_or(0, |l| l.chars().count());
+            prop_assert!(
+                p.column >= 1 && p.column <= width + 2,
+                "column {} outside line {} of {width} characters: {rendered}",
+                p.column,
+                p.line
+            );
         }
     }
     Ok(())
 }
 
 proptest! {
-    #![proptest_config(config(96))]
+    #![proptest_config(config(192))]
 
     #[test]
     fn the_loader_survives_arbitrary_text(text in any::<String>()) {
