@@ -17,6 +17,12 @@
 //!   day, 1 older than seven days).
 //! - A retry is accepted for a retryable task only (what Beam does for others is undocumented; here
 //!   400): the task becomes QUEUED, `manualRetryCount` goes up by one, `updatedAt` is stamped.
+//! - Retried work settles (`settle.rs`): the first `settle_reads` reads of the task through
+//!   `GET /agent-tasks/{taskId}` after a retry show it IN_PROGRESS, the next one COMPLETED, or
+//!   FAILED with an integration error for one task in five (by seed, host and id), and it stays
+//!   so; a FAILED task can be retried again, and fails again. Lists and latest-executions show
+//!   where a task is without moving it. Snapshots add `sandbox_settles_to`: how a retry of the task
+//!   ends (`null` for a task that cannot be retried and is not in motion).
 //! - The list is grouped (`{data:[{tasks,groupName,groupId,groupCount,groupIcon}],totalCount}`) by
 //!   status unless `grouping=agent`; the legacy flat shape (`{data:[…],pagination:{…}}`) is served
 //!   with `shape=flat` or after [`super::Sandbox::set_beam_flat_list`].
@@ -34,7 +40,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use super::Api;
 use super::reply::{self, QueryParams, shown};
+use super::settle::{self, Fate, Progress, Rule, Step};
 use super::state::{Shared, lock, parse_instant, rfc3339, seeded_uuid};
 
 pub(crate) const BID_API_KEY: &str = "bm_key_sandbox_bid";
@@ -65,6 +73,14 @@ impl Workspace {
         match self {
             Workspace::Bid => BID_WORKSPACE_ID,
             Workspace::Prod => PROD_WORKSPACE_ID,
+        }
+    }
+
+    /// The sandbox API serving this host.
+    fn api(self) -> Api {
+        match self {
+            Workspace::Bid => Api::Beam,
+            Workspace::Prod => Api::BeamProd,
         }
     }
 
@@ -171,7 +187,18 @@ struct Task {
     node_ids: [String; 2],
     failure: Option<&'static str>,
     tokens_used: u32,
+    progress: Progress,
+    /// How a retry of the task ends (`settle.rs`).
+    fate: Fate,
 }
+
+/// Integration errors of failed tasks, seeded and settled alike.
+const FAILURES: [&str; 4] = [
+    "HubSpot API returned 502",
+    "OAuth token expired for integration 'gmail'",
+    "Rate limited by Salesforce (429)",
+    "Missing required field 'email'",
+];
 
 /// Beam timestamps carry milliseconds (`2026-11-23T10:00:00.000Z`).
 fn iso_millis(secs: i64) -> String {
@@ -280,12 +307,6 @@ impl Store {
             "Enrich CRM contact",
             "Summarise sales call",
         ];
-        const FAILURES: [&str; 4] = [
-            "HubSpot API returned 502",
-            "OAuth token expired for integration 'gmail'",
-            "Rate limited by Salesforce (429)",
-            "Missing required field 'email'",
-        ];
         let mut rng = StdRng::seed_from_u64(seed ^ workspace.salt());
         let mut tasks = Vec::new();
         for (agent_id, age, status, count) in plan {
@@ -315,6 +336,8 @@ impl Store {
                         .is_retryable()
                         .then(|| FAILURES[rng.random_range(0..FAILURES.len())]),
                     tokens_used: rng.random_range(800..20_000),
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
                 });
             }
         }
@@ -323,6 +346,15 @@ impl Store {
                 .cmp(&a.created_at)
                 .then_with(|| a.id.cmp(&b.id))
         });
+        let retryable = tasks.iter().filter(|task| task.status.is_retryable());
+        let failing = settle::failing(
+            seed,
+            workspace.api(),
+            retryable.map(|task| task.id.as_str()),
+        );
+        for task in &mut tasks {
+            task.fate = settle::fate_of(&failing, &task.id);
+        }
         Store {
             workspace,
             tasks,
@@ -336,13 +368,52 @@ impl Store {
             .map(|task| {
                 let mut value = task.to_json();
                 value["workspaceId"] = json!(self.workspace.workspace_id());
+                let settles_to = (task.status.is_retryable() || task.progress.is_moving())
+                    .then(|| settled_status(task.fate).as_str());
+                value["sandbox_settles_to"] = json!(settles_to);
                 value
             })
             .collect()
     }
 
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .filter(|task| task.progress.is_settled())
+            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
+            .collect()
+    }
+
+    /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
+    fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
+        let api = self.workspace.api();
+        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
+        match task.progress.read(rule) {
+            Some(Step::InProgress { .. }) if task.status != Status::InProgress => {
+                task.status = Status::InProgress;
+                task.updated_at = now;
+            }
+            Some(Step::Settle) => {
+                task.status = settled_status(task.fate);
+                task.failure = (task.fate == Fate::Failure)
+                    .then(|| FAILURES[rule.pick(api, &task.id, FAILURES.len())]);
+                task.updated_at = now;
+            }
+            _ => {}
+        }
+        Some(task)
+    }
+
     pub(crate) fn set_flat_list(&mut self, flat: bool) {
         self.flat_list = flat;
+    }
+}
+
+/// The status a retried task settles to.
+fn settled_status(fate: Fate) -> Status {
+    match fate {
+        Fate::Success => Status::Completed,
+        Fate::Failure => Status::Failed,
     }
 }
 
@@ -654,8 +725,9 @@ async fn get_task(
     let Ok(Path(id)) = path else {
         return Err(NestError::bad_request("Invalid task id"));
     };
-    let store = lock(state.store());
-    match store.tasks.iter().find(|task| task.id == id) {
+    let (rule, now) = (state.shared.settle_rule(), state.shared.clock.now_secs());
+    let mut store = lock(state.store());
+    match store.read(&id, rule, now) {
         Some(task) => Ok(reply::json(StatusCode::OK, task.to_json())),
         None => Err(NestError::not_found(&id)),
     }
@@ -684,5 +756,6 @@ async fn retry_task(State(state): State<BeamState>, headers: HeaderMap, body: By
     task.manual_retry_count += 1;
     task.updated_at = now;
     task.failure = None;
+    task.progress.start();
     Ok(StatusCode::CREATED.into_response())
 }

@@ -13,6 +13,13 @@
 //!   none blocked). Task ids are seeded UUIDs; "failed" work is status `blocked`.
 //! - Retry only moves a `blocked` task of that project to `assigned`, adds one to `retry_count`,
 //!   clears `error_message` and ignores `max_retries`; a failed project goes back to executing.
+//! - Retried work settles (`settle.rs`): the first `settle_reads` reads of the task through
+//!   `GET /api/mission-control/tasks/{id}` after a retry show it `in_progress`, the next one
+//!   `done`, or `blocked` with an `error_message` again for one task in five (by seed and id), and
+//!   it stays so; a task blocked again can be retried again, and is blocked again. The project's
+//!   status is left as it is. Lists, projects and plans show where a task is without moving it.
+//!   Snapshots add `sandbox_settles_to`: how a retry of the task ends (`null` for a task that
+//!   cannot be retried and is not in motion).
 //! - The optional token bucket (one bucket: every client is on loopback) answers 429
 //!   `{"detail":"Too many requests"}` with `Retry-After`, and sets `X-RateLimit-*` on every answer.
 
@@ -30,9 +37,10 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::RateLimit;
 use super::reply::{self, QueryParams};
+use super::settle::{self, Fate, Progress, Rule, Step};
 use super::state::{Shared, lock, rfc3339, seeded_uuid};
+use super::{Api, RateLimit};
 
 pub(crate) const TOKEN: &str = "pp_sandbox_token";
 const SALT: u64 = 0x6465_6570_776f_726b;
@@ -95,6 +103,24 @@ struct Task {
     max_retries: u32,
     error_message: Option<&'static str>,
     estimated_minutes: u32,
+    progress: Progress,
+    /// How a retry of the task ends (`settle.rs`).
+    fate: Fate,
+}
+
+/// Errors of blocked tasks, seeded and settled alike.
+const ERRORS: [&str; 3] = [
+    "Agent execution timed out after 30 minutes",
+    "Tool 'browser' failed: net::ERR_NAME_NOT_RESOLVED",
+    "LLM provider returned 529 overloaded",
+];
+
+/// The status a retried task settles to.
+fn settled_status(fate: Fate) -> Status {
+    match fate {
+        Fate::Success => Status::Done,
+        Fate::Failure => Status::Blocked,
+    }
 }
 
 impl Task {
@@ -248,11 +274,6 @@ impl Store {
             "Draft summary section",
             "Publish to CDN",
         ];
-        const ERRORS: [&str; 3] = [
-            "Agent execution timed out after 30 minutes",
-            "Tool 'browser' failed: net::ERR_NAME_NOT_RESOLVED",
-            "LLM provider returned 529 overloaded",
-        ];
         let mut tasks = Vec::new();
         for (project_id, status, recent, count) in plan {
             for _ in 0..count {
@@ -280,6 +301,8 @@ impl Store {
                     error_message: (status == Blocked)
                         .then(|| ERRORS[rng.random_range(0..ERRORS.len())]),
                     estimated_minutes: rng.random_range(5..120),
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
                 });
             }
         }
@@ -288,6 +311,11 @@ impl Store {
                 .cmp(&a.created_at)
                 .then_with(|| a.id.cmp(&b.id))
         });
+        let blocked = tasks.iter().filter(|task| task.status == Blocked);
+        let failing = settle::failing(seed, Api::Deepwork, blocked.map(|task| task.id.as_str()));
+        for task in &mut tasks {
+            task.fate = settle::fate_of(&failing, &task.id);
+        }
         Store {
             projects,
             tasks,
@@ -297,7 +325,43 @@ impl Store {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.tasks.iter().map(Task::to_json).collect()
+        self.tasks
+            .iter()
+            .map(|task| {
+                let mut value = task.to_json();
+                let settles_to = (task.status == Status::Blocked || task.progress.is_moving())
+                    .then(|| settled_status(task.fate).as_str());
+                value["sandbox_settles_to"] = json!(settles_to);
+                value
+            })
+            .collect()
+    }
+
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .filter(|task| task.progress.is_settled())
+            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
+            .collect()
+    }
+
+    /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
+    fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
+        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
+        match task.progress.read(rule) {
+            Some(Step::InProgress { .. }) if task.status != Status::InProgress => {
+                task.status = Status::InProgress;
+                task.updated_at = now;
+            }
+            Some(Step::Settle) => {
+                task.status = settled_status(task.fate);
+                task.error_message = (task.fate == Fate::Failure)
+                    .then(|| ERRORS[rule.pick(Api::Deepwork, &task.id, ERRORS.len())]);
+                task.updated_at = now;
+            }
+            _ => {}
+        }
+        Some(task)
     }
 
     pub(crate) fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
@@ -509,11 +573,10 @@ async fn get_task(
 ) -> Answer {
     authorize(&shared, &headers, &QueryParams::parse(raw.as_deref()))?;
     let task_id = path_ids(path)?;
-    let store = lock(&shared.deepwork);
+    let (rule, now) = (shared.settle_rule(), shared.clock.now_secs());
+    let mut store = lock(&shared.deepwork);
     let task = store
-        .tasks
-        .iter()
-        .find(|task| task.id == task_id)
+        .read(&task_id, rule, now)
         .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Task not found"))?;
     Ok(reply::json(
         StatusCode::OK,
@@ -645,6 +708,7 @@ async fn retry_task(
     task.retry_count += 1;
     task.error_message = None;
     task.updated_at = now;
+    task.progress.start();
     let task = task.to_json();
     if let Some(project) = store
         .projects

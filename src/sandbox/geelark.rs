@@ -18,6 +18,13 @@
 //! - Restart checks each id (48002 unknown, 40005, 48003, 48001 status not 4 or 7, 48000 limit) and
 //!   answers code 0, 40006 (partial) or 40009 (all failed) with `failDetails` codes as strings; a
 //!   restarted task keeps its id, goes to status 1 and counts one more restart.
+//! - Restarted work settles (`settle.rs`): the first `settle_reads` reads of the task through
+//!   `task/query` or `task/detail` (one read per request that names it) after a restart show status
+//!   2, the next one 3, or 4 with a `failCode`/`failDesc` for one task in five (by seed and id), and
+//!   it stays so; a task failed again can be restarted again (within the 5 restarts), and fails
+//!   again. A cancel stops a restarted task where it is. `historyRecords` shows where a task is
+//!   without moving it. Snapshots add `sandbox_settles_to`: how a restart of the task ends (`null`
+//!   for a task that cannot be restarted and is not in motion).
 
 use std::sync::Arc;
 
@@ -32,7 +39,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::Api;
 use super::reply;
+use super::settle::{self, Fate, Progress, Rule, Step};
 use super::state::{Shared, lock};
 
 pub(crate) const APP_ID: &str = "sandboxGeeLarkAppId00001";
@@ -65,9 +74,20 @@ struct Task {
     restarts: u32,
     env_deleted: bool,
     resource_expired: bool,
+    progress: Progress,
+    /// How a restart of the task ends (`settle.rs`).
+    fate: Fate,
 }
 
 impl Task {
+    /// Whether a restart of this task would be accepted.
+    fn is_restartable(&self) -> bool {
+        (self.status == FAILED || self.status == CANCELLED)
+            && !self.env_deleted
+            && !self.resource_expired
+            && self.restarts < MAX_RESTARTS
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -81,6 +101,22 @@ impl Task {
             "failDesc": self.fail_desc,
             "cost": self.cost,
         })
+    }
+}
+
+/// Failure codes and reasons of failed tasks, seeded and settled alike.
+const FAILURES: [(u32, &str); 4] = [
+    (20002, "account login expired"),
+    (29996, "proxy detection failed"),
+    (29999, "unknown error"),
+    (21001, "video upload failed"),
+];
+
+/// The status a restarted task settles to.
+fn settled_status(fate: Fate) -> u8 {
+    match fate {
+        Fate::Success => COMPLETED,
+        Fate::Failure => FAILED,
     }
 }
 
@@ -116,12 +152,6 @@ impl Store {
             (IN_PROGRESS, true, Quirk::None, 2),
             (FAILED, false, Quirk::None, 3),
             (COMPLETED, false, Quirk::None, 3),
-        ];
-        const FAILURES: [(u32, &str); 4] = [
-            (20002, "account login expired"),
-            (29996, "proxy detection failed"),
-            (29999, "unknown error"),
-            (21001, "video upload failed"),
         ];
         const PLANS: [(u8, &str); 4] = [
             (1, "TikTok video post"),
@@ -165,6 +195,8 @@ impl Store {
                     },
                     env_deleted: quirk == Quirk::EnvDeleted,
                     resource_expired: quirk == Quirk::ResourceExpired,
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
                 });
             }
         }
@@ -173,6 +205,11 @@ impl Store {
                 .cmp(&a.schedule_at)
                 .then_with(|| b.id.cmp(&a.id))
         });
+        let restartable = tasks.iter().filter(|task| task.is_restartable());
+        let failing = settle::failing(seed, Api::Geelark, restartable.map(|task| task.id.as_str()));
+        for task in &mut tasks {
+            task.fate = settle::fate_of(&failing, &task.id);
+        }
         Store {
             tasks,
             per_minute_limit: None,
@@ -188,9 +225,39 @@ impl Store {
                 value["restartCount"] = json!(task.restarts);
                 value["envDeleted"] = json!(task.env_deleted);
                 value["resourceExpired"] = json!(task.resource_expired);
+                let settles_to = (task.is_restartable() || task.progress.is_moving())
+                    .then(|| settled_status(task.fate));
+                value["sandbox_settles_to"] = json!(settles_to);
                 value
             })
             .collect()
+    }
+
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .filter(|task| task.progress.is_settled())
+            .map(|task| (task.id.clone(), task.status.to_string()))
+            .collect()
+    }
+
+    /// Reads the tasks `ids` names, each once, moving on those a restart put in motion.
+    fn read(&mut self, ids: &[String], rule: Rule) {
+        for task in self.tasks.iter_mut().filter(|task| ids.contains(&task.id)) {
+            match task.progress.read(rule) {
+                None => {}
+                Some(Step::InProgress { .. }) => task.status = IN_PROGRESS,
+                Some(Step::Settle) => {
+                    task.status = settled_status(task.fate);
+                    (task.fail_code, task.fail_desc) = match task.fate {
+                        Fate::Success => (0, ""),
+                        Fate::Failure => {
+                            FAILURES[rule.pick(Api::Geelark, &task.id, FAILURES.len())]
+                        }
+                    };
+                }
+            }
+        }
     }
 
     pub(crate) fn set_rate_limit(&mut self, per_minute: Option<u32>) {
@@ -244,6 +311,7 @@ impl Store {
         task.restarts += 1;
         task.fail_code = 0;
         task.fail_desc = "";
+        task.progress.start();
         Ok(())
     }
 
@@ -258,6 +326,9 @@ impl Store {
             return Err((48001, "task status does not allow cancel"));
         }
         task.status = CANCELLED;
+        if task.progress.is_moving() {
+            task.progress = Progress::Untouched;
+        }
         Ok(())
     }
 }
@@ -488,7 +559,8 @@ fn query_tasks_envelope(
 ) -> Result<Envelope, Envelope> {
     let (trace_id, body) = admit(shared, "query", headers, body)?;
     let ids = ids_of(&body, &trace_id)?;
-    let store = lock(&shared.geelark);
+    let mut store = lock(&shared.geelark);
+    store.read(&ids, shared.settle_rule());
     let items: Vec<Value> = ids
         .iter()
         .filter_map(|id| store.tasks.iter().find(|task| &task.id == id))
@@ -529,7 +601,8 @@ fn task_detail_envelope(
             ));
         }
     };
-    let store = lock(&shared.geelark);
+    let mut store = lock(&shared.geelark);
+    store.read(std::slice::from_ref(&id), shared.settle_rule());
     let task = store
         .tasks
         .iter()

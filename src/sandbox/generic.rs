@@ -11,7 +11,13 @@
 //! - Lists are ordered by `created_at` descending, then `id` ascending; a cursor is the position
 //!   after the last task of a page (keyset), so a walk stays exact while tasks change status.
 //! - Only `failed` and `timed_out` tasks can be retried; a retry makes the task `queued`, adds one
-//!   to `attempts` and stamps `updated_at`. Nothing else ever changes a task.
+//!   to `attempts`, clears `error` and stamps `updated_at`.
+//! - Retried work settles (`settle.rs`): the first `settle_reads` reads of the task through
+//!   `GET /tasks/{id}` after a retry show it `running`, the next one `succeeded`, or `failed` with
+//!   an `error` for one task in five (by seed and id), and it stays so. A task that settled to
+//!   `failed` can be retried again, and fails again. Lists show where a task is without moving it.
+//!   Nothing else ever changes a task. Snapshots add `sandbox_settles_to`: how a retry of the
+//!   task ends (`null` for a task that cannot be retried and is not in motion).
 
 use std::sync::Arc;
 
@@ -27,7 +33,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use super::Api;
 use super::reply::{self, QueryParams, shown};
+use super::settle::{self, Fate, Progress, Rule, Step};
 use super::state::{Shared, lock, rfc3339};
 
 /// The bearer token the generic API accepts (credential `TASKS_API_TOKEN`).
@@ -36,6 +44,14 @@ const SALT: u64 = 0x6765_6e65_7269_6321;
 const DEFAULT_PAGE_SIZE: u64 = 10;
 const MAX_PAGE_SIZE: u64 = 100;
 const MAX_BATCH: usize = 50;
+
+/// Errors of failed tasks, seeded and settled alike.
+const ERRORS: [&str; 4] = [
+    "upstream returned 502 Bad Gateway",
+    "connection reset by peer",
+    "quota exceeded for resource 'storage'",
+    "validation failed: missing field 'customer_id'",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -88,6 +104,9 @@ struct Task {
     updated_at: i64,
     error: Option<String>,
     attempts: u32,
+    progress: Progress,
+    /// How a retry of the task ends (`settle.rs`).
+    fate: Fate,
 }
 
 impl Task {
@@ -144,12 +163,6 @@ impl Store {
             "report-mail",
             "index-rebuild",
         ];
-        const ERRORS: [&str; 4] = [
-            "upstream returned 502 Bad Gateway",
-            "connection reset by peer",
-            "quota exceeded for resource 'storage'",
-            "validation failed: missing field 'customer_id'",
-        ];
         let ten_days = 10 * 24 * 3600;
         let mut tasks: Vec<Task> = statuses
             .into_iter()
@@ -179,6 +192,8 @@ impl Store {
                     updated_at,
                     error,
                     attempts,
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
                 }
             })
             .collect();
@@ -187,15 +202,52 @@ impl Store {
                 .cmp(&a.created_at)
                 .then_with(|| a.id.cmp(&b.id))
         });
+        let retryable = tasks.iter().filter(|task| task.status.is_retryable());
+        let failing = settle::failing(seed, Api::Http, retryable.map(|task| task.id.as_str()));
+        for task in &mut tasks {
+            task.fate = settle::fate_of(&failing, &task.id);
+        }
         Store { tasks }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.tasks.iter().map(Task::to_json).collect()
+        self.tasks
+            .iter()
+            .map(|task| {
+                let mut value = task.to_json();
+                let settles_to = (task.status.is_retryable() || task.progress.is_moving())
+                    .then(|| settled_status(task.fate).as_str());
+                value["sandbox_settles_to"] = json!(settles_to);
+                value
+            })
+            .collect()
     }
 
-    fn find(&self, id: &str) -> Option<&Task> {
-        self.tasks.iter().find(|task| task.id == id)
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .filter(|task| task.progress.is_settled())
+            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
+            .collect()
+    }
+
+    /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
+    fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
+        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
+        match task.progress.read(rule) {
+            Some(Step::InProgress { .. }) if task.status != Status::Running => {
+                task.status = Status::Running;
+                task.updated_at = now;
+            }
+            Some(Step::Settle) => {
+                task.status = settled_status(task.fate);
+                task.error = (task.fate == Fate::Failure)
+                    .then(|| ERRORS[rule.pick(Api::Http, &task.id, ERRORS.len())].to_owned());
+                task.updated_at = now;
+            }
+            _ => {}
+        }
+        Some(task)
     }
 
     fn retry(&mut self, id: &str, now: i64) -> Result<(), RetryRefusal> {
@@ -211,7 +263,16 @@ impl Store {
         task.attempts += 1;
         task.updated_at = now;
         task.error = None;
+        task.progress.start();
         Ok(())
+    }
+}
+
+/// The status a retried task settles to.
+fn settled_status(fate: Fate) -> Status {
+    match fate {
+        Fate::Success => Status::Succeeded,
+        Fate::Failure => Status::Failed,
     }
 }
 
@@ -494,7 +555,8 @@ async fn get_task(
 ) -> Answer {
     authorize(&headers)?;
     let id = task_id(path)?;
-    match lock(&shared.generic).find(&id) {
+    let (rule, now) = (shared.settle_rule(), shared.clock.now_secs());
+    match lock(&shared.generic).read(&id, rule, now) {
         Some(task) => Ok(reply::json(StatusCode::OK, task.to_json())),
         None => Err(ApiError::not_found(&id)),
     }

@@ -15,6 +15,17 @@
 //! - Every status change appends a state-transition row; a retry moves a failed task to `Received`
 //!   and clears its error. Retrying a task that is not failed is refused with 400 (undocumented in
 //!   the real API).
+//! - Retried work settles (`settle.rs`) through `GET /tasks/{uuid}/status` reads: the first
+//!   `settle_reads` reads after a retry show the pipeline running, the n-th read at the n-th
+//!   `…Started` stage of its route (and no further than the last one); the next read shows the end
+//!   of the route, and it stays so. A full retry runs DryRunStarted, DryRunCompleted, … to
+//!   TaskDecommitmentCompleted, or, for one task in five (by seed and id), stops at the stage that
+//!   failed before with the same `*Failed` status and `errorMessage`. A decommitment-only retry runs
+//!   TaskDecommitmentStarted to TaskDecommitmentCompleted or TaskDecommitmentFailed. Every status
+//!   a read passes through, shown or not, gets its transition row; a failed task can be retried
+//!   again, and fails again. `state_transitions` and the list show where a task is without moving
+//!   it. Snapshots add `sandbox_settles_to`: how a retry of the task ends (`null` for a task that
+//!   cannot be retried and is not in motion).
 
 use std::sync::Arc;
 
@@ -28,7 +39,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use super::Api;
 use super::reply::{self, QueryParams};
+use super::settle::{self, Fate, Progress, Rule, Step};
 use super::state::{Shared, lock, rfc3339};
 
 pub(crate) const API_KEY: &str = "hd_sandbox_key";
@@ -72,6 +85,39 @@ fn is_failed(status: &str) -> bool {
     status.ends_with("Failed")
 }
 
+/// Whether a task in `status` can be retried (a decommitment re-run needs the task's results).
+fn is_retryable(status: &str, has_results: bool) -> bool {
+    is_failed(status) && (status != "TaskDecommitmentFailed" || has_results)
+}
+
+/// The statuses after `Received` that a retry of a task failed with `failed` runs through, ending
+/// with the one it settles to: a decommitment-only re-run for TaskDecommitmentFailed, the whole
+/// pipeline otherwise; a failure stops at the stage that failed before.
+fn retry_route(failed: &str, fate: Fate) -> Vec<String> {
+    let last = STAGES.len() - 1;
+    let failed_stage = STAGES
+        .iter()
+        .position(|stage| failed == format!("{stage}Failed"))
+        .unwrap_or(last);
+    let first = if failed_stage == last { last } else { 0 };
+    let stop = match fate {
+        Fate::Success => last,
+        Fate::Failure => failed_stage,
+    };
+    let mut route = Vec::new();
+    for (index, stage) in STAGES.iter().enumerate().take(stop + 1).skip(first) {
+        route.push(format!("{stage}Started"));
+        if index < stop {
+            route.push(format!("{stage}Completed"));
+        }
+    }
+    route.push(match fate {
+        Fate::Success => format!("{}Completed", STAGES[last]),
+        Fate::Failure => format!("{}Failed", STAGES[stop]),
+    });
+    route
+}
+
 /// Crockford base32, as ULIDs use.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -108,6 +154,13 @@ struct Task {
     updated_at: i64,
     has_results: bool,
     transitions: Vec<Transition>,
+    progress: Progress,
+    /// How a retry of the task ends (`settle.rs`).
+    fate: Fate,
+    /// The route of the retry in motion ([`retry_route`]), and how far along it the task is
+    /// (`None`: still at `Received`).
+    route: Vec<String>,
+    position: Option<usize>,
 }
 
 impl Task {
@@ -199,6 +252,10 @@ impl Store {
                     updated_at,
                     has_results,
                     transitions,
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
+                    route: Vec::new(),
+                    position: None,
                 });
             }
         }
@@ -207,6 +264,13 @@ impl Store {
                 .cmp(&a.created_at)
                 .then_with(|| a.id.cmp(&b.id))
         });
+        let retryable = (store.tasks.iter())
+            .filter(|task| is_retryable(&task.status, task.has_results))
+            .map(|task| task.id.as_str());
+        let failing = settle::failing(seed, Api::Herodotus, retryable);
+        for task in &mut store.tasks {
+            task.fate = settle::fate_of(&failing, &task.id);
+        }
         store
     }
 
@@ -218,9 +282,65 @@ impl Store {
                 value["createdAt"] = json!(rfc3339(task.created_at));
                 value["hasResults"] = json!(task.has_results);
                 value["transitionCount"] = json!(task.transitions.len());
+                let settles_to = if task.progress.is_moving() {
+                    task.route.last().cloned()
+                } else if is_retryable(&task.status, task.has_results) {
+                    retry_route(&task.status, task.fate).pop()
+                } else {
+                    None
+                };
+                value["sandbox_settles_to"] = json!(settles_to);
                 value
             })
             .collect()
+    }
+
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .filter(|task| task.progress.is_settled())
+            .map(|task| (task.id.clone(), task.status.clone()))
+            .collect()
+    }
+
+    /// Reads one task's status, moving it along its retry route if a retry put it in motion.
+    fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
+        let index = self.tasks.iter().position(|task| task.id == id)?;
+        let task = &mut self.tasks[index];
+        let target = match task.progress.read(rule) {
+            None => None,
+            Some(Step::InProgress { nth }) => {
+                let started: Vec<usize> = (0..task.route.len())
+                    .filter(|&at| task.route[at].ends_with("Started"))
+                    .collect();
+                let nth = usize::try_from(nth).unwrap_or(usize::MAX);
+                started.get(nth - 1).or(started.last()).copied()
+            }
+            Some(Step::Settle) => task.route.len().checked_sub(1),
+        };
+        if let Some(target) = target {
+            let from = task.position.map_or(0, |at| at + 1);
+            for at in from..=target {
+                let to = task.route[at].clone();
+                task.transitions.push(Transition {
+                    id: self.next_transition_id,
+                    from: Some(std::mem::replace(&mut task.status, to.clone())),
+                    to,
+                    at: now,
+                });
+                self.next_transition_id += 1;
+                task.updated_at = now;
+            }
+            task.position = Some(target);
+            if task.progress.is_settled() {
+                if is_failed(&task.status) {
+                    task.error_message = Some(failure_message(&task.status, task.has_results));
+                } else {
+                    task.has_results = true;
+                }
+            }
+        }
+        Some(&self.tasks[index])
     }
 
     pub(crate) fn set_list_enabled(&mut self, enabled: bool) {
@@ -314,8 +434,11 @@ async fn task_status(
     path: Result<Path<String>, PathRejection>,
 ) -> Answer {
     let id = task_id(path)?;
-    let store = lock(&shared.herodotus);
-    let task = store.find(&id).ok_or_else(|| not_found("taskId", &id))?;
+    let (rule, now) = (shared.settle_rule(), shared.clock.now_secs());
+    let mut store = lock(&shared.herodotus);
+    let task = store
+        .read(&id, rule, now)
+        .ok_or_else(|| not_found("taskId", &id))?;
     Ok(reply::json(StatusCode::OK, task.status_json()))
 }
 
@@ -376,6 +499,9 @@ async fn retry_task(
             }),
         ));
     }
+    task.route = retry_route(&task.status, task.fate);
+    task.position = None;
+    task.progress.start();
     let previous = std::mem::replace(&mut task.status, "Received".to_owned());
     task.error_message = None;
     task.updated_at = now;

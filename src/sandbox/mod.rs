@@ -5,9 +5,10 @@
 //! (`deepwork.rs`), `/herodotus` (`herodotus.rs`), `/geelark` (`geelark.rs`) and `/skyvern`
 //! (`skyvern.rs`). Each request to an API is journaled (see [`RecordedRequest`]) so tests can assert
 //! on exactly what a playbook sent; `faults.rs` can answer any of them with a transient error
-//! instead. Control endpoints for out-of-process users, never journaled nor faulted:
-//! `GET /_sandbox/requests`, `GET /_sandbox/violations` (Retry-After violations),
-//! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}`.
+//! instead. Retried work settles (`settle.rs`): it shows in progress for `settle_reads` reads,
+//! then succeeded or, for one item in five, failed again. Control endpoints for out-of-process
+//! users, never journaled nor faulted: `GET /_sandbox/requests`, `GET /_sandbox/violations`
+//! (Retry-After violations), `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}`.
 //!
 //! Invariants:
 //! - Only loopback is bound.
@@ -24,6 +25,7 @@ mod generic;
 mod herodotus;
 mod record;
 mod reply;
+mod settle;
 mod skyvern;
 mod state;
 
@@ -55,6 +57,9 @@ pub struct SandboxConfig {
     pub faults: f64,
     /// Seconds announced in `Retry-After` by injected rate-limit faults.
     pub retry_after_secs: u64,
+    /// Reads of a retried item that still show it in progress; the read after them shows its
+    /// final status (see [`Sandbox::settled`]).
+    pub settle_reads: u32,
 }
 
 impl Default for SandboxConfig {
@@ -64,6 +69,7 @@ impl Default for SandboxConfig {
             seed: 7,
             faults: 0.0,
             retry_after_secs: 1,
+            settle_reads: 1,
         }
     }
 }
@@ -243,9 +249,22 @@ impl Sandbox {
         self.shared.retry_after_violations()
     }
 
-    /// Current state of one API's tasks as JSON; empty for an unknown API name.
+    /// Current state of one API's tasks as JSON; empty for an unknown API name. Each task also
+    /// carries `sandbox_settles_to`: the final status a retry of it ends in (`null` when it cannot
+    /// be retried and is not in motion); see [`Sandbox::settled`].
     pub fn tasks(&self, api: &str) -> Vec<serde_json::Value> {
         Api::from_name(api).map_or_else(Vec::new, |api| self.shared.tasks(api))
+    }
+
+    /// Items of one API that a retry put in motion and that have since settled, as (id, final
+    /// status), in the API's list order; empty for an unknown API name. Skyvern names the new run
+    /// (its snapshot's `sandbox_retry_of` names the retried one); GeeLark's numeric status
+    /// comes as text (`"3"`, `"4"`).
+    ///
+    /// An item retried again after settling to failure is left out until it settles again. To know
+    /// in advance how a retry ends, read `sandbox_settles_to` in [`Sandbox::tasks`].
+    pub fn settled(&self, api: &str) -> Vec<(String, String)> {
+        Api::from_name(api).map_or_else(Vec::new, |api| self.shared.settled(api))
     }
 
     /// Serves Beam's legacy flat list shape (`{data:[task…],pagination}`) from `/beam` and

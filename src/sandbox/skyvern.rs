@@ -17,6 +17,13 @@
 //!   from the seeded RNG, so it repeats for a seed and a request order. A non-final run is a 400,
 //!   an unknown id a 404. The snapshot (not the API) links a new run to its origin through
 //!   `sandbox_retry_of`.
+//! - New runs settle (`settle.rs`): the first `settle_reads` reads of a new run through
+//!   `GET /v1/runs/{run_id}` show it `running`, the next one `completed`, or `failed` with a
+//!   failure reason for one retry in five, and it stays so; the retried run never changes. Which
+//!   retries fail is decided by the seed and the id of the seeded run the chain of retries started
+//!   from, so retrying a failed new run fails again. Lists show where a run is without moving it.
+//!   Snapshots add `sandbox_settles_to`: how a retry of the run ends, or for a new run in motion
+//!   how it ends (`null` for a run that cannot be retried and is not in motion).
 
 use std::sync::Arc;
 
@@ -30,7 +37,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use super::Api;
 use super::reply::{self, QueryParams, shown};
+use super::settle::{self, Fate, Progress, Rule, Step};
 use super::state::{Shared, lock, parse_instant, rfc3339};
 
 pub(crate) const API_KEY: &str = "sk_sandbox_skyvern_key";
@@ -88,6 +97,18 @@ struct Run {
     parameters: Value,
     step_count: u32,
     retry_of: Option<String>,
+    progress: Progress,
+    /// How a retry of the run ends (`settle.rs`), or for a new run, how it ends: the same along a
+    /// chain of retries, since new runs copy it from the run they retry.
+    fate: Fate,
+}
+
+/// The status a new run settles to.
+fn settled_status(fate: Fate) -> &'static str {
+    match fate {
+        Fate::Success => "completed",
+        Fate::Failure => "failed",
+    }
 }
 
 impl Run {
@@ -241,6 +262,8 @@ impl Store {
                     }),
                     step_count: rng.random_range(3..26),
                     retry_of: None,
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
                 });
             }
         }
@@ -249,6 +272,11 @@ impl Store {
                 .cmp(&a.created_at)
                 .then_with(|| a.id.cmp(&b.id))
         });
+        let retryable = runs.iter().filter(|run| is_final(run.status));
+        let failing = settle::failing(seed, Api::Skyvern, retryable.map(|run| run.id.as_str()));
+        for run in &mut runs {
+            run.fate = settle::fate_of(&failing, &run.id);
+        }
         Store { runs, rng }
     }
 
@@ -259,9 +287,46 @@ impl Store {
                 let mut value = run.to_list_json();
                 value["run_request"] = run.to_response_json()["run_request"].clone();
                 value["sandbox_retry_of"] = json!(run.retry_of);
+                let settles_to = (is_final(run.status) || run.progress.is_moving())
+                    .then(|| settled_status(run.fate));
+                value["sandbox_settles_to"] = json!(settles_to);
                 value
             })
             .collect()
+    }
+
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.runs
+            .iter()
+            .filter(|run| run.progress.is_settled())
+            .map(|run| (run.id.clone(), run.status.to_owned()))
+            .collect()
+    }
+
+    /// Reads one run through its get-one endpoint, moving it on if it is a new run in motion.
+    fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Run> {
+        let run = self.runs.iter_mut().find(|run| run.id == id)?;
+        match run.progress.read(rule) {
+            Some(Step::InProgress { .. }) if run.status != "running" => {
+                run.status = "running";
+                run.modified_at = now;
+            }
+            Some(Step::Settle) => {
+                run.status = settled_status(run.fate);
+                (run.failure_reason, run.error_code) = match run.fate {
+                    Fate::Success => (None, None),
+                    Fate::Failure => (
+                        Some("Failed to navigate to url: net::ERR_CONNECTION_RESET"),
+                        Some("NAVIGATION_FAILED"),
+                    ),
+                };
+                run.step_count =
+                    3 + u32::try_from(rule.pick(Api::Skyvern, &run.id, 23)).unwrap_or(0);
+                run.modified_at = now;
+            }
+            _ => {}
+        }
+        Some(run)
     }
 }
 
@@ -481,8 +546,9 @@ async fn get_run(
 ) -> Answer {
     authorize(&headers)?;
     let id = path.map(|Path(id)| id).unwrap_or_default();
-    let store = lock(&shared.skyvern);
-    let run = store.runs.iter().find(|run| run.id == id).ok_or_else(|| {
+    let (rule, now) = (shared.settle_rule(), shared.clock.now_secs());
+    let mut store = lock(&shared.skyvern);
+    let run = store.read(&id, rule, now).ok_or_else(|| {
         Detail::new(
             StatusCode::NOT_FOUND,
             format!("Task run not found {}", shown(&id)),
@@ -526,6 +592,7 @@ async fn retry_run(
         error_code: None,
         step_count: 0,
         retry_of: Some(original.id.clone()),
+        progress: Progress::STARTED,
         ..original
     };
     let answer = run.to_response_json();

@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::faults::{Dice, Fault};
+use super::settle::Rule;
 use super::{Api, RecordedRequest, SandboxConfig};
 use super::{beam, deepwork, geelark, generic, herodotus, skyvern};
 
@@ -183,6 +184,24 @@ impl Shared {
             })
             .map(|(_, request)| request.clone())
             .collect()
+    }
+
+    /// How retried items settle in this sandbox.
+    pub(crate) fn settle_rule(&self) -> Rule {
+        Rule::new(self.config.seed, self.config.settle_reads)
+    }
+
+    /// (id, final status) of the items of `api` a retry put in motion that have settled.
+    pub(crate) fn settled(&self, api: Api) -> Vec<(String, String)> {
+        match api {
+            Api::Http => lock(&self.generic).settled(),
+            Api::Beam => lock(&self.beam).settled(),
+            Api::BeamProd => lock(&self.beam_prod).settled(),
+            Api::Deepwork => lock(&self.deepwork).settled(),
+            Api::Herodotus => lock(&self.herodotus).settled(),
+            Api::Geelark => lock(&self.geelark).settled(),
+            Api::Skyvern => lock(&self.skyvern).settled(),
+        }
     }
 
     /// JSON snapshot of one API's tasks.

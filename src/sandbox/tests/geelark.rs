@@ -252,9 +252,12 @@ async fn restart_reports_each_id_and_requeues() {
         ]
     );
 
+    let waiting = ids_where(&sandbox, |task| task["status"] == json!(1));
+    assert!(waiting.contains(&ids[0]) && waiting.contains(&ids[1]));
+    // The first read after a restart shows the task in progress (see `settle.rs`).
     let (_, answer) = call(&sandbox, "query", json!({"ids": [ids[0], ids[1]]})).await;
     let items = answer["data"]["items"].as_array().expect("items");
-    assert!(items.iter().all(|item| item["status"] == json!(1)));
+    assert!(items.iter().all(|item| item["status"] == json!(2)));
     let restarted = ids_where(&sandbox, |task| task["restartCount"] == json!(1));
     assert_eq!(restarted.len(), 2);
 

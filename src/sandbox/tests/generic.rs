@@ -226,8 +226,10 @@ async fn retry_queues_a_retryable_task_once() {
 
     let (status, body) = post(&format!("{}/tasks/{id}/retry", base(&sandbox)), None).await;
     assert_eq!((status, body), (200, json!({"id": id, "status": "queued"})));
+    assert!(ids_with_status(&sandbox, &["queued"]).contains(&id));
+    // The first read after a retry shows the task running (see `settle.rs`).
     let (_, after) = get(&format!("{}/tasks/{id}", base(&sandbox))).await;
-    assert_eq!(after["status"], json!("queued"));
+    assert_eq!(after["status"], json!("running"));
     assert_eq!(
         after["attempts"].as_u64(),
         before["attempts"].as_u64().map(|n| n + 1)
@@ -240,7 +242,7 @@ async fn retry_queues_a_retryable_task_once() {
         body,
         json!({
             "error": "not_retryable",
-            "message": format!("task {id} is queued; only failed or timed_out tasks can be retried"),
+            "message": format!("task {id} is running; only failed or timed_out tasks can be retried"),
         })
     );
     sandbox.shutdown().await;

@@ -7,6 +7,7 @@ mod geelark;
 mod generic;
 mod herodotus;
 mod robustness;
+mod settling;
 mod skyvern;
 
 use serde_json::Value;
