@@ -5,10 +5,11 @@
 //! (`deepwork.rs`), `/herodotus` (`herodotus.rs`), `/geelark` (`geelark.rs`) and `/skyvern`
 //! (`skyvern.rs`). Each request to an API is journaled (see [`RecordedRequest`]) so tests can assert
 //! on exactly what a playbook sent; `faults.rs` can answer any of them with a transient error
-//! instead. Retried work settles (`settle.rs`): it shows in progress for `settle_reads` reads,
-//! then succeeded or, for one item in five, failed again. Control endpoints for out-of-process
-//! users, never journaled nor faulted: `GET /_sandbox/requests`, `GET /_sandbox/violations`
-//! (Retry-After violations), `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}`.
+//! instead, and `latency_ms` can hold every answer back. Retried work settles (`settle.rs`): it
+//! shows in progress for `settle_reads` reads, then succeeded or, for one item in five, failed
+//! again. Control endpoints for out-of-process users, never journaled nor faulted:
+//! `GET /_sandbox/requests`, `GET /_sandbox/violations` (Retry-After violations),
+//! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}`.
 //!
 //! Invariants:
 //! - Only loopback is bound.
@@ -60,6 +61,9 @@ pub struct SandboxConfig {
     /// Reads of a retried item that still show it in progress; the read after them shows its
     /// final status (see [`Sandbox::settled`]).
     pub settle_reads: u32,
+    /// Milliseconds every API answer is held back after its request was journaled and its state
+    /// change applied (0: none). The control endpoints are never delayed.
+    pub latency_ms: u64,
 }
 
 impl Default for SandboxConfig {
@@ -70,6 +74,7 @@ impl Default for SandboxConfig {
             faults: 0.0,
             retry_after_secs: 1,
             settle_reads: 1,
+            latency_ms: 0,
         }
     }
 }
@@ -88,7 +93,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// Body as text (lossy UTF-8).
     pub body: String,
-    /// Status the sandbox answered (0 while the request is still being handled).
+    /// Status the sandbox answered (0 while the request is still being handled). It is set before
+    /// any injected latency, so it shows even when the client went away during the delay.
     pub status: u16,
     /// Whether the answer was an injected fault.
     pub fault: bool,

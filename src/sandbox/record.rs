@@ -6,8 +6,13 @@
 //!   body is too large; the control endpoints under `/_sandbox` never pass through here.
 //! - The body is read here, once, with a size cap, so handlers get plain bytes and never fail on
 //!   a body extractor (whose rejections would not be JSON).
+//! - Injected latency (`latency_ms`) holds back every answer, faults included, only after the
+//!   request is journaled with its status and its state change applied: a client that gives up
+//!   during the delay leaves its retry carried out but unanswered. A Retry-After window opens when
+//!   the answer leaves, so requests sent during the delay never count as violations.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -64,6 +69,7 @@ pub(crate) async fn record(
     let Ok(bytes) = bytes else {
         let body = json!({"error": "payload_too_large", "message": "request body over 1 MiB"});
         shared.finish_request(index, StatusCode::PAYLOAD_TOO_LARGE.as_u16(), false);
+        hold_back(shared).await;
         return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
     };
 
@@ -80,14 +86,25 @@ pub(crate) async fn record(
         }
     };
 
+    shared.finish_request(index, response.status().as_u16(), fault.is_some());
+    hold_back(shared).await;
     if let Some(wait_ms) = response
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(faults::retry_after_ms)
     {
-        let until_ms = shared.arrived_ms(index).saturating_add(wait_ms);
+        let until_ms = shared
+            .arrived_ms(index)
+            .saturating_add(shared.config.latency_ms)
+            .saturating_add(wait_ms);
         shared.open_window(context.api, index, until_ms);
     }
-    shared.finish_request(index, response.status().as_u16(), fault.is_some());
     response
+}
+
+/// Waits out the injected latency, if any.
+async fn hold_back(shared: &Shared) {
+    if shared.config.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(shared.config.latency_ms)).await;
+    }
 }

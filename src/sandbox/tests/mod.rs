@@ -6,6 +6,7 @@ mod deepwork;
 mod geelark;
 mod generic;
 mod herodotus;
+mod latency;
 mod robustness;
 mod settling;
 mod skyvern;
