@@ -6,7 +6,7 @@
 //! wanted (a request body, a list of ids), so `ids: "{{ ids }}"` sends an array, not its text.
 //!
 //! Functions: `env(name, default)`, `secret(name)` (registered with the redactor), `now()`,
-//! `ago(span)`. Filters: `tojson`, `urlencode` (built in), `rfc3339`, `timestamp`, `timestamp_ms`,
+//! `ago(span)`, `required(value, why)` (an error saying `why` when the value is null or empty). Filters: `tojson`, `urlencode` (built in), `rfc3339`, `timestamp`, `timestamp_ms`,
 //! `strftime(format)`.
 
 use std::collections::HashSet;
@@ -40,6 +40,7 @@ const FUNCTIONS: &[&str] = &[
     "secret",
     "now",
     "ago",
+    "required",
     "range",
     "dict",
     "namespace",
@@ -100,6 +101,13 @@ impl Templates {
             )),
         });
         env.add_function("now", move || rfc3339(now));
+        env.add_function("required", |value: Value, why: String| {
+            if value.is_undefined() || value.is_none() || value.as_str() == Some("") {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, why))
+            } else {
+                Ok(value)
+            }
+        });
         env.add_function(
             "ago",
             move |span: Value| -> Result<String, minijinja::Error> {
@@ -406,6 +414,20 @@ mod tests {
                 .unwrap(),
             "2026-11-22T12:00:00Z"
         );
+    }
+
+    #[test]
+    fn required_refuses_null_and_empty_values_with_the_reason() {
+        let (mut t, _) = engine(&[]);
+        let tpl = t
+            .compile("/p/{{ required(item.project_id, 'no project') }}")
+            .unwrap();
+        let ok = context([("item", &json!({"project_id": "p1"}))]);
+        assert_eq!(t.render(&tpl, &ok).unwrap(), "/p/p1");
+        for missing in [json!({"project_id": null}), json!({"project_id": ""})] {
+            let err = t.render(&tpl, &context([("item", &missing)])).unwrap_err();
+            assert!(err.contains("no project"), "{err}");
+        }
     }
 
     #[test]

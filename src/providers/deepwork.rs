@@ -10,7 +10,8 @@
 //!   tasks with status 'blocked'" → `skipped`; 404 and any other 400 (the task belongs to another
 //!   project: undocumented for retry, inferred from the sibling skip endpoint) → `failed`. A 429
 //!   is transient and its `Retry-After` honoured.
-//! - Tasks with no `project_id` are not Deep Work tasks and cannot be retried through this endpoint.
+//! - Tasks with no `project_id` are not Deep Work tasks and cannot be retried through this endpoint:
+//!   such an item fails with that reason and nothing is sent.
 
 use serde_json::{Map, Value};
 
@@ -84,7 +85,7 @@ verify:
 retry:
   request:
     method: POST
-    path: "/api/deep-work/projects/{{ item.project_id | urlencode }}/tasks/{{ task.id | urlencode }}/retry"
+    path: "/api/deep-work/projects/{{ required(item.project_id, 'the task has no project_id: only Deep Work project tasks can be retried') | urlencode }}/tasks/{{ task.id | urlencode }}/retry"
   outcome:
     message: $.detail
     status: { 404: failed }
