@@ -29,6 +29,7 @@ mod sandbox;
 mod schema;
 mod secrets;
 mod transient;
+mod unattended;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
