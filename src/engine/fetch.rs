@@ -16,6 +16,10 @@ use crate::progress::{Counts, Event};
 use crate::providers::Verdict;
 use crate::report::{ItemOutcome, ItemReport};
 
+/// Items that cannot be read (no id) are each warned about up to this many; then one line counts
+/// the rest, so an answer of a million id-less objects does not print a million lines.
+const MAX_ITEM_WARNINGS: usize = 5;
+
 /// The largest ids file read.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -61,14 +65,25 @@ impl Run<'_> {
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut duplicates = 0;
+        let mut unreadable = 0usize;
         for value in raw {
             match Item::read(value, &plan.fields) {
                 Ok(item) if seen.insert(item.id.clone()) => items.push(item),
                 Ok(_) => duplicates += 1,
-                Err(e) => self
-                    .progress
-                    .event(Event::Warning(format!("step {step}: {e}"))),
+                Err(e) => {
+                    unreadable += 1;
+                    if unreadable <= MAX_ITEM_WARNINGS {
+                        self.progress
+                            .event(Event::Warning(format!("step {step}: {e}")));
+                    }
+                }
             }
+        }
+        if unreadable > MAX_ITEM_WARNINGS {
+            self.progress.event(Event::Warning(format!(
+                "step {step}: {} more items could not be read, as above",
+                unreadable - MAX_ITEM_WARNINGS
+            )));
         }
         if let Some(enrich) = &plan.enrich {
             items = self.enrich(step, enrich, items, &plan.fields).await?;
