@@ -297,3 +297,35 @@ fn an_answer_that_breaks_off_fails_with_a_clear_message() {
     );
     assert_recorded(&ran);
 }
+
+/// Regression: an answer of a hundred thousand objects without an id printed a warning for each
+/// (millions of lines for an answer near the cap); now a few, then one line counting the rest.
+#[test]
+fn items_without_an_id_are_warned_about_a_few_times_then_counted() {
+    let api = FakeApi::start(Router::new().route(
+        "/tasks",
+        get(|| async {
+            let items = vec![json!({"name": "no id"}); 100_000];
+            axum::Json(json!({"tasks": items}))
+        }),
+    ));
+    let text = playbook(
+        "  - name: list\n    fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n",
+    );
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(0);
+    let warnings: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .collect();
+    assert!(warnings.len() <= 6, "{} warning lines", warnings.len());
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("99995 more items could not be read")),
+        "{warnings:#?}"
+    );
+    assert_eq!(ran.total("fetched"), 0);
+    assert_recorded(&ran);
+}
