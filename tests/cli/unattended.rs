@@ -11,6 +11,8 @@
 
 mod budget;
 mod crash;
+mod guards;
+mod history;
 mod interrupt;
 mod lock;
 
