@@ -107,12 +107,23 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// Fail if any form of any of `secrets` is in anything the run wrote. Returns the names of the
 /// files scanned.
 fn assert_no_leak(ran: &Ran, secrets: &[&str]) -> Vec<String> {
-    let mut outputs = vec![
+    let outputs = vec![
         ("stdout".to_string(), ran.stdout.clone().into_bytes()),
         ("stderr".to_string(), ran.stderr.clone().into_bytes()),
     ];
+    assert_clean(outputs, &ran.path("."), secrets, &format!("{ran:?}"))
+}
+
+/// Fail if any form of any of `secrets` is in `outputs` or in a file under `dir` (but the
+/// playbook, which names secrets without their values).
+fn assert_clean(
+    mut outputs: Vec<(String, Vec<u8>)>,
+    dir: &Path,
+    secrets: &[&str],
+    context: &str,
+) -> Vec<String> {
     outputs.extend(
-        files(&ran.path("."))
+        files(dir)
             .into_iter()
             .filter(|(name, _)| !name.ends_with("playbook.yaml")),
     );
@@ -128,7 +139,7 @@ fn assert_no_leak(ran: &Ran, secrets: &[&str]) -> Vec<String> {
     }
     assert!(
         leaks.is_empty(),
-        "secrets leaked:\n  {}\n{ran:?}",
+        "secrets leaked:\n  {}\n{context}",
         leaks.join("\n  ")
     );
     outputs.into_iter().map(|(name, _)| name).collect()
@@ -561,4 +572,55 @@ fn a_past_run_shown_from_the_ledger_names_no_secret() {
         }
     }
     assert_no_leak(&ran, &[ODD]);
+}
+
+/// On a terminal, progress is drawn as bars: run under `script` (a pseudo-terminal) where it is
+/// installed, and scan what the terminal received.
+#[test]
+fn secrets_stay_out_of_the_progress_bars_on_a_terminal() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("skipped: no `script` to give runbook a terminal");
+        return;
+    }
+    for secret in [PLAIN, ODD] {
+        let api = echoing_api(StatusCode::OK);
+        let runbook = Runbook::new(["unused"]).file("playbook.yaml", PLAYBOOK);
+        let line = format!(
+            "'{}' play playbook.yaml -v -o report.json -o x.md",
+            env!("CARGO_BIN_EXE_runbook")
+        );
+        let output = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(runbook.dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "xterm-256color")
+            .env("API_URL", api.url())
+            .env("API_TOKEN", secret)
+            .env("OTHER", "OTHER-canary-2b7c")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script runs");
+        let terminal = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{terminal}");
+        assert!(terminal.contains("retried"), "{terminal}");
+        assert!(
+            terminal.contains("\u{1b}[") && terminal.contains("(retry)"),
+            "bars were drawn: {terminal:?}"
+        );
+        assert!(!api.with_method("POST").is_empty());
+        assert_clean(
+            vec![
+                ("terminal".to_string(), output.stdout.clone()),
+                ("stderr".to_string(), output.stderr.clone()),
+            ],
+            runbook.dir(),
+            &[secret, "OTHER-canary-2b7c"],
+            &terminal,
+        );
+    }
 }
