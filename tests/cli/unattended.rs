@@ -6,15 +6,18 @@
 //! Invariants: every test has its own working directory ([`Bench`]) that several runs of the
 //! binary share (so they share the ledger and its lock), its own sandbox or fake server on
 //! 127.0.0.1:0 inside the test's multi-threaded runtime, and waits for the binary on a blocking
-//! thread so the server keeps answering meanwhile. Nothing waits on a fixed sleep: waits are bounded polls
-//! of a condition (the sandbox's record, a file, a line on stderr) or a process's exit.
+//! thread so the server keeps answering meanwhile. Nothing waits on a fixed sleep: waits are
+//! bounded polls of a condition (the sandbox's record, a file, a line on stderr) or a process's
+//! exit.
 
+mod ambiguous;
 mod budget;
 mod crash;
 mod guards;
 mod history;
 mod interrupt;
 mod lock;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
