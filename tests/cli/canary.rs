@@ -624,3 +624,69 @@ fn secrets_stay_out_of_the_progress_bars_on_a_terminal() {
         );
     }
 }
+
+/// While a retry is in flight the ledger holds its intent in the WAL, not yet checkpointed: scan
+/// the database, its `-wal` and `-shm` files then, and again once the run is over.
+#[test]
+fn the_ledger_and_its_wal_hold_no_secret_while_a_retry_is_in_flight() {
+    let (arrived, arrival) = std::sync::mpsc::channel::<()>();
+    let arrived = std::sync::Arc::new(std::sync::Mutex::new(arrived));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let held = std::sync::Arc::clone(&release);
+    let api = FakeApi::start(
+        Router::new()
+            .route(
+                "/tasks",
+                get(|| async {
+                    axum::Json(json!({"tasks": [{"id": "held", "status": "failed"}]}))
+                }),
+            )
+            .route(
+                "/tasks/{id}/retry/{*secret}",
+                post(move || {
+                    let arrived = std::sync::Arc::clone(&arrived);
+                    let held = std::sync::Arc::clone(&held);
+                    async move {
+                        let _ = arrived.lock().map(|a| a.send(()));
+                        held.notified().await;
+                        StatusCode::NO_CONTENT
+                    }
+                }),
+            ),
+    );
+    let runbook = Runbook::play(PLAYBOOK)
+        .api(&api)
+        .env("API_TOKEN", ODD)
+        .env("OTHER", "OTHER-canary-2b7c");
+    let mut child = runbook
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runbook starts");
+    arrival
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the retry reaches the API");
+    let during = assert_clean(
+        Vec::new(),
+        runbook.dir(),
+        &[ODD, "OTHER-canary-2b7c"],
+        "while the retry is in flight",
+    );
+    assert!(
+        during.iter().any(|f| f.ends_with("ledger.db-wal")),
+        "the WAL is there to scan: {during:?}"
+    );
+    release.notify_one();
+    let output = child.wait_with_output().expect("runbook finishes");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_clean(
+        vec![
+            ("stdout".to_string(), output.stdout.clone()),
+            ("stderr".to_string(), output.stderr.clone()),
+        ],
+        runbook.dir(),
+        &[ODD, "OTHER-canary-2b7c"],
+        "after the run",
+    );
+}
