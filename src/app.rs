@@ -351,12 +351,39 @@ fn empty_report() -> RunReport {
 async fn watch_signals(interrupted: Arc<std::sync::atomic::AtomicBool>) {
     first_signal().await;
     interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Listen for the second Ctrl-C before inviting it: a SIGINT that comes while nobody listens is
+    // lost (the handler is installed, so it does not end the process either).
+    let second = second_interrupt();
     eprintln!(
         "interrupted: finishing the requests in flight and writing the reports (Ctrl-C again to quit now)"
     );
-    let _ = tokio::signal::ctrl_c().await;
+    second.await;
     eprintln!("interrupted twice: quitting now");
     std::process::exit(130);
+}
+
+/// A SIGINT listener, registered when this is called (not when the future is first polled).
+#[cfg(unix)]
+fn second_interrupt() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listener = signal(SignalKind::interrupt());
+    async move {
+        match listener {
+            Ok(mut sigint) => {
+                sigint.recv().await;
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn second_interrupt() -> impl Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(unix)]
