@@ -658,7 +658,7 @@ fn the_ledger_and_its_wal_hold_no_secret_while_a_retry_is_in_flight() {
         .api(&api)
         .env("API_TOKEN", ODD)
         .env("OTHER", "OTHER-canary-2b7c");
-    let mut child = runbook
+    let child = runbook
         .command()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
