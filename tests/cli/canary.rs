@@ -690,3 +690,28 @@ fn the_ledger_and_its_wal_hold_no_secret_while_a_retry_is_in_flight() {
         "after the run",
     );
 }
+
+/// Token mode, chosen because no key is set: the adapter adds `Authorization: Bearer` itself, no
+/// template reads the token, and the API echoes it.
+#[test]
+fn geelark_token_mode_keeps_the_token_out_of_the_output() {
+    for token in [PLAIN, ODD] {
+        let api = geelark_api(token);
+        let ran = Runbook::play(
+            "name: geelark-canary\nprovider: geelark\nsteps:\n  - fetch: {}\n  - retry: {rate: 100/s}\n",
+        )
+        .env("GEELARK_BASE_URL", &api.url())
+        .env("GEELARK_TOKEN", token)
+        .arg("-v")
+        .run();
+        ran.expect_code(1);
+        let bearer = format!("Bearer {token}");
+        assert!(
+            api.requests()
+                .iter()
+                .all(|r| r.header("authorization") == Some(bearer.as_str())),
+            "{ran:?}"
+        );
+        assert_no_leak(&ran, &[token]);
+    }
+}
