@@ -346,3 +346,118 @@ async fn a_retry_found_carried_out_is_not_checked_again_by_the_next_resume() {
         );
     }
 }
+
+/// The Beam adapter end to end: its own list shape, retry request (`POST /agent-tasks/retry`,
+/// `{"taskId"}`) and get-one request as the check. The listing is frozen as above.
+async fn beam_kill_and_resume(kills: Vec<usize>) {
+    const RETRYABLE: [&str; 4] = ["FAILED", "ERROR", "STOPPED", "TIMEOUT"];
+    let sandbox = sandbox(LATENCY_MS, 1).await;
+    let credential = |name: &str| {
+        sandbox
+            .credentials()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .expect("a sandbox credential")
+    };
+    let bench = Bench::new()
+        .env("BEAM_BASE_URL", &sandbox.base_url("beam").expect("/beam"))
+        .env("BEAM_API_KEY", &credential("BEAM_API_KEY"))
+        .env("BEAM_WORKSPACE_ID", &credential("BEAM_WORKSPACE_ID"));
+    let tasks: Vec<serde_json::Value> = sandbox
+        .tasks("beam")
+        .into_iter()
+        .filter(|t| t["agentId"] == "agent-sandbox-1")
+        .collect();
+    let eligible: BTreeSet<String> = tasks
+        .iter()
+        .filter(|t| RETRYABLE.iter().any(|s| t["status"] == *s))
+        .map(|t| t["id"].as_str().expect("an id").to_string())
+        .collect();
+    assert!(eligible.len() >= 10, "{eligible:?}");
+    bench.write("tasks.json", &serde_json::to_string(&tasks).expect("JSON"));
+    bench.write(
+        "playbook.yaml",
+        r#"name: beam-frozen
+provider: beam
+connection:
+  options: {workspace: bid}
+steps:
+  - name: listed
+    fetch: {file: tasks.json}
+  - name: selected
+    filter: {status_in: [FAILED, ERROR, STOPPED, TIMEOUT]}
+  - name: retried
+    retry: {concurrency: 4}
+"#,
+    );
+    let beam_retries = || -> Vec<String> {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/agent-tasks/retry" && !r.fault)
+            .filter_map(|r| {
+                let body: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+                Some(body["taskId"].as_str()?.to_string())
+            })
+            .collect()
+    };
+    for (n, &after) in kills.iter().enumerate() {
+        let mut args = vec!["play", "playbook.yaml", "--quiet"];
+        if n > 0 {
+            args.push("--resume");
+        }
+        let mut child = bench.spawn(&args);
+        super::wait_until("Beam retries", || beam_retries().len() >= after).await;
+        child.kill().expect("SIGKILL");
+        child.wait().expect("the killed run is reaped");
+    }
+    let out = bench
+        .run(&["play", "playbook.yaml", "--resume", "-o", "final.json"])
+        .await;
+    out.expect_code(0);
+    let mut per_id: std::collections::BTreeMap<String, usize> = Default::default();
+    for id in beam_retries() {
+        *per_id.entry(id).or_default() += 1;
+    }
+    let sent: BTreeSet<String> = per_id.keys().cloned().collect();
+    assert_eq!(
+        sent, eligible,
+        "trial {kills:?}: exactly the eligible tasks"
+    );
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "trial {kills:?}: each retried once: {per_id:?}"
+    );
+    let report = bench.json("final.json");
+    assert_eq!(report["totals"]["retried"], eligible.len(), "{report:#}");
+    assert!(report["resumed_from"].is_string());
+    let checked = report["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| {
+            i["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("the provider now shows IN_PROGRESS"))
+        })
+        .count();
+    assert!(
+        checked > 0,
+        "trial {kills:?}: in-flight retries were checked with Beam's get-one: {report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_beam_runs_resume_with_beams_own_check() {
+    let trials = [vec![3], vec![2, 7]];
+    let handles: Vec<_> = trials
+        .into_iter()
+        .map(|kills| tokio::spawn(beam_kill_and_resume(kills)))
+        .collect();
+    for result in join_all(handles).await {
+        if let Err(e) = result {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
