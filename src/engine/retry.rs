@@ -259,6 +259,8 @@ impl Run<'_> {
                 .resume
                 .as_ref()
                 .and_then(|(_, past)| past.get(&item.id).cloned());
+            // The check found the in-flight retry never carried out: its intent is no retry.
+            let mut not_carried_out = false;
             match past {
                 Some(Past::Done { outcome, message }) => {
                     let outcome = ItemOutcome::parse(&outcome).unwrap_or(ItemOutcome::Failed);
@@ -279,7 +281,7 @@ impl Run<'_> {
                             settled.push(item, ItemOutcome::Retried, Some(note));
                             continue;
                         }
-                        Some(Checked::NotCarriedOut) => {}
+                        Some(Checked::NotCarriedOut) => not_carried_out = true,
                         Some(Checked::Unreadable(_)) | None if !self.options.retry_unknown => {
                             let note = "in flight when the resumed run stopped and its status cannot be checked: not sent again (--retry-unknown sends it)";
                             settled.push(item, ItemOutcome::Unknown, Some(note.into()));
@@ -295,7 +297,8 @@ impl Run<'_> {
             {
                 let used = ledger
                     .retries_since(self.plan.provider.name(), &item.id, since)
-                    .unwrap_or(0);
+                    .unwrap_or(0)
+                    .saturating_sub(u64::from(not_carried_out));
                 if used >= u64::from(max) {
                     let note = format!(
                         "retried {used} times in the last {per} (budget {max}): not retried again"
