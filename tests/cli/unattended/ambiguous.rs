@@ -313,3 +313,34 @@ async fn a_retry_checked_in_a_killed_run_is_not_retried_by_its_resume() {
     let report = bench.json("report.json");
     assert_eq!(ids_with(&report, "retried"), ["a-1", "h-1"], "{report:#}");
 }
+
+/// Regression: a retry in flight at a crash that the resumed run's check found *not* carried out
+/// still counted against the retry budget, so with `budget: {max: 1}` the task was reported
+/// chronic and never retried at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_found_not_carried_out_does_not_use_up_the_budget() {
+    let (url, api) = start(&["h-1"]).await;
+    let bench = Bench::new()
+        .env("API_URL", &url)
+        .env("TASKS_API_TOKEN", "t");
+    bench.write(
+        "playbook.yaml",
+        &playbook(&format!("{CHECK}      budget: {{max: 1, per: 7d}}\n")),
+    );
+    // h-1's retry never gets an answer and is not carried out: kill the run meanwhile.
+    let mut child = bench.spawn(&["play", "playbook.yaml", "--quiet"]);
+    super::wait_until("h-1's retry", || {
+        counts(&api).get("h-1").is_some_and(|c| c.0 == 1)
+    })
+    .await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("the killed run is reaped");
+
+    let out = bench
+        .run(&["play", "playbook.yaml", "--resume", "-o", "report.json"])
+        .await;
+    out.expect_code(0);
+    let report = bench.json("report.json");
+    assert_eq!(ids_with(&report, "retried"), ["h-1"], "{report:#}");
+    assert_eq!(counts(&api)["h-1"], (2, 1), "checked, then sent again");
+}
