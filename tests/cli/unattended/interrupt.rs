@@ -172,3 +172,83 @@ async fn a_second_sigint_quits_at_once_with_130() {
     assert_eq!(rows.len(), 1, "{}", history.stdout);
     assert_eq!(rows[0].1, "running", "{}", history.stdout);
 }
+
+/// SIGINT while the verify step polls: the run stops polling, reports the retried items `pending`,
+/// exits 3; `--resume` sends no retry again and verifies the same items to the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_verify_then_resume_verifies_without_retrying() {
+    // Each retried task shows running for 40 reads, then settles: the interrupt after two polls
+    // comes long before.
+    let sandbox = sandbox(0, 40).await;
+    let bench = Bench::at_sandbox(&sandbox);
+    let tasks = bench.freeze_listing(&sandbox);
+    let (eligible, _) = split_eligible(&tasks);
+    let text = format!(
+        "{}  - verify:\n      request: {{path: \"/tasks/{{{{ task.id }}}}\"}}\n      success: [succeeded]\n      failure: [failed]\n      concurrency: 8\n      every: 20ms\n      timeout: 30s\n",
+        frozen_playbook("nightly", 8, "")
+    );
+    bench.write("playbook.yaml", &text);
+    let reads = || {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/tasks/"))
+            .count()
+    };
+    let args = ["play", "playbook.yaml", "-o", "first.json"];
+    let child = bench.spawn(&args);
+    // Two polls of every task: the verify step is under way, nothing has settled yet.
+    wait_until("the verify step's polls", || reads() >= 2 * eligible.len()).await;
+    signal(&child, "INT");
+    let out = super::finish(child, &args).await;
+    out.expect_code(3);
+    let first = bench.json("first.json");
+    assert!(
+        first["aborted"]
+            .as_str()
+            .is_some_and(|a| a.contains("interrupted")),
+        "{first:#}"
+    );
+    let mut sorted = eligible.clone();
+    sorted.sort();
+    assert_eq!(ids_with(&first, "pending"), sorted, "{first:#}");
+    assert!(
+        sandbox.settled("http").is_empty(),
+        "the interrupt came before any settled"
+    );
+
+    let out = bench
+        .run(&["play", "playbook.yaml", "--resume", "-o", "second.json"])
+        .await;
+    let per_id = retries_per_id(&retry_requests(&sandbox));
+    assert_eq!(per_id.len(), eligible.len());
+    assert!(per_id.values().all(|n| *n == 1), "{per_id:?}");
+    let second = bench.json("second.json");
+    assert_eq!(second["resumed_from"], first["run_id"]);
+    let settled = sandbox.settled("http");
+    assert_eq!(
+        settled.len(),
+        eligible.len(),
+        "every task verified to the end"
+    );
+    let with = |status: &str| -> Vec<String> {
+        let mut ids: Vec<String> = settled
+            .iter()
+            .filter(|(_, s)| s == status)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids_with(&second, "recovered"),
+        with("succeeded"),
+        "{second:#}"
+    );
+    assert_eq!(
+        ids_with(&second, "still_failing"),
+        with("failed"),
+        "{second:#}"
+    );
+    out.expect_code(if with("failed").is_empty() { 0 } else { 1 });
+}
