@@ -1,5 +1,5 @@
 //! Crash and resume: a run killed with SIGKILL while retries are in flight (the sandbox holds every
-//! answer back, so a kill after the k-th retry request arrived always lands with requests
+//! answer back, so a kill soon after the k-th retry request arrived lands with requests
 //! unanswered), then `--resume`d — killed again in some trials — until a run finishes. The
 //! sandbox's record must show every eligible task retried exactly once and no other task retried.
 //!

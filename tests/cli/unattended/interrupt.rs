@@ -97,6 +97,15 @@ async fn interrupt_then_resume(sig: &str) {
     assert_eq!(second["resumed_from"], report["run_id"]);
     assert_eq!(second["aborted"], serde_json::Value::Null);
     assert_eq!(second["totals"]["retried"], eligible.len());
+    for item in second["items"].as_array().expect("items") {
+        let id = item["id"].as_str().unwrap_or_default().to_string();
+        let message = item["message"].as_str().unwrap_or_default();
+        assert_eq!(
+            message.starts_with("handled by the resumed run"),
+            retried.contains(&id),
+            "what the interrupted run retried is reported, not sent again: {item}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
