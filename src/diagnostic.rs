@@ -73,7 +73,7 @@ impl Diagnostic {
 
 /// The width of the token that starts at `pos`: up to the next space, colon or end of line.
 fn token_width(text: &str, pos: Position) -> usize {
-    let Some(line) = text.lines().nth(pos.line.saturating_sub(1)) else {
+    let Some(line) = source_line(text, pos.line) else {
         return 1;
     };
     let rest: String = line.chars().skip(pos.column.saturating_sub(1)).collect();
@@ -103,7 +103,7 @@ impl fmt::Display for Diagnostic {
                     let number = pos.line.to_string();
                     let pad = " ".repeat(number.len());
                     writeln!(f, "{pad}--> {shown}:{}:{}", pos.line, pos.column)?;
-                    if let Some(line) = file.text.lines().nth(pos.line.saturating_sub(1)) {
+                    if let Some(line) = source_line(&file.text, pos.line) {
                         writeln!(f, "{pad} |")?;
                         writeln!(f, "{number} | {line}")?;
                         let indent: String = line
@@ -126,6 +126,35 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// Line `number` (1-based) of `text`, counting lines as YAML does: a line ends at `\r\n`, `\n`
+/// or a lone `\r` (Rust's `str::lines` does not break at a lone `\r`).
+pub fn source_line(text: &str, number: usize) -> Option<&str> {
+    source_lines(text).nth(number.checked_sub(1)?)
+}
+
+/// The lines of `text` as YAML counts them.
+pub fn source_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\r', '\n']) {
+            Some(i) => {
+                let skip = if current[i..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
+                rest = Some(&current[i + skip..]).filter(|r| !r.is_empty());
+                Some(&current[..i])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
@@ -159,6 +188,14 @@ mod tests {
             text,
             "error: unknown field `retyr`\n --> nightly.yaml:3:5\n  |\n3 |   - retyr: {}\n  |     ^^^^^\n  = help: did you mean `retry`?\n"
         );
+    }
+
+    #[test]
+    fn lines_break_where_yaml_breaks_them() {
+        let lines: Vec<&str> = source_lines("a\r\nb\rc\nd").collect();
+        assert_eq!(lines, ["a", "b", "c", "d"]);
+        assert_eq!(source_line(" \t \ra\t", 2), Some("a\t"));
+        assert_eq!(source_line("x\n", 2), None);
     }
 
     #[test]

@@ -28,11 +28,21 @@ use crate::template::{Templates, context};
 /// Longer than any one call below may take: a hang guard, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A fixed seed unless PROPTEST_RNG_SEED asks for another: CI runs the same cases every time, and
+/// a developer exploring sets the variable.
 fn config(cases: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    let rng_seed = match default.rng_seed {
+        proptest::test_runner::RngSeed::Random => {
+            proptest::test_runner::RngSeed::Fixed(0x5eed_2026)
+        }
+        chosen => chosen,
+    };
     ProptestConfig {
         cases,
         failure_persistence: None,
-        ..ProptestConfig::default()
+        rng_seed,
+        ..default
     }
 }
 
@@ -242,7 +252,7 @@ fn load_and_check(text: &str) -> Result<(), TestCaseError> {
         "loading took {:?}",
         started.elapsed()
     );
-    let lines = text.lines().count().max(1);
+    let lines = crate::diagnostic::source_lines(&text).count().max(1);
     for d in &diags {
         let rendered = d.to_string();
         prop_assert!(rendered.starts_with("error: "), "{rendered}");
@@ -254,10 +264,8 @@ fn load_and_check(text: &str) -> Result<(), TestCaseError> {
                 "line {} outside a file of {lines} lines: {rendered}",
                 p.line
             );
-            let width = text
-                .lines()
-                .nth(p.line - 1)
-                .map_or(0, |l| l.chars().count());
+            let width =
+                crate::diagnostic::source_line(&text, p.line).map_or(0, |l| l.chars().count());
             prop_assert!(
                 p.column >= 1 && p.column <= width + 2,
                 "column {} outside line {} of {width} characters: {rendered}",
