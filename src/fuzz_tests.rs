@@ -252,7 +252,7 @@ fn load_and_check(text: &str) -> Result<(), TestCaseError> {
         "loading took {:?}",
         started.elapsed()
     );
-    let lines = crate::diagnostic::source_lines(&text).count().max(1);
+    let lines = crate::diagnostic::source_lines(text).count().max(1);
     for d in &diags {
         let rendered = d.to_string();
         prop_assert!(rendered.starts_with("error: "), "{rendered}");
@@ -265,7 +265,7 @@ fn load_and_check(text: &str) -> Result<(), TestCaseError> {
                 p.line
             );
             let width =
-                crate::diagnostic::source_line(&text, p.line).map_or(0, |l| l.chars().count());
+                crate::diagnostic::source_line(text, p.line).map_or(0, |l| l.chars().count());
             prop_assert!(
                 p.column >= 1 && p.column <= width + 2,
                 "column {} outside line {} of {width} characters: {rendered}",
