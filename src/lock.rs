@@ -61,7 +61,17 @@ impl RunLock {
                 }
             })
             .collect();
-        let path = dir.join(format!("{safe}.lock"));
+        // One lock per playbook and ledger: `nightly.lock` beside `ledger.db`, and
+        // `nightly.sandbox-ledger.lock` beside `sandbox-ledger.db`, so they do not block each other.
+        let stem = ledger
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("ledger");
+        let path = if stem == "ledger" {
+            dir.join(format!("{safe}.lock"))
+        } else {
+            dir.join(format!("{safe}.{stem}.lock"))
+        };
         let me = identity(std::process::id()).unwrap_or_else(|| std::process::id().to_string());
         let mut warning = None;
         for _ in 0..2 {
@@ -122,6 +132,11 @@ mod tests {
         assert!(
             RunLock::acquire(&ledger, "other").is_ok(),
             "locks are per playbook"
+        );
+        let sandbox = dir.path().join("sandbox-ledger.db");
+        assert!(
+            RunLock::acquire(&sandbox, "nightly").is_ok(),
+            "and per ledger"
         );
         drop(lock);
         // A lock whose owner is gone: a process id that cannot exist.

@@ -116,13 +116,14 @@ impl Run<'_> {
         }
         let total = input.len() as u64;
         self.report.totals.selected += total;
-        self.check_blast_radius(total)?;
         self.progress.event(Event::StepStarted {
             step: step.into(),
             kind: "retry",
             total: Some(total),
         });
         let (to_send, mut settled) = self.triage(plan, input).await;
+        // The guards count what would be sent: on --resume, not what the run already handled.
+        self.check_blast_radius(to_send.len() as u64)?;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
         let limiter = plan.rate.map(RateLimiter::new);
         let stop = AtomicBool::new(false);
