@@ -145,8 +145,13 @@ pub async fn play(config: PlayConfig) -> i32 {
         }
     };
     for output in &config.outputs {
-        if let Err(e) = report::render_for(output, &empty_report(), None) {
-            eprintln!("error: -o {}: {e}", output.display());
+        let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !report::is_known_extension(ext) {
+            eprintln!(
+                "error: -o {}: cannot tell the report format: end the file name with one of {}",
+                output.display(),
+                report::EXTENSIONS.join(", ")
+            );
             return exit::INVALID;
         }
     }
@@ -328,21 +333,6 @@ pub async fn play(config: PlayConfig) -> i32 {
         s.shutdown().await;
     }
     code
-}
-
-fn empty_report() -> RunReport {
-    RunReport {
-        playbook: String::new(),
-        run_id: String::new(),
-        dry_run: false,
-        started_at: String::new(),
-        finished_at: String::new(),
-        totals: Default::default(),
-        items: Vec::new(),
-        aborted: None,
-        resumed_from: None,
-        errors: Vec::new(),
-    }
 }
 
 /// The first SIGINT or SIGTERM sets `interrupted`: no new requests, in-flight ones finish, the

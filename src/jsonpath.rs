@@ -94,6 +94,17 @@ impl Predicate {
     }
 }
 
+/// Where APIs put an error's text when nothing more specific is known, in the order tried.
+const MESSAGE_PATHS: [&str; 4] = ["$.message", "$.error", "$.detail", "$.msg"];
+
+/// [`MESSAGE_PATHS`], compiled.
+pub fn message_paths() -> Vec<JsonPath> {
+    MESSAGE_PATHS
+        .iter()
+        .filter_map(|p| JsonPath::parse(p).ok())
+        .collect()
+}
+
 /// Strings bare; numbers and booleans as written; anything else has no text.
 pub fn scalar_text(value: &Value) -> Option<String> {
     match value {

@@ -351,9 +351,9 @@ pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, Ste
 
 fn short_message(response: &crate::http::Response) -> String {
     let from_json = response.json.as_ref().and_then(|j| {
-        ["$.message", "$.error", "$.detail", "$.msg"]
+        crate::jsonpath::message_paths()
             .iter()
-            .find_map(|p| JsonPath::parse(p).ok()?.first_text(j))
+            .find_map(|p| p.first_text(j))
     });
     match from_json {
         Some(m) => format!(": {m}"),

@@ -1345,10 +1345,7 @@ impl Compiler<'_> {
     fn outcome(&mut self, file: &Arc<SourceFile>, o: &model::OutcomeRules) -> Option<OutcomePlan> {
         let message = match &o.message {
             Some(m) => vec![self.jsonpath(file, m)?],
-            None => ["$.message", "$.error", "$.detail", "$.msg"]
-                .iter()
-                .filter_map(|p| JsonPath::parse(p).ok())
-                .collect(),
+            None => crate::jsonpath::message_paths(),
         };
         let mut body = Vec::new();
         for rule in &o.body {
