@@ -266,8 +266,8 @@ pub async fn play(config: PlayConfig) -> i32 {
     } else {
         None
     };
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_signals(Arc::clone(&interrupted)));
+    let interrupted = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(watch_signals(interrupted.clone()));
     let progress: Arc<dyn Progress> = match config.progress {
         ProgressMode::Bars => Arc::new(Bars::new(config.verbose, redactor.clone())),
         ProgressMode::Plain => Arc::new(Plain::new(config.verbose, redactor.clone())),
@@ -335,17 +335,20 @@ pub async fn play(config: PlayConfig) -> i32 {
     code
 }
 
-/// The first SIGINT or SIGTERM sets `interrupted`: no new requests, in-flight ones finish, the
-/// ledger and the reports are written. A second SIGINT exits at once with 130; the ledger stays
-/// consistent, since each of its writes is one transaction.
-async fn watch_signals(interrupted: Arc<std::sync::atomic::AtomicBool>) {
+/// The first SIGINT or SIGTERM cancels `interrupted`: every wait ends at once, nothing new is sent,
+/// reads in flight are dropped, retries in flight get a short grace (then stay in the ledger as in
+/// flight, for `--resume` to check), and the ledger and the reports are written. A second SIGINT
+/// exits at once with 130; the ledger stays consistent, since each of its writes is one
+/// transaction.
+async fn watch_signals(interrupted: tokio_util::sync::CancellationToken) {
     first_signal().await;
-    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+    interrupted.cancel();
     // Listen for the second Ctrl-C before inviting it: a SIGINT that comes while nobody listens is
     // lost (the handler is installed, so it does not end the process either).
     let second = second_interrupt();
     eprintln!(
-        "interrupted: finishing the requests in flight and writing the reports (Ctrl-C again to quit now)"
+        "interrupted: finishing the requests in flight (at most {}ms more) and writing the reports (Ctrl-C again to quit now)",
+        crate::http::IN_FLIGHT_GRACE.as_millis()
     );
     second.await;
     eprintln!("interrupted twice: quitting now");

@@ -124,6 +124,9 @@ impl Run<'_> {
                 .http
                 .send(&req, Effect::Read, &self.plan.connection.backoff, None)
                 .await;
+            if exchange.response.is_none() && self.interrupted() {
+                return Err(StepStop::Abort("interrupted".into()));
+            }
             let json = read_json(&req, &exchange)?;
             let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(&json)).collect();
             if let ([path], true) = (items_paths, found.is_empty()) {
@@ -282,6 +285,9 @@ impl Run<'_> {
             .await;
         let status = exchange.response.as_ref().map(|r| r.status);
         let attempts = exchange.attempts;
+        if status.is_none() && self.interrupted() {
+            return Err(fail("interrupted".into(), None, attempts, true));
+        }
         match read_json(&req, &exchange) {
             Ok(json) => plan.item.first(&json).cloned().ok_or_else(|| {
                 let m = format!(

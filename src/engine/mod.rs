@@ -15,10 +15,10 @@ mod verify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::Value as Ctx;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::http::HttpClient;
 use crate::ledger::{Ledger, Past};
@@ -47,8 +47,11 @@ pub struct RunOptions {
     pub retry_unknown: bool,
     /// Go past the blast-radius guards.
     pub yes: bool,
-    /// Set on SIGINT/SIGTERM: send nothing new, finish what is in flight, report.
-    pub interrupted: Arc<AtomicBool>,
+    /// Cancelled on SIGINT/SIGTERM: every wait (rate slot, `Retry-After` gate, backoff, verify's
+    /// poll interval) ends at once, nothing new is sent, reads in flight are dropped, retries in
+    /// flight get [`crate::http::IN_FLIGHT_GRACE`] and are then left in the ledger as in flight;
+    /// the report is written.
+    pub interrupted: CancellationToken,
 }
 
 /// How a step ended when it did not simply succeed.
@@ -110,6 +113,10 @@ pub async fn run(
                 redactor.register(token);
             }
         }
+        // A header that can never be sent fails the run before its first request, not each
+        // request five times.
+        crate::http::header_pair(name, &value)
+            .map_err(|e| format!("connection.headers.{name}: {e}"))?;
         headers.push((name.clone(), value));
     }
     let c = &plan.connection;
@@ -118,9 +125,13 @@ pub async fn run(
         env,
         redactor.clone(),
         Arc::clone(&progress),
-        c.rate,
-        c.timeout,
-        c.connect_timeout,
+        crate::http::ClientSettings {
+            rate: c.rate,
+            timeout: c.timeout,
+            connect_timeout: c.connect_timeout,
+            redirects: c.redirects,
+        },
+        options.interrupted.clone(),
     )?;
     let run_id = format!(
         "{}-{:04x}",
@@ -197,7 +208,7 @@ pub async fn run(
 impl Run<'_> {
     /// Whether SIGINT or SIGTERM asked the run to stop.
     pub fn interrupted(&self) -> bool {
-        self.options.interrupted.load(Ordering::SeqCst)
+        self.options.interrupted.is_cancelled()
     }
 
     async fn execute(&mut self) {

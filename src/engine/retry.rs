@@ -424,6 +424,10 @@ impl Run<'_> {
             .await
         {
             Ok(e) => e,
+            // Stopped while it waited its turn: not sent; the step reports the interruption.
+            Err(reason) if self.interrupted() => {
+                return (every(ItemOutcome::Failed, Some(reason)), None);
+            }
             Err(reason) => {
                 return (
                     every(ItemOutcome::Failed, Some(reason.clone())),
@@ -476,7 +480,9 @@ impl Run<'_> {
     ) -> Result<Exchange, String> {
         // The intent is recorded after the request's turn came, just before it leaves: a run killed
         // while requests wait for the rate limit leaves none of them "in flight".
-        self.http.pace(limiter).await;
+        if self.http.pace(limiter).await.is_err() {
+            return Err(crate::http::NOT_SENT_STOPPED.into());
+        }
         let url = self.redactor.redact(request.url.as_str());
         let recorded = match &self.options.ledger {
             Some(ledger) => Some(

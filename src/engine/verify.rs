@@ -85,7 +85,14 @@ impl Run<'_> {
             if waiting.is_empty() || now >= deadline || self.interrupted() {
                 break;
             }
-            tokio::time::sleep(plan.every.min(deadline - now)).await;
+            // The poll interval ends at once on SIGINT/SIGTERM.
+            let pause = plan.every.min(deadline - now);
+            if crate::http::limiter::sleep(pause, self.http.stop())
+                .await
+                .is_err()
+            {
+                break;
+            }
         }
         for (item, last) in waiting {
             let message = format!(
@@ -133,8 +140,10 @@ impl Run<'_> {
     }
 
     async fn poll(&self, plan: &VerifyPlan, item: &Item, limiter: Option<&RateLimiter>) -> Settled {
-        if let Some(limiter) = limiter {
-            limiter.acquire().await;
+        if let Some(limiter) = limiter
+            && limiter.acquire(self.http.stop()).await.is_err()
+        {
+            return Settled::NotYet(crate::http::NOT_SENT_STOPPED.into());
         }
         let fresh = match self.read_item(&plan.read, item).await {
             Ok(v) => v,

@@ -64,6 +64,8 @@ pub struct ConnectionPlan {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub backoff: BackoffPolicy,
+    /// Which redirects a read follows (a retry follows none).
+    pub redirects: crate::http::Redirects,
 }
 
 /// JSONPaths that read an item's common fields.
@@ -654,6 +656,11 @@ impl Compiler<'_> {
             .map_or(DEFAULT_CONNECT_TIMEOUT, |s| s.0);
         let base = self.backoff(dfile, d.backoff.as_ref(), BackoffPolicy::default());
         let backoff = self.backoff(file, c.backoff.as_ref(), base);
+        let redirects = match c.redirects.or(d.redirects) {
+            None | Some(model::RedirectRule::SameOrigin) => crate::http::Redirects::SameOrigin,
+            Some(model::RedirectRule::Any) => crate::http::Redirects::Any,
+            Some(model::RedirectRule::None) => crate::http::Redirects::None,
+        };
         ConnectionPlan {
             base_url,
             headers,
@@ -661,6 +668,7 @@ impl Compiler<'_> {
             timeout,
             connect_timeout,
             backoff,
+            redirects,
         }
     }
 

@@ -81,10 +81,31 @@ pub struct Connection {
     /// How transient failures are retried, for every request.
     #[serde(default)]
     pub backoff: Option<Backoff>,
+    /// Which redirects a read (a listing, an item read, a check, a verify poll) follows:
+    /// `same_origin` (the default) follows those to the API's own scheme, host and port; `any`
+    /// also follows those to another origin, sending none of the connection's or the adapter's
+    /// headers there (no credential leaves for another host); `none` follows none. A retry, or any
+    /// request that changes something, never follows a redirect: its item fails naming the
+    /// `Location` (after a 303, which says it was carried out, it is `unknown`), and it is not
+    /// sent again.
+    #[serde(default)]
+    pub redirects: Option<RedirectRule>,
     /// Provider-specific options (see the provider's documentation).
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Which redirects a connection's reads follow (see [`Connection::redirects`]).
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectRule {
+    /// Only to the API's own scheme, host and port (the default).
+    SameOrigin,
+    /// To any origin; to another one without any of the connection's headers.
+    Any,
+    /// None: a redirect is an error naming its `Location`.
+    None,
 }
 
 /// Transient-failure handling: which answers are transient and how long to wait between attempts.
