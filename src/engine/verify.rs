@@ -46,19 +46,19 @@ impl Run<'_> {
         let mut counts = Counts::default();
         let mut settled: Vec<(Item, ItemOutcome, String)> = Vec::new();
         loop {
-            let polled: Vec<(Item, Settled)> = {
+            let polled: Vec<(Item, String, Settled)> = {
                 let this = &*self;
                 let limiter = limiter.as_ref();
                 futures_util::stream::iter(waiting.drain(..))
-                    .map(|(item, _)| async move {
+                    .map(|(item, last)| async move {
                         let state = this.poll(plan, &item, limiter).await;
-                        (item, state)
+                        (item, last, state)
                     })
                     .buffer_unordered(plan.read.concurrency.max(1))
                     .collect()
                     .await
             };
-            for (item, state) in polled {
+            for (item, last, state) in polled {
                 match state {
                     Settled::Recovered(s) => {
                         counts.retried += 1;
@@ -72,6 +72,8 @@ impl Run<'_> {
                             format!("failed again: {s}"),
                         ));
                     }
+                    // A poll the stop cut short says nothing new: the last status stands.
+                    Settled::NotYet(_) if self.interrupted() => waiting.push((item, last)),
                     Settled::NotYet(s) => waiting.push((item, s)),
                 }
             }
@@ -94,16 +96,21 @@ impl Run<'_> {
                 break;
             }
         }
+        let stopped = self.interrupted();
         for (item, last) in waiting {
-            let message = format!(
-                "not settled after {}: last {}",
-                crate::units::Span(plan.timeout),
-                if last.is_empty() {
-                    "unknown".into()
-                } else {
-                    last
-                }
-            );
+            let last = if last.is_empty() {
+                "unknown".to_string()
+            } else {
+                last
+            };
+            let message = if stopped {
+                format!("not settled when the run was stopped: last {last}")
+            } else {
+                format!(
+                    "not settled after {}: last {last}",
+                    crate::units::Span(plan.timeout)
+                )
+            };
             settled.push((item, ItemOutcome::Pending, message));
         }
         let mut out = Vec::new();

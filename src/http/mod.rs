@@ -244,7 +244,7 @@ impl HttpClient {
             if !paced && self.pace(limiter).await.is_err() {
                 let error = match attempt {
                     0 => NOT_SENT_STOPPED.to_string(),
-                    n => format!("not sent again after {n} attempts: the run was stopped"),
+                    n => format!("not sent again after {}: the run was stopped", attempts(n)),
                 };
                 return Exchange::without_answer(attempt, error);
             }
@@ -264,7 +264,7 @@ impl HttpClient {
                     attempt -= 1;
                     let error = match attempt {
                         0 => NOT_SENT_STOPPED.to_string(),
-                        n => format!("not sent again after {n} attempts: the run was stopped"),
+                        n => format!("not sent again after {}: the run was stopped", attempts(n)),
                     };
                     return Exchange::without_answer(attempt, error);
                 }
@@ -388,7 +388,8 @@ impl HttpClient {
             });
             if limiter::sleep(wait, &self.stop).await.is_err() {
                 let error = Some(format!(
-                    "{reason}; not sent again after {attempt} attempts: the run was stopped"
+                    "{reason}; not sent again after {}: the run was stopped",
+                    attempts(attempt)
                 ));
                 return Exchange {
                     response: Some(response),
@@ -659,6 +660,15 @@ impl HttpClient {
             url: target,
             own_origin: same_origin,
         })
+    }
+}
+
+/// "1 attempt", "3 attempts".
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
     }
 }
 

@@ -29,6 +29,7 @@ mod retry_after;
 mod sandbox;
 mod schema;
 mod secrets;
+mod signals;
 mod transient;
 mod unattended;
 
