@@ -635,6 +635,19 @@ impl Compiler<'_> {
             }
         }
         for (name, value) in &c.headers {
+            // Constant text is checked here, so `validate` catches a header that can never be
+            // sent (a line break in it); a rendered one is checked before the first request.
+            let constant = !value.value.contains("{{") && !value.value.contains("{%");
+            if let (true, Err(e)) = (constant, crate::http::header_pair(name, &value.value)) {
+                let help = "write the value on one line, without control characters".to_string();
+                self.error::<()>(
+                    file,
+                    position_of(value),
+                    format!("connection.headers.{name}: {e}"),
+                    Some(help),
+                );
+                continue;
+            }
             if let Some(t) = self.template(file, value, ROOTS_CONNECTION) {
                 headers.push((name.clone(), t));
             }

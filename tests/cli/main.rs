@@ -16,6 +16,7 @@ mod canary;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod gate;
 mod hostile;
 mod malformed_answers;
 mod max_pages;
@@ -32,6 +33,7 @@ mod secrets;
 mod signals;
 mod transient;
 mod unattended;
+mod unsendable_headers;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
