@@ -124,7 +124,9 @@ impl Run<'_> {
                 .http
                 .send(&req, Effect::Read, &self.plan.connection.backoff, None)
                 .await;
-            if exchange.response.is_none() && self.interrupted() {
+            // Cut short by SIGINT/SIGTERM (a wait ended, or the read was dropped): the run stops.
+            let cut_short = exchange.response.is_none() || exchange.error.is_some();
+            if cut_short && self.interrupted() {
                 return Err(StepStop::Abort("interrupted".into()));
             }
             let json = read_json(&req, &exchange)?;
@@ -285,7 +287,8 @@ impl Run<'_> {
             .await;
         let status = exchange.response.as_ref().map(|r| r.status);
         let attempts = exchange.attempts;
-        if status.is_none() && self.interrupted() {
+        let cut_short = status.is_none() || exchange.error.is_some();
+        if cut_short && self.interrupted() {
             return Err(fail("interrupted".into(), None, attempts, true));
         }
         match read_json(&req, &exchange) {

@@ -5,6 +5,22 @@
 //! A request that mutates (a retry) is never sent twice when its first sending may have been carried
 //! out: after a connection error it is resent (nothing reached the provider), after a timeout or a
 //! broken answer it is not. 429, 502, 503 and 504 are answers: the provider did nothing.
+//!
+//! Invariants a hostile provider cannot break:
+//! - Redirects are followed here, not by reqwest: a mutating request follows none (it is not sent
+//!   again anywhere, nor turned into a GET); a read follows up to [`MAX_REDIRECTS`] to its own
+//!   origin (scheme, host, port), or to another if the connection allows it ([`Redirects::Any`]),
+//!   and then with no header at all: no credential of the playbook or the adapter leaves for a host
+//!   it was not meant for.
+//! - A throttled answer (a transient status with `Retry-After`) closes the gate as soon as its
+//!   headers are read, before its body; the gate is looked at again immediately before a request
+//!   is written, so only requests already on the wire can land inside the window.
+//! - Every wait (gate, rate slot, backoff) ends at once when the run's stop token is cancelled
+//!   (SIGINT/SIGTERM); nothing is written after it. A read in flight is dropped; a mutating request
+//!   in flight gets [`IN_FLIGHT_GRACE`], then is abandoned as ambiguous (its ledger intent stays in
+//!   flight for `--resume` to check).
+//! - A header HTTP cannot carry (a line break in its value) fails the request at once, naming the
+//!   header and never its value; it is not retried.
 
 pub mod backoff;
 pub mod limiter;
@@ -73,7 +89,8 @@ pub struct Exchange {
     pub response: Option<Response>,
     /// What the adapter made of the last answer.
     pub verdict: Verdict,
-    /// Attempts made (at least 1).
+    /// Attempts made (0 when the request was never sent: the run was stopped first, or it cannot
+    /// be sent).
     pub attempts: u32,
     /// Why no usable answer came (transport failure, transient to the end, refused wait).
     pub error: Option<String>,
@@ -608,7 +625,8 @@ impl HttpClient {
         location: &str,
         hops: usize,
     ) -> Result<Hop, Failure> {
-        let shown = self.redactor.redact(location);
+        // Redacted before it is cut: a Location echoing a secret leaves no prefix of it.
+        let shown: String = self.redactor.redact(location).chars().take(300).collect();
         let refuse = |why: String| Failure::Refused {
             message: format!(
                 "HTTP {status}: the provider redirected the request to {shown}; {why}"
