@@ -17,6 +17,8 @@ enum Settled {
     StillFailing(String),
     /// Not final yet (or unreadable): the status or the error.
     NotYet(String),
+    /// Not polled, or the poll cut short, by SIGINT/SIGTERM: nothing new is known.
+    Stopped,
 }
 
 impl Run<'_> {
@@ -72,9 +74,9 @@ impl Run<'_> {
                             format!("failed again: {s}"),
                         ));
                     }
-                    // A poll the stop cut short says nothing new: the last status stands.
-                    Settled::NotYet(_) if self.interrupted() => waiting.push((item, last)),
                     Settled::NotYet(s) => waiting.push((item, s)),
+                    // The last status read stands.
+                    Settled::Stopped => waiting.push((item, last)),
                 }
             }
             counts.done = settled.len() as u64;
@@ -150,10 +152,11 @@ impl Run<'_> {
         if let Some(limiter) = limiter
             && limiter.acquire(self.http.stop()).await.is_err()
         {
-            return Settled::NotYet(crate::http::NOT_SENT_STOPPED.into());
+            return Settled::Stopped;
         }
         let fresh = match self.read_item(&plan.read, item).await {
             Ok(v) => v,
+            Err(_) if self.interrupted() => return Settled::Stopped,
             Err(failure) => return Settled::NotYet(format!("read failed: {}", failure.message)),
         };
         let mut now = item.clone();
