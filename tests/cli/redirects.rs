@@ -413,3 +413,46 @@ fn a_redirect_loop_within_the_api_stops_after_five() {
     // five redirects.
     assert_eq!(api.requests().len(), 6);
 }
+
+#[test]
+fn a_read_by_post_answered_303_reads_the_location_with_a_get() {
+    let api = FakeApi::start(
+        Router::new()
+            .route(
+                "/search",
+                post(|| async {
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, "/results/1")]).into_response()
+                }),
+            )
+            .route(
+                "/results/1",
+                get(|| async { axum::Json(json!({"tasks": [{"id": "t1"}]})) }),
+            ),
+    );
+    let text = listing_playbook("").replace(
+        "request: {path: /tasks}",
+        "request: {method: POST, path: /search, body: {status: failed}}",
+    );
+    let ran = Runbook::play(&text)
+        .api(&api)
+        .env("TOKEN", "token-search-77aa88bb")
+        .run();
+    ran.expect_code(0);
+    assert_eq!(ran.total("fetched"), 1);
+    let sent: Vec<(String, String, String)> = api
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.body))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            (
+                "POST".into(),
+                "/search".into(),
+                r#"{"status":"failed"}"#.into()
+            ),
+            ("GET".into(), "/results/1".into(), String::new()),
+        ]
+    );
+}
