@@ -17,6 +17,7 @@ mod dry_run;
 mod fetch_sources;
 mod filter;
 mod hostile;
+mod id_paths;
 mod malformed_answers;
 mod max_pages;
 mod outcome;
