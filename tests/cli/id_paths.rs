@@ -225,3 +225,227 @@ fn an_empty_value_in_a_path_is_refused() {
         )
     );
 }
+
+// ---- the built-in adapters, pointed at a fake API by their <PROVIDER>_BASE_URL ---------------
+
+/// `runbook play` of a `provider` playbook with `steps`, its base URL variable `base_url_var`
+/// pointing at `api` and `credentials` set.
+fn adapter(
+    provider: &str,
+    steps: &str,
+    api: &FakeApi,
+    base_url_var: &str,
+    credentials: &[&str],
+) -> Ran {
+    let text = format!("name: t\nprovider: {provider}\nsteps:\n{steps}");
+    let mut runbook = Runbook::play(&text).env(base_url_var, &api.url());
+    for name in credentials {
+        runbook = runbook.env(name, "credential-for-the-id-path-tests");
+    }
+    runbook.run()
+}
+
+/// Every request but the listing at `listing`, as `METHOD path`, sorted.
+fn sent_besides(api: &FakeApi, listing: &str) -> Vec<String> {
+    let mut all: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != listing)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The message of an item refused because its id is `..` in `path`.
+fn dot_dot(path: &str) -> String {
+    format!(
+        "cannot build the request: the value `..` would change the shape of the path `{path}`: a segment would be `..`; nothing was sent"
+    )
+}
+
+/// Regression (issue 7, case 2): a Skyvern run id `../../admin/x` was POSTed to `/admin/x`.
+#[test]
+fn skyvern_run_ids_stay_one_segment() {
+    let api = FakeApi::start(
+        Router::new()
+            .route(
+                "/v1/agents/runs",
+                get(|| async {
+                    let run = |id: &str| json!({"workflow_run_id": id, "status": "failed"});
+                    axum::Json(json!([run("../../admin/x"), run("a/b"), run("..")]))
+                }),
+            )
+            .route(
+                "/v1/agents/runs/{id}/retry",
+                post(|| async { axum::Json(json!({"run_id": "wr_new"})) }),
+            )
+            .fallback(|| async { StatusCode::NOT_FOUND }),
+    );
+    let steps = "  - fetch: {}\n  - filter: {}\n  - retry: {}\n";
+    let ran = adapter(
+        "skyvern",
+        steps,
+        &api,
+        "SKYVERN_BASE_URL",
+        &["SKYVERN_API_KEY"],
+    );
+    ran.expect_code(1);
+    assert_eq!(
+        sent_besides(&api, "/v1/agents/runs"),
+        [
+            "POST /v1/agents/runs/..%2F..%2Fadmin%2Fx/retry",
+            "POST /v1/agents/runs/a%2Fb/retry",
+        ]
+    );
+    assert_eq!(ran.item("../../admin/x")["outcome"], "retried");
+    assert_eq!(ran.item("..")["outcome"], "failed");
+    assert_eq!(
+        ran.item("..")["message"],
+        dot_dot("/v1/agents/runs/{{ task.id | urlencode }}/retry")
+    );
+}
+
+/// Regression (issue 7, case 2): a Deep Work task or project id `../../admin/…` was POSTed to
+/// `/admin/…`.
+#[test]
+fn deepwork_task_and_project_ids_stay_one_segment_each() {
+    let api = FakeApi::start(
+        Router::new()
+            .route(
+                "/api/mission-control/tasks",
+                get(|| async {
+                    let task = |id: &str, project: &str| {
+                        json!({"id": id, "project_id": project, "status": "blocked"})
+                    };
+                    axum::Json(json!({
+                        "tasks": [task("../../admin/x", "p1"), task("t2", "../../admin/p"), task("..", "p1")],
+                        "count": 3,
+                    }))
+                }),
+            )
+            .fallback(|| async { axum::Json(json!({"success": true})) }),
+    );
+    let steps = "  - fetch: {}\n  - filter: {}\n  - retry: {}\n";
+    let ran = adapter(
+        "deepwork",
+        steps,
+        &api,
+        "DEEPWORK_BASE_URL",
+        &["DEEPWORK_TOKEN"],
+    );
+    ran.expect_code(1);
+    assert_eq!(
+        sent_besides(&api, "/api/mission-control/tasks"),
+        [
+            "POST /api/deep-work/projects/..%2F..%2Fadmin%2Fp/tasks/t2/retry",
+            "POST /api/deep-work/projects/p1/tasks/..%2F..%2Fadmin%2Fx/retry",
+        ]
+    );
+    assert_eq!(ran.item("..")["outcome"], "failed");
+    assert_eq!(
+        ran.item("..")["message"],
+        dot_dot(
+            "/api/deep-work/projects/{{ required(item.project_id, 'the task has no project_id: only Deep Work project tasks can be retried') | urlencode }}/tasks/{{ task.id | urlencode }}/retry"
+        )
+    );
+}
+
+/// Herodotus reads each id's status at `/tasks/{id}/status` before retrying it.
+#[test]
+fn herodotus_task_ids_stay_one_segment_in_reads_and_retries() {
+    let api = FakeApi::start(
+        Router::new()
+            .route(
+                "/tasks/{id}/status",
+                get(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        axum::Json(json!({"id": id, "status": "DryRunFailed"}))
+                    },
+                ),
+            )
+            .fallback(|| async { axum::Json(json!({"status": "accepted"})) }),
+    );
+    let steps =
+        "  - fetch: {ids: \"../../admin/x a/b ..\", enrich: {}}\n  - filter: {}\n  - retry: {}\n";
+    let ran = adapter(
+        "herodotus",
+        steps,
+        &api,
+        "HERODOTUS_BASE_URL",
+        &["HERODOTUS_API_KEY"],
+    );
+    assert_eq!(
+        sent_besides(&api, ""),
+        [
+            "GET /tasks/..%2F..%2Fadmin%2Fx/status",
+            "GET /tasks/a%2Fb/status",
+            "POST /tasks/..%2F..%2Fadmin%2Fx/retry",
+            "POST /tasks/a%2Fb/retry",
+        ],
+        "{ran:?}"
+    );
+    ran.expect_code(1);
+    assert_read_refused(&ran, "/tasks/{{ task.id | urlencode }}/status");
+}
+
+/// Beam retries by body, but reads a task at `/agent-tasks/{id}`.
+#[test]
+fn beam_task_ids_stay_one_segment_in_reads() {
+    let api = FakeApi::start(
+        Router::new()
+            .route(
+                "/agent-tasks",
+                get(|| async {
+                    axum::Json(json!({"data": [
+                        {"id": "../../admin/x", "status": "FAILED"},
+                        {"id": "..", "status": "FAILED"},
+                    ]}))
+                }),
+            )
+            .route(
+                "/agent-tasks/{id}",
+                get(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        axum::Json(json!({"id": id, "status": "FAILED"}))
+                    },
+                ),
+            )
+            .fallback(|| async { StatusCode::CREATED }),
+    );
+    let steps = "  - fetch: {enrich: {}}\n  - filter: {}\n  - retry: {}\n";
+    let ran = adapter(
+        "beam",
+        steps,
+        &api,
+        "BEAM_BASE_URL",
+        &["BEAM_API_KEY", "BEAM_WORKSPACE_ID"],
+    );
+    assert_eq!(
+        sent_besides(&api, "/agent-tasks"),
+        [
+            "GET /agent-tasks/..%2F..%2Fadmin%2Fx",
+            "POST /agent-tasks/retry",
+        ],
+        "{ran:?}"
+    );
+    let retry = api.with_method("POST");
+    assert_eq!(retry[0].json(), json!({"taskId": "../../admin/x"}));
+    ran.expect_code(1);
+    assert_read_refused(&ran, "/agent-tasks/{{ task.id | urlencode }}");
+}
+
+/// The item `..` failed in the fetch step, its read refused: nothing was sent for it.
+fn assert_read_refused(ran: &Ran, path: &str) {
+    let item = ran.item("..");
+    assert_eq!(
+        (&item["outcome"], &item["step"], &item["message"]),
+        (
+            &json!("failed"),
+            &json!("fetch"),
+            &json!(format!(
+                "could not read the item: the value `..` would change the shape of the path `{path}`: a segment would be `..`; nothing was sent"
+            ))
+        )
+    );
+}
