@@ -474,4 +474,57 @@ mod tests {
             )
         );
     }
+
+    /// Ids of up to a dozen characters, dots, slashes, `?`, `#`, `%`, backslashes and blanks
+    /// likely.
+    const ID: &str = "(\\PC|[./?#%\\\\ \t]|%2[eEfF]){0,12}";
+
+    /// The path segments of `sent`.
+    fn segments(sent: &str) -> Vec<String> {
+        url::Url::parse(sent)
+            .ok()
+            .and_then(|u| u.path_segments().map(|s| s.map(String::from).collect()))
+            .unwrap_or_default()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 512,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x1d_9a75),
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// Whatever the id, an encoded one is either refused (`.`, `..`, empty) or sent as exactly
+        /// one segment that decodes back to the id, between the template's own segments.
+        #[test]
+        fn any_encoded_id_is_one_segment_or_refused(id in ID) {
+            match url(ENCODED, &id) {
+                Err(e) => proptest::prop_assert!(
+                    matches!(id.as_str(), "" | "." | ".."),
+                    "{:?}: {}", id, e
+                ),
+                Ok(sent) => {
+                    let s = segments(&sent);
+                    proptest::prop_assert_eq!(s.len(), 4, "{}", sent);
+                    proptest::prop_assert_eq!((&*s[0], &*s[1], &*s[3]), ("base", "tasks", "retry"));
+                    let decoded = percent_encoding::percent_decode_str(&s[2]).decode_utf8_lossy();
+                    proptest::prop_assert_eq!(decoded.as_ref(), id.as_str());
+                }
+            }
+        }
+
+        /// Whatever the id, an unencoded one is refused or sent in the template's shape, its
+        /// segment never empty or a dot segment.
+        #[test]
+        fn any_bare_id_keeps_the_shape_or_is_refused(id in ID) {
+            if let Ok(sent) = url(BARE, &id) {
+                let s = segments(&sent);
+                proptest::prop_assert_eq!(s.len(), 4, "{}", sent);
+                proptest::prop_assert_eq!((&*s[0], &*s[1], &*s[3]), ("base", "tasks", "retry"));
+                let dots = s[2].to_ascii_lowercase().replace("%2e", ".");
+                proptest::prop_assert!(!matches!(dots.as_str(), "" | "." | ".."), "{}", sent);
+            }
+        }
+    }
 }
