@@ -106,21 +106,14 @@ fn render_body(templates: &Templates, body: &BodyTemplate, ctx: &Ctx) -> Result<
 /// `base` in front of a rendered path with exactly one slash between them (the base's own path
 /// kept), unless the path is a whole URL written by the author.
 fn join_pieces(base: &str, mut pieces: Vec<PathPiece>) -> Vec<PathPiece> {
-    let path = match pieces.first_mut() {
-        Some(PathPiece::Fixed(first)) => {
-            if first.starts_with("http://") || first.starts_with("https://") {
-                return pieces;
-            }
-            *first = first.trim_start_matches('/').to_string();
-            String::new()
+    if let Some(PathPiece::Fixed(first)) = pieces.first_mut() {
+        if first.starts_with("http://") || first.starts_with("https://") {
+            return pieces;
         }
-        // An item value first: it cannot hold a slash (checked next), so it starts a segment.
-        _ => String::new(),
-    };
-    let mut joined = vec![PathPiece::Fixed(format!(
-        "{}/{path}",
-        base.trim_end_matches('/')
-    ))];
+        *first = first.trim_start_matches('/').to_string();
+    }
+    // An item value first cannot hold a slash (checked next), so it starts a segment.
+    let mut joined = vec![PathPiece::Fixed(format!("{}/", base.trim_end_matches('/')))];
     joined.append(&mut pieces);
     joined
 }
@@ -219,24 +212,30 @@ impl Shape {
                 PathPiece::Fixed(t) => (t, false),
                 PathPiece::Item(v) => (v, true),
             };
-            let (lo, hi) = (offset.max(path_start), (offset + t.len()).min(path_end));
+            let start = offset;
             offset += t.len();
-            if lo > hi || (lo == hi && !is_item) {
-                continue;
-            }
-            let Some(segment) = current.as_mut().filter(|_| is_item) else {
-                for c in t[lo - (offset - t.len())..hi - (offset - t.len())].chars() {
-                    if c == '/' {
-                        segments.extend(current.take());
-                        current = Some(Segment::default());
-                    } else if let Some(segment) = current.as_mut() {
-                        segment.text.push(c);
-                    }
+            let (lo, hi) = (start.max(path_start), offset.min(path_end));
+            if is_item {
+                // A value in the path (even an empty one) belongs to the segment it stands in.
+                if lo <= hi
+                    && let Some(segment) = current.as_mut()
+                {
+                    segment.text.push_str(t);
+                    segment.value = Some(t.clone());
                 }
                 continue;
-            };
-            segment.text.push_str(t);
-            segment.value = Some(t.clone());
+            }
+            if lo >= hi {
+                continue;
+            }
+            for c in t[lo - start..hi - start].chars() {
+                if c == '/' {
+                    segments.extend(current.take());
+                    current = Some(Segment::default());
+                } else if let Some(segment) = current.as_mut() {
+                    segment.text.push(c);
+                }
+            }
         }
         segments.extend(current);
         if segments.is_empty() {
