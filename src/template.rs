@@ -309,7 +309,11 @@ impl Templates {
             let inner = &body[..end];
             rest = &body[end + 2..];
             if opener != "{{" {
-                if opener == "{%" && inner.trim_matches(['-', '+', ' ']).starts_with("raw") {
+                if opener == "{%"
+                    && inner
+                        .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())
+                        .starts_with("raw")
+                {
                     return Err("a request path or URL cannot hold a {% raw %} block".into());
                 }
                 out.push_str(opener);
