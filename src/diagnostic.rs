@@ -203,6 +203,21 @@ mod tests {
     }
 
     #[test]
+    fn a_warning_renders_like_an_error_but_for_its_label() {
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("p.yaml"),
+            text: "path: /t/{{ task.id }}\n".into(),
+        });
+        let d = Diagnostic::warning("unencoded")
+            .at(&file, Some(Position { line: 1, column: 7 }))
+            .help("encode it");
+        assert_eq!(
+            d.to_string(),
+            "warning: unencoded\n --> p.yaml:1:7\n  |\n1 | path: /t/{{ task.id }}\n  |       ^^^^^\n  = help: encode it\n"
+        );
+    }
+
+    #[test]
     fn lines_break_where_yaml_breaks_them() {
         let lines: Vec<&str> = source_lines("a\r\nb\rc\nd").collect();
         assert_eq!(lines, ["a", "b", "c", "d"]);
