@@ -96,6 +96,13 @@ fn print_diagnostics(diags: &[Diagnostic], redactor: &Redactor) {
     }
 }
 
+/// Warnings of a playbook that still runs, on stderr.
+fn print_warnings(warnings: &[Diagnostic], redactor: &Redactor) {
+    for w in warnings {
+        eprint!("{}", redactor.redact(&w.to_string()));
+    }
+}
+
 /// `runbook validate`: check playbooks without any network.
 pub fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> i32 {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -110,12 +117,15 @@ pub fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> i32 {
     for path in paths {
         let redactor = Redactor::default();
         match prepare(path, vars, Arc::clone(&env), redactor.clone()) {
-            Ok(plan) => println!(
-                "{}: ok ({} steps, provider {})",
-                path.display(),
-                plan.steps.len(),
-                plan.provider.name()
-            ),
+            Ok(plan) => {
+                print_warnings(&plan.warnings, &redactor);
+                println!(
+                    "{}: ok ({} steps, provider {})",
+                    path.display(),
+                    plan.steps.len(),
+                    plan.provider.name()
+                )
+            }
             Err(diags) => {
                 print_diagnostics(&diags, &redactor);
                 code = exit::INVALID;
@@ -182,6 +192,7 @@ pub async fn play(config: PlayConfig) -> i32 {
             return exit::INVALID;
         }
     };
+    print_warnings(&plan.warnings, &redactor);
     if let Err(e) = plan.provider.check_credentials(&env, &plan.options) {
         eprintln!("error: {}", redactor.redact(&e));
         return exit::INVALID;

@@ -6,14 +6,29 @@
 //! wanted (a request body, a list of ids), so `ids: "{{ ids }}"` sends an array, not its text.
 //!
 //! Functions: `env(name, default)`, `secret(name)` (registered with the redactor), `now()`,
-//! `ago(span)`, `required(value, why)` (an error saying `why` when the value is null or empty). Filters: `tojson`, `urlencode` (built in), `rfc3339`, `timestamp`, `timestamp_ms`,
+//! `ago(span)`, `required(value, why)` (an error saying `why` when the value is null or empty). Filters: `tojson` (built in), `urlencode`, `rfc3339`, `timestamp`, `timestamp_ms`,
 //! `strftime(format)`.
+//!
+//! `urlencode` is runbook's own, not minijinja's: it keeps only RFC 3986's unreserved characters
+//! (`A-Z a-z 0-9 - . _ ~`) and percent-encodes everything else, `/`, `?`, `#`, `%` and `\` included,
+//! so an id written `{{ task.id | urlencode }}` is always exactly one path segment. minijinja's keeps
+//! `/` (it is made for whole paths), which let an id such as `../admin` or `a/b` name another
+//! endpoint. One filter rather than a new `segment` one: every playbook already writes `urlencode`
+//! in its paths, so they all become safe unchanged, and there is no weaker spelling left to pick by
+//! mistake. (A map still encodes to `k=v&k2=v2`, each part encoded the same way.) Ids that encode to
+//! themselves yet still move the path (`.`, `..`, empty) are refused when the request is built.
+//!
+//! Request paths and URLs are compiled a second way, by [`Templates::path_template`]: each
+//! expression that reads anything but `vars` (an item, a task, a step's answer, a loop variable) is
+//! wrapped so that its rendered text comes back marked, as a [`PathPiece::Item`]. The request
+//! builder checks those pieces against the path's shape before anything is sent.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::secrets::{EnvSource, Redactor};
 use crate::time::{parse_timestamp, rfc3339};
@@ -33,6 +48,24 @@ const MAX_OPERATORS: usize = 500;
 
 /// The filter that turns a single expression's value into JSON, refusing undefined values.
 const NATIVE_FILTER: &str = "__runbook_native";
+
+/// The filter that marks the text of an expression reading item data in a request path or URL.
+const ITEM_VALUE_FILTER: &str = "__runbook_item_value";
+/// Around an item value's text in a rendered path (Unicode private-use characters, which no
+/// template writes; a value holding one is refused rather than mistaken for a boundary).
+const ITEM_OPEN: char = '\u{E000}';
+const ITEM_CLOSE: char = '\u{E001}';
+
+/// What `urlencode` keeps: RFC 3986's unreserved characters. Everything else is encoded.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The roots an expression may read and still be the playbook author's own text, not data from a
+/// provider: only `vars` (and the functions, which read the environment or the clock).
+const TRUSTED_ROOTS: &[&str] = &["vars"];
 
 /// The names templates may call; never reported as undefined variables.
 const FUNCTIONS: &[&str] = &[
@@ -62,6 +95,26 @@ impl Template {
     pub fn source(&self) -> &str {
         &self.source
     }
+}
+
+/// A part of a rendered request path or URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathPiece {
+    /// Text the playbook's author wrote, or an expression reading only `vars`.
+    Fixed(String),
+    /// The text of an expression that read item data (an id, a field, a step's answer).
+    Item(String),
+}
+
+/// An expression of a request path or URL that reads item data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathExpression {
+    /// The expression, as written between `{{` and `}}`.
+    pub source: String,
+    /// Its last filter is `urlencode`.
+    pub encoded: bool,
+    /// It stands before any literal `?` or `#`: in the path, not the query or fragment.
+    pub in_path: bool,
 }
 
 /// The template engine shared by one run.
@@ -163,6 +216,8 @@ impl Templates {
                     .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))
             },
         );
+        env.add_filter("urlencode", urlencode);
+        env.add_filter(ITEM_VALUE_FILTER, mark_item_value);
         Templates { env, next: 0 }
     }
 
@@ -192,6 +247,146 @@ impl Templates {
             native,
             literal,
         })
+    }
+
+    /// A request path or URL template compiled from `plain` (already compiled and checked by
+    /// [`Templates::compile`]) so that [`Templates::render_path`] tells item values from the
+    /// author's text; and the expressions that read item data, for `validate`'s warnings.
+    pub fn path_template(
+        &mut self,
+        plain: &Template,
+    ) -> Result<(Template, Vec<PathExpression>), String> {
+        if plain.literal {
+            return Ok((plain.clone(), Vec::new()));
+        }
+        let (text, expressions) = self.mark_item_expressions(&plain.source)?;
+        self.next += 1;
+        let name = format!("t{}", self.next);
+        self.env
+            .add_template_owned(name.clone(), text)
+            .map_err(|e| describe(&e))?;
+        let template = Template {
+            name: name.into(),
+            source: Arc::clone(&plain.source),
+            // A path is text: `{{ vars.n }}` renders `5` either way, and the marks stay whole.
+            native: false,
+            literal: false,
+        };
+        Ok((template, expressions))
+    }
+
+    /// `source` with every `{{ expression }}` that reads more than `vars` piped through the
+    /// marking filter, and those expressions. Written by hand because minijinja's lexer is not
+    /// public; a tag it cannot find the end of is left alone for minijinja to report.
+    fn mark_item_expressions(&self, source: &str) -> Result<(String, Vec<PathExpression>), String> {
+        let mut out = String::with_capacity(source.len() + 64);
+        let mut expressions = Vec::new();
+        let mut in_path = true;
+        let mut rest = source;
+        loop {
+            let next_tag = rest
+                .match_indices('{')
+                .map(|(i, _)| i)
+                .find(|&i| matches!(rest.as_bytes().get(i + 1), Some(b'{' | b'%' | b'#')));
+            let Some(open) = next_tag else { break };
+            let literal = &rest[..open];
+            out.push_str(literal);
+            if literal.contains(['?', '#']) {
+                in_path = false;
+            }
+            let opener = &rest[open..open + 2];
+            let closing = match opener {
+                "{{" => "}}",
+                "{%" => "%}",
+                _ => "#}",
+            };
+            let body = &rest[open + 2..];
+            let Some(end) = tag_end(body, closing) else {
+                // Unterminated: minijinja reports it when the text is compiled.
+                rest = &rest[open..];
+                break;
+            };
+            let inner = &body[..end];
+            rest = &body[end + 2..];
+            if opener != "{{" {
+                if opener == "{%"
+                    && inner
+                        .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())
+                        .starts_with("raw")
+                {
+                    return Err("a request path or URL cannot hold a {% raw %} block".into());
+                }
+                out.push_str(opener);
+                out.push_str(inner);
+                out.push_str(closing);
+                continue;
+            }
+            let left = if inner.starts_with(['-', '+']) {
+                &inner[..1]
+            } else {
+                ""
+            };
+            let right = if inner.len() > left.len() && inner.ends_with(['-', '+']) {
+                &inner[inner.len() - 1..]
+            } else {
+                ""
+            };
+            let expr = inner[left.len()..inner.len() - right.len()].trim();
+            if self.reads_only_trusted(expr) {
+                out.push_str("{{");
+                out.push_str(inner);
+                out.push_str("}}");
+                continue;
+            }
+            out.push_str(&format!(
+                "{{{{{left} ({expr}) | {ITEM_VALUE_FILTER} {right}}}}}"
+            ));
+            expressions.push(PathExpression {
+                source: expr.to_string(),
+                encoded: ends_with_urlencode(expr),
+                in_path,
+            });
+        }
+        out.push_str(rest);
+        Ok((out, expressions))
+    }
+
+    /// Whether `expr` reads nothing but `vars` and functions.
+    fn reads_only_trusted(&self, expr: &str) -> bool {
+        let Ok(compiled) = self.env.compile_expression_owned(expr.to_string()) else {
+            return false;
+        };
+        // `debug()` prints the whole context, items included: not the author's text.
+        compiled.undeclared_variables(false).iter().all(|name| {
+            TRUSTED_ROOTS.contains(&name.as_str())
+                || (FUNCTIONS.contains(&name.as_str()) && name != "debug")
+        })
+    }
+
+    /// Render a template compiled by [`Templates::path_template`] into the author's text and the
+    /// item values between it, in order.
+    pub fn render_path(&self, template: &Template, ctx: &Value) -> Result<Vec<PathPiece>, String> {
+        if template.literal {
+            return Ok(vec![PathPiece::Fixed(template.source.to_string())]);
+        }
+        let out = self.render_raw(template, ctx)?;
+        let mut pieces = Vec::new();
+        let mut rest = out.as_str();
+        while let Some(open) = rest.find(ITEM_OPEN) {
+            if open > 0 {
+                pieces.push(PathPiece::Fixed(rest[..open].to_string()));
+            }
+            let value = &rest[open + ITEM_OPEN.len_utf8()..];
+            let close = value.find(ITEM_CLOSE).unwrap_or(value.len());
+            pieces.push(PathPiece::Item(value[..close].to_string()));
+            rest = value
+                .get(close + ITEM_CLOSE.len_utf8()..)
+                .unwrap_or_default();
+        }
+        if !rest.is_empty() {
+            pieces.push(PathPiece::Fixed(rest.to_string()));
+        }
+        Ok(pieces)
     }
 
     /// The variables a template reads, dotted (`vars.agent_id`), functions left out.
@@ -326,6 +521,84 @@ fn single_expression(source: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
+/// Where `closing` ends the tag whose text starts `body`, outside string literals.
+fn tag_end(body: &str, closing: &str) -> Option<usize> {
+    let mut quote = None;
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c == '\'' || c == '"' {
+            quote = Some(c);
+        } else if body[i..].starts_with(closing) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Whether the last filter of `expr` is `urlencode`.
+fn ends_with_urlencode(expr: &str) -> bool {
+    expr.trim_end()
+        .strip_suffix("urlencode")
+        .is_some_and(|head| head.trim_end().ends_with('|'))
+}
+
+/// The `urlencode` filter: RFC 3986's unreserved characters kept, all else percent-encoded (see the
+/// module's documentation for why it replaces minijinja's). None is empty, as in minijinja.
+fn urlencode(value: Value) -> Result<String, minijinja::Error> {
+    let encode = |v: &Value| -> String {
+        match v.as_str() {
+            Some(s) => utf8_percent_encode(s, UNRESERVED).to_string(),
+            None => match v.as_bytes() {
+                Some(b) => percent_encoding::percent_encode(b, UNRESERVED).to_string(),
+                None => utf8_percent_encode(&v.to_string(), UNRESERVED).to_string(),
+            },
+        }
+    };
+    if value.is_undefined() || value.is_none() {
+        return Ok(String::new());
+    }
+    if value.kind() != minijinja::value::ValueKind::Map {
+        return Ok(encode(&value));
+    }
+    let mut pairs = Vec::new();
+    for key in value.try_iter()? {
+        let v = value.get_item(&key)?;
+        if !v.is_none() && !v.is_undefined() {
+            pairs.push(format!("{}={}", encode(&key), encode(&v)));
+        }
+    }
+    Ok(pairs.join("&"))
+}
+
+/// The marking filter of request paths and URLs: the value's text between [`ITEM_OPEN`] and
+/// [`ITEM_CLOSE`].
+fn mark_item_value(value: Value) -> Result<String, minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::new(
+            ErrorKind::UndefinedError,
+            "the expression is undefined",
+        ));
+    }
+    let text = value.to_string();
+    if text.contains([ITEM_OPEN, ITEM_CLOSE]) {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "the value holds U+E000 or U+E001, which runbook reserves in request paths",
+        ));
+    }
+    Ok(format!("{ITEM_OPEN}{text}{ITEM_CLOSE}"))
+}
+
 fn timestamp_arg(v: &Value) -> Result<Timestamp, minijinja::Error> {
     let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
     parse_timestamp(&json).ok_or_else(|| {
@@ -453,6 +726,91 @@ mod tests {
             )
             .unwrap();
         assert!(t.render(&tpl, &context([])).is_err());
+    }
+
+    #[test]
+    fn urlencode_keeps_only_unreserved_characters() {
+        let (mut t, _) = engine(&[]);
+        let tpl = t
+            .compile("{{ '../a/b?c=1#d%e f~._-\\é' | urlencode }}|{{ {'k/': 'x&y', 'n': none} | urlencode }}|{{ 7 | urlencode }}|{{ none | urlencode }}")
+            .unwrap();
+        assert_eq!(
+            t.render(&tpl, &context([])).unwrap(),
+            "..%2Fa%2Fb%3Fc%3D1%23d%25e%20f~._-%5C%C3%A9|k%2F=x%26y|7|"
+        );
+    }
+
+    /// Compile `source` as a request path; render it with `task.id` = `id`.
+    fn path(source: &str, id: &str) -> (Vec<PathPiece>, Vec<PathExpression>) {
+        let (mut t, _) = engine(&[]);
+        let plain = t.compile(source).unwrap();
+        let (tpl, expressions) = t.path_template(&plain).unwrap();
+        let ctx = context([
+            ("task", &json!({"id": id})),
+            ("vars", &json!({"prefix": "/api/v2"})),
+        ]);
+        (t.render_path(&tpl, &ctx).unwrap(), expressions)
+    }
+
+    #[test]
+    fn a_path_template_marks_item_values_and_not_vars() {
+        use PathPiece::{Fixed, Item};
+        let (pieces, expressions) = path(
+            "{{ vars.prefix }}/tasks/{{- task.id | urlencode -}} /{{ task.id }}?q={{ task.id }}{# c #}",
+            "a/b",
+        );
+        assert_eq!(
+            pieces,
+            [
+                Fixed("/api/v2/tasks/".into()),
+                Item("a%2Fb".into()),
+                Fixed("/".into()),
+                Item("a/b".into()),
+                Fixed("?q=".into()),
+                Item("a/b".into()),
+            ]
+        );
+        let seen: Vec<(&str, bool, bool)> = expressions
+            .iter()
+            .map(|e| (e.source.as_str(), e.encoded, e.in_path))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("task.id | urlencode", true, true),
+                ("task.id", false, true),
+                ("task.id", false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_path_template_marks_loop_and_set_variables_too() {
+        use PathPiece::{Fixed, Item};
+        let (pieces, expressions) = path(
+            "/t/{% set x = task.id %}{{ x }}/{% for p in ['a'] %}{{ p ~ '}}' }}{% endfor %}",
+            "i",
+        );
+        assert_eq!(
+            pieces,
+            [
+                Fixed("/t/".into()),
+                Item("i".into()),
+                Fixed("/".into()),
+                Item("a}}".into())
+            ]
+        );
+        assert_eq!(expressions.len(), 2);
+    }
+
+    #[test]
+    fn a_raw_block_is_refused_in_a_path() {
+        let (mut t, _) = engine(&[]);
+        let plain = t.compile("/t/{% raw %}{{ x }}{% endraw %}").unwrap();
+        assert_eq!(
+            t.path_template(&plain).unwrap_err(),
+            "a request path or URL cannot hold a {% raw %} block"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub(crate) mod fetch;
 mod filter;
 pub mod item;
 pub(crate) mod outcome;
-mod request;
+pub(crate) mod request;
 mod retry;
 mod verify;
 

@@ -45,6 +45,8 @@ pub struct Plan {
     pub connection: ConnectionPlan,
     pub steps: Vec<StepPlan>,
     pub templates: Templates,
+    /// What `validate` and `play` show before anything is sent, without refusing the playbook.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Blast-radius guards and the circuit breaker.
@@ -282,6 +284,7 @@ pub fn compile(
     let mut c = Compiler {
         templates: &mut templates,
         diags,
+        warnings: Vec::new(),
         vars: &vars,
         step_names: Vec::new(),
         selected_statuses: (!provider.default_retryable().is_empty()).then(|| {
@@ -326,6 +329,7 @@ pub fn compile(
         );
     }
     let diags = std::mem::take(&mut c.diags);
+    let warnings = std::mem::take(&mut c.warnings);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -348,6 +352,7 @@ pub fn compile(
         connection,
         steps,
         templates,
+        warnings,
     })
 }
 
@@ -406,6 +411,7 @@ fn resolve_vars(
 struct Compiler<'a> {
     templates: &'a mut Templates,
     diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
     vars: &'a Value,
     step_names: Vec<String>,
     /// The statuses the latest filter step keeps (or the provider's defaults).
@@ -741,6 +747,38 @@ impl Compiler<'_> {
         }
     }
 
+    /// A request's `path:` or `url:` (`key`), compiled so that the item values in it are checked
+    /// against its shape when the request is built; a warning for each item value that goes into
+    /// the path unencoded.
+    fn path_template(
+        &mut self,
+        file: &Arc<SourceFile>,
+        text: &Spanned<String>,
+        roots: &[&str],
+        key: &str,
+    ) -> Option<Template> {
+        let plain = self.template(file, text, roots)?;
+        let at = position_of(text);
+        let (template, expressions) = match self.templates.path_template(&plain) {
+            Ok(compiled) => compiled,
+            Err(e) => return self.error(file, at, format!("invalid `{key}`: {e}"), None),
+        };
+        for e in expressions.iter().filter(|e| e.in_path && !e.encoded) {
+            self.warnings.push(
+                Diagnostic::warning(format!(
+                    "`{{{{ {} }}}}` goes into the request {key} unencoded: an item whose value holds `/`, `?` or `#` (`a/b`, `../x`) is refused rather than sent",
+                    e.source
+                ))
+                .at(file, at)
+                .help(format!(
+                    "write `{{{{ {} | urlencode }}}}`: it encodes `/`, `?`, `#`, `%` and every other reserved character, so the value stays one path segment",
+                    e.source
+                )),
+            );
+        }
+        Some(template)
+    }
+
     fn request(
         &mut self,
         file: &Arc<SourceFile>,
@@ -766,8 +804,8 @@ impl Compiler<'_> {
             }
         };
         let target = match (&r.path, &r.url) {
-            (Some(p), None) => Target::Path(self.template(file, p, roots)?),
-            (None, Some(u)) => Target::Url(self.template(file, u, roots)?),
+            (Some(p), None) => Target::Path(self.path_template(file, p, roots, "path")?),
+            (None, Some(u)) => Target::Url(self.path_template(file, u, roots, "url")?),
             (Some(_), Some(u)) => {
                 return self.error(
                     file,

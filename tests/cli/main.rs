@@ -18,6 +18,7 @@ mod fetch_sources;
 mod filter;
 mod gate;
 mod hostile;
+mod id_paths;
 mod malformed_answers;
 mod max_pages;
 mod outcome;
