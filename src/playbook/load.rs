@@ -11,21 +11,17 @@ use crate::diagnostic::{Diagnostic, Position, SourceFile, did_you_mean};
 /// The largest playbook read (a guard against reading a wrong, huge file).
 const MAX_PLAYBOOK_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Read `path` as text.
+/// Read `path` as text: a regular file of at most [`MAX_PLAYBOOK_BYTES`].
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::new(format!("cannot read playbook {}: {e}", path.display()))
-            .help("check the path; playbooks usually live in playbooks/")
+    let text = crate::files::read_text(path, MAX_PLAYBOOK_BYTES, "playbook").map_err(|e| {
+        let d = Diagnostic::new(e.to_string());
+        match e {
+            crate::files::ReadError::Io { .. } => {
+                d.help("check the path; playbooks usually live in playbooks/")
+            }
+            _ => d,
+        }
     })?;
-    if meta.len() > MAX_PLAYBOOK_BYTES {
-        return Err(Diagnostic::new(format!(
-            "{} is {} bytes, larger than a playbook can be ({MAX_PLAYBOOK_BYTES})",
-            path.display(),
-            meta.len()
-        )));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(format!("cannot read playbook {}: {e}", path.display())))?;
     Ok(Arc::new(SourceFile {
         path: path.to_path_buf(),
         text,
