@@ -212,13 +212,8 @@ pub async fn play(config: PlayConfig) -> i32 {
             crate::ledger::DEFAULT_PATH
         })
     });
-    let ledger = match crate::ledger::Ledger::open(&ledger_path) {
-        Ok(l) => Arc::new(l),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ABORTED;
-        }
-    };
+    // The lock before the ledger: a second run of the same playbook is told that another run holds
+    // the lock, whatever state the ledger is in.
     let _lock = if config.dry_run {
         None
     } else {
@@ -235,37 +230,19 @@ pub async fn play(config: PlayConfig) -> i32 {
             }
         }
     };
-    let resume = if config.resume {
-        match ledger.last_unfinished(&plan.name) {
-            Ok(Some(id)) => match ledger.past(&id) {
-                Ok(past) => {
-                    if config.progress != ProgressMode::Quiet {
-                        eprintln!("resuming run {id} ({} items already recorded)", past.len());
-                    }
-                    Some((id, past))
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::ABORTED;
-                }
-            },
-            Ok(None) => {
-                if config.progress != ProgressMode::Quiet {
-                    eprintln!(
-                        "nothing to resume: the last run of {} finished; starting a new run",
-                        plan.name
-                    );
-                }
-                None
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        }
-    } else {
-        None
+    // A ledger that cannot be used aborts the run before its first step (exit 3, like a guard):
+    // without it neither `--resume` nor the retry budget can keep their promises. The reports
+    // still say why.
+    let (ledger, resume, stop_before_start) = match crate::ledger::Ledger::open(&ledger_path) {
+        Ok(ledger) => match resume_point(&ledger, &plan.name, &config) {
+            Ok(resume) => (Some(Arc::new(ledger)), resume, None),
+            Err(e) => (None, None, Some(e)),
+        },
+        Err(e) => (None, None, Some(e)),
     };
+    if let Some(e) = &stop_before_start {
+        eprintln!("error: {e}");
+    }
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = tokio::spawn(watch_signals(Arc::clone(&interrupted)));
     let progress: Arc<dyn Progress> = match config.progress {
@@ -278,8 +255,9 @@ pub async fn play(config: PlayConfig) -> i32 {
         limit: config.limit,
         concurrency: config.concurrency,
         base_url,
-        ledger: Some(Arc::clone(&ledger)),
+        ledger,
         resume,
+        stop_before_start,
         retry_unknown: config.retry_unknown,
         yes: config.yes,
         interrupted,
@@ -333,6 +311,34 @@ pub async fn play(config: PlayConfig) -> i32 {
         s.shutdown().await;
     }
     code
+}
+
+/// The unfinished run a `--resume` continues, and what it did, by item.
+type ResumePoint = Option<(
+    String,
+    std::collections::HashMap<String, crate::ledger::Past>,
+)>;
+
+/// With `--resume`, the unfinished run to continue and what it did, by item.
+fn resume_point(
+    ledger: &crate::ledger::Ledger,
+    playbook: &str,
+    config: &PlayConfig,
+) -> Result<ResumePoint, String> {
+    if !config.resume {
+        return Ok(None);
+    }
+    let Some(id) = ledger.last_unfinished(playbook)? else {
+        if config.progress != ProgressMode::Quiet {
+            eprintln!("nothing to resume: the last run of {playbook} finished; starting a new run");
+        }
+        return Ok(None);
+    };
+    let past = ledger.past(&id)?;
+    if config.progress != ProgressMode::Quiet {
+        eprintln!("resuming run {id} ({} items already recorded)", past.len());
+    }
+    Ok(Some((id, past)))
 }
 
 /// The first SIGINT or SIGTERM sets `interrupted`: no new requests, in-flight ones finish, the

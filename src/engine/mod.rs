@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub yes: bool,
     /// Set on SIGINT/SIGTERM: send nothing new, finish what is in flight, report.
     pub interrupted: Arc<AtomicBool>,
+    /// Why the run must not start (the ledger cannot be used): no step runs, the run is aborted
+    /// and its reports say why.
+    pub stop_before_start: Option<String>,
 }
 
 /// How a step ended when it did not simply succeed.
@@ -139,15 +142,18 @@ pub async fn run(
         resumed_from: options.resume.as_ref().map(|(id, _)| id.clone()),
         errors: Vec::new(),
     };
-    if let Some(ledger) = &options.ledger {
-        ledger.start_run(
+    let mut stop_before_start = options.stop_before_start.clone();
+    if let (Some(ledger), None) = (&options.ledger, &stop_before_start)
+        && let Err(e) = ledger.start_run(
             &report.run_id,
             &plan.name,
             plan.provider.name(),
             &report.started_at,
             options.dry_run,
             report.resumed_from.as_deref(),
-        )?;
+        )
+    {
+        stop_before_start = Some(e);
     }
     let mut run = Run {
         plan,
@@ -164,10 +170,15 @@ pub async fn run(
         report,
         files: Vec::new(),
     };
-    run.execute().await;
+    // A run the ledger did not record is not finished in it either.
+    let recorded = stop_before_start.is_none();
+    match stop_before_start {
+        Some(reason) => run.refuse_to_start(reason),
+        None => run.execute().await,
+    }
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
     run.report.recount();
-    if let Some(ledger) = &run.options.ledger {
+    if let (Some(ledger), true) = (&run.options.ledger, recorded) {
         let t = &run.report.totals;
         let state = if run.report.aborted.is_some() {
             "aborted"
@@ -240,6 +251,16 @@ impl Run<'_> {
                     self.abort_with(&step.name, reason);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Abort before the first step: nothing is fetched or sent; the reports are still named.
+    fn refuse_to_start(&mut self, reason: String) {
+        self.report.aborted = Some(self.redactor.redact(&reason));
+        for step in &self.plan.steps {
+            if let StepKind::Report(r) = &step.kind {
+                self.report_files(r);
             }
         }
     }

@@ -12,11 +12,13 @@
 
 mod bad_input;
 mod batch;
+mod broken_ledger;
 mod canary;
 mod dry_run;
 mod fetch_sources;
 mod filter;
 mod hostile;
+mod lock_race;
 mod malformed_answers;
 mod max_pages;
 mod outcome;
