@@ -8,7 +8,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::engine::{self, RunOptions};
 use crate::exit;
 use crate::playbook::compile::{Plan, compile};
-use crate::playbook::load::{parse, position_of, read_source};
+use crate::playbook::load::{check_name, parse, position_of, read_source};
 use crate::playbook::model::Playbook;
 use crate::progress::{Bars, Plain, Progress, Quiet};
 use crate::providers;
@@ -54,6 +54,7 @@ pub fn prepare(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let file = read_source(path).map_err(|d| vec![d])?;
     let playbook: Playbook = parse(&file).map_err(|d| vec![d])?;
+    check_name(&file, &playbook.name).map_err(|d| vec![d])?;
     let Some(provider) = providers::find(&playbook.provider.value) else {
         let names: Vec<&str> = providers::all().iter().map(|p| p.name()).collect();
         let help = match did_you_mean(&playbook.provider.value, names.iter().copied()) {
@@ -285,6 +286,15 @@ pub async fn play(config: PlayConfig) -> i32 {
         print!("{}", redactor.redact(&report::table::render(&report)));
     }
     let mut code = report.exit_code();
+    // A template that turned out broken mid-run (out of fuel, recursion too deep on some item's
+    // data) makes the playbook invalid, even if requests were sent before it was met.
+    if let Some(why) = plan.templates.broken() {
+        eprintln!(
+            "error: the playbook is invalid: a template cannot be rendered: {}",
+            redactor.redact(&why)
+        );
+        code = exit::INVALID;
+    }
     for (path, title) in files {
         let written = report::render_for(&path, &report, title.as_deref()).and_then(|text| {
             report::write_atomically(&path, &redactor.redact(&text)).map_err(|e| e.to_string())
@@ -465,7 +475,7 @@ fn playbook_name(given: &str) -> String {
     let from_file = path.is_file().then(|| read_source(path).ok()).flatten();
     from_file
         .and_then(|file| parse::<Playbook>(&file).ok())
-        .map_or_else(|| given.to_string(), |p| p.name)
+        .map_or_else(|| given.to_string(), |p| p.name.value)
 }
 
 /// `runbook show`: a past run's report from the ledger, printed or written again.

@@ -217,6 +217,17 @@ impl Run<'_> {
                 self.abort_with(&step.name, "interrupted".into());
                 return;
             }
+            // A template that cannot be rendered whatever the data makes the playbook invalid:
+            // the run stops before the next step (exit 2).
+            if let Some(why) = self.plan.templates.broken() {
+                self.abort_with(
+                    &step.name,
+                    format!(
+                        "not run: the playbook is invalid: a template cannot be rendered: {why}"
+                    ),
+                );
+                return;
+            }
             let input = match &step.kind {
                 StepKind::Filter(f) => self.input(f.input.as_deref()),
                 StepKind::Retry(r) => self.input(r.input.as_deref()),
@@ -327,15 +338,22 @@ impl Run<'_> {
         )
     }
 
+    /// Name the report step's files: rendered, and kept under the working directory.
     fn report_files(&mut self, r: &crate::playbook::compile::ReportPlan) {
         let run = json!({ "id": self.report.run_id, "playbook": self.plan.name, "started_at": self.report.started_at });
         let ctx = self.ctx(vec![("run", Ctx::from(minijinja::value::Serde(run)))]);
         for t in &r.files {
-            match self.plan.templates.render(t, &ctx) {
-                Ok(path) => self.files.push((path.trim().into(), r.title.clone())),
-                Err(e) => self.report.errors.push(StepError {
+            let path = self
+                .plan
+                .templates
+                .render(t, &ctx)
+                .map_err(|e| format!("report file name: {e}"))
+                .and_then(|p| crate::report::confined_path(&p));
+            match path {
+                Ok(path) => self.files.push((path, r.title.clone())),
+                Err(message) => self.report.errors.push(StepError {
                     step: "report".into(),
-                    message: format!("report file name: {e}"),
+                    message: self.redactor.redact(&message),
                 }),
             }
         }

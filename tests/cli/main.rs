@@ -25,6 +25,7 @@ mod outcome;
 mod pagination;
 mod providers;
 mod rate;
+mod report_paths;
 mod reports;
 mod retry_after;
 mod sandbox;
