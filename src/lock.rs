@@ -12,6 +12,9 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+/// The most read of a lock file: an owner's identity is a few dozen bytes.
+const MAX_OWNER_BYTES: u64 = 256;
+
 #[derive(Debug)]
 pub struct RunLock {
     path: PathBuf,
@@ -101,7 +104,7 @@ impl RunLock {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
                     let mut owner = String::new();
-                    let _ = file.read_to_string(&mut owner);
+                    let _ = (&file).take(MAX_OWNER_BYTES).read_to_string(&mut owner);
                     // The owner may not have written its id yet: it took the lock a moment ago.
                     let who = match owner.split_whitespace().next() {
                         Some(pid) => format!("another run of `{playbook}` (process {pid})"),
@@ -118,7 +121,7 @@ impl RunLock {
                 continue;
             }
             let mut left = String::new();
-            let _ = file.read_to_string(&mut left);
+            let _ = (&file).take(MAX_OWNER_BYTES).read_to_string(&mut left);
             let warning = (!left.trim().is_empty()).then(|| {
                 format!(
                     "took over the lock {} left by a process that no longer runs ({})",
