@@ -17,6 +17,7 @@ mod canary;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod found_at_load;
 mod hostile;
 mod lock_race;
 mod malformed_answers;
@@ -33,6 +34,7 @@ mod schema;
 mod secrets;
 mod transient;
 mod unattended;
+mod unreadable_files;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
