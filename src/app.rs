@@ -423,14 +423,15 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
         return exit::INVALID;
     }
     let name = playbook.map(playbook_name);
-    let runs =
-        match crate::ledger::Ledger::open(ledger).and_then(|l| l.runs(name.as_deref(), limit)) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        };
+    let runs = match crate::ledger::Ledger::open_to_read(ledger)
+        .and_then(|l| l.runs(name.as_deref(), limit))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ABORTED;
+        }
+    };
     let mut out = String::new();
     out.push_str(&format!(
         "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
@@ -480,7 +481,14 @@ fn playbook_name(given: &str) -> String {
 
 /// `runbook show`: a past run's report from the ledger, printed or written again.
 pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
-    let stored = match crate::ledger::Ledger::open(ledger).and_then(|l| l.report(run_id)) {
+    if !ledger.exists() {
+        eprintln!(
+            "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
+            ledger.display()
+        );
+        return exit::INVALID;
+    }
+    let stored = match crate::ledger::Ledger::open_to_read(ledger).and_then(|l| l.report(run_id)) {
         Ok(Some(r)) => r,
         Ok(None) => {
             eprintln!(

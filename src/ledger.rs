@@ -199,6 +199,30 @@ fn explain(path: &Path, e: &rusqlite::Error) -> String {
     }
 }
 
+/// Refuse what is in the ledger's place if it is not a file, or not a SQLite one. A missing file
+/// is fine: [`Ledger::open`] creates it.
+fn check_file(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(unusable(
+            path,
+            "it is a directory",
+            "point --ledger at a file",
+        )),
+        Ok(meta) if !meta.is_file() => Err(unusable(
+            path,
+            "it is not a regular file",
+            "point --ledger at a file",
+        )),
+        Ok(_) => check_header(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(unusable(
+            path,
+            &e.to_string(),
+            "check the path and its permissions",
+        )),
+    }
+}
+
 /// Refuse a file that is not SQLite before SQLite touches it (it would create a journal beside
 /// it). An empty file is a new database.
 fn check_header(path: &Path) -> Result<(), String> {
@@ -295,20 +319,7 @@ impl Ledger {
     /// with "database is locked".
     pub fn open(path: &Path) -> Result<Ledger, String> {
         let refuse = |what: &str, fix: &str| unusable(path, what, fix);
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(refuse("it is a directory", "point --ledger at a file"));
-            }
-            Ok(meta) if !meta.is_file() => {
-                return Err(refuse(
-                    "it is not a regular file",
-                    "point --ledger at a file",
-                ));
-            }
-            Ok(_) => check_header(path)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(refuse(&e.to_string(), "check the path and its permissions")),
-        }
+        check_file(path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 refuse(
@@ -339,6 +350,24 @@ impl Ledger {
                 let _ = conn.execute_batch("ROLLBACK");
                 explain(path, &e)
             })?;
+        check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
+        Ok(Ledger {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Open an existing ledger only to read it (`history`, `show`): a read-only ledger will do,
+    /// and nothing in it is created or changed. Refused as [`Ledger::open`] refuses.
+    pub fn open_to_read(path: &Path) -> Result<Ledger, String> {
+        check_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| explain(path, &e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| explain(path, &e))?;
         check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
         Ok(Ledger {
             path: path.to_path_buf(),

@@ -2,7 +2,8 @@
 //! directory — is one behaviour whatever the breakage: nothing is sent, stderr says which ledger
 //! and what to do, the run is aborted (exit 3, as for a guard: the playbook and the command line
 //! are valid, but the run cannot keep its promises without the ledger), and the reports are still
-//! written, saying why.
+//! written, saying why. `history` and `show` refuse it with the same message (and read a
+//! read-only ledger, which a run may not write).
 
 use std::path::Path;
 
@@ -78,6 +79,20 @@ fn a_ledger_that_is_not_sqlite_is_refused_and_left_as_it_was() {
         ),
     );
     assert_eq!(std::fs::read(ran.path(LEDGER)).expect("still there"), text);
+    // `history` and `show` say the same.
+    for args in [vec!["history"], vec!["show", "20260101T000000Z-0000"]] {
+        let bench = Runbook::new(args);
+        write(bench.dir(), LEDGER, text);
+        let ran = bench.run();
+        ran.expect_code(3);
+        assert_eq!(
+            ran.stderr,
+            format!(
+                "error: the ledger {LEDGER} cannot be used: it is not a SQLite database; {}\n",
+                move_aside()
+            )
+        );
+    }
 }
 
 #[test]
