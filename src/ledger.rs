@@ -8,6 +8,9 @@
 //!   treats as possibly carried out.
 //! - Nothing secret is stored: callers pass URLs and messages that went through the redactor.
 //! - The database is in WAL mode; a process killed mid-write loses at most the transaction it was in.
+//! - A file that cannot serve as the ledger (not SQLite, damaged, another schema, read-only, a
+//!   directory) is refused when opened, with one message naming it and saying what to do; a file
+//!   that is not SQLite is never touched.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

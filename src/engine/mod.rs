@@ -1,9 +1,10 @@
 //! The interpreter: runs a compiled [`Plan`]'s steps in order over one HTTP client and collects a
 //! [`RunReport`]. One file per step kind.
 //!
-//! Invariants: nothing mutating is sent in a dry run; an authentication failure or a guard aborts
-//! the run (no new requests), and the report is still produced; every message that reaches the
-//! report has passed the redactor.
+//! Invariants: nothing mutating is sent in a dry run; an authentication failure, a guard or a
+//! ledger that cannot be used aborts the run (no new requests), and the report is still produced;
+//! a template found broken whatever the data (out of fuel, recursion) stops the run before its next
+//! step; every message that reaches the report has passed the redactor.
 
 pub(crate) mod fetch;
 mod filter;
