@@ -8,7 +8,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::engine::{self, RunOptions};
 use crate::exit;
 use crate::playbook::compile::{Plan, compile};
-use crate::playbook::load::{parse, position_of, read_source};
+use crate::playbook::load::{check_name, parse, position_of, read_source};
 use crate::playbook::model::Playbook;
 use crate::progress::{Bars, Plain, Progress, Quiet};
 use crate::providers;
@@ -54,6 +54,7 @@ pub fn prepare(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let file = read_source(path).map_err(|d| vec![d])?;
     let playbook: Playbook = parse(&file).map_err(|d| vec![d])?;
+    check_name(&file, &playbook.name).map_err(|d| vec![d])?;
     let Some(provider) = providers::find(&playbook.provider.value) else {
         let names: Vec<&str> = providers::all().iter().map(|p| p.name()).collect();
         let help = match did_you_mean(&playbook.provider.value, names.iter().copied()) {
@@ -223,13 +224,8 @@ pub async fn play(config: PlayConfig) -> i32 {
             crate::ledger::DEFAULT_PATH
         })
     });
-    let ledger = match crate::ledger::Ledger::open(&ledger_path) {
-        Ok(l) => Arc::new(l),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ABORTED;
-        }
-    };
+    // The lock before the ledger: a second run of the same playbook is told that another run holds
+    // the lock, whatever state the ledger is in.
     let _lock = if config.dry_run {
         None
     } else {
@@ -246,37 +242,19 @@ pub async fn play(config: PlayConfig) -> i32 {
             }
         }
     };
-    let resume = if config.resume {
-        match ledger.last_unfinished(&plan.name) {
-            Ok(Some(id)) => match ledger.past(&id) {
-                Ok(past) => {
-                    if config.progress != ProgressMode::Quiet {
-                        eprintln!("resuming run {id} ({} items already recorded)", past.len());
-                    }
-                    Some((id, past))
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::ABORTED;
-                }
-            },
-            Ok(None) => {
-                if config.progress != ProgressMode::Quiet {
-                    eprintln!(
-                        "nothing to resume: the last run of {} finished; starting a new run",
-                        plan.name
-                    );
-                }
-                None
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        }
-    } else {
-        None
+    // A ledger that cannot be used aborts the run before its first step (exit 3, like a guard):
+    // without it neither `--resume` nor the retry budget can keep their promises. The reports
+    // still say why.
+    let (ledger, resume, stop_before_start) = match crate::ledger::Ledger::open(&ledger_path) {
+        Ok(ledger) => match resume_point(&ledger, &plan.name, &config) {
+            Ok(resume) => (Some(Arc::new(ledger)), resume, None),
+            Err(e) => (None, None, Some(e)),
+        },
+        Err(e) => (None, None, Some(e)),
     };
+    if let Some(e) = &stop_before_start {
+        eprintln!("error: {e}");
+    }
     let interrupted = tokio_util::sync::CancellationToken::new();
     let watcher = tokio::spawn(watch_signals(interrupted.clone()));
     let progress: Arc<dyn Progress> = match config.progress {
@@ -289,8 +267,9 @@ pub async fn play(config: PlayConfig) -> i32 {
         limit: config.limit,
         concurrency: config.concurrency,
         base_url,
-        ledger: Some(Arc::clone(&ledger)),
+        ledger,
         resume,
+        stop_before_start,
         retry_unknown: config.retry_unknown,
         yes: config.yes,
         interrupted,
@@ -318,6 +297,15 @@ pub async fn play(config: PlayConfig) -> i32 {
         print!("{}", redactor.redact(&report::table::render(&report)));
     }
     let mut code = report.exit_code();
+    // A template that turned out broken mid-run (out of fuel, recursion too deep on some item's
+    // data) makes the playbook invalid, even if requests were sent before it was met.
+    if let Some(why) = plan.templates.broken() {
+        eprintln!(
+            "error: the playbook is invalid: a template cannot be rendered: {}",
+            redactor.redact(&why)
+        );
+        code = exit::INVALID;
+    }
     for (path, title) in files {
         let written = report::render_for(&path, &report, title.as_deref()).and_then(|text| {
             report::write_atomically(&path, &redactor.redact(&text)).map_err(|e| e.to_string())
@@ -344,6 +332,34 @@ pub async fn play(config: PlayConfig) -> i32 {
         s.shutdown().await;
     }
     code
+}
+
+/// The unfinished run a `--resume` continues, and what it did, by item.
+type ResumePoint = Option<(
+    String,
+    std::collections::HashMap<String, crate::ledger::Past>,
+)>;
+
+/// With `--resume`, the unfinished run to continue and what it did, by item.
+fn resume_point(
+    ledger: &crate::ledger::Ledger,
+    playbook: &str,
+    config: &PlayConfig,
+) -> Result<ResumePoint, String> {
+    if !config.resume {
+        return Ok(None);
+    }
+    let Some(id) = ledger.last_unfinished(playbook)? else {
+        if config.progress != ProgressMode::Quiet {
+            eprintln!("nothing to resume: the last run of {playbook} finished; starting a new run");
+        }
+        return Ok(None);
+    };
+    let past = ledger.past(&id)?;
+    if config.progress != ProgressMode::Quiet {
+        eprintln!("resuming run {id} ({} items already recorded)", past.len());
+    }
+    Ok(Some((id, past)))
 }
 
 /// The first SIGINT or SIGTERM cancels `interrupted`: every wait ends at once, nothing new is sent,
@@ -421,14 +437,15 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
         return exit::INVALID;
     }
     let name = playbook.map(playbook_name);
-    let runs =
-        match crate::ledger::Ledger::open(ledger).and_then(|l| l.runs(name.as_deref(), limit)) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        };
+    let runs = match crate::ledger::Ledger::open_to_read(ledger)
+        .and_then(|l| l.runs(name.as_deref(), limit))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ABORTED;
+        }
+    };
     let mut out = String::new();
     out.push_str(&format!(
         "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
@@ -473,12 +490,19 @@ fn playbook_name(given: &str) -> String {
     let from_file = path.is_file().then(|| read_source(path).ok()).flatten();
     from_file
         .and_then(|file| parse::<Playbook>(&file).ok())
-        .map_or_else(|| given.to_string(), |p| p.name)
+        .map_or_else(|| given.to_string(), |p| p.name.value)
 }
 
 /// `runbook show`: a past run's report from the ledger, printed or written again.
 pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
-    let stored = match crate::ledger::Ledger::open(ledger).and_then(|l| l.report(run_id)) {
+    if !ledger.exists() {
+        eprintln!(
+            "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
+            ledger.display()
+        );
+        return exit::INVALID;
+    }
+    let stored = match crate::ledger::Ledger::open_to_read(ledger).and_then(|l| l.report(run_id)) {
         Ok(Some(r)) => r,
         Ok(None) => {
             eprintln!(

@@ -29,6 +29,8 @@ impl JsonPath {
                 first_line(&e.to_string())
             )
         })?;
+        crate::jsonpath_functions::check(&query)
+            .map_err(|e| format!("`{source}` is not a valid JSONPath: {e}"))?;
         Ok(JsonPath {
             source: trimmed.to_string(),
             query,
@@ -78,6 +80,7 @@ impl Predicate {
                 first_line(&e.to_string())
             )
         })?;
+        crate::jsonpath_functions::check(&query).map_err(|e| format!("`{expression}`: {e}"))?;
         Ok(Predicate {
             source: expression.to_string(),
             query,

@@ -16,6 +16,9 @@ pub const REDACTED: &str = "<redacted>";
 /// such short values are not credentials.
 const MIN_SECRET_LEN: usize = 4;
 
+/// The largest `.env` file read: a few credentials take a few hundred bytes.
+const MAX_DOTENV_BYTES: u64 = 1024 * 1024;
+
 /// Read-only view of the environment that playbooks may use.
 #[derive(Clone, Debug, Default)]
 pub struct EnvSource {
@@ -30,9 +33,10 @@ impl EnvSource {
         let process = std::env::vars().collect();
         let mut dotenv = BTreeMap::new();
         let path = dir.join(".env");
-        if path.is_file() {
-            let iter = dotenvy::from_path_iter(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if path.exists() {
+            let text = crate::files::read_text(&path, MAX_DOTENV_BYTES, ".env file")
+                .map_err(|e| e.to_string())?;
+            let iter = dotenvy::from_read_iter(text.as_bytes());
             for entry in iter {
                 let (key, value) = entry.map_err(|e| format!("{}: {e}", path.display()))?;
                 dotenv.insert(key, value);

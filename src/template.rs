@@ -35,8 +35,9 @@ use crate::time::{parse_timestamp, rfc3339};
 use crate::units::Span;
 
 /// Instructions one render may execute: enough for any real template, a stop for runaway loops.
-const FUEL: u64 = 200_000;
-const RECURSION_LIMIT: usize = 64;
+pub(crate) const FUEL: u64 = 200_000;
+/// How deep calls (macros, recursive loops) may nest.
+pub(crate) const RECURSION_LIMIT: usize = 64;
 /// Longest text one render may produce.
 const MAX_OUTPUT: usize = 4 * 1024 * 1024;
 
@@ -89,12 +90,30 @@ pub struct Template {
     native: bool,
     /// Plain text with no template syntax: rendering returns it as is.
     literal: bool,
+    /// Where the template was written (`playbook.yaml:14:7`), for errors that make it invalid.
+    origin: Option<Arc<str>>,
 }
 
 impl Template {
     pub fn source(&self) -> &str {
         &self.source
     }
+
+    /// Remember where the template was written.
+    pub fn located(mut self, origin: String) -> Template {
+        self.origin = Some(origin.into());
+        self
+    }
+}
+
+/// What rendering a template once, to check it, found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Trial {
+    Rendered(String),
+    /// The template is broken whatever the data: the reason.
+    Broken(String),
+    /// It could not be rendered now for a reason that may not hold later (an unset variable).
+    Unresolved,
 }
 
 /// A part of a rendered request path or URL.
@@ -121,6 +140,8 @@ pub struct PathExpression {
 pub struct Templates {
     env: Environment<'static>,
     next: usize,
+    /// The first render error of the run that makes the playbook invalid (see [`is_broken`]).
+    broken: std::sync::Mutex<Option<String>>,
 }
 
 impl Templates {
@@ -218,7 +239,11 @@ impl Templates {
         );
         env.add_filter("urlencode", urlencode);
         env.add_filter(ITEM_VALUE_FILTER, mark_item_value);
-        Templates { env, next: 0 }
+        Templates {
+            env,
+            next: 0,
+            broken: std::sync::Mutex::new(None),
+        }
     }
 
     /// Compile `source`. Errors say what is wrong with the template syntax.
@@ -246,6 +271,7 @@ impl Templates {
             source: source.into(),
             native,
             literal,
+            origin: None,
         })
     }
 
@@ -271,6 +297,7 @@ impl Templates {
             // A path is text: `{{ vars.n }}` renders `5` either way, and the marks stay whole.
             native: false,
             literal: false,
+            origin: plain.origin.clone(),
         };
         Ok((template, expressions))
     }
@@ -438,17 +465,63 @@ impl Templates {
     }
 
     fn render_raw(&self, template: &Template, ctx: &Value) -> Result<String, String> {
+        self.attempt(template, ctx).map_err(|(text, broken)| {
+            if broken {
+                let mut first = self.broken.lock().unwrap_or_else(|e| e.into_inner());
+                if first.is_none() {
+                    *first = Some(match &template.origin {
+                        Some(at) => format!("{at}: {text}"),
+                        None => text.clone(),
+                    });
+                }
+            }
+            text
+        })
+    }
+
+    /// Render; an error says what went wrong and whether it makes the template broken.
+    fn attempt(&self, template: &Template, ctx: &Value) -> Result<String, (String, bool)> {
         let t = self
             .env
             .get_template(&template.name)
-            .map_err(|e| describe(&e))?;
-        let out = t.render(ctx).map_err(|e| describe(&e))?;
+            .map_err(|e| (describe(&e), is_broken(&e)))?;
+        let out = t.render(ctx).map_err(|e| (describe(&e), is_broken(&e)))?;
         if out.len() > MAX_OUTPUT {
-            return Err(format!(
-                "the template rendered more than {MAX_OUTPUT} bytes"
+            return Err((
+                format!("the template rendered more than {MAX_OUTPUT} bytes"),
+                true,
             ));
         }
         Ok(out)
+    }
+
+    /// Render `template` over `ctx` once to check it (at load, over `vars` only), recording
+    /// nothing.
+    pub fn trial(&self, template: &Template, ctx: &Value) -> Trial {
+        if template.literal {
+            return Trial::Rendered(template.source.to_string());
+        }
+        match self.attempt(template, ctx) {
+            Ok(out) if template.native => {
+                Trial::Rendered(match serde_json::from_str::<serde_json::Value>(&out) {
+                    Ok(serde_json::Value::String(s)) => s,
+                    _ => out,
+                })
+            }
+            Ok(out) => Trial::Rendered(out),
+            Err((text, true)) => Trial::Broken(text),
+            Err((_, false)) => Trial::Unresolved,
+        }
+    }
+
+    /// The first error of this run that showed a template to be broken whatever the data (out of
+    /// fuel, recursion too deep, output too large), with where it was written: the playbook is
+    /// invalid, and the run stops.
+    pub fn broken(&self) -> Option<String> {
+        self.broken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -607,6 +680,17 @@ fn timestamp_arg(v: &Value) -> Result<Timestamp, minijinja::Error> {
             format!("{v} is not a timestamp (RFC 3339, or epoch seconds or milliseconds)"),
         )
     })
+}
+
+/// Whether a render error is the template's own fault, whatever the data it was given: it ran
+/// out of fuel or past the recursion limit. (Undefined values, wrong types and failed `required()`
+/// depend on the data, and fail only the item at hand.)
+fn is_broken(e: &minijinja::Error) -> bool {
+    match e.kind() {
+        ErrorKind::OutOfFuel | ErrorKind::SyntaxError => true,
+        ErrorKind::InvalidOperation => e.detail() == Some("recursion limit exceeded"),
+        _ => false,
+    }
 }
 
 /// A one-line account of a template error, without minijinja's internal template names.
@@ -822,6 +906,43 @@ mod tests {
         assert_eq!(
             t.render(&tpl, &context([])).unwrap(),
             "a%20b%26c {\"k\": 1}"
+        );
+    }
+
+    /// Regression: running out of fuel or past the recursion limit failed only the item at hand
+    /// (exit 1); it shows the template broken, and is remembered with its place for the run.
+    #[test]
+    fn fuel_and_recursion_make_a_template_broken_and_data_errors_do_not() {
+        let (mut t, _) = engine(&[]);
+        let ctx = context([("vars", &json!({}))]);
+        let recursion = t
+            .compile("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}")
+            .unwrap()
+            .located("p.yaml:3:9".into());
+        assert_eq!(
+            t.trial(&recursion, &ctx),
+            Trial::Broken("invalid operation: recursion limit exceeded".into())
+        );
+        assert_eq!(t.broken(), None, "a trial records nothing");
+        let fuel = t
+            .compile("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}")
+            .unwrap();
+        assert_eq!(
+            t.trial(&fuel, &ctx),
+            Trial::Broken("the template ran too long (out of fuel)".into())
+        );
+        let undefined = t.compile("{{ item.id }}").unwrap();
+        assert_eq!(t.trial(&undefined, &ctx), Trial::Unresolved);
+        let missing = t.compile("{{ secret('NOT_SET') }}").unwrap();
+        assert_eq!(t.trial(&missing, &ctx), Trial::Unresolved);
+        assert!(t.render(&undefined, &ctx).is_err());
+        assert_eq!(t.broken(), None, "an undefined value is the data's fault");
+        assert!(t.render(&recursion, &ctx).is_err());
+        assert!(t.render(&fuel, &ctx).is_err());
+        assert_eq!(
+            t.broken().as_deref(),
+            Some("p.yaml:3:9: invalid operation: recursion limit exceeded"),
+            "the first broken template is kept, with its place"
         );
     }
 }

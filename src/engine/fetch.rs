@@ -588,16 +588,8 @@ pub(crate) fn next_from_link_header(value: &str) -> Option<String> {
 
 /// Ids or objects from a JSON file: an array of strings, or of objects with an id field.
 fn read_ids_file(path: &std::path::Path, id_field: Option<&str>) -> Result<Vec<Value>, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read ids file {}: {e}", path.display()))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "{} is larger than {MAX_FILE_BYTES} bytes",
-            path.display()
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read ids file {}: {e}", path.display()))?;
+    let text =
+        crate::files::read_text(path, MAX_FILE_BYTES, "ids file").map_err(|e| e.to_string())?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         format!("{}:{}:{}: not valid JSON: {e}; expected an array of ids, or of objects with an id field", path.display(), e.line(), e.column())
     })?;

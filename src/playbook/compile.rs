@@ -15,7 +15,7 @@ use crate::diagnostic::{Diagnostic, Position, SourceFile, did_you_mean};
 use crate::http::backoff::BackoffPolicy;
 use crate::jsonpath::{JsonPath, Predicate};
 use crate::providers::Provider;
-use crate::template::{Template, Templates, context};
+use crate::template::{Template, Templates, Trial, context};
 use crate::units::{Rate, Span};
 
 /// Names a template may use, by where it stands.
@@ -283,6 +283,7 @@ pub fn compile(
     let vars = resolve_vars(file, &playbook, overrides, &mut diags);
     let mut c = Compiler {
         templates: &mut templates,
+        playbook: &playbook.name.value,
         diags,
         warnings: Vec::new(),
         vars: &vars,
@@ -344,7 +345,7 @@ pub fn compile(
     Ok(Plan {
         guards,
         options: playbook.connection.options.clone(),
-        name: playbook.name,
+        name: playbook.name.value,
         description: playbook.description,
         file: Arc::clone(file),
         provider,
@@ -354,6 +355,15 @@ pub fn compile(
         templates,
         warnings,
     })
+}
+
+/// How to fix a template that cannot be rendered whatever the data.
+fn broken_help() -> String {
+    format!(
+        "a template may run {} instructions and nest calls {} deep: look for a loop or a macro that does not end",
+        crate::template::FUEL,
+        crate::template::RECURSION_LIMIT
+    )
 }
 
 /// The playbook's `vars` with `--var` overrides, each coerced to its default's type.
@@ -410,6 +420,8 @@ fn resolve_vars(
 
 struct Compiler<'a> {
     templates: &'a mut Templates,
+    /// The playbook's name (`run.playbook` in report file names).
+    playbook: &'a str,
     diags: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
     vars: &'a Value,
@@ -455,9 +467,13 @@ impl Compiler<'_> {
                 );
             }
         };
+        let template = match at {
+            Some(p) => template.located(format!("{}:{}:{}", file.path.display(), p.line, p.column)),
+            None => template.located(file.path.display().to_string()),
+        };
         let mut names: Vec<String> = self.templates.variables(&template).into_iter().collect();
         names.sort();
-        for name in names {
+        for name in &names {
             let mut parts = name.split('.');
             let root = parts.next().unwrap_or_default();
             let field = parts.next();
@@ -502,6 +518,20 @@ impl Compiler<'_> {
                     at,
                     format!("unknown variable `{root}.{field}`"),
                     Some(help),
+                );
+            }
+        }
+        // A template over `vars` alone renders the same now as when the run needs it: one that
+        // cannot be rendered at all (out of fuel, recursion too deep) is found here, by
+        // `validate` too, before anything is sent.
+        if names.iter().all(|n| n.split('.').next() == Some("vars")) {
+            let ctx = context([("vars", self.vars)]);
+            if let Trial::Broken(why) = self.templates.trial(&template, &ctx) {
+                return self.error(
+                    file,
+                    at,
+                    format!("the template cannot be rendered: {why}"),
+                    Some(broken_help()),
                 );
             }
         }
@@ -1529,6 +1559,32 @@ impl Compiler<'_> {
         let mut files = Vec::new();
         for f in &r.files {
             let t = self.template(file, f, ROOTS_REPORT)?;
+            // Rendered now with a stand-in run, so that a path that leaves the working directory
+            // is a load error rather than a report missing after the run.
+            let run = serde_json::json!({
+                "id": "20260101T000000Z-0000",
+                "playbook": self.playbook,
+                "started_at": "2026-01-01T00:00:00Z",
+            });
+            let ctx = context([("vars", self.vars), ("run", &run)]);
+            match self.templates.trial(&t, &ctx) {
+                Trial::Rendered(path) => {
+                    if let Err(e) = crate::report::confined_path(&path) {
+                        self.error::<()>(file, position_of(f), e, None);
+                        continue;
+                    }
+                }
+                Trial::Broken(why) => {
+                    self.error::<()>(
+                        file,
+                        position_of(f),
+                        format!("the template cannot be rendered: {why}"),
+                        Some(broken_help()),
+                    );
+                    continue;
+                }
+                Trial::Unresolved => {}
+            }
             let ext = std::path::Path::new(f.value.trim())
                 .extension()
                 .and_then(|e| e.to_str())

@@ -15,8 +15,9 @@ pub use serde_saphyr::Spanned;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "runbook playbook")]
 pub struct Playbook {
-    /// Short name, used in reports and run history.
-    pub name: String,
+    /// Short name for reports, history and file names: letters, digits, `-`, `_`, `.` (up to 64).
+    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    pub name: Spanned<String>,
     /// What the playbook is for.
     #[serde(default)]
     pub description: Option<String>,

@@ -12,13 +12,16 @@
 
 mod bad_input;
 mod batch;
+mod broken_ledger;
 mod canary;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod found_at_load;
 mod gate;
 mod hostile;
 mod id_paths;
+mod lock_race;
 mod malformed_answers;
 mod max_pages;
 mod outcome;
@@ -26,6 +29,7 @@ mod pagination;
 mod providers;
 mod rate;
 mod redirects;
+mod report_paths;
 mod reports;
 mod retry_after;
 mod sandbox;
@@ -34,6 +38,7 @@ mod secrets;
 mod signals;
 mod transient;
 mod unattended;
+mod unreadable_files;
 mod unsendable_headers;
 
 use std::net::SocketAddr;
