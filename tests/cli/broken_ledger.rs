@@ -18,7 +18,7 @@ const LEDGER: &str = ".runbook/ledger.db";
 
 fn retry_two() -> String {
     playbook(
-        "  - fetch: {ids: \"a b\"}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n  - report:\n      files: [\"from-step.md\"]\n",
+        "  - fetch: {ids: \"a b\"}\n  - retry:\n      request: {path: \"/tasks/{{ task.id | urlencode }}/retry\"}\n  - report:\n      files: [\"from-step.md\"]\n",
     )
 }
 

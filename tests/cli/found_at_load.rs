@@ -48,7 +48,7 @@ fn an_invalid_regex_in_match_inside_an_items_path_is_a_located_error() {
 fn a_valid_regex_in_where_selects() {
     let api = FakeApi::start(Router::new());
     let text = playbook(
-        "  - fetch: {ids: \"t-1 x-2 t-3\"}\n  - filter:\n      where: \"search(@.id, '^t-')\"\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n",
+        "  - fetch: {ids: \"t-1 x-2 t-3\"}\n  - filter:\n      where: \"search(@.id, '^t-')\"\n  - retry:\n      request: {path: \"/tasks/{{ task.id | urlencode }}/retry\"}\n",
     );
     let ran = Runbook::play(&text)
         .api(&api)
@@ -104,7 +104,7 @@ fn a_template_that_runs_out_of_fuel_on_one_items_data_stops_the_run_with_exit_2(
         post(|| async { StatusCode::NO_CONTENT }),
     ));
     let text = playbook(
-        "  - fetch: {ids: \"a b\"}\n  - retry:\n      concurrency: 1\n      request:\n        path: \"/tasks/{{ task.id }}/retry{% for i in range(1000) %}{% for j in range(1000 if task.id == 'b' else 0) %}{% endfor %}{% endfor %}\"\n  - name: later\n    filter: {}\n",
+        "  - fetch: {ids: \"a b\"}\n  - retry:\n      concurrency: 1\n      request:\n        path: \"/tasks/{{ task.id | urlencode }}/retry{% for i in range(1000) %}{% for j in range(1000 if task.id == 'b' else 0) %}{% endfor %}{% endfor %}\"\n  - name: later\n    filter: {}\n",
     );
     let validated = Runbook::validate(&text).api(&api).run();
     validated.expect_code(0);

@@ -20,7 +20,7 @@ const HANG_GUARD: Duration = Duration::from_secs(60);
 
 fn playbook(name: &str) -> String {
     format!(
-        "name: {name}\nprovider: http\nconnection:\n  base_url: \"{{{{ env('API_URL') }}}}\"\nsteps:\n  - fetch: {{ids: \"{name}-1\"}}\n  - retry:\n      request: {{path: \"/tasks/{{{{ task.id }}}}/retry\"}}\n"
+        "name: {name}\nprovider: http\nconnection:\n  base_url: \"{{{{ env('API_URL') }}}}\"\nsteps:\n  - fetch: {{ids: \"{name}-1\"}}\n  - retry:\n      request: {{path: \"/tasks/{{{{ task.id | urlencode }}}}/retry\"}}\n"
     )
 }
 

@@ -16,7 +16,7 @@ fn a_header_with_a_line_break_fails_its_item_at_once_and_is_never_sent() {
         post(|| async { StatusCode::NO_CONTENT }),
     ));
     let text = playbook(
-        "  - fetch: {file: tasks.json}\n  - retry:\n      request:\n        path: \"/tasks/{{ task.id }}/retry\"\n        headers: {X-Trace: \"{{ item.trace }}\"}\n",
+        "  - fetch: {file: tasks.json}\n  - retry:\n      request:\n        path: \"/tasks/{{ task.id | urlencode }}/retry\"\n        headers: {X-Trace: \"{{ item.trace }}\"}\n",
     );
     let tasks = r#"[{"id": "bad", "trace": "x\r\nX-Injected: 1"}, {"id": "good", "trace": "ok"}]"#;
     let ran = Runbook::play(&text)
@@ -40,7 +40,7 @@ fn a_header_with_a_line_break_fails_its_item_at_once_and_is_never_sent() {
 fn a_connection_header_from_a_secret_with_a_line_break_stops_the_run_before_any_request() {
     let api = FakeApi::start(Router::new().fallback(|| async { StatusCode::NO_CONTENT }));
     let text = playbook(
-        "  - fetch: {ids: \"t1\"}\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n",
+        "  - fetch: {ids: \"t1\"}\n  - retry:\n      request: {path: \"/tasks/{{ task.id | urlencode }}/retry\"}\n",
     )
     .replace(
         "  backoff:",
