@@ -837,7 +837,7 @@ proptest! {
                 let r = exchange.response.as_ref();
                 prop_assert!(r.is_some_and(|r| (200..300).contains(&r.status)));
                 for path in ["$[*]", "$.tasks[*]", "$.data[*].tasks[*]", "$.a.b[*]"] {
-                    let _ = crate::engine::fetch::check_shape(&JsonPath::parse(path).expect("a path"), &json);
+                    let _ = crate::engine::fetch::check_shape(&JsonPath::parse(path).expect("a path"), json);
                 }
             }
             Err(crate::engine::StepStop::Failed(m) | crate::engine::StepStop::Abort(m)) => {
