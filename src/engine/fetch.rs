@@ -541,14 +541,15 @@ impl PageState {
                 if count == 0 || size.is_some_and(|s| count < s) {
                     return None;
                 }
-                *n += 1;
+                // Checked: `start` is the playbook's; past u64 there is no next page to ask for.
+                *n = n.checked_add(1)?;
                 Some(format!("page {n}"))
             }
             (PageState::Offset(o), PageStyle::Offset { size, .. }) => {
                 if count < *size {
                     return None;
                 }
-                *o += size;
+                *o = o.checked_add(*size)?;
                 Some(format!("offset {o}"))
             }
             (PageState::Cursor(c), PageStyle::Cursor { next, .. }) => {

@@ -275,3 +275,21 @@ fn an_epoch_of_i64_min_is_undated_not_a_panic() {
         "undated items are not selected: {ran:?}"
     );
 }
+
+#[test]
+fn a_page_number_at_u64_max_ends_the_listing_not_the_process() {
+    // `page += 1` overflowed when the playbook started at the largest page number.
+    let api = FakeApi::start(Router::new().route(
+        "/tasks",
+        get(|| async { axum::Json(json!({"tasks": [{"id": "t1", "status": "failed"}]})) }),
+    ));
+    let text = playbook(
+        "  - fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n      paginate:\n        page: {param: page, start: 18446744073709551615}\n",
+    );
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(0);
+    assert_eq!(ran.total("fetched"), 1, "{ran:?}");
+    let pages = api.with_method("GET");
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].param("page"), Some("18446744073709551615"));
+}
