@@ -1,5 +1,8 @@
 //! The fetch step: items from HTTP listings (four pagination styles, guarded by `max_pages`), from
 //! a local JSON file, or from a list of ids; optionally each read again (enrichment).
+//!
+//! Invariant: a step never holds more than its `max_items` items; the count is checked on each page
+//! before its items are copied, and going past it aborts the run (exit 3) with a written report.
 
 use std::collections::HashSet;
 
