@@ -186,10 +186,14 @@ impl Templates {
             "ago",
             move |span: Value| -> Result<String, minijinja::Error> {
                 let span = if let Some(s) = span.as_str() {
-                    Span::parse(s)
-                        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e))?
+                    Span::parse(s).map_err(|e| {
+                        minijinja::Error::new(ErrorKind::InvalidOperation, format!("ago(): {e}"))
+                    })?
                 } else if let Ok(secs) = i64::try_from(span.clone()) {
-                    Span(std::time::Duration::from_secs(secs.max(0) as u64))
+                    let secs = u64::try_from(secs).unwrap_or(0);
+                    Span::new(std::time::Duration::from_secs(secs)).map_err(|e| {
+                        minijinja::Error::new(ErrorKind::InvalidOperation, format!("ago(): {e}"))
+                    })?
                 } else {
                     return Err(minijinja::Error::new(
                         ErrorKind::InvalidOperation,
@@ -200,7 +204,10 @@ impl Templates {
                     .ok()
                     .and_then(|d| now.checked_sub(d).ok())
                     .ok_or_else(|| {
-                        minijinja::Error::new(ErrorKind::InvalidOperation, "ago(): out of range")
+                        minijinja::Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("ago(): {span} before now is before the earliest date runbook can write"),
+                        )
                     })?;
                 Ok(rfc3339(then))
             },
@@ -265,6 +272,7 @@ impl Templates {
             self.env
                 .add_template_owned(name.clone(), text)
                 .map_err(|e| describe(&e))?;
+            check_ago_literals(source)?;
         }
         Ok(Template {
             name: name.into(),
@@ -672,6 +680,48 @@ fn mark_item_value(value: Value) -> Result<String, minijinja::Error> {
     Ok(format!("{ITEM_OPEN}{text}{ITEM_CLOSE}"))
 }
 
+/// `ago('…')` with a literal argument is checked when the template is compiled, so that
+/// `validate` refuses `ago('18446744073709551615s1s')` as it refuses the same text in `since:`.
+/// Hand-written because minijinja keeps its syntax tree private: the scan looks inside tags only and
+/// at calls whose whole argument is one quoted string; anything else is checked when rendered.
+fn check_ago_literals(source: &str) -> Result<(), String> {
+    let mut rest = source;
+    while let Some(open) = [rest.find("{{"), rest.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        let tag = &rest[open + 2..];
+        let close = [tag.find("}}"), tag.find("%}")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(tag.len());
+        let mut inside = &tag[..close];
+        while let Some(at) = inside.find("ago(") {
+            let before = inside[..at].chars().next_back();
+            let args = inside[at + 4..].trim_start();
+            inside = &inside[at + 4..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let Some(quote) = args.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+                continue;
+            };
+            let Some(end) = args[1..].find(quote) else {
+                continue;
+            };
+            let literal = &args[1..1 + end];
+            if literal.contains('\\') || !args[2 + end..].trim_start().starts_with(')') {
+                continue;
+            }
+            Span::parse(literal).map_err(|e| format!("ago(): {e}"))?;
+        }
+        rest = &tag[close..];
+    }
+    Ok(())
+}
+
 fn timestamp_arg(v: &Value) -> Result<Timestamp, minijinja::Error> {
     let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
     parse_timestamp(&json).ok_or_else(|| {
@@ -733,6 +783,47 @@ mod tests {
             Templates::new(Arc::new(env), redactor.clone(), now),
             redactor,
         )
+    }
+
+    /// Regression (issue 7, case 5): `ago('18446744073709551615s1s')` panicked while parsing the
+    /// span; a literal is now refused when the template is compiled (so by `validate`), anything
+    /// else when it is rendered.
+    #[test]
+    fn ago_out_of_range_is_an_error_at_compile_or_render_never_a_panic() {
+        let (mut t, _) = engine(&[]);
+        let refused = "ago(): the duration `18446744073709551615s1s` is out of range: the longest duration runbook takes is 36500d (100 years)";
+        assert_eq!(
+            t.compile("{{ ago('18446744073709551615s1s') }}")
+                .err()
+                .as_deref(),
+            Some(refused)
+        );
+        assert_eq!(
+            t.compile("x {% if ago( \"18446744073709551615s1s\" ) %}y{% endif %}")
+                .err()
+                .as_deref(),
+            Some(refused)
+        );
+        assert!(t.compile("ago('18446744073709551615s1s') is text").is_ok());
+        assert!(
+            t.compile("{{ chicago('18446744073709551615s1s') }}")
+                .is_ok()
+        );
+        let ctx = context([(
+            "vars",
+            &json!({"since": "18446744073709551615s1s", "n": i64::MAX}),
+        )]);
+        let tpl = t.compile("{{ ago(vars.since) }}").unwrap();
+        let err = t.render(&tpl, &ctx).unwrap_err();
+        assert!(err.contains(refused), "{err}");
+        let tpl = t.compile("{{ ago(vars.n) }}").unwrap();
+        let err = t.render(&tpl, &ctx).unwrap_err();
+        assert_eq!(
+            err,
+            "invalid operation: ago(): 9223372036854775807s is out of range: the longest duration runbook takes is 36500d (100 years)"
+        );
+        let tpl = t.compile("{{ ago('36500d') }}").unwrap();
+        assert_eq!(t.render(&tpl, &ctx).unwrap(), "1926-12-18T12:00:00Z");
     }
 
     #[test]

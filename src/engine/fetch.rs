@@ -1,5 +1,8 @@
 //! The fetch step: items from HTTP listings (four pagination styles, guarded by `max_pages`), from
 //! a local JSON file, or from a list of ids; optionally each read again (enrichment).
+//!
+//! Invariant: a step never holds more than its `max_items` items; the count is checked on each page
+//! before its items are copied, and going past it aborts the run (exit 3) with a written report.
 
 use std::collections::HashSet;
 
@@ -41,8 +44,13 @@ impl Run<'_> {
                 total,
                 paginate,
             } => {
-                self.list(step, request, items, total.as_ref(), paginate.as_ref())
-                    .await?
+                let listing = Listing {
+                    items,
+                    total: total.as_ref(),
+                    paginate: paginate.as_ref(),
+                    max_items: plan.max_items,
+                };
+                self.list(step, request, &listing).await?
             }
             FetchSource::File { path, id_field } => {
                 let path = self
@@ -62,6 +70,14 @@ impl Run<'_> {
                 ids_from_value(&value)
             }
         };
+        if let FetchSource::File { .. } | FetchSource::Ids(_) = &plan.source
+            && raw.len() as u64 > plan.max_items
+        {
+            return Err(StepStop::Abort(too_many_items(
+                &format!("more ids were given ({})", raw.len()),
+                plan.max_items,
+            )));
+        }
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut duplicates = 0;
@@ -105,10 +121,14 @@ impl Run<'_> {
         &self,
         step: &str,
         request: &RequestPlan,
-        items_paths: &[JsonPath],
-        total_path: Option<&JsonPath>,
-        paginate: Option<&PaginatePlan>,
+        listing: &Listing<'_>,
     ) -> Result<Vec<Value>, StepStop> {
+        let Listing {
+            items: items_paths,
+            total: total_path,
+            paginate,
+            max_items,
+        } = *listing;
         let base = self
             .render_request(request, &self.ctx(vec![]))
             .map_err(StepStop::Failed)?;
@@ -130,18 +150,28 @@ impl Run<'_> {
                 return Err(StepStop::Abort("interrupted".into()));
             }
             let json = read_json(&req, &exchange)?;
-            let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(&json)).collect();
+            let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(json)).collect();
             if let ([path], true) = (items_paths, found.is_empty()) {
-                check_shape(path, &json)
+                check_shape(path, json)
                     .map_err(|e| StepStop::Failed(format!("{} {}: {e}", req.method, req.url)))?;
             }
             if let Some(said) = total_path
-                .and_then(|p| p.first(&json))
+                .and_then(|p| p.first(json))
                 .and_then(Value::as_u64)
             {
                 total_said = Some(said);
             }
             let count = found.len() as u64;
+            // Counted before anything is copied: the copies are what would not fit.
+            if (all.len() as u64).saturating_add(count) > max_items {
+                return Err(StepStop::Abort(too_many_items(
+                    &format!(
+                        "the listing has more items ({} by page {pages})",
+                        all.len() as u64 + count
+                    ),
+                    max_items,
+                )));
+            }
             all.extend(found.into_iter().cloned());
             self.progress.event(Event::StepProgress {
                 step: step.into(),
@@ -155,7 +185,7 @@ impl Run<'_> {
             let Some(next) = state.next(
                 &paginate.style,
                 count,
-                &json,
+                json,
                 exchange.response.as_ref(),
                 &req.url,
             ) else {
@@ -292,7 +322,7 @@ impl Run<'_> {
             return Err(fail("interrupted".into(), None, attempts, true));
         }
         match read_json(&req, &exchange) {
-            Ok(json) => plan.item.first(&json).cloned().ok_or_else(|| {
+            Ok(json) => plan.item.first(json).cloned().ok_or_else(|| {
                 let m = format!(
                     "{} {}: no item at {} in the answer",
                     req.method,
@@ -307,6 +337,21 @@ impl Run<'_> {
     }
 }
 
+/// Where a listing's items are and how far it may go.
+struct Listing<'a> {
+    items: &'a [JsonPath],
+    total: Option<&'a JsonPath>,
+    paginate: Option<&'a PaginatePlan>,
+    max_items: u64,
+}
+
+/// The abort message of a fetch over its `max_items`: what was seen, the cap, how to raise it.
+fn too_many_items(seen: &str, max_items: u64) -> String {
+    format!(
+        "{seen} than max_items = {max_items}; stopped rather than hold them all in memory. Raise `max_items` on this fetch step (a number, or a template like \"{{{{ vars.max_items }}}}\" to set it with --var) or narrow the query"
+    )
+}
+
 /// Why one item could not be read again.
 pub(super) struct ReadFailure {
     pub(super) message: String,
@@ -317,7 +362,8 @@ pub(super) struct ReadFailure {
 }
 
 /// The JSON of a successful read, or why there is none.
-pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, StepStop> {
+/// Borrowed, not cloned: a listing's page can be most of the memory a run holds.
+pub(crate) fn read_json<'a>(req: &Request, exchange: &'a Exchange) -> Result<&'a Value, StepStop> {
     let what = format!("{} {}", req.method, req.url);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
         return Err(StepStop::Abort(format!(
@@ -350,7 +396,7 @@ pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, Ste
             short_message(response)
         )));
     }
-    response.json.clone().ok_or_else(|| {
+    response.json.as_ref().ok_or_else(|| {
         StepStop::Failed(format!(
             "{what}: expected a JSON answer, got {}",
             response.describe_body()
@@ -507,14 +553,15 @@ impl PageState {
                 if count == 0 || size.is_some_and(|s| count < s) {
                     return None;
                 }
-                *n += 1;
+                // Checked: `start` is the playbook's; past u64 there is no next page to ask for.
+                *n = n.checked_add(1)?;
                 Some(format!("page {n}"))
             }
             (PageState::Offset(o), PageStyle::Offset { size, .. }) => {
                 if count < *size {
                     return None;
                 }
-                *o += size;
+                *o = o.checked_add(*size)?;
                 Some(format!("offset {o}"))
             }
             (PageState::Cursor(c), PageStyle::Cursor { next, .. }) => {

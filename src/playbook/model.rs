@@ -372,6 +372,11 @@ pub struct Fetch {
     /// Overrides `task:` for the items of this step.
     #[serde(default)]
     pub fields: Option<TaskFields>,
+    /// Most items this step may fetch (default 50000; a number or a template over `vars`). More
+    /// abort the run (exit 3) rather than hold an unbounded list in memory.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub max_items: Option<Spanned<Count>>,
 }
 
 /// Pagination: exactly one style, plus the `max_pages` guard.
