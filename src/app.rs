@@ -304,7 +304,10 @@ pub async fn play(config: PlayConfig) -> i32 {
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
     let report = run.report;
     if config.progress != ProgressMode::Quiet {
-        print!("{}", redactor.redact(&report::table::render(&report)));
+        print!(
+            "{}",
+            redactor.redact(&report::table::render(&report, &redactor))
+        );
     }
     let mut code = report.exit_code();
     for (path, title) in files {
@@ -486,7 +489,10 @@ pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
         }
     };
     if outputs.is_empty() {
-        return print_stdout(&report::table::render(&report));
+        return print_stdout(&report::table::render(
+            &report,
+            &crate::secrets::Redactor::default(),
+        ));
     }
     let mut code = exit::OK;
     for path in outputs {

@@ -79,8 +79,14 @@ impl Templates {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
 
         let source = Arc::clone(&vars_env);
+        let registry = redactor.clone();
         env.add_function("env", move |name: String, default: Option<Value>| {
             match (source.get(&name), default) {
+                // A credential read with env() rather than secret() is redacted all the same.
+                (Some(v), _) if crate::secrets::is_credential_name(&name) => {
+                    registry.register(v);
+                    Ok(Value::from(v))
+                }
                 (Some(v), _) => Ok(Value::from(v)),
                 (None, Some(d)) => Ok(d),
                 (None, None) => Err(minijinja::Error::new(

@@ -15,6 +15,7 @@ use crate::playbook::compile::{
 use crate::progress::{Counts, Event};
 use crate::providers::Verdict;
 use crate::report::{ItemOutcome, ItemReport};
+use crate::secrets::Redactor;
 
 /// Items that cannot be read (no id) are each warned about up to this many; then one line counts
 /// the rest, so an answer of a million id-less objects does not print a million lines.
@@ -73,6 +74,7 @@ impl Run<'_> {
                 Err(e) => {
                     unreadable += 1;
                     if unreadable <= MAX_ITEM_WARNINGS {
+                        let e = e.describe(&self.redactor);
                         self.progress
                             .event(Event::Warning(format!("step {step}: {e}")));
                     }
@@ -124,7 +126,7 @@ impl Run<'_> {
                 .http
                 .send(&req, Effect::Read, &self.plan.connection.backoff, None)
                 .await;
-            let json = read_json(&req, &exchange)?;
+            let json = read_json(&req, &exchange, &self.redactor)?;
             let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(&json)).collect();
             if let ([path], true) = (items_paths, found.is_empty()) {
                 check_shape(path, &json)
@@ -282,7 +284,7 @@ impl Run<'_> {
             .await;
         let status = exchange.response.as_ref().map(|r| r.status);
         let attempts = exchange.attempts;
-        match read_json(&req, &exchange) {
+        match read_json(&req, &exchange, &self.redactor) {
             Ok(json) => plan.item.first(&json).cloned().ok_or_else(|| {
                 let m = format!(
                     "{} {}: no item at {} in the answer",
@@ -307,8 +309,13 @@ pub(super) struct ReadFailure {
     abort: bool,
 }
 
-/// The JSON of a successful read, or why there is none.
-pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, StepStop> {
+/// The JSON of a successful read, or why there is none. A body quoted in the reason is cut only
+/// after `redactor` ran over it.
+pub(crate) fn read_json(
+    req: &Request,
+    exchange: &Exchange,
+    redactor: &Redactor,
+) -> Result<Value, StepStop> {
     let what = format!("{} {}", req.method, req.url);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
         return Err(StepStop::Abort(format!(
@@ -322,7 +329,7 @@ pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, Ste
         )));
     };
     if matches!(response.status, 401 | 403) {
-        let detail = short_message(response);
+        let detail = short_message(response, redactor);
         return Err(StepStop::Abort(format!(
             "authentication failed: {what}: HTTP {}{detail}",
             response.status
@@ -338,18 +345,18 @@ pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, Ste
         return Err(StepStop::Failed(format!(
             "{what}: HTTP {}{}",
             response.status,
-            short_message(response)
+            short_message(response, redactor)
         )));
     }
     response.json.clone().ok_or_else(|| {
         StepStop::Failed(format!(
             "{what}: expected a JSON answer, got {}",
-            response.describe_body()
+            response.describe_body(redactor)
         ))
     })
 }
 
-fn short_message(response: &crate::http::Response) -> String {
+fn short_message(response: &crate::http::Response, redactor: &Redactor) -> String {
     let from_json = response.json.as_ref().and_then(|j| {
         crate::jsonpath::message_paths()
             .iter()
@@ -358,7 +365,7 @@ fn short_message(response: &crate::http::Response) -> String {
     match from_json {
         Some(m) => format!(": {m}"),
         None if response.text.trim().is_empty() => String::new(),
-        None => format!(": {}", response.describe_body()),
+        None => format!(": {}", response.describe_body(redactor)),
     }
 }
 
