@@ -413,7 +413,7 @@ fn base64_forms(bytes: &[u8]) -> Vec<String> {
             // Bytes before the secret share its first 2 (one byte) or 3 (two bytes) characters;
             // the byte after it shares the last one unless the secret ends a 3-byte group.
             let skip = [0, 2, 3][shift];
-            let trim = usize::from(blob.len() % 3 != 0);
+            let trim = usize::from(!blob.len().is_multiple_of(3));
             if let Some(inner) = encoded.get(skip..encoded.len().saturating_sub(trim)) {
                 forms.push(inner.to_string());
             }

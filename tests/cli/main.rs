@@ -23,6 +23,7 @@ mod outcome;
 mod pagination;
 mod providers;
 mod rate;
+mod redaction;
 mod reports;
 mod retry_after;
 mod sandbox;
