@@ -872,6 +872,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        // A fixed seed unless PROPTEST_RNG_SEED says otherwise, as in fuzz_tests.
+        #![proptest_config({
+            use proptest::test_runner::{Config, RngSeed};
+            let default = Config::default();
+            Config {
+                cases: 256,
+                failure_persistence: None,
+                rng_seed: match default.rng_seed {
+                    RngSeed::Random => RngSeed::Fixed(0x5eed_2026),
+                    chosen => chosen,
+                },
+                ..default
+            }
+        })]
+
+        /// Whatever surrounds a secret and wherever the cut falls, an excerpt holds no 8
+        /// characters of it in a row.
+        #[test]
+        fn an_excerpt_never_holds_eight_characters_of_a_secret(
+            secret in "[!-~][ -~]{6,30}[!-~]",
+            before in "[a-z .<>#]{0,90}",
+            after in "[a-z .<>#]{0,90}",
+            echoed in 8usize..40,
+            max in 1usize..140,
+        ) {
+            let r = Redactor::default();
+            r.register(&secret);
+            let start: String = secret.chars().take(echoed).collect();
+            for text in [format!("{before}{secret}{after}"), format!("{before}{start}{after}")] {
+                let cut = r.excerpt(&text, max);
+                proptest::prop_assert!(!holds_window(&cut, &secret), "{text:?} -> {cut:?}");
+                proptest::prop_assert!(cut.chars().count() <= max.max(1), "{cut:?}");
+            }
+        }
+    }
+
     #[test]
     fn ignores_values_too_short_to_be_credentials() {
         let r = Redactor::default();

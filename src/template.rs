@@ -437,6 +437,24 @@ mod tests {
     }
 
     #[test]
+    fn env_values_of_credential_names_are_redacted_and_others_are_not() {
+        let (mut t, redactor) = engine(&[
+            ("API_TOKEN", "tok-env-7f3a9c1d"),
+            ("SMTP_PASS", "pass-env-2b7c"),
+            ("REGION", "eu-west-1-region"),
+        ]);
+        let tpl = t
+            .compile("{{ env('API_TOKEN') }} {{ env('SMTP_PASS') }} {{ env('REGION') }}")
+            .unwrap();
+        let out = t.render(&tpl, &context([])).unwrap();
+        assert_eq!(out, "tok-env-7f3a9c1d pass-env-2b7c eu-west-1-region");
+        assert_eq!(
+            redactor.redact(&out),
+            "<redacted> <redacted> eu-west-1-region"
+        );
+    }
+
+    #[test]
     fn secrets_are_registered_and_missing_ones_named() {
         let (mut t, redactor) = engine(&[("TOKEN", "hunter2-canary")]);
         let tpl = t.compile("Bearer {{ secret('TOKEN') }}").unwrap();
