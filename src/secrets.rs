@@ -106,9 +106,6 @@ struct Registry {
     longest: usize,
 }
 
-/// Up to this many keys a level is searched key by key, without an automaton.
-const SCAN_KEYS: usize = 32;
-
 /// One matcher: the distinct keys (the part of a form that must be seen), each with the forms that
 /// start with it.
 #[derive(Debug)]
@@ -116,8 +113,8 @@ struct Level {
     keys: Vec<(String, Vec<String>)>,
     /// How many forms the keys lead to: the level's size when levels are merged.
     forms: usize,
-    /// `None` for a few keys, or if the automaton could not be built (far past any real set of
-    /// secrets): the keys are then searched one by one.
+    /// `None` only if the automaton could not be built (far past any real set of secrets): the
+    /// keys are then searched one by one.
     matcher: Option<AhoCorasick>,
 }
 
@@ -128,17 +125,12 @@ impl Level {
             .map(|(key, forms)| (key, forms.into_iter().collect()))
             .collect();
         let forms = keys.iter().map(|(_, forms)| forms.len()).sum();
-        // A few keys are scanned for one by one: cheaper than building an automaton for each
-        // signature registered. The non-contiguous NFA is the quickest automaton to build, and
-        // this one is rebuilt as the set grows.
-        let matcher = (keys.len() > SCAN_KEYS)
-            .then(|| {
-                AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::NoncontiguousNFA))
-                    .build(keys.iter().map(|(key, _)| key))
-                    .ok()
-            })
-            .flatten();
+        // The non-contiguous NFA is the quickest automaton to build, and levels are rebuilt as
+        // the set grows.
+        let matcher = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+            .build(keys.iter().map(|(key, _)| key))
+            .ok();
         Level {
             keys,
             forms,
@@ -269,12 +261,8 @@ impl Redactor {
         ranges.extend(search(text.as_bytes()));
         for view in decoded_views(text) {
             for (start, end) in search(&view.bytes) {
-                if let (Some(first), Some(last)) = (
-                    view.origin.get(start),
-                    view.origin.get(end.saturating_sub(1)),
-                ) && end > start
-                {
-                    ranges.push((first.0, last.1));
+                if end > start {
+                    ranges.push((view.origin(start).0, view.origin(end - 1).1));
                 }
             }
         }
@@ -436,46 +424,76 @@ fn percent_encode(text: &str, keep: &[u8]) -> String {
 }
 
 /// Text decoded one way, with where each decoded byte came from.
+///
+/// Only the escapes are recorded (a report of many megabytes has few): between two of them a
+/// decoded byte is the original byte at the same distance from the previous escape's end.
 struct View {
     bytes: Vec<u8>,
-    /// For each byte of `bytes`, the byte range of the original text it was decoded from.
-    origin: Vec<(usize, usize)>,
+    escapes: Vec<Escape>,
+}
+
+/// One escape decoded: where its bytes are in the view, and the text it was decoded from.
+struct Escape {
+    at: usize,
+    len: usize,
+    from: usize,
+    from_len: usize,
 }
 
 impl View {
     fn with_capacity(n: usize) -> View {
         View {
             bytes: Vec::with_capacity(n),
-            origin: Vec::with_capacity(n),
+            escapes: Vec::new(),
         }
     }
 
-    fn push(&mut self, bytes: &[u8], from: (usize, usize)) {
-        for b in bytes {
-            self.bytes.push(*b);
-            self.origin.push(from);
+    /// A byte copied as it is.
+    fn copy(&mut self, byte: u8) {
+        self.bytes.push(byte);
+    }
+
+    /// `decoded`, from the `from_len` bytes of the original text at `from`.
+    fn decoded(&mut self, decoded: &[u8], from: usize, from_len: usize) {
+        self.escapes.push(Escape {
+            at: self.bytes.len(),
+            len: decoded.len(),
+            from,
+            from_len,
+        });
+        self.bytes.extend_from_slice(decoded);
+    }
+
+    /// The byte range of the original text that the view's byte `at` came from.
+    fn origin(&self, at: usize) -> (usize, usize) {
+        let before = self.escapes.partition_point(|e| e.at <= at);
+        match before.checked_sub(1).and_then(|i| self.escapes.get(i)) {
+            None => (at, at + 1),
+            Some(e) if at < e.at + e.len => (e.from, e.from + e.from_len),
+            Some(e) => {
+                let from = e.from + e.from_len + (at - e.at - e.len);
+                (from, from + 1)
+            }
         }
     }
 }
 
-/// The decodings of `text` that differ from it: percent-decoded (with `+` as a space, and kept),
-/// JSON-unescaped, HTML-unescaped. Written by hand because each must map every decoded byte back
-/// to the original text, which no decoding crate reports, and must not stop at a malformed escape.
+/// The decodings of `text` that differ from it: percent-decoded (`+` as a space), and with its
+/// JSON string escapes and HTML character references undone. Two views, not four: a text is
+/// searched once as it is and once per view, and a report can be megabytes long. (A secret that
+/// itself holds `\"` or `&amp;` is still found as it is and in the forms registered for it.)
+/// Written by hand because each must map every decoded byte back to the original text, which no
+/// decoding crate reports, and must not stop at a malformed escape.
 fn decoded_views(text: &str) -> Vec<View> {
     let bytes = text.as_bytes();
     let mut views = Vec::new();
     if bytes.contains(&b'%') || bytes.contains(&b'+') {
-        views.push(percent_decoded(bytes, true));
-        if bytes.contains(&b'%') && bytes.contains(&b'+') {
-            views.push(percent_decoded(bytes, false));
-        }
+        views.push(percent_decoded(bytes));
     }
-    if bytes.contains(&b'\\') {
-        views.push(json_unescaped(text));
+    if bytes.contains(&b'\\') || bytes.contains(&b'&') {
+        views.push(markup_unescaped(text));
     }
-    if bytes.contains(&b'&') {
-        views.push(html_unescaped(text));
-    }
+    views.retain(|view| !view.escapes.is_empty());
     views
 }
 
@@ -485,7 +503,8 @@ fn hex(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
-fn percent_decoded(bytes: &[u8], plus_is_space: bool) -> View {
+/// `%XX` in either letter case, and `+` as a space (form encoding).
+fn percent_decoded(bytes: &[u8]) -> View {
     let mut view = View::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -494,15 +513,15 @@ fn percent_decoded(bytes: &[u8], plus_is_space: bool) -> View {
             .flatten();
         match (escaped, bytes[i]) {
             (Some(b), _) => {
-                view.push(&[b], (i, i + 3));
+                view.decoded(&[b], i, 3);
                 i += 3;
             }
-            (None, b'+') if plus_is_space => {
-                view.push(b" ", (i, i + 1));
+            (None, b'+') => {
+                view.decoded(b" ", i, 1);
                 i += 1;
             }
             (None, b) => {
-                view.push(&[b], (i, i + 1));
+                view.copy(b);
                 i += 1;
             }
         }
@@ -510,92 +529,86 @@ fn percent_decoded(bytes: &[u8], plus_is_space: bool) -> View {
     view
 }
 
-/// JSON string escapes: `\"`, `\/`, `\n`, `\u00e9`, surrogate pairs.
-fn json_unescaped(text: &str) -> View {
+/// JSON string escapes (`\"`, `\/`, `\n`, `\u00e9`, surrogate pairs) and HTML character
+/// references: the named ones an escaper writes (`&amp;` `&lt;` `&gt;` `&quot;` `&apos;`
+/// `&nbsp;`) and numeric ones (`&#39;`, `&#x27;`).
+fn markup_unescaped(text: &str) -> View {
     let bytes = text.as_bytes();
     let mut view = View::with_capacity(bytes.len());
-    let unit = |at: usize| -> Option<u32> {
-        let digits = text.get(at + 2..at + 6)?;
-        (text.get(at..at + 2)? == "\\u")
-            .then(|| u32::from_str_radix(digits, 16).ok())
-            .flatten()
-    };
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            let simple = match bytes.get(i + 1) {
-                Some(b'"') => Some('"'),
-                Some(b'\\') => Some('\\'),
-                Some(b'/') => Some('/'),
-                Some(b'n') => Some('\n'),
-                Some(b'r') => Some('\r'),
-                Some(b't') => Some('\t'),
-                Some(b'b') => Some('\u{8}'),
-                Some(b'f') => Some('\u{c}'),
-                _ => None,
-            };
-            let (decoded, len) = match (simple, unit(i)) {
-                (Some(c), _) => (Some(c), 2),
-                (None, Some(high @ 0xD800..=0xDBFF)) => match unit(i + 6) {
-                    Some(low @ 0xDC00..=0xDFFF) => (
-                        char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)),
-                        12,
-                    ),
-                    _ => (None, 0),
-                },
-                (None, Some(code)) => (char::from_u32(code), 6),
-                (None, None) => (None, 0),
-            };
-            if let Some(c) = decoded {
+        let found = match bytes[i] {
+            b'\\' => json_escape(text, i),
+            b'&' => html_reference(text, i),
+            _ => None,
+        };
+        match found {
+            Some((c, len)) => {
                 let mut buf = [0u8; 4];
-                view.push(c.encode_utf8(&mut buf).as_bytes(), (i, i + len));
+                view.decoded(c.encode_utf8(&mut buf).as_bytes(), i, len);
                 i += len;
-                continue;
+            }
+            None => {
+                view.copy(bytes[i]);
+                i += 1;
             }
         }
-        view.push(&[bytes[i]], (i, i + 1));
-        i += 1;
     }
     view
 }
 
-/// HTML character references: the named ones an escaper writes (`&amp;` `&lt;` `&gt;` `&quot;`
-/// `&apos;` `&nbsp;`) and numeric ones (`&#39;`, `&#x27;`).
-fn html_unescaped(text: &str) -> View {
-    let bytes = text.as_bytes();
-    let mut view = View::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'&'
-            && let Some(len) = text[i..].bytes().take(12).position(|b| b == b';')
-        {
-            let name = &text[i + 1..i + len];
-            let decoded = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => name
-                    .strip_prefix("#x")
-                    .or_else(|| name.strip_prefix("#X"))
-                    .map(|h| u32::from_str_radix(h, 16))
-                    .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
-                    .and_then(Result::ok)
-                    .and_then(char::from_u32),
-            };
-            if let Some(c) = decoded {
-                let mut buf = [0u8; 4];
-                view.push(c.encode_utf8(&mut buf).as_bytes(), (i, i + len + 1));
-                i += len + 1;
-                continue;
+/// The character a JSON escape at `at` stands for, and the escape's length.
+fn json_escape(text: &str, at: usize) -> Option<(char, usize)> {
+    let unit = |at: usize| -> Option<u32> {
+        let digits = text.get(at + 2..at + 6)?;
+        (text.get(at..at + 2)? == "\\u" && digits.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(digits, 16).ok())
+            .flatten()
+    };
+    let simple = match text.as_bytes().get(at + 1)? {
+        b'"' => Some('"'),
+        b'\\' => Some('\\'),
+        b'/' => Some('/'),
+        b'n' => Some('\n'),
+        b'r' => Some('\r'),
+        b't' => Some('\t'),
+        b'b' => Some('\u{8}'),
+        b'f' => Some('\u{c}'),
+        _ => None,
+    };
+    match (simple, unit(at)) {
+        (Some(c), _) => Some((c, 2)),
+        (None, Some(high @ 0xD800..=0xDBFF)) => match unit(at + 6) {
+            Some(low @ 0xDC00..=0xDFFF) => {
+                char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).map(|c| (c, 12))
             }
-        }
-        view.push(&[bytes[i]], (i, i + 1));
-        i += 1;
+            _ => None,
+        },
+        (None, Some(code)) => char::from_u32(code).map(|c| (c, 6)),
+        (None, None) => None,
     }
-    view
+}
+
+/// The character an HTML character reference at `at` stands for, and the reference's length.
+fn html_reference(text: &str, at: usize) -> Option<(char, usize)> {
+    let len = text.get(at..)?.bytes().take(12).position(|b| b == b';')?;
+    let name = text.get(at + 1..at + len)?;
+    let c = match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some(' '),
+        _ => name
+            .strip_prefix("#x")
+            .or_else(|| name.strip_prefix("#X"))
+            .map(|h| u32::from_str_radix(h, 16))
+            .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
+            .and_then(Result::ok)
+            .and_then(char::from_u32),
+    }?;
+    Some((c, len + 1))
 }
 
 /// Whether an environment variable holds a credential, judged by its name: a provider's
