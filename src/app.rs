@@ -489,6 +489,7 @@ pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
         }
     };
     if outputs.is_empty() {
+        // The stored report was redacted when it was written; no secret is known here.
         return print_stdout(&report::table::render(
             &report,
             &crate::secrets::Redactor::default(),

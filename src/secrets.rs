@@ -4,6 +4,19 @@
 //! Values are looked up in an overlay (the sandbox's credentials under `--sandbox`), then the process
 //! environment, then a `.env` file in the working directory. The `.env` file is read once and never
 //! written into the process environment.
+//!
+//! Invariants of the redactor:
+//! - A registered value (a `secret()`, an `env()` of a credential name, a provider's credential, a
+//!   credential header) is replaced wherever it appears: as it is, in the encodings runbook and
+//!   APIs write it (percent-encoded in any flavour and letter case, form-encoded, JSON-escaped,
+//!   HTML-escaped, base64 at any alignment inside a larger blob), and as any start of it of
+//!   [`PREFIX_CHARS`] characters or more, which is redacted together with all of the value that
+//!   follows it. (A header's `Bearer abc` counts only whole; its token by itself as any value.)
+//! - Text is redacted before it is cut: every excerpt goes through [`Redactor::excerpt`], so a cut
+//!   never leaves the start of a secret behind and never splits the marker.
+//! - What is not promised: a stretch from the middle or the end of a secret that the API echoed
+//!   without its start, and values shorter than 4 characters (not credentials; redacting them
+//!   would mangle output).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
@@ -900,6 +913,31 @@ mod tests {
                 ..default
             }
         })]
+
+        /// Text of escapes, broken escapes, multi-byte characters and pieces of the secret, in
+        /// any order: redaction never panics, and the secret is gone.
+        #[test]
+        fn redaction_of_any_mix_of_escapes_never_panics(
+            secret in "[ -~é€😀]{4,20}",
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "%", "%2", "%2B", "%e9", "%C3%A9", "+", "\\", "\\u00", "\\u00e9",
+                    "\\ud83d", "\\ud83d\\ude00", "\\\"", "&", "&amp", "&amp;", "&#", "&#x1F600;",
+                    "&#99999999;", "é", "😀", "a", " ",
+                ]),
+                0..30,
+            ),
+            at in 0usize..30,
+        ) {
+            let r = Redactor::default();
+            r.register(&secret);
+            let mut text: String = pieces.concat();
+            let at = text.char_indices().map(|(i, _)| i).nth(at).unwrap_or(text.len());
+            text.insert_str(at, &secret);
+            let out = r.redact(&text);
+            proptest::prop_assert!(!out.contains(secret.as_str()), "{text:?} -> {out:?}");
+            let _ = r.excerpt(&text, at);
+        }
 
         /// Whatever surrounds a secret and wherever the cut falls, an excerpt holds no 8
         /// characters of it in a row.

@@ -9,7 +9,8 @@ use crate::secrets::Redactor;
 const MAX_ROWS: usize = 50;
 const MAX_REASON: usize = 100;
 
-/// The summary, every text in it redacted by `redactor` before it is cut to fit a line.
+/// The summary. A reason too long for its line is redacted by `redactor` before it is cut (the
+/// caller redacts the whole summary as well).
 pub fn render(report: &RunReport, redactor: &Redactor) -> String {
     let mut out = String::new();
     let t = &report.totals;
