@@ -80,6 +80,24 @@ impl EnvSource {
 /// What is shown in place of a secret.
 pub const REDACTED: &str = "<redacted>";
 
+/// `Authorization` schemes: in a header value that starts with one, what follows is the token.
+const AUTH_SCHEMES: &[&str] = &[
+    "basic",
+    "bearer",
+    "token",
+    "digest",
+    "apikey",
+    "api-key",
+    "key",
+    "bot",
+    "jwt",
+    "oauth",
+    "sso-key",
+    "hmac",
+    "signature",
+    "negotiate",
+];
+
 /// Values shorter than this are not redacted: replacing every `1` or `ab` would mangle output and
 /// such short values are not credentials.
 const MIN_SECRET_LEN: usize = 4;
@@ -200,7 +218,7 @@ impl Redactor {
         use base64::Engine;
         let Some((scheme, token)) = value
             .split_once(' ')
-            .filter(|(scheme, _)| scheme.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
+            .filter(|(scheme, _)| AUTH_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
         else {
             self.register(value);
             return;
@@ -741,6 +759,9 @@ mod tests {
             "Bearer token missing; got <redacted>"
         );
         assert_eq!(r.redact("echo tok-9f8e7d"), "echo <redacted>");
+        // A value with a space that is no scheme is a secret like any other.
+        r.register_header("C4N ARY+/\"s3c&r");
+        assert_eq!(r.redact("echo C4N ARY+/ end"), "echo <redacted> end");
     }
 
     #[test]

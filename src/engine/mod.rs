@@ -105,10 +105,7 @@ pub async fn run(
             .render(t, &vars_ctx)
             .map_err(|e| format!("connection.headers.{name}: {e}"))?;
         if crate::secrets::is_sensitive_header(name) {
-            redactor.register(&value);
-            if let Some((_, token)) = value.split_once(' ') {
-                redactor.register(token);
-            }
+            redactor.register_header(&value);
         }
         headers.push((name.clone(), value));
     }
