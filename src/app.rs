@@ -294,7 +294,10 @@ pub async fn play(config: PlayConfig) -> i32 {
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
     let report = run.report;
     if config.progress != ProgressMode::Quiet {
-        print!("{}", redactor.redact(&report::table::render(&report)));
+        print!(
+            "{}",
+            redactor.redact(&report::table::render(&report, &redactor))
+        );
     }
     let mut code = report.exit_code();
     // A template that turned out broken mid-run (out of fuel, recursion too deep on some item's
@@ -524,7 +527,11 @@ pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
         }
     };
     if outputs.is_empty() {
-        return print_stdout(&report::table::render(&report));
+        // The stored report was redacted when it was written; no secret is known here.
+        return print_stdout(&report::table::render(
+            &report,
+            &crate::secrets::Redactor::default(),
+        ));
     }
     let mut code = exit::OK;
     for path in outputs {

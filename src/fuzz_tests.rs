@@ -914,13 +914,13 @@ proptest! {
             ambiguous: false,
         };
         for rules in [outcome_rules(), item_rules()] {
-            match crate::engine::outcome::classify(&exchange, &rules, &ids) {
+            match crate::engine::outcome::classify(&exchange, &rules, &ids, &Redactor::default()) {
                 Ok(all) => prop_assert_eq!(all.len(), ids.len()),
                 Err(reason) => prop_assert!(reason.starts_with("authentication failed")),
             }
         }
         if let Some(r) = &exchange.response {
-            let described = r.describe_body();
+            let described = r.describe_body(&Redactor::default());
             prop_assert!(described.chars().count() < 200, "{described}");
         }
         let request = Request {
@@ -929,7 +929,7 @@ proptest! {
             headers: Vec::new(),
             body: None,
         };
-        match crate::engine::fetch::read_json(&request, &exchange) {
+        match crate::engine::fetch::read_json(&request, &exchange, &Redactor::default()) {
             Ok(json) => {
                 let r = exchange.response.as_ref();
                 prop_assert!(r.is_some_and(|r| (200..300).contains(&r.status)));
@@ -956,7 +956,7 @@ proptest! {
 fn a_huge_html_answer_is_described_in_a_short_message() {
     let page = format!("<html>{}</html>", "é".repeat(2_000_000));
     let r = response(200, "text/html", page);
-    assert!(r.describe_body().len() < 200);
+    assert!(r.describe_body(&Redactor::default()).len() < 200);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -153,8 +153,14 @@ impl Templates {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
 
         let source = Arc::clone(&vars_env);
+        let registry = redactor.clone();
         env.add_function("env", move |name: String, default: Option<Value>| {
             match (source.get(&name), default) {
+                // A credential read with env() rather than secret() is redacted all the same.
+                (Some(v), _) if crate::secrets::is_credential_name(&name) => {
+                    registry.register(v);
+                    Ok(Value::from(v))
+                }
                 (Some(v), _) => Ok(Value::from(v)),
                 (None, Some(d)) => Ok(d),
                 (None, None) => Err(minijinja::Error::new(
@@ -876,6 +882,24 @@ mod tests {
             let err = t.render(&tpl, &context([("item", &missing)])).unwrap_err();
             assert!(err.contains("no project"), "{err}");
         }
+    }
+
+    #[test]
+    fn env_values_of_credential_names_are_redacted_and_others_are_not() {
+        let (mut t, redactor) = engine(&[
+            ("API_TOKEN", "tok-env-7f3a9c1d"),
+            ("SMTP_PASS", "pass-env-2b7c"),
+            ("REGION", "eu-west-1-region"),
+        ]);
+        let tpl = t
+            .compile("{{ env('API_TOKEN') }} {{ env('SMTP_PASS') }} {{ env('REGION') }}")
+            .unwrap();
+        let out = t.render(&tpl, &context([])).unwrap();
+        assert_eq!(out, "tok-env-7f3a9c1d pass-env-2b7c eu-west-1-region");
+        assert_eq!(
+            redactor.redact(&out),
+            "<redacted> <redacted> eu-west-1-region"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::playbook::compile::{
 use crate::progress::{Counts, Event};
 use crate::providers::Verdict;
 use crate::report::{ItemOutcome, ItemReport};
+use crate::secrets::Redactor;
 
 /// Items that cannot be read (no id) are each warned about up to this many; then one line counts
 /// the rest, so an answer of a million id-less objects does not print a million lines.
@@ -89,6 +90,7 @@ impl Run<'_> {
                 Err(e) => {
                     unreadable += 1;
                     if unreadable <= MAX_ITEM_WARNINGS {
+                        let e = e.describe(&self.redactor);
                         self.progress
                             .event(Event::Warning(format!("step {step}: {e}")));
                     }
@@ -149,7 +151,7 @@ impl Run<'_> {
             if cut_short && self.interrupted() {
                 return Err(StepStop::Abort("interrupted".into()));
             }
-            let json = read_json(&req, &exchange)?;
+            let json = read_json(&req, &exchange, &self.redactor)?;
             let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(json)).collect();
             if let ([path], true) = (items_paths, found.is_empty()) {
                 check_shape(path, json)
@@ -321,7 +323,7 @@ impl Run<'_> {
         if cut_short && self.interrupted() {
             return Err(fail("interrupted".into(), None, attempts, true));
         }
-        match read_json(&req, &exchange) {
+        match read_json(&req, &exchange, &self.redactor) {
             Ok(json) => plan.item.first(json).cloned().ok_or_else(|| {
                 let m = format!(
                     "{} {}: no item at {} in the answer",
@@ -361,9 +363,14 @@ pub(super) struct ReadFailure {
     abort: bool,
 }
 
-/// The JSON of a successful read, or why there is none.
-/// Borrowed, not cloned: a listing's page can be most of the memory a run holds.
-pub(crate) fn read_json<'a>(req: &Request, exchange: &'a Exchange) -> Result<&'a Value, StepStop> {
+/// The JSON of a successful read, or why there is none. A body quoted in the reason is cut only
+/// after `redactor` ran over it. Borrowed, not cloned: a listing's page can be most of the memory a
+/// run holds.
+pub(crate) fn read_json<'a>(
+    req: &Request,
+    exchange: &'a Exchange,
+    redactor: &Redactor,
+) -> Result<&'a Value, StepStop> {
     let what = format!("{} {}", req.method, req.url);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
         return Err(StepStop::Abort(format!(
@@ -377,7 +384,7 @@ pub(crate) fn read_json<'a>(req: &Request, exchange: &'a Exchange) -> Result<&'a
         )));
     };
     if matches!(response.status, 401 | 403) {
-        let detail = short_message(response);
+        let detail = short_message(response, redactor);
         return Err(StepStop::Abort(format!(
             "authentication failed: {what}: HTTP {}{detail}",
             response.status
@@ -393,18 +400,18 @@ pub(crate) fn read_json<'a>(req: &Request, exchange: &'a Exchange) -> Result<&'a
         return Err(StepStop::Failed(format!(
             "{what}: HTTP {}{}",
             response.status,
-            short_message(response)
+            short_message(response, redactor)
         )));
     }
     response.json.as_ref().ok_or_else(|| {
         StepStop::Failed(format!(
             "{what}: expected a JSON answer, got {}",
-            response.describe_body()
+            response.describe_body(redactor)
         ))
     })
 }
 
-fn short_message(response: &crate::http::Response) -> String {
+fn short_message(response: &crate::http::Response, redactor: &Redactor) -> String {
     let from_json = response.json.as_ref().and_then(|j| {
         crate::jsonpath::message_paths()
             .iter()
@@ -413,7 +420,7 @@ fn short_message(response: &crate::http::Response) -> String {
     match from_json {
         Some(m) => format!(": {m}"),
         None if response.text.trim().is_empty() => String::new(),
-        None => format!(": {}", response.describe_body()),
+        None => format!(": {}", response.describe_body(redactor)),
     }
 }
 

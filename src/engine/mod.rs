@@ -112,10 +112,7 @@ pub async fn run(
             .render(t, &vars_ctx)
             .map_err(|e| format!("connection.headers.{name}: {e}"))?;
         if crate::secrets::is_sensitive_header(name) {
-            redactor.register(&value);
-            if let Some((_, token)) = value.split_once(' ') {
-                redactor.register(token);
-            }
+            redactor.register_header(&value);
         }
         // A header that can never be sent fails the run before its first request, not each
         // request five times.

@@ -451,7 +451,7 @@ impl Run<'_> {
                 }
             }
         }
-        let mut results = match classify(&exchange, &plan.outcome, &ids) {
+        let mut results = match classify(&exchange, &plan.outcome, &ids, &self.redactor) {
             Ok(results) => results,
             Err(reason) => {
                 return (
@@ -508,7 +508,7 @@ impl Run<'_> {
             && !exchange.ambiguous
         {
             let outcomes: Vec<(String, String, Option<String>)> =
-                match classify(&exchange, &plan.outcome, ids) {
+                match classify(&exchange, &plan.outcome, ids, &self.redactor) {
                     Ok(results) => ids
                         .iter()
                         .zip(results)

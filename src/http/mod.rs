@@ -66,10 +66,11 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// A short account of a body that is not the JSON expected: its type and first characters.
-    pub fn describe_body(&self) -> String {
-        let kind = self.header("content-type").unwrap_or("no content type");
-        let start: String = self.text.trim_start().chars().take(60).collect();
+    /// A short account of a body that is not the JSON expected: its type and first characters,
+    /// redacted before they are cut (a page that echoes a key must not leave the key's start).
+    pub fn describe_body(&self, redactor: &Redactor) -> String {
+        let kind = redactor.excerpt(self.header("content-type").unwrap_or("no content type"), 80);
+        let start = redactor.excerpt(self.text.trim_start(), 60);
         if self.text.trim().is_empty() {
             format!("an empty body ({kind})")
         } else if self.json.is_none()
@@ -626,7 +627,7 @@ impl HttpClient {
         hops: usize,
     ) -> Result<Hop, Failure> {
         // Redacted before it is cut: a Location echoing a secret leaves no prefix of it.
-        let shown: String = self.redactor.redact(location).chars().take(300).collect();
+        let shown = self.redactor.excerpt(location, 300);
         let refuse = |why: String| Failure::Refused {
             message: format!(
                 "HTTP {status}: the provider redirected the request to {shown}; {why}"

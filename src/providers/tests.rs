@@ -100,6 +100,7 @@ fn answer(
         &exchange(plan.provider.as_ref(), status, body),
         &retry_step(&plan).outcome,
         &ids,
+        &Redactor::default(),
     )
 }
 

@@ -30,6 +30,7 @@ mod overflow;
 mod pagination;
 mod providers;
 mod rate;
+mod redaction;
 mod redirects;
 mod report_paths;
 mod reports;
