@@ -243,6 +243,14 @@ impl Redactor {
         }
     }
 
+    /// Remember a per-request signature (GeeLark's `sign`): a digest that changes with every request
+    /// and is worthless once used. Only the whole value and its encoded forms are redacted, not its
+    /// starts: with thousands of signatures registered, the prefix rule would redact ids that happen
+    /// to begin with the same 8 hex digits.
+    pub fn register_signature(&self, value: &str) {
+        self.remember(value, false);
+    }
+
     fn remember(&self, value: &str, by_prefix: bool) {
         if value.chars().count() < MIN_SECRET_LEN {
             return;
@@ -981,6 +989,19 @@ mod tests {
                 proptest::prop_assert!(cut.chars().count() <= max.max(1), "{cut:?}");
             }
         }
+    }
+
+    /// A signature is redacted whole, but an id that merely starts with the same 8 hex digits is
+    /// left alone (thousands of GeeLark signs would otherwise blank out ids in a long report).
+    #[test]
+    fn a_signature_is_redacted_whole_not_by_its_start() {
+        let r = Redactor::default();
+        let sign = "3f7a9c01d2e4b6a8c0e2f4a6b8d0f2a4c6e8a0b2d4f6a8c0e2b4d6f8a0c2e4f6";
+        r.register_signature(sign);
+        assert_eq!(r.redact(&format!("sign={sign};")), "sign=<redacted>;");
+        assert_eq!(r.redact("task 3f7a9c01d2 failed"), "task 3f7a9c01d2 failed");
+        r.register("3f7a9c01-api-key-value");
+        assert_eq!(r.redact("key 3f7a9c01-api"), "key <redacted>");
     }
 
     #[test]
