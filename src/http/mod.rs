@@ -110,6 +110,23 @@ impl Exchange {
             ambiguous: false,
         }
     }
+
+    /// A request that got an answer: usable when `error` is `None`, else why it is not (transient
+    /// to the end, or a wait longer than allowed).
+    fn answered(
+        response: Response,
+        verdict: Verdict,
+        attempts: u32,
+        error: Option<String>,
+    ) -> Exchange {
+        Exchange {
+            response: Some(response),
+            verdict,
+            attempts,
+            error,
+            ambiguous: false,
+        }
+    }
 }
 
 /// Whether a request changes anything at the provider.
@@ -352,13 +369,7 @@ impl HttpClient {
                 _ => None,
             };
             let Some(reason) = transient else {
-                return Exchange {
-                    response: Some(response),
-                    verdict,
-                    attempts: attempt,
-                    error: None,
-                    ambiguous: false,
-                };
+                return Exchange::answered(response, verdict, attempt, None);
             };
             let asked = response
                 .header("retry-after")
@@ -373,28 +384,21 @@ impl HttpClient {
             }
             if last {
                 let error = Some(format!("{reason}, still after {attempt} attempts"));
-                return Exchange {
-                    response: Some(response),
-                    verdict,
-                    attempts: attempt,
-                    error,
-                    ambiguous: false,
-                };
+                return Exchange::answered(response, verdict, attempt, error);
             }
             let wait = match asked {
                 Some(wait) if wait > policy.max_retry_after => {
+                    // `Duration::MAX` stands for a value past any clock (see `parse_retry_after`).
+                    let asked = if wait == Duration::MAX {
+                        "longer than any clock holds".to_string()
+                    } else {
+                        format!("{}s", wait.as_secs())
+                    };
                     let error = Some(format!(
-                        "{reason}: the provider asked to wait {}s (Retry-After), more than max_retry_after {}s",
-                        wait.as_secs(),
+                        "{reason}: the provider asked to wait {asked} (Retry-After), more than max_retry_after {}s",
                         policy.max_retry_after.as_secs()
                     ));
-                    return Exchange {
-                        response: Some(response),
-                        verdict,
-                        attempts: attempt,
-                        error,
-                        ambiguous: false,
-                    };
+                    return Exchange::answered(response, verdict, attempt, error);
                 }
                 // Every worker waits at the gate: the provider's limit is shared, not per request.
                 Some(wait) => wait,
@@ -409,13 +413,7 @@ impl HttpClient {
                     "{reason}; not sent again after {}: the run was stopped",
                     attempts(attempt)
                 ));
-                return Exchange {
-                    response: Some(response),
-                    verdict,
-                    attempts: attempt,
-                    error,
-                    ambiguous: false,
-                };
+                return Exchange::answered(response, verdict, attempt, error);
             }
         }
     }

@@ -178,6 +178,18 @@ fn two_retries(concurrency: usize, backoff: &str, retry_extra: &str) -> String {
     )
 }
 
+/// An answer that asks every worker to wait 200 s (`Retry-After: 200`) with `status`.
+fn wait_200s(status: StatusCode) -> axum::response::Response {
+    (status, [(header::RETRY_AFTER, "200")]).into_response()
+}
+
+/// Start `runbook` with `-v`, wait until it backs off 200 s, send `signal`, and wait for the exit.
+fn signal_during_a_200s_wait(runbook: &Runbook, signal: &str) -> Stopped {
+    let mut running = Running::start(runbook);
+    running.wait_for_line(|l| l.contains("backing off 200000ms"));
+    running.signal_and_wait(signal)
+}
+
 fn posts(api: &FakeApi) -> usize {
     api.with_method("POST").len()
 }
@@ -186,20 +198,12 @@ fn posts(api: &FakeApi) -> usize {
 fn sigterm_during_a_retry_after_of_200s_exits_3_at_once_and_sends_nothing_more() {
     let api = FakeApi::start(Router::new().route(
         "/tasks/{id}/retry",
-        post(|| async {
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, "200")],
-            )
-                .into_response()
-        }),
+        post(|| async { wait_200s(StatusCode::TOO_MANY_REQUESTS) }),
     ));
     let runbook = Runbook::play(&two_retries(1, "{attempts: 3}", ""))
         .api(&api)
         .arg("-v");
-    let mut running = Running::start(&runbook);
-    running.wait_for_line(|l| l.contains("backing off 200000ms"));
-    let stopped = running.signal_and_wait("TERM");
+    let stopped = signal_during_a_200s_wait(&runbook, "TERM");
     assert_eq!(stopped.code, Some(3), "{stopped:?}");
     assert_eq!(posts(&api), 1, "no request after the signal");
     let report = report(&runbook);
@@ -379,20 +383,12 @@ fn sigterm_abandons_a_retry_in_flight_after_a_grace_as_unknown_and_resume_does_n
 fn sigint_during_a_retry_after_wait_ends_it_too() {
     let api = FakeApi::start(Router::new().route(
         "/tasks/{id}/retry",
-        post(|| async {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "200")],
-            )
-                .into_response()
-        }),
+        post(|| async { wait_200s(StatusCode::SERVICE_UNAVAILABLE) }),
     ));
     let runbook = Runbook::play(&two_retries(1, "{attempts: 3}", ""))
         .api(&api)
         .arg("-v");
-    let mut running = Running::start(&runbook);
-    running.wait_for_line(|l| l.contains("backing off 200000ms"));
-    let stopped = running.signal_and_wait("INT");
+    let stopped = signal_during_a_200s_wait(&runbook, "INT");
     assert_eq!(stopped.code, Some(3), "{stopped:?}");
     assert_eq!(posts(&api), 1, "no request after the signal");
 }
@@ -401,21 +397,13 @@ fn sigint_during_a_retry_after_wait_ends_it_too() {
 fn sigterm_while_a_listing_waits_out_a_retry_after_exits_3_and_reads_no_more() {
     let api = FakeApi::start(Router::new().route(
         "/tasks",
-        get(|| async {
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, "200")],
-            )
-                .into_response()
-        }),
+        get(|| async { wait_200s(StatusCode::TOO_MANY_REQUESTS) }),
     ));
     let text = playbook(
         "  - name: list\n    fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n  - retry:\n      request: {path: \"/tasks/{{ task.id }}/retry\"}\n",
     );
     let runbook = Runbook::play(&text).api(&api).arg("-v");
-    let mut running = Running::start(&runbook);
-    running.wait_for_line(|l| l.contains("backing off 200000ms"));
-    let stopped = running.signal_and_wait("TERM");
+    let stopped = signal_during_a_200s_wait(&runbook, "TERM");
     assert_eq!(stopped.code, Some(3), "{stopped:?}");
     assert_eq!(api.requests().len(), 1, "no read after the signal");
     assert_eq!(report(&runbook)["aborted"], "step list: interrupted");
