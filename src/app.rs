@@ -407,14 +407,18 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
         return exit::INVALID;
     }
     let name = playbook.map(playbook_name);
-    let runs =
-        match crate::ledger::Ledger::open(ledger).and_then(|l| l.runs(name.as_deref(), limit)) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        };
+    let opened = crate::ledger::Ledger::open(ledger);
+    let runs = match opened
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|l| l.runs(name.as_deref(), limit))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ABORTED;
+        }
+    };
     let mut out = String::new();
     out.push_str(&format!(
         "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
@@ -435,7 +439,7 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
             r.state.clone()
         };
         out.push_str(&format!(
-            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}{}\n",
+            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}{}{}\n",
             r.id,
             r.playbook,
             r.started_at,
@@ -446,11 +450,23 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
             r.skipped,
             r.failed,
             r.resumed_from
+                .as_ref()
                 .map(|f| format!("  (resumed {f})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            new_work(opened.as_ref().ok(), &r.id),
         ));
     }
     print_stdout(&out)
+}
+
+/// `history`'s note on the retries of run `id` that created new work (chains it extended).
+fn new_work(ledger: Option<&crate::ledger::Ledger>, id: &str) -> String {
+    match ledger.map(|l| l.links_of_run(id)) {
+        Some(Ok(links)) if !links.is_empty() => {
+            format!("  ({} retries created new work)", links.len())
+        }
+        _ => String::new(),
+    }
 }
 
 /// A playbook's name from a file (its `name:`) or as given.

@@ -350,6 +350,13 @@ pub struct Fetch {
     /// Overrides `task:` for the items of this step.
     #[serde(default)]
     pub fields: Option<TaskFields>,
+    /// With a listing ordered `newest_first`: stop paging at the first page whose items are all
+    /// older than this (e.g. `3d`; a template over `vars`). Default: the `since` of the filter
+    /// step that reads this fetch's items, when that filter looks at the items' own time (no
+    /// `time:` template of its own).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub stop_before: Option<Spanned<String>>,
 }
 
 /// Pagination: exactly one style, plus the `max_pages` guard.
@@ -372,6 +379,27 @@ pub struct Paginate {
     /// truncating it.
     #[serde(default)]
     pub max_pages: Option<u32>,
+    /// The order the API lists items in: `newest_first` lets paging stop early, at the first page
+    /// whose items are all older than the fetch's `stop_before` (or the next filter's `since`).
+    /// Default `unordered`: every page is read.
+    #[serde(default)]
+    pub order: Option<ListOrder>,
+    /// JSONPath to the time a `newest_first` listing is ordered by (default: `task.created_at`'s
+    /// path). An item whose time cannot be read never ends the paging.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub time: Option<Spanned<String>>,
+}
+
+/// The order of a listing's items across its pages.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    /// No order runbook can rely on: every page is read.
+    #[default]
+    Unordered,
+    /// Newest first by `time`: once a whole page is older than the window, so is every later one.
+    NewestFirst,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -107,6 +107,10 @@ pub struct ItemReport {
     /// The id of new work the retry created (Skyvern's new run), beside the old id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_id: Option<String>,
+    /// The item's chain of retries that created new work, from the original to the newest id
+    /// (`[original, new, newer…]`); empty when the item has no such retry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

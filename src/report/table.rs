@@ -1,4 +1,5 @@
-//! The terminal summary: the counts, then the failed and skipped items with their reasons.
+//! The terminal summary: the counts, then the failed and skipped items with their reasons, then the
+//! chains of retries that created new work (original → new ids).
 
 use std::fmt::Write;
 
@@ -93,6 +94,29 @@ pub fn render(report: &RunReport) -> String {
                 out,
                 "    …and {} more (write a report with -o report.json)",
                 rows.len() - MAX_ROWS
+            );
+        }
+    }
+    let chains: Vec<_> = report
+        .items
+        .iter()
+        .filter(|i| !i.chain.is_empty())
+        .collect();
+    if !chains.is_empty() {
+        let _ = writeln!(out, "\n  chains ({}):", chains.len());
+        for item in chains.iter().take(MAX_ROWS) {
+            let _ = writeln!(
+                out,
+                "    {}  ({})",
+                item.chain.join(" → "),
+                item.outcome.as_str()
+            );
+        }
+        if chains.len() > MAX_ROWS {
+            let _ = writeln!(
+                out,
+                "    …and {} more (write a report with -o report.json)",
+                chains.len() - MAX_ROWS
             );
         }
     }

@@ -7,16 +7,24 @@
 //! `POST /v1/agents/runs/{id}/retry` = `POST /v1/workflows/runs/{id}/retry`.
 //!
 //! Invariants:
-//! - Auth: `x-api-key: <key>` or `Authorization: Bearer <key>`, else 403
-//!   `{"detail":"Invalid credentials"}`. Bad query values are FastAPI 422s.
+//! - Auth, as the real server (Skyvern 1.0.50 self-hosted) does it: `x-api-key: <key>` only. An
+//!   `Authorization: Bearer …` header without a valid key is 403
+//!   `{"detail":"Invalid authentication method"}` (the self-hosted server has no token login);
+//!   anything else is 403 `{"detail":"Invalid credentials"}`. Bad query values are FastAPI 422s.
 //! - 40 seeded `wr_` runs over 3 workflows: failed 10 (3 older than 7 days), terminated 4 (1 old),
 //!   timed_out 4 (1 old), canceled 3, completed 12 (4 old), running 3, queued 2, created 1,
 //!   paused 1. Final statuses are failed, terminated, canceled, timed_out and completed.
 //! - A retry of a final run (any final status, as in Skyvern) leaves that run untouched and creates
-//!   a new `wr_` run of the same workflow with the same parameters, status `queued`; its id comes
-//!   from the seeded RNG, so it repeats for a seed and a request order. A non-final run is a 400,
-//!   an unknown id a 404. The snapshot (not the API) links a new run to its origin through
-//!   `sandbox_retry_of`.
+//!   a new `wr_` run of the same workflow with the same parameters, status `created` (as the real
+//!   server answers a new run); its id comes from the seeded RNG, so it repeats for a seed and a
+//!   request order. A non-final run is a 400 "Only terminal workflow runs can be retried", an
+//!   unknown id a 404. Runs marked with [`crate::sandbox::Sandbox::set_skyvern_refusal`] get the
+//!   real server's other 400s: a block-scoped run ("Block-scoped workflow runs cannot be retried
+//!   with this endpoint") and a run whose browser session has no address ("Browser session
+//!   pbs_… does not have an address."). Like the real server, the new run does not name its
+//!   origin (`retried_from_workflow_run_id` stays null); the snapshot (not the API) links it to
+//!   its origin through `sandbox_retry_of`.
+//! - Its rate limit (an injected 429) carries no `Retry-After`, as the real server's does not.
 //! - New runs settle (`settle.rs`): the first `settle_reads` reads of a new run through
 //!   `GET /v1/runs/{run_id}` show it `running`, the next one `completed`, or `failed` with a
 //!   failure reason for one retry in five, and it stays so; the retried run never changes. Which
@@ -186,11 +194,24 @@ impl Run {
     }
 }
 
+/// Why the real server refuses to retry a final run with a 400 (beyond "not terminal").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A run of one block (started from the editor): "Block-scoped workflow runs cannot be
+    /// retried with this endpoint".
+    BlockScoped,
+    /// A run in a browser session that has no address any more: "Browser session … does not have
+    /// an address.".
+    MissingBrowserAddress,
+}
+
 /// The Skyvern runs, newest first, and the RNG that names new runs.
 #[derive(Debug)]
 pub(crate) struct Store {
     runs: Vec<Run>,
     rng: StdRng,
+    /// Runs whose retry the server refuses, and why.
+    refusals: Vec<(String, Refusal)>,
 }
 
 fn new_run_id(rng: &mut StdRng) -> String {
@@ -277,7 +298,17 @@ impl Store {
         for run in &mut runs {
             run.fate = settle::fate_of(&failing, &run.id);
         }
-        Store { runs, rng }
+        Store {
+            runs,
+            rng,
+            refusals: Vec::new(),
+        }
+    }
+
+    /// Make the server refuse to retry run `id` (any run, seeded or new) for `why`.
+    pub(crate) fn refuse(&mut self, id: &str, why: Refusal) {
+        self.refusals.retain(|(run, _)| run != id);
+        self.refusals.push((id.to_owned(), why));
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Value> {
@@ -365,11 +396,13 @@ impl IntoResponse for Detail {
 type Answer = Result<Response, Detail>;
 
 fn authorize(headers: &HeaderMap) -> Result<(), Detail> {
-    let key = reply::header(headers, "x-api-key").or_else(|| reply::bearer(headers));
-    if key == Some(API_KEY) {
-        Ok(())
-    } else {
-        Err(Detail::new(StatusCode::FORBIDDEN, "Invalid credentials"))
+    match reply::header(headers, "x-api-key") {
+        Some(API_KEY) => Ok(()),
+        None if reply::bearer(headers).is_some() => Err(Detail::new(
+            StatusCode::FORBIDDEN,
+            "Invalid authentication method",
+        )),
+        _ => Err(Detail::new(StatusCode::FORBIDDEN, "Invalid credentials")),
     }
 }
 
@@ -583,9 +616,24 @@ async fn retry_run(
             "Only terminal workflow runs can be retried",
         ));
     }
+    match store.refusals.iter().find(|(run, _)| *run == id) {
+        Some((_, Refusal::BlockScoped)) => {
+            return Err(Detail::new(
+                StatusCode::BAD_REQUEST,
+                "Block-scoped workflow runs cannot be retried with this endpoint",
+            ));
+        }
+        Some((_, Refusal::MissingBrowserAddress)) => {
+            return Err(Detail::new(
+                StatusCode::BAD_REQUEST,
+                "Browser session pbs_sandbox_gone does not have an address.",
+            ));
+        }
+        None => {}
+    }
     let run = Run {
         id: new_run_id(&mut store.rng),
-        status: "queued",
+        status: "created",
         created_at: now,
         modified_at: now,
         failure_reason: None,

@@ -16,6 +16,7 @@ mod crash;
 mod guards;
 mod history;
 mod interrupt;
+mod lineage;
 mod lock;
 mod verify;
 
