@@ -1069,9 +1069,18 @@ impl Compiler<'_> {
                 (None, Some(p)) => Some(self.jsonpath(dfile, p)?),
                 (None, None) => None,
             };
+            let created_at = fields.created_at.as_ref();
             let mut paginate = match (&f.paginate, d.and_then(|d| d.paginate.as_ref())) {
-                (Some(p), _) => Some(self.paginate(file, p, at, fields.created_at.as_ref())?),
-                (None, Some(p)) => Some(self.paginate(dfile, p, at, fields.created_at.as_ref())?),
+                (Some(p), dp) => {
+                    let mut plan = self.paginate(file, p, at, created_at)?;
+                    // The API's order is the adapter's knowledge: a playbook that pages its own
+                    // way keeps it unless it says otherwise.
+                    if let (None, Some(dp)) = (p.order, dp.filter(|dp| dp.order.is_some())) {
+                        plan.newest_first = self.paginate(dfile, dp, at, created_at)?.newest_first;
+                    }
+                    Some(plan)
+                }
+                (None, Some(p)) => Some(self.paginate(dfile, p, at, created_at)?),
                 (None, None) => None,
             };
             if let Some(stop) = &f.stop_before {

@@ -19,6 +19,7 @@ mod filter;
 mod hostile;
 mod malformed_answers;
 mod max_pages;
+mod newest_first;
 mod outcome;
 mod pagination;
 mod providers;

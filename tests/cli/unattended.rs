@@ -18,6 +18,7 @@ mod history;
 mod interrupt;
 mod lineage;
 mod lock;
+mod skyvern_nights;
 mod verify;
 
 use std::collections::BTreeMap;
