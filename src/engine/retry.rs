@@ -5,7 +5,9 @@
 //! Safety, in order, before anything is sent:
 //! - the blast-radius guards (`max_selected`, `max_selected_ratio`) abort unless `--yes`;
 //! - an item a resumed run already handled is never sent again; one that was in flight is checked
-//!   with the provider (where the adapter can read one item) or reported `unknown`;
+//!   with the provider (where the adapter can read one item) or reported `unknown` — always
+//!   `unknown` when still failed and its retry creates new work (`new_id`), since the old item
+//!   cannot show whether new work was made;
 //! - an item whose earlier retry created new work (a link in the ledger) is `skipped`: its chain
 //!   continues at the new work, and only the chain's head may be retried;
 //! - an item over its retry budget across runs is `chronic`, not sent; where retries create new
@@ -409,10 +411,15 @@ impl Run<'_> {
             Some(list) => list.contains(&status),
             None => Some(&status) == item.status.as_ref(),
         };
-        Some(if still_failed {
-            Checked::NotCarriedOut
-        } else {
-            Checked::CarriedOut(status)
+        Some(match (still_failed, &plan.new_id) {
+            // A retry that creates new work leaves the item as it was (Skyvern's run stays
+            // failed): its status cannot tell that no new work was made, and sending again could
+            // make a second one.
+            (true, Some(_)) => Checked::Unreadable(format!(
+                "its retry creates new work and leaves it {status}, so its status cannot show whether the retry was carried out"
+            )),
+            (true, None) => Checked::NotCarriedOut,
+            (false, _) => Checked::CarriedOut(status),
         })
     }
 

@@ -187,7 +187,9 @@ fn counts(api: &Shared) -> BTreeMap<String, (usize, usize)> {
 
 /// Run the playbook over tasks `a-1` and `b-1`; returns the exit code, the report, and the
 /// retry and check requests per task.
-async fn run(retry_extra: &str) -> (super::Out, Value, BTreeMap<String, (usize, usize)>) {
+pub(super) async fn run(
+    retry_extra: &str,
+) -> (super::Out, Value, BTreeMap<String, (usize, usize)>) {
     let (url, api) = start(&["a-1", "b-1"]).await;
     let bench = Bench::new()
         .env("API_URL", &url)

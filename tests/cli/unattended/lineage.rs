@@ -285,3 +285,32 @@ async fn an_answer_naming_the_item_itself_makes_no_chain() {
         .count();
     assert_eq!(posts, 2, "a retry in place is retried again the next night");
 }
+
+/// A retry that may have been carried out and creates new work is never sent again on a check of
+/// the old item: still failed, it cannot show that no new work was made. The fake drops the first
+/// retry's connection, after carrying it out for `a-1` and before for `b-1`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ambiguous_retry_that_creates_new_work_is_unknown_not_resent() {
+    let (out, report, counts) = super::ambiguous::run(
+        "      new_id: $.id\n      check: {request: {path: \"/tasks/{{ task.id }}\"}}\n",
+    )
+    .await;
+    out.expect_code(1);
+    assert_eq!(counts["b-1"].0, 1, "b-1 sent once: {counts:?}");
+    assert_eq!(ids_with(&report, "retried"), ["a-1"], "{report:#}");
+    assert_eq!(ids_with(&report, "unknown"), ["b-1"], "{report:#}");
+    let b = report["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["id"] == "b-1")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("its retry creates new work and leaves it failed, so its status cannot show whether the retry was carried out"),
+        "{b:#}"
+    );
+}
