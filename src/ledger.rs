@@ -13,7 +13,8 @@
 //!   make chains (original → new → newer); a chain's *head* is its one id with no link out. An id
 //!   with a link out is never retried again: its chain continues at the head.
 //! - Schema changes are additive (`CREATE … IF NOT EXISTS`), so an older ledger opens as it is and
-//!   gains the new tables; nothing is ever dropped.
+//!   gains the new tables; nothing is ever dropped. A ledger from before lineage gets its links
+//!   from its runs' stored reports (each retried item's `new_id`) when it gains the `links` table.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -148,6 +149,53 @@ pub enum Past {
     InFlight,
 }
 
+/// Links for a ledger written before lineage existed, from its runs' stored reports (each retried
+/// item's `new_id`), tied to the request that retried the item.
+const BACKFILL_LINKS: &str = r#"
+INSERT INTO links (request_id, provider, item_id, new_id, at)
+SELECT request_id, provider, item_id, new_id, at FROM (
+    SELECT
+        (SELECT ri.request_id FROM request_items ri JOIN requests q ON q.id = ri.request_id
+          WHERE q.run_id = runs.id AND ri.item_id = json_extract(i.value, '$.id')
+            AND ri.outcome IS NOT NULL
+          ORDER BY ri.rowid DESC LIMIT 1) AS request_id,
+        runs.provider AS provider,
+        json_extract(i.value, '$.id') AS item_id,
+        json_extract(i.value, '$.new_id') AS new_id,
+        COALESCE(runs.finished_at, runs.started_at) AS at
+    FROM runs, json_each(runs.report, '$.items') AS i
+    WHERE runs.dry_run = 0 AND runs.report IS NOT NULL AND json_valid(runs.report)
+      AND json_type(i.value, '$.new_id') = 'text'
+      AND json_type(i.value, '$.id') = 'text'
+      AND json_extract(i.value, '$.new_id') != json_extract(i.value, '$.id')
+    ORDER BY runs.started_at, runs.rowid
+)
+WHERE request_id IS NOT NULL
+"#;
+
+/// Create what is missing, in one transaction so that two processes opening one ledger at once
+/// migrate it once. A ledger gaining the `links` table gets the links its stored reports show.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let had_runs = table_exists(&tx, "runs")?;
+    let had_links = table_exists(&tx, "links")?;
+    tx.execute_batch(SCHEMA)?;
+    if had_runs && !had_links {
+        tx.execute(BACKFILL_LINKS, [])?;
+    }
+    tx.commit()
+}
+
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        params![name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+}
+
 fn err(e: rusqlite::Error) -> String {
     format!("ledger: {e}")
 }
@@ -159,7 +207,7 @@ impl Ledger {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .map_err(|e| format!("cannot open the ledger {}: {e}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
@@ -169,8 +217,7 @@ impl Ledger {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| format!("ledger {}: {e}", path.display()))?;
+        migrate(&mut conn).map_err(|e| format!("ledger {}: {e}", path.display()))?;
         Ok(Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -782,5 +829,63 @@ mod tests {
         }
         let lineage = ledger.lineage("x", "a").unwrap();
         assert_eq!(lineage.chain, ids(&["b", "a"]));
+    }
+
+    #[test]
+    fn a_ledger_from_before_lineage_gets_its_links_from_the_stored_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let ledger = Ledger::open(&path).unwrap();
+        ledger
+            .start_run("r1", "p", "skyvern", "2026-11-23T00:00:00Z", false, None)
+            .unwrap();
+        let request = ledger
+            .intent(&Intent {
+                run_id: "r1",
+                step: "retry",
+                provider: "skyvern",
+                item_ids: &ids(&["wr_a"]),
+                method: "POST",
+                url: "u",
+                at: "2026-11-23T00:00:01Z",
+            })
+            .unwrap();
+        ledger
+            .result(
+                request,
+                Some(200),
+                &[("wr_a".into(), "retried".into(), None)],
+                "2026-11-23T00:00:02Z",
+            )
+            .unwrap();
+        let report = r#"{"items": [
+            {"id": "wr_a", "outcome": "retried", "new_id": "wr_b"},
+            {"id": "wr_x", "outcome": "skipped", "new_id": null},
+            {"id": "wr_z", "outcome": "retried", "new_id": "wr_y"}
+        ]}"#;
+        ledger
+            .finish_run(
+                "r1",
+                "finished",
+                "2026-11-23T00:01:00Z",
+                [3, 3, 1, 1, 0],
+                report,
+            )
+            .unwrap();
+        ledger.conn().execute_batch("DROP TABLE links").unwrap();
+        drop(ledger);
+
+        let ledger = Ledger::open(&path).unwrap();
+        let lineage = ledger.lineage("skyvern", "wr_a").unwrap();
+        assert_eq!(lineage.chain, ids(&["wr_a", "wr_b"]));
+        assert_eq!(lineage.next.map(|n| n.run_id).as_deref(), Some("r1"));
+        assert_eq!(
+            ledger.links_of_run("r1").unwrap().len(),
+            1,
+            "an item with no request of its own in the run gets no link"
+        );
+        drop(ledger);
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.links_of_run("r1").unwrap().len(), 1, "migrated once");
     }
 }
