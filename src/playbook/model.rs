@@ -558,7 +558,8 @@ pub struct Retry {
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub only_status: Option<Spanned<Statuses>>,
     /// JSONPath to the id of the new work a retry creates (Skyvern's new run), recorded in the report
-    /// as `new_id`.
+    /// as `new_id` and in the ledger as the next link of the item's chain: the item is not retried
+    /// again, only the chain's head (the newest work) may be.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub new_id: Option<Spanned<String>>,
@@ -572,7 +573,8 @@ pub struct Retry {
     #[serde(default)]
     pub on_ambiguous: Option<OnAmbiguous>,
     /// Retry one task at most `max` times in `per` across runs (from the ledger); a task over it is
-    /// reported `chronic` and not sent.
+    /// reported `chronic` and not sent. Where retries create new work (`new_id`), the retries of
+    /// the whole chain count.
     #[serde(default)]
     pub budget: Option<Budget>,
     /// A note for the report on each retried item (template over `item`, `task`, `response`).
