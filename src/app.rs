@@ -462,6 +462,7 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
 /// `history`'s note on the retries of run `id` that created new work (chains it extended).
 fn new_work(ledger: Option<&crate::ledger::Ledger>, id: &str) -> String {
     match ledger.map(|l| l.links_of_run(id)) {
+        Some(Ok(links)) if links.len() == 1 => "  (1 retry created new work)".to_string(),
         Some(Ok(links)) if !links.is_empty() => {
             format!("  ({} retries created new work)", links.len())
         }

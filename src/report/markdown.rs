@@ -97,24 +97,16 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
             );
         }
     }
-    let chains: Vec<_> = report
-        .items
-        .iter()
-        .filter(|i| !i.chain.is_empty())
-        .collect();
+    let chains = report.chains();
     if !chains.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "### Chains ({})", chains.len());
         let _ = writeln!(out);
         let _ = writeln!(out, "| chain (original → newest) | outcome |");
         let _ = writeln!(out, "|---|---|");
-        for item in chains.iter().take(MAX_ROWS) {
-            let chain: Vec<String> = item
-                .chain
-                .iter()
-                .map(|id| format!("`{}`", escape(id)))
-                .collect();
-            let _ = writeln!(out, "| {} | {} |", chain.join(" → "), item.outcome.as_str());
+        for (chain, outcome) in chains.iter().take(MAX_ROWS) {
+            let chain: Vec<String> = chain.iter().map(|id| format!("`{}`", escape(id))).collect();
+            let _ = writeln!(out, "| {} | {} |", chain.join(" → "), outcome.as_str());
         }
         if chains.len() > MAX_ROWS {
             let _ = writeln!(

@@ -97,20 +97,11 @@ pub fn render(report: &RunReport) -> String {
             );
         }
     }
-    let chains: Vec<_> = report
-        .items
-        .iter()
-        .filter(|i| !i.chain.is_empty())
-        .collect();
+    let chains = report.chains();
     if !chains.is_empty() {
         let _ = writeln!(out, "\n  chains ({}):", chains.len());
-        for item in chains.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                out,
-                "    {}  ({})",
-                item.chain.join(" → "),
-                item.outcome.as_str()
-            );
+        for (chain, outcome) in chains.iter().take(MAX_ROWS) {
+            let _ = writeln!(out, "    {}  ({})", chain.join(" → "), outcome.as_str());
         }
         if chains.len() > MAX_ROWS {
             let _ = writeln!(

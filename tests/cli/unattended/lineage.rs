@@ -235,8 +235,19 @@ async fn a_generic_playbook_with_new_id_retries_each_chain_at_its_head_within_th
         "{history:?}"
     );
     assert!(
-        line(&run2).ends_with("(1 retries created new work)"),
+        line(&run2).ends_with("(1 retry created new work)"),
         "{history:?}"
+    );
+    bench
+        .run(&["show", &run2, "-o", "night2.md"])
+        .await
+        .expect_code(0);
+    let markdown = std::fs::read_to_string(bench.path("night2.md")).expect("night2.md");
+    assert!(
+        markdown.contains(
+            "### Chains (2)\n\n| chain (original → newest) | outcome |\n|---|---|\n| `a` → `a.1` → `a.1.1` | still_failing |\n| `b` → `b.1` | skipped |\n"
+        ),
+        "{markdown}"
     );
 }
 
