@@ -8,9 +8,13 @@
 //!
 //! Invariants:
 //! - Auth, as the real server (Skyvern 1.0.50 self-hosted) does it: `x-api-key: <key>` only. An
-//!   `Authorization: Bearer …` header without a valid key is 403
-//!   `{"detail":"Invalid authentication method"}` (the self-hosted server has no token login);
-//!   anything else is 403 `{"detail":"Invalid credentials"}`. Bad query values are FastAPI 422s.
+//!   `Authorization: Bearer …` header without a key is 403
+//!   `{"detail":"Invalid authentication method"}` (the self-hosted server has no token login); a
+//!   wrong key 403 `{"detail":"Could not validate credentials"}`; no key at all 403
+//!   `{"detail":"Invalid credentials"}`. Bad query values are FastAPI 422s; `page_size` has no
+//!   maximum.
+//! - Times are written as the real server writes them: UTC with no offset, with microseconds
+//!   (`2026-12-03T09:05:57.681492`).
 //! - 40 seeded `wr_` runs over 3 workflows: failed 10 (3 older than 7 days), terminated 4 (1 old),
 //!   timed_out 4 (1 old), canceled 3, completed 12 (4 old), running 3, queued 2, created 1,
 //!   paused 1. Final statuses are failed, terminated, canceled, timed_out and completed.
@@ -48,7 +52,7 @@ use serde_json::{Value, json};
 use super::Api;
 use super::reply::{self, QueryParams, shown};
 use super::settle::{self, Fate, Progress, Rule, Step};
-use super::state::{Shared, lock, parse_instant, rfc3339};
+use super::state::{Shared, lock, parse_instant};
 
 pub(crate) const API_KEY: &str = "sk_sandbox_skyvern_key";
 const SALT: u64 = 0x736b_7976_6572_6e21;
@@ -111,6 +115,18 @@ struct Run {
     fate: Fate,
 }
 
+/// A time as the real server writes it: UTC without an offset, with microseconds
+/// (`2026-12-03T09:05:57.681492`). The microseconds are made up from the second, so they repeat.
+fn naive(secs: i64) -> String {
+    let civil = jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default();
+    format!(
+        "{civil}.{:06}",
+        secs.rem_euclid(1_000_000) * 7919 % 1_000_000
+    )
+}
+
 /// The status a new run settles to.
 fn settled_status(fate: Fate) -> &'static str {
     match fate {
@@ -137,11 +153,11 @@ impl Run {
             "workflow_permanent_id": wpid,
             "organization_id": ORGANIZATION,
             "status": self.status,
-            "created_at": rfc3339(self.created_at),
-            "modified_at": rfc3339(self.modified_at),
-            "queued_at": rfc3339(self.created_at),
-            "started_at": self.started_at().map(rfc3339),
-            "finished_at": self.finished_at().map(rfc3339),
+            "created_at": naive(self.created_at),
+            "modified_at": naive(self.modified_at),
+            "queued_at": naive(self.created_at),
+            "started_at": self.started_at().map(naive),
+            "finished_at": self.finished_at().map(naive),
             "failure_reason": self.failure_reason,
             "failure_category": self.error_code.map_or_else(Vec::new, |code| vec![code]),
             "workflow_title": title,
@@ -165,11 +181,11 @@ impl Run {
             "run_id": self.id,
             "status": self.status,
             "run_type": "workflow_run",
-            "created_at": rfc3339(self.created_at),
-            "modified_at": rfc3339(self.modified_at),
-            "queued_at": rfc3339(self.created_at),
-            "started_at": self.started_at().map(rfc3339),
-            "finished_at": self.finished_at().map(rfc3339),
+            "created_at": naive(self.created_at),
+            "modified_at": naive(self.modified_at),
+            "queued_at": naive(self.created_at),
+            "started_at": self.started_at().map(naive),
+            "finished_at": self.finished_at().map(naive),
             "failure_reason": self.failure_reason,
             "errors": errors,
             "output": if self.status == "completed" { json!({"rows_synced": 42}) } else { Value::Null },
@@ -279,7 +295,7 @@ impl Store {
                     error_code,
                     parameters: json!({
                         "account": format!("acct-{:04}", rng.random_range(0..10_000)),
-                        "since": rfc3339(created_at - DAY),
+                        "since": naive(created_at - DAY),
                     }),
                     step_count: rng.random_range(3..26),
                     retry_of: None,
@@ -398,11 +414,15 @@ type Answer = Result<Response, Detail>;
 fn authorize(headers: &HeaderMap) -> Result<(), Detail> {
     match reply::header(headers, "x-api-key") {
         Some(API_KEY) => Ok(()),
+        Some(_) => Err(Detail::new(
+            StatusCode::FORBIDDEN,
+            "Could not validate credentials",
+        )),
         None if reply::bearer(headers).is_some() => Err(Detail::new(
             StatusCode::FORBIDDEN,
             "Invalid authentication method",
         )),
-        _ => Err(Detail::new(StatusCode::FORBIDDEN, "Invalid credentials")),
+        None => Err(Detail::new(StatusCode::FORBIDDEN, "Invalid credentials")),
     }
 }
 
@@ -442,7 +462,7 @@ impl ListQuery {
         let number = |key: &str| {
             let text = query.one(key).ok().flatten().unwrap_or_default().to_owned();
             query
-                .number(key, if key == "page" { 1 } else { 10 }, 1, 100)
+                .number(key, if key == "page" { 1 } else { 10 }, 1, u64::MAX)
                 .map_err(|message| Detail::invalid_query(key, None, message, &text))
         };
         let page = number("page")?;

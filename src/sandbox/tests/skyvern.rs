@@ -55,7 +55,7 @@ async fn needs_a_key() {
         (status, body),
         (403, json!({"detail": "Invalid credentials"}))
     );
-    let (status, _) = status_and_json(
+    let (status, body) = status_and_json(
         client()
             .get(&url)
             .header("x-api-key", "nope")
@@ -64,7 +64,10 @@ async fn needs_a_key() {
             .expect("sent"),
     )
     .await;
-    assert_eq!(status, 403);
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Could not validate credentials"}))
+    );
     // The real server wants x-api-key; a Bearer header, even with the right key, is refused.
     let (status, body) = status_and_json(
         client()

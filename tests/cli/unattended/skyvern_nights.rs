@@ -110,7 +110,8 @@ async fn three_nights_retry_each_failed_run_once_then_only_failed_chain_heads_wi
         .iter()
         .filter(|t| t["status"] == "failed" || t["status"] == "timed_out")
         .filter(|t| {
-            let at: jiff::Timestamp = text(&t["created_at"]).parse().expect("a timestamp");
+            let at =
+                runbook::time::parse_timestamp_str(&text(&t["created_at"])).expect("a timestamp");
             jiff::Timestamp::now().duration_since(at) < jiff::SignedDuration::from_hours(72)
         })
         .map(|t| text(&t[KEY]))
