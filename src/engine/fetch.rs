@@ -165,6 +165,8 @@ impl Run<'_> {
             });
             let Some(paginate) = paginate else { break };
             if all_older {
+                // The rest is older than the window: the API's total counts it, so it says nothing.
+                total_said = None;
                 break;
             }
             let Some(next) = state.next(

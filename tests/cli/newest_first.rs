@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::{FakeApi, Runbook, playbook, repo_path};
 
 /// Ten pages of five failed tasks, one hour apart, newest first: page 1 is the last five hours,
-/// page 10 two days ago. `bad` (page, index) has no readable time.
+/// page 10 two days ago; each page says the listing's `total` (50), which a listing that stops
+/// early does not reach. `bad` (page, index) has no readable time.
 fn hourly(bad: Option<(u64, u64)>) -> FakeApi {
     FakeApi::start(
         Router::new()
@@ -41,7 +42,7 @@ fn hourly(bad: Option<(u64, u64)>) -> FakeApi {
                             })
                             .collect()
                     };
-                    axum::Json(json!({ "tasks": tasks }))
+                    axum::Json(json!({ "tasks": tasks, "total": 50 }))
                 }),
             )
             .route(
@@ -56,6 +57,7 @@ fn paged(extra_fetch: &str, filter: &str) -> String {
         r#"  - fetch:
       request: {{path: /tasks}}
       items: $.tasks[*]
+      total: $.total
       paginate:
         page: {{size: 5}}
         order: newest_first
