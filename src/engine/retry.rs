@@ -301,10 +301,8 @@ impl Run<'_> {
             }
             let lineage = self.lineage(&item.id);
             if let Some(next) = lineage.as_ref().and_then(|l| l.next.as_ref()) {
-                let note = format!(
-                    "retried before as {} in run {}: not retried again, its chain continues there",
-                    next.new_id, next.run_id
-                );
+                // Its chain continues at the new work: only the chain's head may be retried.
+                let note = format!("retried before as {} in run {}", next.new_id, next.run_id);
                 settled.push(item, ItemOutcome::Skipped, Some(note));
                 continue;
             }
