@@ -373,6 +373,23 @@ impl Ledger {
         Ok(Lineage { chain, next })
     }
 
+    /// The run whose retry of `item_id` of `provider` is the item's latest and never got an answer
+    /// (a crash, or an ambiguous answer no check could settle), if it is so. A later answered
+    /// retry (sent again on purpose) settles it.
+    pub fn unanswered(&self, provider: &str, item_id: &str) -> Result<Option<String>, String> {
+        self.conn()
+            .query_row(
+                "SELECT r.run_id, ri.outcome FROM request_items ri JOIN requests r ON r.id = ri.request_id
+                 WHERE ri.provider = ?1 AND ri.item_id = ?2
+                 ORDER BY ri.rowid DESC LIMIT 1",
+                params![provider, item_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()
+            .map(|latest| latest.and_then(|(run, outcome)| outcome.is_none().then_some(run)))
+            .map_err(err)
+    }
+
     /// How many times the ids of one chain of `provider` were retried (an answered request with
     /// outcome `retried`, or one in flight) since `since` (RFC 3339), all links together.
     pub fn chain_retries_since(

@@ -9,7 +9,8 @@
 //!   `unknown` when still failed and its retry creates new work (`new_id`), since the old item
 //!   cannot show whether new work was made;
 //! - an item whose earlier retry created new work (a link in the ledger) is `skipped`: its chain
-//!   continues at the new work, and only the chain's head may be retried;
+//!   continues at the new work, and only the chain's head may be retried; one whose earlier retry
+//!   into new work got no answer is `unknown`, not sent (unless `--retry-unknown`);
 //! - an item over its retry budget across runs is `chronic`, not sent; where retries create new
 //!   work, the budget counts the retries of the whole chain;
 //! - an item outside `only_status` is `skipped`, not sent.
@@ -306,6 +307,13 @@ impl Run<'_> {
                 settled.push(item, ItemOutcome::Skipped, Some(note));
                 continue;
             }
+            if let Some(run) = self.unanswered_new_work(plan, &item.id, not_carried_out) {
+                let note = format!(
+                    "a retry sent in run {run} got no answer and may have created new work that runbook never learned of: not sent again (check the provider; --retry-unknown sends it)"
+                );
+                settled.push(item, ItemOutcome::Unknown, Some(note));
+                continue;
+            }
             if let (Some((max, per)), Some(since), Some(ledger)) =
                 (plan.budget, &since, &self.options.ledger)
             {
@@ -350,6 +358,23 @@ impl Run<'_> {
         let ledger = self.options.ledger.as_ref()?;
         match ledger.lineage(self.plan.provider.name(), id) {
             Ok(lineage) => Some(lineage),
+            Err(e) => {
+                self.progress.event(Event::Warning(format!("ledger: {e}")));
+                None
+            }
+        }
+    }
+
+    /// For a retry that creates new work: the run whose retry of `id` got no answer, if one did
+    /// (unless `--retry-unknown`, or a check of this resumed run just found it not carried out). The
+    /// old item cannot show whether new work was made, so sending again could make a second one.
+    fn unanswered_new_work(&self, plan: &RetryPlan, id: &str, checked: bool) -> Option<String> {
+        if plan.new_id.is_none() || self.options.retry_unknown || checked {
+            return None;
+        }
+        let ledger = self.options.ledger.as_ref()?;
+        match ledger.unanswered(self.plan.provider.name(), id) {
+            Ok(run) => run,
             Err(e) => {
                 self.progress.event(Event::Warning(format!("ledger: {e}")));
                 None

@@ -320,3 +320,52 @@ async fn an_ambiguous_retry_that_creates_new_work_is_unknown_not_resent() {
         "{b:#}"
     );
 }
+
+/// The next night does not forget it: a retry into new work that got no answer stays `unknown`
+/// and unsent until `--retry-unknown` says to send it; once sent and answered, it is settled.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswered_retry_into_new_work_is_not_resent_the_next_night() {
+    use super::ambiguous::{counts, playbook, start};
+    let (url, api) = start(&["b-1"]).await;
+    let bench = Bench::new()
+        .env("API_URL", &url)
+        .env("TASKS_API_TOKEN", "t");
+    bench.write(
+        "playbook.yaml",
+        &playbook("      new_id: $.id\n      check: {request: {path: \"/tasks/{{ task.id }}\"}}\n"),
+    );
+    let play = |report: &'static str, extra: Option<&'static str>| {
+        let bench = &bench;
+        async move {
+            let mut args = vec!["play", "playbook.yaml", "-o", report];
+            args.extend(extra);
+            bench.run(&args).await
+        }
+    };
+    play("1.json", None).await.expect_code(1);
+    play("2.json", None).await.expect_code(1);
+    assert_eq!(counts(&api)["b-1"].0, 1, "not sent on night 2");
+    let night2 = bench.json("2.json");
+    assert_eq!(ids_with(&night2, "unknown"), ["b-1"]);
+    let run1 = bench.json("1.json")["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        night2["items"][0]["message"],
+        format!(
+            "a retry sent in run {run1} got no answer and may have created new work that runbook never learned of: not sent again (check the provider; --retry-unknown sends it)"
+        )
+    );
+    play("3.json", Some("--retry-unknown")).await.expect_code(0);
+    assert_eq!(counts(&api)["b-1"].0, 2, "sent when told to");
+    assert_eq!(ids_with(&bench.json("3.json"), "retried"), ["b-1"]);
+    // Its answer settles the old question: once the retried work failed again (one read of the
+    // fake shows it), the next night retries it as any failed task (the fake names no new id).
+    reqwest::get(format!("{url}/tasks/b-1"))
+        .await
+        .expect("the fake answers");
+    play("4.json", None).await.expect_code(0);
+    assert_eq!(counts(&api)["b-1"].0, 3, "sent again on night 4");
+    assert_eq!(ids_with(&bench.json("4.json"), "retried"), ["b-1"]);
+}
