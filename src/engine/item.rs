@@ -5,6 +5,23 @@ use serde_json::{Value, json};
 
 use crate::jsonpath::scalar_text;
 use crate::playbook::compile::FieldsPlan;
+use crate::secrets::Redactor;
+
+/// An item without an id at the playbook's `task.id` path.
+#[derive(Debug)]
+pub struct MissingId {
+    path: String,
+    raw: Value,
+}
+
+impl MissingId {
+    /// What to tell the user: the path and the start of the item, cut only after `redactor` ran
+    /// over it (an item may carry a credential).
+    pub fn describe(&self, redactor: &Redactor) -> String {
+        let start = redactor.excerpt(&self.raw.to_string(), 80);
+        format!("an item has no id at {} (item: {start})", self.path)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Item {
@@ -20,18 +37,13 @@ pub struct Item {
 
 impl Item {
     /// Read an item's fields; an item with no id cannot be worked on.
-    pub fn read(raw: Value, fields: &FieldsPlan) -> Result<Item, String> {
-        let id = fields
-            .id
-            .first_text(&raw)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                let start: String = raw.to_string().chars().take(80).collect();
-                format!(
-                    "an item has no id at {} (item: {start})",
-                    fields.id.source()
-                )
-            })?;
+    pub fn read(raw: Value, fields: &FieldsPlan) -> Result<Item, MissingId> {
+        let Some(id) = fields.id.first_text(&raw).filter(|s| !s.is_empty()) else {
+            return Err(MissingId {
+                path: fields.id.source().to_string(),
+                raw,
+            });
+        };
         let text =
             |p: &Option<crate::jsonpath::JsonPath>| p.as_ref().and_then(|p| p.first_text(&raw));
         Ok(Item {

@@ -498,6 +498,10 @@ impl Run<'_> {
             .await
         {
             Ok(e) => e,
+            // Stopped while it waited its turn: not sent; the step reports the interruption.
+            Err(reason) if self.interrupted() => {
+                return (every(ItemOutcome::Failed, Some(reason)), None);
+            }
             Err(reason) => {
                 return (
                     every(ItemOutcome::Failed, Some(reason.clone())),
@@ -521,7 +525,7 @@ impl Run<'_> {
                 }
             }
         }
-        let mut results = match classify(&exchange, &plan.outcome, &ids) {
+        let mut results = match classify(&exchange, &plan.outcome, &ids, &self.redactor) {
             Ok(results) => results,
             Err(reason) => {
                 return (
@@ -550,7 +554,9 @@ impl Run<'_> {
     ) -> Result<Exchange, String> {
         // The intent is recorded after the request's turn came, just before it leaves: a run killed
         // while requests wait for the rate limit leaves none of them "in flight".
-        self.http.pace(limiter).await;
+        if self.http.pace(limiter).await.is_err() {
+            return Err(crate::http::NOT_SENT_STOPPED.into());
+        }
         let url = self.redactor.redact(request.url.as_str());
         let recorded = match &self.options.ledger {
             Some(ledger) => Some(
@@ -576,7 +582,7 @@ impl Run<'_> {
             && !exchange.ambiguous
         {
             let outcomes: Vec<(String, String, Option<String>)> =
-                match classify(&exchange, &plan.outcome, ids) {
+                match classify(&exchange, &plan.outcome, ids, &self.redactor) {
                     Ok(results) => ids
                         .iter()
                         .zip(results)

@@ -12,6 +12,8 @@
 //!   is transient and its `Retry-After` honoured.
 //! - Tasks with no `project_id` are not Deep Work tasks and cannot be retried through this endpoint:
 //!   such an item fails with that reason and nothing is sent.
+//! - Task and project ids are percent-encoded as one path segment each; an id `.`, `..` or empty
+//!   is refused for that item.
 
 use serde_json::{Map, Value};
 

@@ -12,25 +12,38 @@
 
 mod bad_input;
 mod batch;
+mod broken_ledger;
 mod canary;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod found_at_load;
+mod gate;
 mod hostile;
+mod id_paths;
+mod item_caps;
+mod lock_race;
 mod malformed_answers;
 mod max_pages;
 mod newest_first;
 mod outcome;
+mod overflow;
 mod pagination;
 mod providers;
 mod rate;
+mod redaction;
+mod redirects;
+mod report_paths;
 mod reports;
 mod retry_after;
 mod sandbox;
 mod schema;
 mod secrets;
+mod signals;
 mod transient;
 mod unattended;
+mod unreadable_files;
+mod unsendable_headers;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
