@@ -440,7 +440,10 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
         return exit::INVALID;
     }
     let name = playbook.map(playbook_name);
-    let runs = match crate::ledger::Ledger::open_to_read(ledger)
+    let opened = crate::ledger::Ledger::open_to_read(ledger);
+    let runs = match opened
+        .as_ref()
+        .map_err(Clone::clone)
         .and_then(|l| l.runs(name.as_deref(), limit))
     {
         Ok(r) => r,
@@ -469,7 +472,7 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
             r.state.clone()
         };
         out.push_str(&format!(
-            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}{}\n",
+            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}{}{}\n",
             r.id,
             r.playbook,
             r.started_at,
@@ -480,11 +483,24 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
             r.skipped,
             r.failed,
             r.resumed_from
+                .as_ref()
                 .map(|f| format!("  (resumed {f})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            new_work(opened.as_ref().ok(), &r.id),
         ));
     }
     print_stdout(&out)
+}
+
+/// `history`'s note on the retries of run `id` that created new work (chains it extended).
+fn new_work(ledger: Option<&crate::ledger::Ledger>, id: &str) -> String {
+    match ledger.map(|l| l.links_of_run(id)) {
+        Some(Ok(links)) if links.len() == 1 => "  (1 retry created new work)".to_string(),
+        Some(Ok(links)) if !links.is_empty() => {
+            format!("  ({} retries created new work)", links.len())
+        }
+        _ => String::new(),
+    }
 }
 
 /// A playbook's name from a file (its `name:`) or as given.

@@ -55,8 +55,9 @@ pub enum Command {
         /// Continue the last unfinished run of this playbook: nothing it retried is sent again.
         #[arg(long)]
         resume: bool,
-        /// With --resume: send again the retries that were in flight and cannot be checked.
-        #[arg(long, requires = "resume")]
+        /// Send again the retries that cannot be checked: in flight when the resumed run stopped
+        /// (with --resume), or retries into new work that got no answer in an earlier run.
+        #[arg(long)]
         retry_unknown: bool,
         /// Go past the blast-radius guards (max_selected, max_selected_ratio).
         #[arg(long)]

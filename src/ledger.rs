@@ -11,6 +11,13 @@
 //! - A file that cannot serve as the ledger (not SQLite, damaged, another schema, read-only, a
 //!   directory) is refused when opened, with one message naming it and saying what to do; a file
 //!   that is not SQLite is never touched.
+//! - Lineage: a retry that creates new work (a `new_id`: Skyvern's new run) is a *link* from the
+//!   retried id to the new one, written in the same transaction as the request's result. Links
+//!   make chains (original → new → newer); a chain's *head* is its one id with no link out. An id
+//!   with a link out is never retried again: its chain continues at the head.
+//! - Schema changes are additive (`CREATE … IF NOT EXISTS`), so an older ledger opens as it is and
+//!   gains the new tables; nothing is ever dropped. A ledger from before lineage gets its links
+//!   from its runs' stored reports (each retried item's `new_id`) when it gains the `links` table.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,7 +66,19 @@ CREATE TABLE IF NOT EXISTS request_items (
     at          TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS request_items_by_item ON request_items (provider, item_id, at);
+CREATE TABLE IF NOT EXISTS links (
+    request_id  INTEGER NOT NULL REFERENCES requests (id),
+    provider    TEXT NOT NULL,
+    item_id     TEXT NOT NULL,              -- the work retried
+    new_id      TEXT NOT NULL,              -- the new work its retry created
+    at          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS links_by_item ON links (provider, item_id);
+CREATE INDEX IF NOT EXISTS links_by_new ON links (provider, new_id);
 "#;
+
+/// Longest chain followed: a guard against a cycle a provider could make by handing back an old id.
+const MAX_CHAIN: usize = 1000;
 
 #[derive(Debug)]
 pub struct Ledger {
@@ -97,6 +116,31 @@ pub struct Intent<'a> {
     pub at: &'a str,
 }
 
+/// A retry that created new work: `item_id`'s retry created `new_id`.
+#[derive(Clone, Copy, Debug)]
+pub struct Link<'a> {
+    pub provider: &'a str,
+    pub item_id: &'a str,
+    pub new_id: &'a str,
+}
+
+/// Where an id stands in its chain of retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// The chain's ids, from the original to the head (the id itself included).
+    pub chain: Vec<String>,
+    /// The id's own retry into new work, if one was recorded: the chain continues there.
+    pub next: Option<Retried>,
+}
+
+/// A recorded retry into new work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retried {
+    pub new_id: String,
+    /// The run that made it.
+    pub run_id: String,
+}
+
 /// What a run already did to an item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Past {
@@ -107,6 +151,53 @@ pub enum Past {
     },
     /// A request was about to be sent, or sent, and no answer was recorded.
     InFlight,
+}
+
+/// Links for a ledger written before lineage existed, from its runs' stored reports (each retried
+/// item's `new_id`), tied to the request that retried the item.
+const BACKFILL_LINKS: &str = r#"
+INSERT INTO links (request_id, provider, item_id, new_id, at)
+SELECT request_id, provider, item_id, new_id, at FROM (
+    SELECT
+        (SELECT ri.request_id FROM request_items ri JOIN requests q ON q.id = ri.request_id
+          WHERE q.run_id = runs.id AND ri.item_id = json_extract(i.value, '$.id')
+            AND ri.outcome IS NOT NULL
+          ORDER BY ri.rowid DESC LIMIT 1) AS request_id,
+        runs.provider AS provider,
+        json_extract(i.value, '$.id') AS item_id,
+        json_extract(i.value, '$.new_id') AS new_id,
+        COALESCE(runs.finished_at, runs.started_at) AS at
+    FROM runs, json_each(runs.report, '$.items') AS i
+    WHERE runs.dry_run = 0 AND runs.report IS NOT NULL AND json_valid(runs.report)
+      AND json_type(i.value, '$.new_id') = 'text'
+      AND json_type(i.value, '$.id') = 'text'
+      AND json_extract(i.value, '$.new_id') != json_extract(i.value, '$.id')
+    ORDER BY runs.started_at, runs.rowid
+)
+WHERE request_id IS NOT NULL
+"#;
+
+/// Create what is missing, in one transaction so that two processes opening one ledger at once
+/// migrate it once. A ledger gaining the `links` table gets the links its stored reports show.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let had_runs = table_exists(&tx, "runs")?;
+    let had_links = table_exists(&tx, "links")?;
+    tx.execute_batch(SCHEMA)?;
+    if had_runs && !had_links {
+        tx.execute(BACKFILL_LINKS, [])?;
+    }
+    tx.commit()
+}
+
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        params![name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
 }
 
 fn err(e: rusqlite::Error) -> String {
@@ -331,7 +422,7 @@ impl Ledger {
                 )
             })?;
         }
-        let conn = Connection::open(path).map_err(|e| explain(path, &e))?;
+        let mut conn = Connection::open(path).map_err(|e| explain(path, &e))?;
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(refuse(
                 "it is read-only",
@@ -346,13 +437,10 @@ impl Ledger {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| explain(path, &e))?;
         check_schema(&conn, false).map_err(|what| not_ours(path, &what))?;
-        // One writer creates the tables; a second process waits for it (busy timeout) rather than
-        // interleaving its own `CREATE ... IF NOT EXISTS` with the first one's.
-        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))
-            .map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                explain(path, &e)
-            })?;
+        // One writer creates the tables (and fills a new `links` table); a second process waits
+        // for it (busy timeout) rather than interleaving its own `CREATE ... IF NOT EXISTS` with
+        // the first one's.
+        migrate(&mut conn).map_err(|e| explain(path, &e))?;
         check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
         Ok(Ledger {
             path: path.to_path_buf(),
@@ -433,6 +521,19 @@ impl Ledger {
         outcomes: &[(String, String, Option<String>)],
         at: &str,
     ) -> Result<(), String> {
+        self.result_linked(request_id, http_status, outcomes, &[], at)
+    }
+
+    /// Record the answer to request `request_id`, and in the same transaction the new work its
+    /// retry created: `links` are (retried id, new id) under `provider`.
+    pub fn result_linked(
+        &self,
+        request_id: i64,
+        http_status: Option<u16>,
+        outcomes: &[(String, String, Option<String>)],
+        links: &[Link<'_>],
+        at: &str,
+    ) -> Result<(), String> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(err)?;
         tx.execute(
@@ -447,7 +548,118 @@ impl Ledger {
             )
             .map_err(err)?;
         }
+        for link in links {
+            tx.execute(
+                "INSERT INTO links (request_id, provider, item_id, new_id, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![request_id, link.provider, link.item_id, link.new_id, at],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)
+    }
+
+    /// The chain `item_id` of `provider` belongs to: its ids from the original to the head, and
+    /// where `item_id`'s own retry went, if it has one. An id never retried into new work is a
+    /// chain of one.
+    pub fn lineage(&self, provider: &str, item_id: &str) -> Result<Lineage, String> {
+        let conn = self.conn();
+        let mut back = conn
+            .prepare_cached(
+                "SELECT item_id FROM links WHERE provider = ?1 AND new_id = ?2 ORDER BY rowid DESC LIMIT 1",
+            )
+            .map_err(err)?;
+        let mut before = Vec::new();
+        let mut current = item_id.to_string();
+        while before.len() < MAX_CHAIN {
+            let prev: Option<String> = back
+                .query_row(params![provider, current], |r| r.get(0))
+                .optional()
+                .map_err(err)?;
+            match prev {
+                Some(prev) if prev != item_id && !before.contains(&prev) => {
+                    before.push(prev.clone());
+                    current = prev;
+                }
+                _ => break,
+            }
+        }
+        before.reverse();
+        let mut forward = conn
+            .prepare_cached(
+                "SELECT l.new_id, r.run_id FROM links l JOIN requests r ON r.id = l.request_id
+                 WHERE l.provider = ?1 AND l.item_id = ?2 ORDER BY l.rowid DESC LIMIT 1",
+            )
+            .map_err(err)?;
+        let mut chain = before;
+        chain.push(item_id.to_string());
+        let mut next = None;
+        let mut current = item_id.to_string();
+        while chain.len() < MAX_CHAIN {
+            let found: Option<(String, String)> = forward
+                .query_row(params![provider, current], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(err)?;
+            let Some((new_id, run_id)) = found else { break };
+            if current == item_id {
+                next = Some(Retried {
+                    new_id: new_id.clone(),
+                    run_id,
+                });
+            }
+            if chain.contains(&new_id) {
+                break;
+            }
+            chain.push(new_id.clone());
+            current = new_id;
+        }
+        Ok(Lineage { chain, next })
+    }
+
+    /// The run whose retry of `item_id` of `provider` is the item's latest and never got an answer
+    /// (a crash, or an ambiguous answer no check could settle), if it is so. A later answered
+    /// retry (sent again on purpose) settles it.
+    pub fn unanswered(&self, provider: &str, item_id: &str) -> Result<Option<String>, String> {
+        self.conn()
+            .query_row(
+                "SELECT r.run_id, ri.outcome FROM request_items ri JOIN requests r ON r.id = ri.request_id
+                 WHERE ri.provider = ?1 AND ri.item_id = ?2
+                 ORDER BY ri.rowid DESC LIMIT 1",
+                params![provider, item_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()
+            .map(|latest| latest.and_then(|(run, outcome)| outcome.is_none().then_some(run)))
+            .map_err(err)
+    }
+
+    /// How many times the ids of one chain of `provider` were retried (an answered request with
+    /// outcome `retried`, or one in flight) since `since` (RFC 3339), all links together.
+    pub fn chain_retries_since(
+        &self,
+        provider: &str,
+        chain: &[String],
+        since: &str,
+    ) -> Result<u64, String> {
+        let mut total = 0;
+        for id in chain {
+            total += self.retries_since(provider, id, since)?;
+        }
+        Ok(total)
+    }
+
+    /// The links run `run_id` recorded, as (retried id, new id), in the order they were made.
+    pub fn links_of_run(&self, run_id: &str) -> Result<Vec<(String, String)>, String> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT l.item_id, l.new_id FROM links l JOIN requests r ON r.id = l.request_id
+                 WHERE r.run_id = ?1 ORDER BY l.rowid",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
     /// Close a run with its final state, counts and JSON report.
@@ -775,5 +987,164 @@ mod tests {
             runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["r2", "r1"]
         );
+    }
+
+    #[test]
+    fn links_make_chains_followed_both_ways_and_budgets_count_the_whole_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        let retry = |run: &str, id: &str, new_id: &str, at: &str| {
+            ledger
+                .start_run(run, "p", "skyvern", at, false, None)
+                .unwrap();
+            let request = ledger
+                .intent(&Intent {
+                    run_id: run,
+                    step: "retry",
+                    provider: "skyvern",
+                    item_ids: &ids(&[id]),
+                    method: "POST",
+                    url: "u",
+                    at,
+                })
+                .unwrap();
+            let link = Link {
+                provider: "skyvern",
+                item_id: id,
+                new_id,
+            };
+            ledger
+                .result_linked(
+                    request,
+                    Some(200),
+                    &[(id.into(), "retried".into(), None)],
+                    &[link],
+                    at,
+                )
+                .unwrap();
+        };
+        retry("r1", "wr_a", "wr_b", "2026-11-23T00:00:00Z");
+        retry("r2", "wr_b", "wr_c", "2026-11-24T00:00:00Z");
+        let chain = ids(&["wr_a", "wr_b", "wr_c"]);
+        for id in &chain {
+            assert_eq!(ledger.lineage("skyvern", id).unwrap().chain, chain, "{id}");
+        }
+        assert_eq!(
+            ledger.lineage("skyvern", "wr_a").unwrap().next,
+            Some(Retried {
+                new_id: "wr_b".into(),
+                run_id: "r1".into()
+            })
+        );
+        assert_eq!(ledger.lineage("skyvern", "wr_c").unwrap().next, None);
+        assert_eq!(
+            ledger.lineage("other", "wr_a").unwrap().chain,
+            ids(&["wr_a"]),
+            "chains are per provider"
+        );
+        assert_eq!(
+            ledger
+                .chain_retries_since("skyvern", &chain, "2026-11-01T00:00:00Z")
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            ledger.links_of_run("r2").unwrap(),
+            [("wr_b".to_string(), "wr_c".to_string())]
+        );
+        // An older ledger opens again with its links kept.
+        drop(ledger);
+        let again = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        assert_eq!(again.lineage("skyvern", "wr_b").unwrap().chain, chain);
+    }
+
+    #[test]
+    fn a_link_back_to_an_earlier_id_ends_the_chain_instead_of_looping() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        ledger
+            .start_run("r1", "p", "x", "2026-11-23T00:00:00Z", false, None)
+            .unwrap();
+        for (id, new_id) in [("a", "b"), ("b", "a")] {
+            let request = ledger
+                .intent(&Intent {
+                    run_id: "r1",
+                    step: "retry",
+                    provider: "x",
+                    item_ids: &ids(&[id]),
+                    method: "POST",
+                    url: "u",
+                    at: "2026-11-23T00:00:01Z",
+                })
+                .unwrap();
+            let link = Link {
+                provider: "x",
+                item_id: id,
+                new_id,
+            };
+            ledger
+                .result_linked(request, Some(200), &[], &[link], "2026-11-23T00:00:02Z")
+                .unwrap();
+        }
+        let lineage = ledger.lineage("x", "a").unwrap();
+        assert_eq!(lineage.chain, ids(&["b", "a"]));
+    }
+
+    #[test]
+    fn a_ledger_from_before_lineage_gets_its_links_from_the_stored_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let ledger = Ledger::open(&path).unwrap();
+        ledger
+            .start_run("r1", "p", "skyvern", "2026-11-23T00:00:00Z", false, None)
+            .unwrap();
+        let request = ledger
+            .intent(&Intent {
+                run_id: "r1",
+                step: "retry",
+                provider: "skyvern",
+                item_ids: &ids(&["wr_a"]),
+                method: "POST",
+                url: "u",
+                at: "2026-11-23T00:00:01Z",
+            })
+            .unwrap();
+        ledger
+            .result(
+                request,
+                Some(200),
+                &[("wr_a".into(), "retried".into(), None)],
+                "2026-11-23T00:00:02Z",
+            )
+            .unwrap();
+        let report = r#"{"items": [
+            {"id": "wr_a", "outcome": "retried", "new_id": "wr_b"},
+            {"id": "wr_x", "outcome": "skipped", "new_id": null},
+            {"id": "wr_z", "outcome": "retried", "new_id": "wr_y"}
+        ]}"#;
+        ledger
+            .finish_run(
+                "r1",
+                "finished",
+                "2026-11-23T00:01:00Z",
+                [3, 3, 1, 1, 0],
+                report,
+            )
+            .unwrap();
+        ledger.conn().execute_batch("DROP TABLE links").unwrap();
+        drop(ledger);
+
+        let ledger = Ledger::open(&path).unwrap();
+        let lineage = ledger.lineage("skyvern", "wr_a").unwrap();
+        assert_eq!(lineage.chain, ids(&["wr_a", "wr_b"]));
+        assert_eq!(lineage.next.map(|n| n.run_id).as_deref(), Some("r1"));
+        assert_eq!(
+            ledger.links_of_run("r1").unwrap().len(),
+            1,
+            "an item with no request of its own in the run gets no link"
+        );
+        drop(ledger);
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.links_of_run("r1").unwrap().len(), 1, "migrated once");
     }
 }

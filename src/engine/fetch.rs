@@ -1,6 +1,10 @@
 //! The fetch step: items from HTTP listings (four pagination styles, guarded by `max_pages`), from
 //! a local JSON file, or from a list of ids; optionally each read again (enrichment).
 //!
+//! A listing ordered newest first (`paginate.order: newest_first`) with a `stop_before` window stops
+//! after the first page whose items are all older than the window: every later page is older still.
+//! A page with an item whose time cannot be read never stops it.
+//!
 //! Invariant: a step never holds more than its `max_items` items; the count is checked on each page
 //! before its items are copied, and going past it aborts the run (exit 3) with a written report.
 
@@ -139,6 +143,11 @@ impl Run<'_> {
         let mut seen_tokens = HashSet::new();
         let mut pages = 0u32;
         let mut total_said = None;
+        let older_than = paginate.and_then(|p| {
+            let span = jiff::SignedDuration::try_from(p.stop_before?.0).ok()?;
+            let cutoff = jiff::Timestamp::now().checked_sub(span).ok()?;
+            Some((p.newest_first.as_ref()?, cutoff))
+        });
         loop {
             pages += 1;
             let req = state.apply(paginate.map(|p| &p.style), &base);
@@ -164,6 +173,14 @@ impl Run<'_> {
                 total_said = Some(said);
             }
             let count = found.len() as u64;
+            let all_older = older_than.is_some_and(|(time, cutoff)| {
+                !found.is_empty()
+                    && found.iter().all(|item| {
+                        time.first(item)
+                            .and_then(crate::time::parse_timestamp)
+                            .is_some_and(|at| at < cutoff)
+                    })
+            });
             // Counted before anything is copied: the copies are what would not fit.
             if (all.len() as u64).saturating_add(count) > max_items {
                 return Err(StepStop::Abort(too_many_items(
@@ -184,6 +201,11 @@ impl Run<'_> {
                 },
             });
             let Some(paginate) = paginate else { break };
+            if all_older {
+                // The rest is older than the window: the API's total counts it, so it says nothing.
+                total_said = None;
+                break;
+            }
             let Some(next) = state.next(
                 &paginate.style,
                 count,
@@ -283,6 +305,7 @@ impl Run<'_> {
                         step: step.into(),
                         request: None,
                         new_id: None,
+                        chain: Vec::new(),
                     });
                 }
             }

@@ -5,8 +5,14 @@
 //! Safety, in order, before anything is sent:
 //! - the blast-radius guards (`max_selected`, `max_selected_ratio`) abort unless `--yes`;
 //! - an item a resumed run already handled is never sent again; one that was in flight is checked
-//!   with the provider (where the adapter can read one item) or reported `unknown`;
-//! - an item over its retry budget across runs is `chronic`, not sent;
+//!   with the provider (where the adapter can read one item) or reported `unknown` — always
+//!   `unknown` when still failed and its retry creates new work (`new_id`), since the old item
+//!   cannot show whether new work was made;
+//! - an item whose earlier retry created new work (a link in the ledger) is `skipped`: its chain
+//!   continues at the new work, and only the chain's head may be retried; one whose earlier retry
+//!   into new work got no answer is `unknown`, not sent (unless `--retry-unknown`);
+//! - an item over its retry budget across runs is `chronic`, not sent; where retries create new
+//!   work, the budget counts the retries of the whole chain;
 //! - an item outside `only_status` is `skipped`, not sent.
 //!
 //! While sending: every request's intent is in the ledger before it leaves and its result after;
@@ -22,7 +28,7 @@ use super::outcome::{Classified, classify};
 use super::{Item, Run, StepStop};
 use crate::http::limiter::RateLimiter;
 use crate::http::{Effect, Exchange, Request};
-use crate::ledger::{Intent, Past};
+use crate::ledger::{Intent, Lineage, Link, Past};
 use crate::playbook::compile::{RetryMode, RetryPlan};
 use crate::playbook::model::OnAmbiguous;
 use crate::progress::{Counts, Event};
@@ -194,6 +200,7 @@ impl Run<'_> {
                     message: result.message.map(|m| self.redactor.redact(&m)),
                     step: step.into(),
                     request: done.planned.clone(),
+                    chain: self.chain_of(&item.id, result.new_id.as_deref()),
                     new_id: result.new_id,
                 });
                 if result.outcome.was_retried() || result.outcome == ItemOutcome::Planned {
@@ -293,16 +300,36 @@ impl Run<'_> {
                 }
                 _ => {}
             }
+            let lineage = self.lineage(&item.id);
+            if let Some(next) = lineage.as_ref().and_then(|l| l.next.as_ref()) {
+                // Its chain continues at the new work: only the chain's head may be retried.
+                let note = format!("retried before as {} in run {}", next.new_id, next.run_id);
+                settled.push(item, ItemOutcome::Skipped, Some(note));
+                continue;
+            }
+            if let Some(run) = self.unanswered_new_work(plan, &item.id, not_carried_out) {
+                let note = format!(
+                    "a retry sent in run {run} got no answer and may have created new work that runbook never learned of: not sent again (check the provider; --retry-unknown sends it)"
+                );
+                settled.push(item, ItemOutcome::Unknown, Some(note));
+                continue;
+            }
             if let (Some((max, per)), Some(since), Some(ledger)) =
                 (plan.budget, &since, &self.options.ledger)
             {
+                let chain = lineage.map_or_else(|| vec![item.id.clone()], |l| l.chain);
                 let used = ledger
-                    .retries_since(self.plan.provider.name(), &item.id, since)
+                    .chain_retries_since(self.plan.provider.name(), &chain, since)
                     .unwrap_or(0)
                     .saturating_sub(u64::from(not_carried_out));
                 if used >= u64::from(max) {
+                    let what = if chain.len() > 1 {
+                        format!("its chain ({})", chain.join(" → "))
+                    } else {
+                        "it".to_string()
+                    };
                     let note = format!(
-                        "retried {used} times in the last {per} (budget {max}): not retried again"
+                        "{what} retried {used} times in the last {per} (budget {max}): not retried again"
                     );
                     settled.push(item, ItemOutcome::Chronic, Some(note));
                     continue;
@@ -323,6 +350,48 @@ impl Run<'_> {
             to_send.push(item);
         }
         (to_send, settled)
+    }
+
+    /// Where `id` stands in its chain of retries into new work; `None` without a ledger (or when
+    /// it cannot be read: warned, and the item is treated as never retried into new work).
+    fn lineage(&self, id: &str) -> Option<Lineage> {
+        let ledger = self.options.ledger.as_ref()?;
+        match ledger.lineage(self.plan.provider.name(), id) {
+            Ok(lineage) => Some(lineage),
+            Err(e) => {
+                self.progress.event(Event::Warning(format!("ledger: {e}")));
+                None
+            }
+        }
+    }
+
+    /// For a retry that creates new work: the run whose retry of `id` got no answer, if one did
+    /// (unless `--retry-unknown`, or a check of this resumed run just found it not carried out). The
+    /// old item cannot show whether new work was made, so sending again could make a second one.
+    fn unanswered_new_work(&self, plan: &RetryPlan, id: &str, checked: bool) -> Option<String> {
+        if plan.new_id.is_none() || self.options.retry_unknown || checked {
+            return None;
+        }
+        let ledger = self.options.ledger.as_ref()?;
+        match ledger.unanswered(self.plan.provider.name(), id) {
+            Ok(run) => run,
+            Err(e) => {
+                self.progress.event(Event::Warning(format!("ledger: {e}")));
+                None
+            }
+        }
+    }
+
+    /// The chain an item's report shows: from the original to the newest id, this run's `new_id`
+    /// included; empty for an item never retried into new work.
+    fn chain_of(&self, id: &str, new_id: Option<&str>) -> Vec<String> {
+        let mut chain = self
+            .lineage(id)
+            .map_or_else(|| vec![id.to_string()], |l| l.chain);
+        if let Some(new_id) = new_id.filter(|n| *n != id && !chain.iter().any(|c| c == n)) {
+            chain.push(new_id.to_string());
+        }
+        if chain.len() > 1 { chain } else { Vec::new() }
     }
 
     /// Record in the ledger that an in-flight retry of `id` (this run's, or the resumed run's) was
@@ -365,10 +434,15 @@ impl Run<'_> {
             Some(list) => list.contains(&status),
             None => Some(&status) == item.status.as_ref(),
         };
-        Some(if still_failed {
-            Checked::NotCarriedOut
-        } else {
-            Checked::CarriedOut(status)
+        Some(match (still_failed, &plan.new_id) {
+            // A retry that creates new work leaves the item as it was (Skyvern's run stays
+            // failed): its status cannot tell that no new work was made, and sending again could
+            // make a second one.
+            (true, Some(_)) => Checked::Unreadable(format!(
+                "its retry creates new work and leaves it {status}, so its status cannot show whether the retry was carried out"
+            )),
+            (true, None) => Checked::NotCarriedOut,
+            (false, _) => Checked::CarriedOut(status),
         })
     }
 
@@ -533,11 +607,45 @@ impl Run<'_> {
                 };
             let status = exchange.response.as_ref().map(|r| r.status);
             let at = rfc3339(jiff::Timestamp::now());
-            if let Err(e) = ledger.result(request_id, status, &outcomes, &at) {
+            let new_ids = self.new_ids(plan, &exchange, &outcomes);
+            let links: Vec<Link<'_>> = new_ids
+                .iter()
+                .map(|(item_id, new_id)| Link {
+                    provider: self.plan.provider.name(),
+                    item_id,
+                    new_id,
+                })
+                .collect();
+            if let Err(e) = ledger.result_linked(request_id, status, &outcomes, &links, &at) {
                 self.progress.event(Event::Warning(format!("ledger: {e}")));
             }
         }
         Ok(exchange)
+    }
+
+    /// The new work each retried item's answer names (`new_id:`), as (item id, new id). Only a
+    /// request for one item can name its new work: a batch answer's one id would belong to all.
+    /// An answer naming the item itself created nothing new.
+    fn new_ids(
+        &self,
+        plan: &RetryPlan,
+        exchange: &Exchange,
+        outcomes: &[(String, String, Option<String>)],
+    ) -> Vec<(String, String)> {
+        let (Some(path), Some(json), [(id, outcome, _)]) = (
+            plan.new_id.as_ref(),
+            exchange.response.as_ref().and_then(|r| r.json.as_ref()),
+            outcomes,
+        ) else {
+            return Vec::new();
+        };
+        if outcome != ItemOutcome::Retried.as_str() {
+            return Vec::new();
+        }
+        path.first_text(json)
+            .filter(|new_id| !new_id.is_empty() && new_id != id)
+            .map(|new_id| vec![(id.clone(), new_id)])
+            .unwrap_or_default()
     }
 
     /// A retry that may have been carried out: check, resend or give up, as the playbook says.

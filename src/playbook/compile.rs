@@ -156,6 +156,10 @@ pub enum FetchSource {
 pub struct PaginatePlan {
     pub style: PageStyle,
     pub max_pages: u32,
+    /// Set when the listing is ordered newest first: where each item's time is.
+    pub newest_first: Option<JsonPath>,
+    /// With `newest_first`: paging stops after the first page whose items are all older than this.
+    pub stop_before: Option<Span>,
 }
 
 pub enum PageStyle {
@@ -340,6 +344,7 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(diags);
     }
+    stop_before_from_filters(&mut steps);
     let g = &playbook.guards;
     let guards = GuardsPlan {
         max_selected: g.max_selected,
@@ -361,6 +366,57 @@ pub fn compile(
         templates,
         warnings,
     })
+}
+
+/// A listing ordered newest first with no `stop_before` of its own stops paging at the window of
+/// the filter that reads it: the one step reading the fetch's items must be a filter whose `since`
+/// looks at the items' own time (no `time:` template, which could read another field).
+fn stop_before_from_filters(steps: &mut [StepPlan]) {
+    for i in 0..steps.len() {
+        let StepKind::Fetch(fetch) = &steps[i].kind else {
+            continue;
+        };
+        let FetchSource::Http {
+            paginate: Some(p), ..
+        } = &fetch.source
+        else {
+            continue;
+        };
+        if p.newest_first.is_none() || p.stop_before.is_some() {
+            continue;
+        }
+        let name = steps[i].name.as_str();
+        let readers: Vec<&StepPlan> = steps[i + 1..]
+            .iter()
+            .enumerate()
+            .filter(|(k, s)| {
+                let input = match &s.kind {
+                    StepKind::Filter(f) => f.input.as_deref(),
+                    StepKind::Retry(r) => r.input.as_deref(),
+                    StepKind::Verify(v) => v.input.as_deref(),
+                    _ => return false,
+                };
+                input == Some(name) || (input.is_none() && *k == 0)
+            })
+            .map(|(_, s)| s)
+            .collect();
+        let since = match readers.as_slice() {
+            [
+                StepPlan {
+                    kind: StepKind::Filter(f),
+                    ..
+                },
+            ] if f.time.is_none() => f.since,
+            _ => None,
+        };
+        if let StepKind::Fetch(fetch) = &mut steps[i].kind
+            && let FetchSource::Http {
+                paginate: Some(p), ..
+            } = &mut fetch.source
+        {
+            p.stop_before = since;
+        }
+    }
 }
 
 /// How to fix a template that cannot be rendered whatever the data.
@@ -1063,6 +1119,14 @@ impl Compiler<'_> {
                 None,
             );
         }
+        if let (Some(stop), true) = (&f.stop_before, f.file.is_some() || f.ids.is_some()) {
+            return self.error(
+                file,
+                position_of(stop),
+                "`stop_before` stops paging a listing; ids from `file` or `ids` are not paged",
+                Some("remove `stop_before`".into()),
+            );
+        }
         let source = if let Some(path) = &f.file {
             FetchSource::File {
                 path: self.template(file, path, ROOTS_LIST)?,
@@ -1100,11 +1164,35 @@ impl Compiler<'_> {
                 (None, Some(p)) => Some(self.jsonpath(dfile, p)?),
                 (None, None) => None,
             };
-            let paginate = match (&f.paginate, d.and_then(|d| d.paginate.as_ref())) {
-                (Some(p), _) => Some(self.paginate(file, p, at)?),
-                (None, Some(p)) => Some(self.paginate(dfile, p, at)?),
+            let created_at = fields.created_at.as_ref();
+            let mut paginate = match (&f.paginate, d.and_then(|d| d.paginate.as_ref())) {
+                (Some(p), dp) => {
+                    let mut plan = self.paginate(file, p, at, created_at)?;
+                    // The API's order is the adapter's knowledge: a playbook that pages its own
+                    // way keeps it unless it says otherwise.
+                    if let (None, Some(dp)) = (p.order, dp.filter(|dp| dp.order.is_some())) {
+                        plan.newest_first = self.paginate(dfile, dp, at, created_at)?.newest_first;
+                    }
+                    Some(plan)
+                }
+                (None, Some(p)) => Some(self.paginate(dfile, p, at, created_at)?),
                 (None, None) => None,
             };
+            if let Some(stop) = &f.stop_before {
+                match paginate.as_mut().filter(|p| p.newest_first.is_some()) {
+                    Some(p) => p.stop_before = Some(self.span(file, stop)?),
+                    None => {
+                        return self.error(
+                            file,
+                            position_of(stop),
+                            "`stop_before` stops paging a listing ordered newest first, and this one is not",
+                            Some(
+                                "add `order: newest_first` (and `time:`) to `paginate`, if the API sorts so".into(),
+                            ),
+                        );
+                    }
+                }
+            }
             FetchSource::Http {
                 request: Box::new(request),
                 items,
@@ -1184,6 +1272,7 @@ impl Compiler<'_> {
         file: &Arc<SourceFile>,
         p: &model::Paginate,
         at: Option<Position>,
+        created_at: Option<&JsonPath>,
     ) -> Option<PaginatePlan> {
         let styles = [
             p.page.is_some(),
@@ -1234,7 +1323,35 @@ impl Compiler<'_> {
             }
         };
         let max_pages = p.max_pages.unwrap_or(DEFAULT_MAX_PAGES).max(1);
-        Some(PaginatePlan { style, max_pages })
+        let newest_first = match (p.order.unwrap_or_default(), &p.time) {
+            (model::ListOrder::Unordered, Some(time)) => {
+                return self.error(
+                    file,
+                    position_of(time),
+                    "`paginate.time` is the time a listing is ordered by: it needs `order: newest_first`",
+                    Some("add `order: newest_first`, or remove `time:`".into()),
+                );
+            }
+            (model::ListOrder::Unordered, None) => None,
+            (model::ListOrder::NewestFirst, Some(time)) => Some(self.jsonpath(file, time)?),
+            (model::ListOrder::NewestFirst, None) => match created_at {
+                Some(path) => Some(path.clone()),
+                None => {
+                    return self.error(
+                        file,
+                        at,
+                        "`order: newest_first` needs the time the listing is ordered by",
+                        Some("add `time: $.created_at` (a JSONPath) to `paginate`".into()),
+                    );
+                }
+            },
+        };
+        Some(PaginatePlan {
+            style,
+            max_pages,
+            newest_first,
+            stop_before: None,
+        })
     }
 
     fn filter(

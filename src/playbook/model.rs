@@ -372,6 +372,13 @@ pub struct Fetch {
     /// Overrides `task:` for the items of this step.
     #[serde(default)]
     pub fields: Option<TaskFields>,
+    /// With a listing ordered `newest_first`: stop paging at the first page whose items are all
+    /// older than this (e.g. `3d`; a template over `vars`). Default: the `since` of the filter
+    /// step that reads this fetch's items, when that filter looks at the items' own time (no
+    /// `time:` template of its own).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub stop_before: Option<Spanned<String>>,
     /// Most items this step may fetch (default 50000; a number or a template over `vars`). More
     /// abort the run (exit 3) rather than hold an unbounded list in memory.
     #[serde(default)]
@@ -399,6 +406,27 @@ pub struct Paginate {
     /// truncating it.
     #[serde(default)]
     pub max_pages: Option<u32>,
+    /// The order the API lists items in: `newest_first` lets paging stop early, at the first page
+    /// whose items are all older than the fetch's `stop_before` (or the next filter's `since`).
+    /// Default `unordered`: every page is read.
+    #[serde(default)]
+    pub order: Option<ListOrder>,
+    /// JSONPath to the time a `newest_first` listing is ordered by (default: `task.created_at`'s
+    /// path). An item whose time cannot be read never ends the paging.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub time: Option<Spanned<String>>,
+}
+
+/// The order of a listing's items across its pages.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    /// No order runbook can rely on: every page is read.
+    #[default]
+    Unordered,
+    /// Newest first by `time`: once a whole page is older than the window, so is every later one.
+    NewestFirst,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -557,7 +585,8 @@ pub struct Retry {
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub only_status: Option<Spanned<Statuses>>,
     /// JSONPath to the id of the new work a retry creates (Skyvern's new run), recorded in the report
-    /// as `new_id`.
+    /// as `new_id` and in the ledger as the next link of the item's chain: the item is not retried
+    /// again, only the chain's head (the newest work) may be.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub new_id: Option<Spanned<String>>,
@@ -571,7 +600,8 @@ pub struct Retry {
     #[serde(default)]
     pub on_ambiguous: Option<OnAmbiguous>,
     /// Retry one task at most `max` times in `per` across runs (from the ledger); a task over it is
-    /// reported `chronic` and not sent.
+    /// reported `chronic` and not sent. Where retries create new work (`new_id`), the retries of
+    /// the whole chain count.
     #[serde(default)]
     pub budget: Option<Budget>,
     /// A note for the report on each retried item (template over `item`, `task`, `response`).

@@ -1,14 +1,23 @@
 //! Skyvern workflow runs.
 //!
-//! - Auth: `x-api-key: $SKYVERN_API_KEY`; a refused key is 403 (the run aborts). `SKYVERN_BASE_URL`
-//!   for a self-hosted server (default `https://api.skyvern.com`).
+//! - Auth: `x-api-key: $SKYVERN_API_KEY` only: a self-hosted server refuses `Authorization: Bearer`
+//!   (403 "Invalid authentication method"); a refused key is 403 (the run aborts).
+//!   `SKYVERN_BASE_URL` for a self-hosted server (default `https://api.skyvern.com`).
 //! - List: `GET /v1/agents/runs` with a repeatable `status`, paged by `page`/`page_size`; the answer
-//!   is a bare array with no total, so a short page is the last.
-//! - Retry: `POST /v1/agents/runs/{id}/retry` creates a **new** run (new `wr_` id); the report records
-//!   it as `new_id` beside the old id. Skyvern accepts a retry of any final run, completed ones
-//!   included, so runbook itself never retries a run outside the statuses the playbook selected
-//!   (`only_status`, by default the filter's `status_in`). 400 "Only terminal workflow runs can be
-//!   retried" → `skipped`; 404 → `failed`; 429 is transient.
+//!   is a bare array with no total, so a short page is the last. It has **no date filter** and is
+//!   sorted newest first (`created_at` descending, as the server's query orders it), so the adapter
+//!   declares `order: newest_first`: paging stops at the first page older than the filter's `since`
+//!   instead of reading every failed run the organisation ever had.
+//! - Retry: `POST /v1/agents/runs/{id}/retry` creates a **new** run (new `wr_` id, status
+//!   `created`) and leaves the original `failed`; the server does not link them. The report records
+//!   it as `new_id` beside the old id, and the ledger as the next link of the run's chain: the
+//!   original is never retried again, only the chain's head, and `budget` counts the whole chain.
+//!   Skyvern accepts a retry of any final run, completed ones included, so runbook itself never
+//!   retries a run outside the statuses the playbook selected (`only_status`, by default the
+//!   filter's `status_in`). 400 "Only terminal workflow runs can be retried" → `skipped`; its other
+//!   400s (a block-scoped run, a browser session without an address) → `failed` with the server's
+//!   `detail`; 404 → `failed`; 429 is transient (it carries no `Retry-After`, so runbook backs off
+//!   on its own schedule).
 //! - Retryable by default: `failed` and `timed_out`. `terminated` (the AI judged the goal unreachable;
 //!   a retry without changes repeats it) and `canceled` only when a playbook lists them.
 //! - Every run id in a path (`/v1/runs/{id}`, the retry) is percent-encoded as one segment; an id
@@ -82,6 +91,8 @@ fetch:
   paginate:
     page: { param: page, start: 1, size_param: page_size, size: 50 }
     max_pages: 200
+    order: newest_first
+    time: $.created_at
 get:
   request:
     path: "/v1/runs/{{ task.id | urlencode }}"

@@ -588,7 +588,7 @@ fn geelark_token_mode_without_a_token_is_an_error() {
 
 #[test]
 fn skyvern_200_new_run_is_retried_with_its_new_id() {
-    let body = r#"{"run_id": "wr_486305187432193510", "status": "queued", "created_at": "2025-01-01T00:00:00Z", "modified_at": "2025-01-01T00:00:00Z", "run_type": "workflow_run", "output": null, "failure_reason": null, "run_request": {"workflow_id": "wpid_123", "parameters": {}}}"#;
+    let body = r#"{"run_id": "wr_486305187432193510", "status": "created", "created_at": "2025-01-01T00:00:00Z", "modified_at": "2025-01-01T00:00:00Z", "run_type": "workflow_run", "output": null, "failure_reason": null, "run_request": {"workflow_id": "wpid_123", "parameters": {}}}"#;
     assert_eq!(one("skyvern", 200, body), (ItemOutcome::Retried, None));
     let plan = plan("skyvern");
     let new_id = retry_step(&plan).new_id.as_ref().expect("a new_id path");
@@ -638,6 +638,50 @@ fn skyvern_404_is_failed() {
 fn skyvern_403_invalid_credentials_aborts() {
     let reason = aborts("skyvern", 403, r#"{"detail":"Invalid credentials"}"#);
     assert!(reason.contains("Invalid credentials"), "{reason}");
+}
+
+/// Skyvern lists runs newest first with no date filter: its adapter says so, and paging stops at the
+/// reading filter's `since`, unless that filter looks at another time of its own.
+#[test]
+fn skyvern_listing_is_newest_first_and_stops_at_the_filters_since() {
+    use crate::playbook::compile::FetchSource;
+    let stop_before = |steps: &str| {
+        let plan = try_plan("skyvern", "", steps).expect("a plan");
+        let StepKind::Fetch(fetch) = &plan.steps[0].kind else {
+            panic!("a fetch first")
+        };
+        let FetchSource::Http {
+            paginate: Some(p), ..
+        } = &fetch.source
+        else {
+            panic!("a paged listing")
+        };
+        assert_eq!(
+            p.newest_first.as_ref().map(|t| t.source().to_string()),
+            Some("$.created_at".to_string())
+        );
+        p.stop_before.map(|s| s.0)
+    };
+    assert_eq!(
+        stop_before("  - fetch: {}\n  - filter: {since: 3d}\n  - retry: {}\n"),
+        Some(std::time::Duration::from_secs(3 * 24 * 3600))
+    );
+    assert_eq!(
+        stop_before("  - fetch: {}\n  - filter: {since: 3d, time: \"{{ item.modified_at }}\"}\n"),
+        None
+    );
+    assert_eq!(
+        stop_before("  - fetch: {stop_before: 1d}\n  - filter: {since: 3d}\n"),
+        Some(std::time::Duration::from_secs(24 * 3600)),
+        "the fetch's own stop_before wins"
+    );
+    assert_eq!(
+        stop_before(
+            "  - name: all\n    fetch: {}\n  - filter: {since: 3d}\n  - retry: {input: all}\n"
+        ),
+        None,
+        "another step reads the whole listing"
+    );
 }
 
 // ---- credentials -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-//! The Markdown report: a headline, the counts, then the items that need a person's attention. It is
-//! made to be appended to `$GITHUB_STEP_SUMMARY` as it is.
+//! The Markdown report: a headline, the counts, then the items that need a person's attention, then
+//! the chains of retries that created new work. It is made to be appended to
+//! `$GITHUB_STEP_SUMMARY` as it is.
 
 use std::fmt::Write;
 
@@ -93,6 +94,25 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
                 out,
                 "\n…and {} more (see the JSON report).",
                 rows.len() - MAX_ROWS
+            );
+        }
+    }
+    let chains = report.chains();
+    if !chains.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "### Chains ({})", chains.len());
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| chain (original → newest) | outcome |");
+        let _ = writeln!(out, "|---|---|");
+        for (chain, outcome) in chains.iter().take(MAX_ROWS) {
+            let chain: Vec<String> = chain.iter().map(|id| format!("`{}`", escape(id))).collect();
+            let _ = writeln!(out, "| {} | {} |", chain.join(" → "), outcome.as_str());
+        }
+        if chains.len() > MAX_ROWS {
+            let _ = writeln!(
+                out,
+                "\n…and {} more (see the JSON report).",
+                chains.len() - MAX_ROWS
             );
         }
     }

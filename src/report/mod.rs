@@ -107,6 +107,10 @@ pub struct ItemReport {
     /// The id of new work the retry created (Skyvern's new run), beside the old id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_id: Option<String>,
+    /// The item's chain of retries that created new work, from the original to the newest id
+    /// (`[original, new, newer…]`); empty when the item has no such retry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -208,6 +212,25 @@ impl Totals {
 }
 
 impl RunReport {
+    /// The chains of retries that created new work, each once, in report order, with the outcome
+    /// of its item furthest along it (an original skipped because its new run was retried shows
+    /// that retry's outcome).
+    pub fn chains(&self) -> Vec<(&[String], ItemOutcome)> {
+        let mut chains: Vec<(&[String], ItemOutcome, usize)> = Vec::new();
+        for item in self.items.iter().filter(|i| !i.chain.is_empty()) {
+            let at = item.chain.iter().position(|id| *id == item.id).unwrap_or(0);
+            match chains
+                .iter_mut()
+                .find(|(c, _, _)| *c == item.chain.as_slice())
+            {
+                Some(known) if known.2 < at => *known = (&item.chain, item.outcome, at),
+                Some(_) => {}
+                None => chains.push((&item.chain, item.outcome, at)),
+            }
+        }
+        chains.into_iter().map(|(c, o, _)| (c, o)).collect()
+    }
+
     /// One line on what the run achieved: how much was recovered when it was verified.
     pub fn headline(&self) -> String {
         let t = &self.totals;

@@ -1,4 +1,5 @@
-//! The terminal summary: the counts, then the failed and skipped items with their reasons.
+//! The terminal summary: the counts, then the failed and skipped items with their reasons, then the
+//! chains of retries that created new work (original → new ids).
 
 use std::fmt::Write;
 
@@ -96,6 +97,20 @@ pub fn render(report: &RunReport, redactor: &Redactor) -> String {
                 out,
                 "    …and {} more (write a report with -o report.json)",
                 rows.len() - MAX_ROWS
+            );
+        }
+    }
+    let chains = report.chains();
+    if !chains.is_empty() {
+        let _ = writeln!(out, "\n  chains ({}):", chains.len());
+        for (chain, outcome) in chains.iter().take(MAX_ROWS) {
+            let _ = writeln!(out, "    {}  ({})", chain.join(" → "), outcome.as_str());
+        }
+        if chains.len() > MAX_ROWS {
+            let _ = writeln!(
+                out,
+                "    …and {} more (write a report with -o report.json)",
+                chains.len() - MAX_ROWS
             );
         }
     }

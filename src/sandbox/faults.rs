@@ -7,6 +7,7 @@
 //! - Faults alternate by kind: the 1st, 3rd, 5th … fault is a 503, the 2nd, 4th … a rate limit; the
 //!   rate limits alternate between `Retry-After: <seconds>` and `Retry-After: <HTTP-date>`.
 //! - GeeLark's rate limit is its own: HTTP 200 with envelope code 40007 and no `Retry-After`.
+//! - Skyvern's 429 carries no `Retry-After`, as the real server's does not.
 //! - A faulted request never reaches the handler, so it changes no state.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -102,6 +103,9 @@ pub(crate) fn respond(
     }
     let body = rate_limit_body(api);
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    if api == Api::Skyvern {
+        return response;
+    }
     if let Ok(value) = HeaderValue::from_str(&retry_after) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }

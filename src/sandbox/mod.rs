@@ -45,6 +45,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use record::ApiContext;
+pub use skyvern::Refusal as SkyvernRefusal;
 use state::Shared;
 
 /// How to run a sandbox.
@@ -303,6 +304,12 @@ impl Sandbox {
     /// limit is 200); calls beyond it get code 40007 until the next minute. `None` removes it.
     pub fn set_geelark_rate_limit(&self, per_minute: Option<u32>) {
         state::lock(&self.shared.geelark).set_rate_limit(per_minute);
+    }
+
+    /// Makes `/skyvern` refuse to retry run `id` with one of the real server's other 400s (a
+    /// block-scoped run, a browser session without an address).
+    pub fn set_skyvern_refusal(&self, id: &str, why: SkyvernRefusal) {
+        state::lock(&self.shared.skyvern).refuse(id, why);
     }
 
     /// Stops accepting connections and waits for open ones to finish, at most

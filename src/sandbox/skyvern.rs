@@ -7,16 +7,28 @@
 //! `POST /v1/agents/runs/{id}/retry` = `POST /v1/workflows/runs/{id}/retry`.
 //!
 //! Invariants:
-//! - Auth: `x-api-key: <key>` or `Authorization: Bearer <key>`, else 403
-//!   `{"detail":"Invalid credentials"}`. Bad query values are FastAPI 422s.
+//! - Auth, as the real server (Skyvern 1.0.50 self-hosted) does it: `x-api-key: <key>` only. An
+//!   `Authorization: Bearer …` header without a key is 403
+//!   `{"detail":"Invalid authentication method"}` (the self-hosted server has no token login); a
+//!   wrong key 403 `{"detail":"Could not validate credentials"}`; no key at all 403
+//!   `{"detail":"Invalid credentials"}`. Bad query values are FastAPI 422s; `page_size` has no
+//!   maximum.
+//! - Times are written as the real server writes them: UTC with no offset, with microseconds
+//!   (`2026-12-03T09:05:57.681492`).
 //! - 40 seeded `wr_` runs over 3 workflows: failed 10 (3 older than 7 days), terminated 4 (1 old),
 //!   timed_out 4 (1 old), canceled 3, completed 12 (4 old), running 3, queued 2, created 1,
 //!   paused 1. Final statuses are failed, terminated, canceled, timed_out and completed.
 //! - A retry of a final run (any final status, as in Skyvern) leaves that run untouched and creates
-//!   a new `wr_` run of the same workflow with the same parameters, status `queued`; its id comes
-//!   from the seeded RNG, so it repeats for a seed and a request order. A non-final run is a 400,
-//!   an unknown id a 404. The snapshot (not the API) links a new run to its origin through
-//!   `sandbox_retry_of`.
+//!   a new `wr_` run of the same workflow with the same parameters, status `created` (as the real
+//!   server answers a new run); its id comes from the seeded RNG, so it repeats for a seed and a
+//!   request order. A non-final run is a 400 "Only terminal workflow runs can be retried", an
+//!   unknown id a 404. Runs marked with [`crate::sandbox::Sandbox::set_skyvern_refusal`] get the
+//!   real server's other 400s: a block-scoped run ("Block-scoped workflow runs cannot be retried
+//!   with this endpoint") and a run whose browser session has no address ("Browser session
+//!   pbs_… does not have an address."). Like the real server, the new run does not name its
+//!   origin (`retried_from_workflow_run_id` stays null); the snapshot (not the API) links it to
+//!   its origin through `sandbox_retry_of`.
+//! - Its rate limit (an injected 429) carries no `Retry-After`, as the real server's does not.
 //! - New runs settle (`settle.rs`): the first `settle_reads` reads of a new run through
 //!   `GET /v1/runs/{run_id}` show it `running`, the next one `completed`, or `failed` with a
 //!   failure reason for one retry in five, and it stays so; the retried run never changes. Which
@@ -40,7 +52,7 @@ use serde_json::{Value, json};
 use super::Api;
 use super::reply::{self, QueryParams, shown};
 use super::settle::{self, Fate, Progress, Rule, Step};
-use super::state::{Shared, lock, parse_instant, rfc3339};
+use super::state::{Shared, lock, parse_instant};
 
 pub(crate) const API_KEY: &str = "sk_sandbox_skyvern_key";
 const SALT: u64 = 0x736b_7976_6572_6e21;
@@ -103,6 +115,18 @@ struct Run {
     fate: Fate,
 }
 
+/// A time as the real server writes it: UTC without an offset, with microseconds
+/// (`2026-12-03T09:05:57.681492`). The microseconds are made up from the second, so they repeat.
+fn naive(secs: i64) -> String {
+    let civil = jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default();
+    format!(
+        "{civil}.{:06}",
+        secs.rem_euclid(1_000_000) * 7919 % 1_000_000
+    )
+}
+
 /// The status a new run settles to.
 fn settled_status(fate: Fate) -> &'static str {
     match fate {
@@ -129,11 +153,11 @@ impl Run {
             "workflow_permanent_id": wpid,
             "organization_id": ORGANIZATION,
             "status": self.status,
-            "created_at": rfc3339(self.created_at),
-            "modified_at": rfc3339(self.modified_at),
-            "queued_at": rfc3339(self.created_at),
-            "started_at": self.started_at().map(rfc3339),
-            "finished_at": self.finished_at().map(rfc3339),
+            "created_at": naive(self.created_at),
+            "modified_at": naive(self.modified_at),
+            "queued_at": naive(self.created_at),
+            "started_at": self.started_at().map(naive),
+            "finished_at": self.finished_at().map(naive),
             "failure_reason": self.failure_reason,
             "failure_category": self.error_code.map_or_else(Vec::new, |code| vec![code]),
             "workflow_title": title,
@@ -157,11 +181,11 @@ impl Run {
             "run_id": self.id,
             "status": self.status,
             "run_type": "workflow_run",
-            "created_at": rfc3339(self.created_at),
-            "modified_at": rfc3339(self.modified_at),
-            "queued_at": rfc3339(self.created_at),
-            "started_at": self.started_at().map(rfc3339),
-            "finished_at": self.finished_at().map(rfc3339),
+            "created_at": naive(self.created_at),
+            "modified_at": naive(self.modified_at),
+            "queued_at": naive(self.created_at),
+            "started_at": self.started_at().map(naive),
+            "finished_at": self.finished_at().map(naive),
             "failure_reason": self.failure_reason,
             "errors": errors,
             "output": if self.status == "completed" { json!({"rows_synced": 42}) } else { Value::Null },
@@ -186,11 +210,24 @@ impl Run {
     }
 }
 
+/// Why the real server refuses to retry a final run with a 400 (beyond "not terminal").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A run of one block (started from the editor): "Block-scoped workflow runs cannot be
+    /// retried with this endpoint".
+    BlockScoped,
+    /// A run in a browser session that has no address any more: "Browser session … does not have
+    /// an address.".
+    MissingBrowserAddress,
+}
+
 /// The Skyvern runs, newest first, and the RNG that names new runs.
 #[derive(Debug)]
 pub(crate) struct Store {
     runs: Vec<Run>,
     rng: StdRng,
+    /// Runs whose retry the server refuses, and why.
+    refusals: Vec<(String, Refusal)>,
 }
 
 fn new_run_id(rng: &mut StdRng) -> String {
@@ -258,7 +295,7 @@ impl Store {
                     error_code,
                     parameters: json!({
                         "account": format!("acct-{:04}", rng.random_range(0..10_000)),
-                        "since": rfc3339(created_at - DAY),
+                        "since": naive(created_at - DAY),
                     }),
                     step_count: rng.random_range(3..26),
                     retry_of: None,
@@ -277,7 +314,17 @@ impl Store {
         for run in &mut runs {
             run.fate = settle::fate_of(&failing, &run.id);
         }
-        Store { runs, rng }
+        Store {
+            runs,
+            rng,
+            refusals: Vec::new(),
+        }
+    }
+
+    /// Make the server refuse to retry run `id` (any run, seeded or new) for `why`.
+    pub(crate) fn refuse(&mut self, id: &str, why: Refusal) {
+        self.refusals.retain(|(run, _)| run != id);
+        self.refusals.push((id.to_owned(), why));
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Value> {
@@ -365,11 +412,17 @@ impl IntoResponse for Detail {
 type Answer = Result<Response, Detail>;
 
 fn authorize(headers: &HeaderMap) -> Result<(), Detail> {
-    let key = reply::header(headers, "x-api-key").or_else(|| reply::bearer(headers));
-    if key == Some(API_KEY) {
-        Ok(())
-    } else {
-        Err(Detail::new(StatusCode::FORBIDDEN, "Invalid credentials"))
+    match reply::header(headers, "x-api-key") {
+        Some(API_KEY) => Ok(()),
+        Some(_) => Err(Detail::new(
+            StatusCode::FORBIDDEN,
+            "Could not validate credentials",
+        )),
+        None if reply::bearer(headers).is_some() => Err(Detail::new(
+            StatusCode::FORBIDDEN,
+            "Invalid authentication method",
+        )),
+        None => Err(Detail::new(StatusCode::FORBIDDEN, "Invalid credentials")),
     }
 }
 
@@ -409,7 +462,7 @@ impl ListQuery {
         let number = |key: &str| {
             let text = query.one(key).ok().flatten().unwrap_or_default().to_owned();
             query
-                .number(key, if key == "page" { 1 } else { 10 }, 1, 100)
+                .number(key, if key == "page" { 1 } else { 10 }, 1, u64::MAX)
                 .map_err(|message| Detail::invalid_query(key, None, message, &text))
         };
         let page = number("page")?;
@@ -583,9 +636,24 @@ async fn retry_run(
             "Only terminal workflow runs can be retried",
         ));
     }
+    match store.refusals.iter().find(|(run, _)| *run == id) {
+        Some((_, Refusal::BlockScoped)) => {
+            return Err(Detail::new(
+                StatusCode::BAD_REQUEST,
+                "Block-scoped workflow runs cannot be retried with this endpoint",
+            ));
+        }
+        Some((_, Refusal::MissingBrowserAddress)) => {
+            return Err(Detail::new(
+                StatusCode::BAD_REQUEST,
+                "Browser session pbs_sandbox_gone does not have an address.",
+            ));
+        }
+        None => {}
+    }
     let run = Run {
         id: new_run_id(&mut store.rng),
-        status: "queued",
+        status: "created",
         created_at: now,
         modified_at: now,
         failure_reason: None,

@@ -25,6 +25,7 @@ mod item_caps;
 mod lock_race;
 mod malformed_answers;
 mod max_pages;
+mod newest_first;
 mod outcome;
 mod overflow;
 mod pagination;

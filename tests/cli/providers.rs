@@ -208,7 +208,10 @@ pub fn timestamp(value: &Value) -> Timestamp {
     match value {
         Value::Number(n) => Timestamp::from_second(n.as_i64().expect("epoch seconds"))
             .expect("a timestamp in range"),
-        Value::String(s) => s.parse().unwrap_or_else(|e| panic!("{s}: {e}")),
+        // Skyvern writes UTC without an offset.
+        Value::String(s) => {
+            runbook::time::parse_timestamp_str(s).unwrap_or_else(|| panic!("{s}: not a timestamp"))
+        }
         other => panic!("not a timestamp: {other}"),
     }
 }

@@ -16,7 +16,9 @@ mod crash;
 mod guards;
 mod history;
 mod interrupt;
+mod lineage;
 mod lock;
+mod skyvern_nights;
 mod verify;
 
 use std::collections::BTreeMap;

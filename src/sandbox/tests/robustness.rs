@@ -157,6 +157,8 @@ async fn faulted_requests_change_nothing_anywhere() {
             match (api, status) {
                 (_, 503) => assert_eq!(body, json!({"error": "unavailable"})),
                 ("geelark", 200) => assert_eq!(body["code"], json!(40007)),
+                // The real Skyvern announces no wait.
+                ("skyvern", 429) => assert!(!retry_after, "{api}"),
                 (_, 429) => assert!(retry_after, "{api}"),
                 other => panic!("{api}: unexpected {other:?} {body}"),
             }

@@ -61,7 +61,8 @@ impl Target {
     /// The status a retry leaves the item in, before any read.
     fn queued(self) -> Value {
         match self {
-            Target::Http | Target::Skyvern => json!("queued"),
+            Target::Http => json!("queued"),
+            Target::Skyvern => json!("created"),
             Target::Beam => json!("QUEUED"),
             Target::Deepwork => json!("assigned"),
             Target::Herodotus => json!("Received"),

@@ -55,7 +55,7 @@ async fn needs_a_key() {
         (status, body),
         (403, json!({"detail": "Invalid credentials"}))
     );
-    let (status, _) = status_and_json(
+    let (status, body) = status_and_json(
         client()
             .get(&url)
             .header("x-api-key", "nope")
@@ -64,7 +64,11 @@ async fn needs_a_key() {
             .expect("sent"),
     )
     .await;
-    assert_eq!(status, 403);
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Could not validate credentials"}))
+    );
+    // The real server wants x-api-key; a Bearer header, even with the right key, is refused.
     let (status, body) = status_and_json(
         client()
             .get(&url)
@@ -74,8 +78,46 @@ async fn needs_a_key() {
             .expect("sent"),
     )
     .await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Invalid authentication method"}))
+    );
+    let (status, body) = get(&url).await;
     assert_eq!(status, 200);
     assert_eq!(body.as_array().map(Vec::len), Some(10));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn refused_runs_get_the_real_servers_400s() {
+    let sandbox = sandbox(7, 0.0).await;
+    let failed: Vec<String> = sandbox
+        .tasks("skyvern")
+        .into_iter()
+        .filter(|run| run["status"] == json!("failed"))
+        .filter_map(|run| run["workflow_run_id"].as_str().map(str::to_owned))
+        .take(2)
+        .collect();
+    sandbox.set_skyvern_refusal(&failed[0], crate::sandbox::SkyvernRefusal::BlockScoped);
+    sandbox.set_skyvern_refusal(
+        &failed[1],
+        crate::sandbox::SkyvernRefusal::MissingBrowserAddress,
+    );
+    assert_eq!(
+        retry(&sandbox, &failed[0]).await,
+        (
+            400,
+            json!({"detail": "Block-scoped workflow runs cannot be retried with this endpoint"})
+        )
+    );
+    assert_eq!(
+        retry(&sandbox, &failed[1]).await,
+        (
+            400,
+            json!({"detail": "Browser session pbs_sandbox_gone does not have an address."})
+        )
+    );
+    assert_eq!(sandbox.tasks("skyvern").len(), 40, "no new run");
     sandbox.shutdown().await;
 }
 
@@ -163,7 +205,7 @@ async fn per_workflow_list_honours_the_date_window() {
 }
 
 #[tokio::test]
-async fn retry_creates_a_new_queued_run() {
+async fn retry_creates_a_new_run_with_status_created() {
     let sandbox = sandbox(7, 0.0).await;
     let failed = first_with_status(&sandbox, "failed");
     let old_id = failed["workflow_run_id"].as_str().expect("id").to_owned();
@@ -177,7 +219,7 @@ async fn retry_creates_a_new_queued_run() {
     assert_eq!(status, 200, "{new_run}");
     let new_id = new_run["run_id"].as_str().expect("run id").to_owned();
     assert!(new_id.starts_with("wr_") && new_id != old_id);
-    assert_eq!(new_run["status"], json!("queued"));
+    assert_eq!(new_run["status"], json!("created"));
     assert_eq!(new_run["output"], Value::Null);
     assert_eq!(
         new_run["run_request"]["parameters"],

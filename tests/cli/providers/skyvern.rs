@@ -84,7 +84,7 @@ async fn skyvern_failed(config: SandboxConfig) {
         "each eligible run retried into one new run"
     );
     for id in new_runs.keys() {
-        assert_eq!(task(&after, key, id)["status"], "queued");
+        assert_eq!(task(&after, key, id)["status"], "created");
     }
 
     let report = ran.report();

@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::{Bench, head, ids_with};
 
 #[derive(Default)]
-struct Api {
+pub(super) struct Api {
     /// Task id → status.
     tasks: BTreeMap<String, String>,
     /// Every request: (method, path).
@@ -32,7 +32,7 @@ fn lock(api: &Shared) -> std::sync::MutexGuard<'_, Api> {
 }
 
 /// Start the fake with these failed tasks; returns its base URL.
-async fn start(ids: &[&str]) -> (String, Shared) {
+pub(super) async fn start(ids: &[&str]) -> (String, Shared) {
     let api: Shared = Arc::default();
     for id in ids {
         lock(&api).tasks.insert(id.to_string(), "failed".into());
@@ -156,7 +156,7 @@ fn route(api: &mut Api, method: &str, path: &str, first_post: bool) -> Option<An
 }
 
 /// The playbook, with `retry_extra` under its retry step.
-fn playbook(retry_extra: &str) -> String {
+pub(super) fn playbook(retry_extra: &str) -> String {
     format!(
         r#"{head}steps:
   - fetch:
@@ -172,7 +172,7 @@ fn playbook(retry_extra: &str) -> String {
 }
 
 /// How many retry and check requests each task got.
-fn counts(api: &Shared) -> BTreeMap<String, (usize, usize)> {
+pub(super) fn counts(api: &Shared) -> BTreeMap<String, (usize, usize)> {
     let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (method, path) in &lock(api).log {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -187,7 +187,9 @@ fn counts(api: &Shared) -> BTreeMap<String, (usize, usize)> {
 
 /// Run the playbook over tasks `a-1` and `b-1`; returns the exit code, the report, and the
 /// retry and check requests per task.
-async fn run(retry_extra: &str) -> (super::Out, Value, BTreeMap<String, (usize, usize)>) {
+pub(super) async fn run(
+    retry_extra: &str,
+) -> (super::Out, Value, BTreeMap<String, (usize, usize)>) {
     let (url, api) = start(&["a-1", "b-1"]).await;
     let bench = Bench::new()
         .env("API_URL", &url)
