@@ -17,6 +17,7 @@ mod dry_run;
 mod fetch_sources;
 mod filter;
 mod hostile;
+mod ids_are_ids;
 mod malformed_answers;
 mod max_pages;
 mod outcome;
