@@ -282,9 +282,29 @@ impl Sandbox {
 
     /// Puts a token bucket in front of `/deepwork` (like PocketPaw's per-IP limiter), or removes
     /// it with `None`. While set, answers carry `X-RateLimit-*` headers and an empty bucket answers
-    /// 429 with `Retry-After`.
+    /// 429 with `Retry-After`. PocketPaw's own (10/s, burst 30) is on from the start.
     pub fn set_deepwork_rate_limit(&self, limit: Option<RateLimit>) {
         state::lock(&self.shared.deepwork).set_rate_limit(limit);
+    }
+
+    /// Makes this share (0.0 to 1.0) of Deep Work retries answer 500 "Retry dispatch failed" after
+    /// the reset was saved, as PocketPaw does when the dispatch fails (none by default). Which
+    /// retries fail follows the seed, the task and its retry count.
+    pub fn set_deepwork_dispatch_failures(&self, share: f64) {
+        state::lock(&self.shared.deepwork).set_dispatch_failures(share);
+    }
+
+    /// Removes (`false`) or restores the Deep Work retry route, as on PocketPaw 0.4.4, which has
+    /// none: every retry then gets FastAPI's `404 {"detail": "Not Found"}`.
+    pub fn set_deepwork_retry_route(&self, exists: bool) {
+        state::lock(&self.shared.deepwork).set_retry_route(exists);
+    }
+
+    /// Adds `count` blocked tasks created within the last day to the Deep Work project
+    /// `proj-alpha` (to fill PocketPaw's list past its cap of 100); their ids.
+    pub fn add_deepwork_blocked_tasks(&self, count: usize) -> Vec<String> {
+        let now = self.shared.clock.now_secs();
+        state::lock(&self.shared.deepwork).add_blocked(count, now)
     }
 
     /// Lets `/deepwork` requests through without a token, like PocketPaw's localhost bypass
