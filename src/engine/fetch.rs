@@ -372,7 +372,7 @@ impl Run<'_> {
 fn capped(what: &str, count: usize, cap: Option<u64>, paged: bool) -> Option<String> {
     let cap = cap.filter(|c| !paged && count as u64 >= *c)?;
     Some(format!(
-        "possibly truncated: {what} returned {count} items, the most this API returns in one answer (cap: {cap}), so items beyond them may exist and were not seen. Narrow the listing (per project, per status) until no answer holds {cap} items"
+        "possibly truncated: {what} returned {count} items, the most this API returns in one answer (cap: {cap}), so items beyond them may exist and were not seen. Narrow the listing (a narrower query, or `each:` to list per project) until no answer holds {cap} items"
     ))
 }
 
