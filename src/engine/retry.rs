@@ -733,9 +733,10 @@ fn mark_ambiguous(plan: &RetryPlan, exchange: &mut Exchange) {
     if exchange.ambiguous || !plan.outcome.ambiguous.contains(&response.status) {
         return;
     }
-    let detail = crate::jsonpath::message_paths()
+    let detail = plan
+        .outcome
+        .message
         .iter()
-        .chain(&plan.outcome.message)
         .find_map(|p| response.json.as_ref().and_then(|j| p.first_text(j)))
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
