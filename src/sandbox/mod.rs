@@ -64,6 +64,9 @@ pub struct SandboxConfig {
     /// Milliseconds every API answer is held back after its request was journaled and its state
     /// change applied (0: none). The control endpoints are never delayed.
     pub latency_ms: u64,
+    /// Share, from 0.0 to 1.0, of Deep Work retries answered 500 "Retry dispatch failed" after the
+    /// reset was saved, as PocketPaw does when a dispatch fails.
+    pub deepwork_dispatch_failures: f64,
 }
 
 impl Default for SandboxConfig {
@@ -75,6 +78,7 @@ impl Default for SandboxConfig {
             retry_after_secs: 1,
             settle_reads: 1,
             latency_ms: 0,
+            deepwork_dispatch_failures: 0.0,
         }
     }
 }
@@ -206,7 +210,9 @@ impl Sandbox {
         }
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
         let addr = listener.local_addr()?;
+        let dispatch_failures = config.deepwork_dispatch_failures;
         let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
+        state::lock(&shared.deepwork).set_dispatch_failures(dispatch_failures);
         let app = app(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

@@ -308,11 +308,16 @@ async fn the_task_list_and_its_count_stop_at_100() {
 }
 
 /// A failed dispatch answers 500 after the reset was saved: the task is `assigned` with one more
-/// retry, and sending it again gets 400 "got 'assigned'".
+/// retry, and sending it again gets 400 "got 'assigned'". (`runbook sandbox
+/// --deepwork-dispatch-failures 1` sets the same share.)
 #[tokio::test]
 async fn a_failed_dispatch_answers_500_after_the_reset() {
-    let sandbox = sandbox(7, 0.0).await;
-    sandbox.set_deepwork_dispatch_failures(1.0);
+    let sandbox = Sandbox::start(crate::sandbox::SandboxConfig {
+        deepwork_dispatch_failures: 1.0,
+        ..crate::sandbox::SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox starts");
     let id = ids(&sandbox, "proj-alpha", "blocked").remove(0);
     let (status, body) = retry(&sandbox, "proj-alpha", &id).await;
     assert_eq!(status, 500);
