@@ -8,7 +8,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::engine::{self, RunOptions};
 use crate::exit;
 use crate::playbook::compile::{Plan, compile};
-use crate::playbook::load::{parse, position_of, read_source};
+use crate::playbook::load::{check_name, parse, position_of, read_source};
 use crate::playbook::model::Playbook;
 use crate::progress::{Bars, Plain, Progress, Quiet};
 use crate::providers;
@@ -54,6 +54,7 @@ pub fn prepare(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let file = read_source(path).map_err(|d| vec![d])?;
     let playbook: Playbook = parse(&file).map_err(|d| vec![d])?;
+    check_name(&file, &playbook.name).map_err(|d| vec![d])?;
     let Some(provider) = providers::find(&playbook.provider.value) else {
         let names: Vec<&str> = providers::all().iter().map(|p| p.name()).collect();
         let help = match did_you_mean(&playbook.provider.value, names.iter().copied()) {
@@ -96,6 +97,13 @@ fn print_diagnostics(diags: &[Diagnostic], redactor: &Redactor) {
     }
 }
 
+/// Warnings of a playbook that still runs, on stderr.
+fn print_warnings(warnings: &[Diagnostic], redactor: &Redactor) {
+    for w in warnings {
+        eprint!("{}", redactor.redact(&w.to_string()));
+    }
+}
+
 /// `runbook validate`: check playbooks without any network.
 pub fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> i32 {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -110,12 +118,15 @@ pub fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> i32 {
     for path in paths {
         let redactor = Redactor::default();
         match prepare(path, vars, Arc::clone(&env), redactor.clone()) {
-            Ok(plan) => println!(
-                "{}: ok ({} steps, provider {})",
-                path.display(),
-                plan.steps.len(),
-                plan.provider.name()
-            ),
+            Ok(plan) => {
+                print_warnings(&plan.warnings, &redactor);
+                println!(
+                    "{}: ok ({} steps, provider {})",
+                    path.display(),
+                    plan.steps.len(),
+                    plan.provider.name()
+                )
+            }
             Err(diags) => {
                 print_diagnostics(&diags, &redactor);
                 code = exit::INVALID;
@@ -182,6 +193,7 @@ pub async fn play(config: PlayConfig) -> i32 {
             return exit::INVALID;
         }
     };
+    print_warnings(&plan.warnings, &redactor);
     if let Err(e) = plan.provider.check_credentials(&env, &plan.options) {
         eprintln!("error: {}", redactor.redact(&e));
         return exit::INVALID;
@@ -212,13 +224,8 @@ pub async fn play(config: PlayConfig) -> i32 {
             crate::ledger::DEFAULT_PATH
         })
     });
-    let ledger = match crate::ledger::Ledger::open(&ledger_path) {
-        Ok(l) => Arc::new(l),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ABORTED;
-        }
-    };
+    // The lock before the ledger: a second run of the same playbook is told that another run holds
+    // the lock, whatever state the ledger is in.
     let _lock = if config.dry_run {
         None
     } else {
@@ -235,39 +242,21 @@ pub async fn play(config: PlayConfig) -> i32 {
             }
         }
     };
-    let resume = if config.resume {
-        match ledger.last_unfinished(&plan.name) {
-            Ok(Some(id)) => match ledger.past(&id) {
-                Ok(past) => {
-                    if config.progress != ProgressMode::Quiet {
-                        eprintln!("resuming run {id} ({} items already recorded)", past.len());
-                    }
-                    Some((id, past))
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::ABORTED;
-                }
-            },
-            Ok(None) => {
-                if config.progress != ProgressMode::Quiet {
-                    eprintln!(
-                        "nothing to resume: the last run of {} finished; starting a new run",
-                        plan.name
-                    );
-                }
-                None
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        }
-    } else {
-        None
+    // A ledger that cannot be used aborts the run before its first step (exit 3, like a guard):
+    // without it neither `--resume` nor the retry budget can keep their promises. The reports
+    // still say why.
+    let (ledger, resume, stop_before_start) = match crate::ledger::Ledger::open(&ledger_path) {
+        Ok(ledger) => match resume_point(&ledger, &plan.name, &config) {
+            Ok(resume) => (Some(Arc::new(ledger)), resume, None),
+            Err(e) => (None, None, Some(e)),
+        },
+        Err(e) => (None, None, Some(e)),
     };
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_signals(Arc::clone(&interrupted)));
+    if let Some(e) = &stop_before_start {
+        eprintln!("error: {e}");
+    }
+    let interrupted = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(watch_signals(interrupted.clone()));
     let progress: Arc<dyn Progress> = match config.progress {
         ProgressMode::Bars => Arc::new(Bars::new(config.verbose, redactor.clone())),
         ProgressMode::Plain => Arc::new(Plain::new(config.verbose, redactor.clone())),
@@ -278,8 +267,9 @@ pub async fn play(config: PlayConfig) -> i32 {
         limit: config.limit,
         concurrency: config.concurrency,
         base_url,
-        ledger: Some(Arc::clone(&ledger)),
+        ledger,
         resume,
+        stop_before_start,
         retry_unknown: config.retry_unknown,
         yes: config.yes,
         interrupted,
@@ -304,9 +294,21 @@ pub async fn play(config: PlayConfig) -> i32 {
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
     let report = run.report;
     if config.progress != ProgressMode::Quiet {
-        print!("{}", redactor.redact(&report::table::render(&report)));
+        print!(
+            "{}",
+            redactor.redact(&report::table::render(&report, &redactor))
+        );
     }
     let mut code = report.exit_code();
+    // A template that turned out broken mid-run (out of fuel, recursion too deep on some item's
+    // data) makes the playbook invalid, even if requests were sent before it was met.
+    if let Some(why) = plan.templates.broken() {
+        eprintln!(
+            "error: the playbook is invalid: a template cannot be rendered: {}",
+            redactor.redact(&why)
+        );
+        code = exit::INVALID;
+    }
     for (path, title) in files {
         let written = report::render_for(&path, &report, title.as_deref()).and_then(|text| {
             report::write_atomically(&path, &redactor.redact(&text)).map_err(|e| e.to_string())
@@ -335,17 +337,48 @@ pub async fn play(config: PlayConfig) -> i32 {
     code
 }
 
-/// The first SIGINT or SIGTERM sets `interrupted`: no new requests, in-flight ones finish, the
-/// ledger and the reports are written. A second SIGINT exits at once with 130; the ledger stays
-/// consistent, since each of its writes is one transaction.
-async fn watch_signals(interrupted: Arc<std::sync::atomic::AtomicBool>) {
+/// The unfinished run a `--resume` continues, and what it did, by item.
+type ResumePoint = Option<(
+    String,
+    std::collections::HashMap<String, crate::ledger::Past>,
+)>;
+
+/// With `--resume`, the unfinished run to continue and what it did, by item.
+fn resume_point(
+    ledger: &crate::ledger::Ledger,
+    playbook: &str,
+    config: &PlayConfig,
+) -> Result<ResumePoint, String> {
+    if !config.resume {
+        return Ok(None);
+    }
+    let Some(id) = ledger.last_unfinished(playbook)? else {
+        if config.progress != ProgressMode::Quiet {
+            eprintln!("nothing to resume: the last run of {playbook} finished; starting a new run");
+        }
+        return Ok(None);
+    };
+    let past = ledger.past(&id)?;
+    if config.progress != ProgressMode::Quiet {
+        eprintln!("resuming run {id} ({} items already recorded)", past.len());
+    }
+    Ok(Some((id, past)))
+}
+
+/// The first SIGINT or SIGTERM cancels `interrupted`: every wait ends at once, nothing new is sent,
+/// reads in flight are dropped, retries in flight get a short grace (then stay in the ledger as in
+/// flight, for `--resume` to check), and the ledger and the reports are written. A second SIGINT
+/// exits at once with 130; the ledger stays consistent, since each of its writes is one
+/// transaction.
+async fn watch_signals(interrupted: tokio_util::sync::CancellationToken) {
     first_signal().await;
-    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+    interrupted.cancel();
     // Listen for the second Ctrl-C before inviting it: a SIGINT that comes while nobody listens is
     // lost (the handler is installed, so it does not end the process either).
     let second = second_interrupt();
     eprintln!(
-        "interrupted: finishing the requests in flight and writing the reports (Ctrl-C again to quit now)"
+        "interrupted: finishing the requests in flight (at most {}ms more) and writing the reports (Ctrl-C again to quit now)",
+        crate::http::IN_FLIGHT_GRACE.as_millis()
     );
     second.await;
     eprintln!("interrupted twice: quitting now");
@@ -407,14 +440,15 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
         return exit::INVALID;
     }
     let name = playbook.map(playbook_name);
-    let runs =
-        match crate::ledger::Ledger::open(ledger).and_then(|l| l.runs(name.as_deref(), limit)) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        };
+    let runs = match crate::ledger::Ledger::open_to_read(ledger)
+        .and_then(|l| l.runs(name.as_deref(), limit))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ABORTED;
+        }
+    };
     let mut out = String::new();
     out.push_str(&format!(
         "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
@@ -459,12 +493,19 @@ fn playbook_name(given: &str) -> String {
     let from_file = path.is_file().then(|| read_source(path).ok()).flatten();
     from_file
         .and_then(|file| parse::<Playbook>(&file).ok())
-        .map_or_else(|| given.to_string(), |p| p.name)
+        .map_or_else(|| given.to_string(), |p| p.name.value)
 }
 
 /// `runbook show`: a past run's report from the ledger, printed or written again.
 pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
-    let stored = match crate::ledger::Ledger::open(ledger).and_then(|l| l.report(run_id)) {
+    if !ledger.exists() {
+        eprintln!(
+            "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
+            ledger.display()
+        );
+        return exit::INVALID;
+    }
+    let stored = match crate::ledger::Ledger::open_to_read(ledger).and_then(|l| l.report(run_id)) {
         Ok(Some(r)) => r,
         Ok(None) => {
             eprintln!(
@@ -486,7 +527,11 @@ pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
         }
     };
     if outputs.is_empty() {
-        return print_stdout(&report::table::render(&report));
+        // The stored report was redacted when it was written; no secret is known here.
+        return print_stdout(&report::table::render(
+            &report,
+            &crate::secrets::Redactor::default(),
+        ));
     }
     let mut code = exit::OK;
     for path in outputs {

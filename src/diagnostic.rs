@@ -39,6 +39,8 @@ pub struct Diagnostic {
     /// How many characters the caret line underlines (at least one).
     pub width: usize,
     pub help: Option<String>,
+    /// A warning: shown, but the playbook still runs.
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -49,6 +51,15 @@ impl Diagnostic {
             position: None,
             width: 1,
             help: None,
+            warning: false,
+        }
+    }
+
+    /// A problem worth showing that does not stop the playbook, rendered `warning: …`.
+    pub fn warning(message: impl Into<String>) -> Self {
+        Diagnostic {
+            warning: true,
+            ..Diagnostic::new(message)
         }
     }
 
@@ -95,7 +106,8 @@ fn token_width(text: &str, pos: Position) -> usize {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        let severity = if self.warning { "warning" } else { "error" };
+        writeln!(f, "{severity}: {}", self.message)?;
         if let Some(file) = &self.file {
             let shown = file.path.display();
             match self.position {
@@ -187,6 +199,21 @@ mod tests {
         assert_eq!(
             text,
             "error: unknown field `retyr`\n --> nightly.yaml:3:5\n  |\n3 |   - retyr: {}\n  |     ^^^^^\n  = help: did you mean `retry`?\n"
+        );
+    }
+
+    #[test]
+    fn a_warning_renders_like_an_error_but_for_its_label() {
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("p.yaml"),
+            text: "path: /t/{{ task.id }}\n".into(),
+        });
+        let d = Diagnostic::warning("unencoded")
+            .at(&file, Some(Position { line: 1, column: 7 }))
+            .help("encode it");
+        assert_eq!(
+            d.to_string(),
+            "warning: unencoded\n --> p.yaml:1:7\n  |\n1 | path: /t/{{ task.id }}\n  |       ^^^^^\n  = help: encode it\n"
         );
     }
 

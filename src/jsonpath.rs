@@ -2,6 +2,12 @@
 //!
 //! Paths are parsed once, when the playbook is loaded; an invalid one is a located error then, never
 //! at request time.
+//!
+//! Invariant: a path or predicate holds at most one descendant segment (`..`). Each one visits every
+//! node under each node the path has reached so far, and jsonpath-rust builds a path string for every
+//! result, so two or more multiply work and memory by the size of the answer (`$..*..*..*` on a
+//! 157 KB answer passed 4 GB). With one, the work stays proportional to the answer, which the HTTP
+//! client already caps.
 
 use jsonpath_rust::parser::model::JpQuery;
 use jsonpath_rust::parser::parse_json_path;
@@ -29,6 +35,9 @@ impl JsonPath {
                 first_line(&e.to_string())
             )
         })?;
+        crate::jsonpath_functions::check(&query)
+            .map_err(|e| format!("`{source}` is not a valid JSONPath: {e}"))?;
+        check_descendants(trimmed)?;
         Ok(JsonPath {
             source: trimmed.to_string(),
             query,
@@ -78,6 +87,8 @@ impl Predicate {
                 first_line(&e.to_string())
             )
         })?;
+        crate::jsonpath_functions::check(&query).map_err(|e| format!("`{expression}`: {e}"))?;
+        check_descendants(expression)?;
         Ok(Predicate {
             source: expression.to_string(),
             query,
@@ -92,6 +103,39 @@ impl Predicate {
         let wrapped = Value::Array(vec![value.clone()]);
         js_path_process(&self.query, &wrapped).is_ok_and(|found| !found.is_empty())
     }
+}
+
+/// Most descendant segments (`..`) in one path or predicate; see the module's invariant.
+const MAX_DESCENDANTS: usize = 1;
+
+/// Refuse a path with more than [`MAX_DESCENDANTS`] descendant segments. Counted on the text, outside
+/// quoted names (where `..` is just characters), because jsonpath-rust's syntax tree nests queries
+/// inside filters and functions in a dozen types; in RFC 9535 syntax `..` means nothing else.
+fn check_descendants(source: &str) -> Result<(), String> {
+    let mut count = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '.') if chars.peek() == Some(&'.') => {
+                chars.next();
+                count += 1;
+            }
+            (None, _) => {}
+        }
+    }
+    if count > MAX_DESCENDANTS {
+        return Err(format!(
+            "`{source}` has {count} descendant segments (`..`); runbook allows {MAX_DESCENDANTS}, because each one multiplies the work by the size of the answer. Spell out the levels in between, like `$..tasks[*]` or `$.data[*].tasks[*]`"
+        ));
+    }
+    Ok(())
 }
 
 /// Where APIs put an error's text when nothing more specific is known, in the order tried.
@@ -142,6 +186,31 @@ mod tests {
     fn invalid_paths_are_refused() {
         assert!(JsonPath::parse("$.tasks[").is_err());
         assert!(JsonPath::parse("tasks").is_err());
+    }
+
+    /// Regression (issue 7, case 6): `$..*..*..*` on a 157 KB answer took more than 4 GB.
+    #[test]
+    fn more_than_one_descendant_segment_is_refused() {
+        assert_eq!(
+            JsonPath::parse("$..*..*..*").err().as_deref(),
+            Some(
+                "`$..*..*..*` has 3 descendant segments (`..`); runbook allows 1, because each one multiplies the work by the size of the answer. Spell out the levels in between, like `$..tasks[*]` or `$.data[*].tasks[*]`"
+            )
+        );
+        assert!(
+            JsonPath::parse("$..tasks[?@..id]")
+                .is_err_and(|e| e.contains("has 2 descendant segments"))
+        );
+        assert!(
+            Predicate::parse("@..a && @..b")
+                .is_err_and(|e| e.contains("has 2 descendant segments"))
+        );
+        let doc = json!({"data": [{"tasks": [{"id": 1}]}, {"x": {"tasks": [{"id": 2}]}}]});
+        let one = JsonPath::parse("$..tasks[*]").expect("one descendant segment is fine");
+        assert_eq!(one.query(&doc).len(), 2);
+        assert!(JsonPath::parse("$['a..b']..c").is_ok());
+        assert!(JsonPath::parse("$[\"a..\\\"..b\"]..c").is_ok());
+        assert!(Predicate::parse("@.name == '..' && @..x").is_ok());
     }
 
     #[test]

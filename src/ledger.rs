@@ -8,10 +8,14 @@
 //!   treats as possibly carried out.
 //! - Nothing secret is stored: callers pass URLs and messages that went through the redactor.
 //! - The database is in WAL mode; a process killed mid-write loses at most the transaction it was in.
+//! - A file that cannot serve as the ledger (not SQLite, damaged, another schema, read-only, a
+//!   directory) is refused when opened, with one message naming it and saying what to do; a file
+//!   that is not SQLite is never touched.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -109,25 +113,265 @@ fn err(e: rusqlite::Error) -> String {
     format!("ledger: {e}")
 }
 
+/// How long a statement waits for another process's write to the ledger.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The columns runbook reads and writes, per table: a ledger without them is another program's.
+const COLUMNS: &[(&str, &[&str])] = &[
+    (
+        "runs",
+        &[
+            "id",
+            "playbook",
+            "provider",
+            "started_at",
+            "finished_at",
+            "state",
+            "dry_run",
+            "resumed_from",
+            "fetched",
+            "selected",
+            "retried",
+            "skipped",
+            "failed",
+            "report",
+        ],
+    ),
+    (
+        "requests",
+        &[
+            "id",
+            "run_id",
+            "step",
+            "method",
+            "url",
+            "intent_at",
+            "result_at",
+            "http_status",
+        ],
+    ),
+    (
+        "request_items",
+        &[
+            "request_id",
+            "provider",
+            "item_id",
+            "outcome",
+            "message",
+            "at",
+        ],
+    ),
+];
+
+/// The one message for a ledger that cannot be used: its path, what is wrong, what to do.
+fn unusable(path: &Path, what: &str, fix: &str) -> String {
+    format!(
+        "the ledger {} cannot be used: {what}; {fix}",
+        path.display()
+    )
+}
+
+/// A SQLite error met while opening the ledger, said in those terms.
+fn explain(path: &Path, e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode;
+    let moved = move_aside(path);
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => unusable(path, "it is not a SQLite database", &moved),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            unusable(path, "it is damaged (truncated or overwritten)", &moved)
+        }
+        Some(ErrorCode::ReadOnly) => unusable(
+            path,
+            "it is read-only",
+            "make it and its folder writable (chmod u+w), or point --ledger elsewhere",
+        ),
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => unusable(
+            path,
+            &format!("it cannot be opened ({e})"),
+            "check the path and its permissions, or point --ledger elsewhere",
+        ),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => unusable(
+            path,
+            &format!(
+                "another process kept it locked for {}s",
+                BUSY_TIMEOUT.as_secs()
+            ),
+            "wait for that process, then run again",
+        ),
+        _ => unusable(path, &e.to_string(), &moved),
+    }
+}
+
+/// Refuse what is in the ledger's place if it is not a file, or not a SQLite one. A missing file
+/// is fine: [`Ledger::open`] creates it.
+fn check_file(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(unusable(
+            path,
+            "it is a directory",
+            "point --ledger at a file",
+        )),
+        Ok(meta) if !meta.is_file() => Err(unusable(
+            path,
+            "it is not a regular file",
+            "point --ledger at a file",
+        )),
+        Ok(_) => check_header(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(unusable(
+            path,
+            &e.to_string(),
+            "check the path and its permissions",
+        )),
+    }
+}
+
+/// Refuse a file that is not SQLite before SQLite touches it (it would create a journal beside
+/// it). An empty file is a new database.
+fn check_header(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+    let mut head = Vec::with_capacity(MAGIC.len());
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAGIC.len() as u64).read_to_end(&mut head))
+        .map_err(|e| {
+            unusable(
+                path,
+                &format!("it cannot be read ({e})"),
+                "check its permissions, or point --ledger elsewhere",
+            )
+        })?;
+    if head.is_empty() || head == MAGIC {
+        return Ok(());
+    }
+    Err(unusable(
+        path,
+        "it is not a SQLite database",
+        &move_aside(path),
+    ))
+}
+
+/// Switch to WAL. Two processes opening a new ledger at once can each hold a read lock while
+/// asking to change the journal mode; SQLite then answers one of them "busy" at once, without
+/// waiting, to break the deadlock. That one steps back and asks again.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A ledger of another program, or of a runbook whose schema this one does not know.
+fn not_ours(path: &Path, what: &str) -> String {
+    unusable(
+        path,
+        &format!("it is not a runbook ledger ({what})"),
+        &move_aside(path),
+    )
+}
+
+/// What to do with a file that is not a usable ledger.
+fn move_aside(path: &Path) -> String {
+    format!(
+        "move it aside (mv {0} {0}.broken) and runbook starts a new one, or point --ledger elsewhere",
+        path.display()
+    )
+}
+
+/// Which of [`COLUMNS`] the ledger lacks, said as a reason. A missing table is one only when
+/// `complete` (before the tables are created, only the existing ones are checked).
+fn check_schema(conn: &Connection, complete: bool) -> Result<(), String> {
+    for (table, wanted) in COLUMNS {
+        let mut stmt = conn
+            .prepare(&format!("PRAGMA table_info({table})"))
+            .map_err(|e| e.to_string())?;
+        let have: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(1))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| e.to_string())?;
+        if have.is_empty() && !complete {
+            continue;
+        }
+        if have.is_empty() {
+            return Err(format!("it has no table `{table}`"));
+        }
+        if let Some(missing) = wanted.iter().find(|c| !have.iter().any(|h| h == *c)) {
+            return Err(format!("its table `{table}` has no column `{missing}`"));
+        }
+    }
+    Ok(())
+}
+
 impl Ledger {
     /// Open (creating it and its folder if needed) the ledger at `path`.
+    ///
+    /// A ledger that cannot be used — not a SQLite file, damaged, of another schema, read-only, a
+    /// directory — is refused here, before any run starts, with one message that names the path,
+    /// what is wrong and what to do ([`unusable`]). Several processes may open the same ledger at
+    /// once (runs of different playbooks): the setup waits for the others instead of failing
+    /// with "database is locked".
     pub fn open(path: &Path) -> Result<Ledger, String> {
+        let refuse = |what: &str, fix: &str| unusable(path, what, fix);
+        check_file(path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                refuse(
+                    &format!("cannot create its folder {}: {e}", dir.display()),
+                    "check the path and its permissions",
+                )
+            })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| format!("cannot open the ledger {}: {e}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
+        let conn = Connection::open(path).map_err(|e| explain(path, &e))?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(refuse(
+                "it is read-only",
+                "make it and its folder writable (chmod u+w), or point --ledger elsewhere",
+            ));
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| explain(path, &e))?;
+        set_wal(&conn).map_err(|e| explain(path, &e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
+            .map_err(|e| explain(path, &e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| format!("ledger {}: {e}", path.display()))?;
+            .map_err(|e| explain(path, &e))?;
+        check_schema(&conn, false).map_err(|what| not_ours(path, &what))?;
+        // One writer creates the tables; a second process waits for it (busy timeout) rather than
+        // interleaving its own `CREATE ... IF NOT EXISTS` with the first one's.
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                explain(path, &e)
+            })?;
+        check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
+        Ok(Ledger {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Open an existing ledger only to read it (`history`, `show`): a read-only ledger will do,
+    /// and nothing in it is created or changed. Refused as [`Ledger::open`] refuses.
+    pub fn open_to_read(path: &Path) -> Result<Ledger, String> {
+        check_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| explain(path, &e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| explain(path, &e))?;
+        check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
         Ok(Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -157,7 +401,7 @@ impl Ledger {
                 params![id, playbook, provider, started_at, dry_run, resumed_from],
             )
             .map(|_| ())
-            .map_err(err)
+            .map_err(|e| explain(&self.path, &e))
     }
 
     /// Record that a request is about to be sent. Returns its id for [`Ledger::result`].

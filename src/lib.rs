@@ -6,10 +6,12 @@ pub mod app;
 pub mod diagnostic;
 pub mod engine;
 pub mod exit;
+pub mod files;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod http;
 pub mod jsonpath;
+mod jsonpath_functions;
 pub mod ledger;
 pub mod lock;
 pub mod playbook;

@@ -40,7 +40,8 @@ pub fn parse_timestamp_str(text: &str) -> Option<Timestamp> {
 }
 
 fn from_epoch(n: i64) -> Option<Timestamp> {
-    if n.abs() >= MILLIS_THRESHOLD {
+    // `unsigned_abs`, not `abs`: `i64::MIN` from a provider must not overflow.
+    if n.unsigned_abs() >= MILLIS_THRESHOLD.unsigned_abs() {
         Timestamp::from_millisecond(n).ok()
     } else {
         Timestamp::from_second(n).ok()
@@ -87,5 +88,15 @@ mod tests {
         assert_eq!(parse_timestamp(&json!("yesterday")), None);
         assert_eq!(parse_timestamp(&json!(null)), None);
         assert_eq!(rfc3339(expected), "2024-03-17T10:24:00Z");
+    }
+
+    /// Regression (issue 7, case 5): `i64::MIN` as an epoch overflowed `abs()`.
+    #[test]
+    fn epochs_out_of_range_are_not_timestamps() {
+        assert_eq!(parse_timestamp(&json!(i64::MIN)), None);
+        assert_eq!(parse_timestamp(&json!(i64::MAX)), None);
+        assert_eq!(parse_timestamp(&json!(u64::MAX)), None);
+        assert_eq!(parse_timestamp(&json!(i64::MIN.to_string())), None);
+        assert_eq!(parse_timestamp(&json!("99999-01-01T00:00:00Z")), None);
     }
 }

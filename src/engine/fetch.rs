@@ -1,6 +1,9 @@
 //! The fetch step: items from HTTP listings (four pagination styles, guarded by `max_pages`), from
 //! a local JSON file, or from a list of ids; optionally each read again (enrichment).
 //!
+//! Invariant: a step never holds more than its `max_items` items; the count is checked on each page
+//! before its items are copied, and going past it aborts the run (exit 3) with a written report.
+//!
 //! A listing may be nested (`each:`: each project's tasks) and may declare its API's `cap`: an
 //! answer holding exactly that many items may be truncated, so it is reported (a warning, an entry
 //! in the report's `errors`, exit 1) rather than taken for the whole list.
@@ -19,6 +22,7 @@ use crate::playbook::compile::{
 use crate::progress::{Counts, Event};
 use crate::providers::Verdict;
 use crate::report::{ItemOutcome, ItemReport, StepError};
+use crate::secrets::Redactor;
 
 /// Items that cannot be read (no id) are each warned about up to this many; then one line counts
 /// the rest, so an answer of a million id-less objects does not print a million lines.
@@ -54,12 +58,19 @@ impl Run<'_> {
                     .render_request(request, &self.ctx(vec![]))
                     .map_err(StepStop::Failed)?;
                 let what = format!("{} {}", base.method, base.url);
-                let found = self
-                    .list(step, base, items, total.as_ref(), paginate.as_ref())
-                    .await?;
+                let listing = Listing {
+                    items,
+                    total: total.as_ref(),
+                    paginate: paginate.as_ref(),
+                    max_items: plan.max_items,
+                };
+                let found = self.list(step, base, &listing).await?;
                 truncated.extend(capped(&what, found.len(), *cap, paginate.is_some()));
                 match each {
-                    Some(each) => self.list_each(step, each, found, &mut truncated).await?,
+                    Some(each) => {
+                        self.list_each(step, each, found, plan.max_items, &mut truncated)
+                            .await?
+                    }
                     None => found,
                 }
             }
@@ -81,6 +92,14 @@ impl Run<'_> {
                 ids_from_value(&value)
             }
         };
+        if let FetchSource::File { .. } | FetchSource::Ids(_) = &plan.source
+            && raw.len() as u64 > plan.max_items
+        {
+            return Err(StepStop::Abort(too_many_items(
+                &format!("more ids were given ({})", raw.len()),
+                plan.max_items,
+            )));
+        }
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut duplicates = 0;
@@ -97,6 +116,7 @@ impl Run<'_> {
                 Err(e) => {
                     unreadable += 1;
                     if unreadable <= MAX_ITEM_WARNINGS {
+                        let e = e.describe(&self.redactor);
                         self.progress
                             .event(Event::Warning(format!("step {step}: {e}")));
                     }
@@ -141,10 +161,12 @@ impl Run<'_> {
         step: &str,
         each: &ListingPlan,
         outer: Vec<Value>,
+        max_items: u64,
         truncated: &mut Vec<String>,
     ) -> Result<Vec<Value>, StepStop> {
         let mut all = Vec::new();
-        for item in outer {
+        let lists = outer.len();
+        for (done, item) in (1usize..).zip(outer) {
             let ctx = self.ctx(vec![(
                 "item",
                 minijinja::Value::from(minijinja::value::Serde(&item)),
@@ -153,15 +175,22 @@ impl Run<'_> {
                 .render_request(&each.request, &ctx)
                 .map_err(StepStop::Failed)?;
             let what = format!("{} {}", base.method, base.url);
-            let found = self
-                .list(
-                    step,
-                    base,
-                    &each.items,
-                    each.total.as_ref(),
-                    each.paginate.as_ref(),
-                )
-                .await?;
+            let listing = Listing {
+                items: &each.items,
+                total: each.total.as_ref(),
+                paginate: each.paginate.as_ref(),
+                max_items,
+            };
+            let found = self.list(step, base, &listing).await?;
+            if (all.len() as u64).saturating_add(found.len() as u64) > max_items {
+                return Err(StepStop::Abort(too_many_items(
+                    &format!(
+                        "the listings have more items ({} by listing {done} of {lists})",
+                        all.len() + found.len()
+                    ),
+                    max_items,
+                )));
+            }
             truncated.extend(capped(
                 &what,
                 found.len(),
@@ -177,10 +206,14 @@ impl Run<'_> {
         &self,
         step: &str,
         base: Request,
-        items_paths: &[JsonPath],
-        total_path: Option<&JsonPath>,
-        paginate: Option<&PaginatePlan>,
+        listing: &Listing<'_>,
     ) -> Result<Vec<Value>, StepStop> {
+        let Listing {
+            items: items_paths,
+            total: total_path,
+            paginate,
+            max_items,
+        } = *listing;
         let mut all = Vec::new();
         let mut state = PageState::start(paginate.map(|p| &p.style));
         let mut seen_tokens = HashSet::new();
@@ -193,19 +226,34 @@ impl Run<'_> {
                 .http
                 .send(&req, Effect::Read, &self.plan.connection.backoff, None)
                 .await;
-            let json = read_json(&req, &exchange)?;
-            let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(&json)).collect();
+            // Cut short by SIGINT/SIGTERM (a wait ended, or the read was dropped): the run stops.
+            let cut_short = exchange.response.is_none() || exchange.error.is_some();
+            if cut_short && self.interrupted() {
+                return Err(StepStop::Abort("interrupted".into()));
+            }
+            let json = read_json(&req, &exchange, &self.redactor)?;
+            let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(json)).collect();
             if let ([path], true) = (items_paths, found.is_empty()) {
-                check_shape(path, &json)
+                check_shape(path, json)
                     .map_err(|e| StepStop::Failed(format!("{} {}: {e}", req.method, req.url)))?;
             }
             if let Some(said) = total_path
-                .and_then(|p| p.first(&json))
+                .and_then(|p| p.first(json))
                 .and_then(Value::as_u64)
             {
                 total_said = Some(said);
             }
             let count = found.len() as u64;
+            // Counted before anything is copied: the copies are what would not fit.
+            if (all.len() as u64).saturating_add(count) > max_items {
+                return Err(StepStop::Abort(too_many_items(
+                    &format!(
+                        "the listing has more items ({} by page {pages})",
+                        all.len() as u64 + count
+                    ),
+                    max_items,
+                )));
+            }
             all.extend(found.into_iter().cloned());
             self.progress.event(Event::StepProgress {
                 step: step.into(),
@@ -219,7 +267,7 @@ impl Run<'_> {
             let Some(next) = state.next(
                 &paginate.style,
                 count,
-                &json,
+                json,
                 exchange.response.as_ref(),
                 &req.url,
             ) else {
@@ -351,8 +399,12 @@ impl Run<'_> {
             .await;
         let status = exchange.response.as_ref().map(|r| r.status);
         let attempts = exchange.attempts;
-        match read_json(&req, &exchange) {
-            Ok(json) => plan.item.first(&json).cloned().ok_or_else(|| {
+        let cut_short = status.is_none() || exchange.error.is_some();
+        if cut_short && self.interrupted() {
+            return Err(fail("interrupted".into(), None, attempts, true));
+        }
+        match read_json(&req, &exchange, &self.redactor) {
+            Ok(json) => plan.item.first(json).cloned().ok_or_else(|| {
                 let m = format!(
                     "{} {}: no item at {} in the answer",
                     req.method,
@@ -376,6 +428,21 @@ fn capped(what: &str, count: usize, cap: Option<u64>, paged: bool) -> Option<Str
     ))
 }
 
+/// Where a listing's items are and how far it may go.
+struct Listing<'a> {
+    items: &'a [JsonPath],
+    total: Option<&'a JsonPath>,
+    paginate: Option<&'a PaginatePlan>,
+    max_items: u64,
+}
+
+/// The abort message of a fetch over its `max_items`: what was seen, the cap, how to raise it.
+fn too_many_items(seen: &str, max_items: u64) -> String {
+    format!(
+        "{seen} than max_items = {max_items}; stopped rather than hold them all in memory. Raise `max_items` on this fetch step (a number, or a template like \"{{{{ vars.max_items }}}}\" to set it with --var) or narrow the query"
+    )
+}
+
 /// Why one item could not be read again.
 pub(super) struct ReadFailure {
     pub(super) message: String,
@@ -385,8 +452,14 @@ pub(super) struct ReadFailure {
     abort: bool,
 }
 
-/// The JSON of a successful read, or why there is none.
-pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, StepStop> {
+/// The JSON of a successful read, or why there is none. A body quoted in the reason is cut only
+/// after `redactor` ran over it. Borrowed, not cloned: a listing's page can be most of the memory a
+/// run holds.
+pub(crate) fn read_json<'a>(
+    req: &Request,
+    exchange: &'a Exchange,
+    redactor: &Redactor,
+) -> Result<&'a Value, StepStop> {
     let what = format!("{} {}", req.method, req.url);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
         return Err(StepStop::Abort(format!(
@@ -400,7 +473,7 @@ pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, Ste
         )));
     };
     if matches!(response.status, 401 | 403) {
-        let detail = short_message(response);
+        let detail = short_message(response, redactor);
         return Err(StepStop::Abort(format!(
             "authentication failed: {what}: HTTP {}{detail}",
             response.status
@@ -416,18 +489,18 @@ pub(crate) fn read_json(req: &Request, exchange: &Exchange) -> Result<Value, Ste
         return Err(StepStop::Failed(format!(
             "{what}: HTTP {}{}",
             response.status,
-            short_message(response)
+            short_message(response, redactor)
         )));
     }
-    response.json.clone().ok_or_else(|| {
+    response.json.as_ref().ok_or_else(|| {
         StepStop::Failed(format!(
             "{what}: expected a JSON answer, got {}",
-            response.describe_body()
+            response.describe_body(redactor)
         ))
     })
 }
 
-fn short_message(response: &crate::http::Response) -> String {
+fn short_message(response: &crate::http::Response, redactor: &Redactor) -> String {
     let from_json = response.json.as_ref().and_then(|j| {
         crate::jsonpath::message_paths()
             .iter()
@@ -436,7 +509,7 @@ fn short_message(response: &crate::http::Response) -> String {
     match from_json {
         Some(m) => format!(": {m}"),
         None if response.text.trim().is_empty() => String::new(),
-        None => format!(": {}", response.describe_body()),
+        None => format!(": {}", response.describe_body(redactor)),
     }
 }
 
@@ -576,14 +649,15 @@ impl PageState {
                 if count == 0 || size.is_some_and(|s| count < s) {
                     return None;
                 }
-                *n += 1;
+                // Checked: `start` is the playbook's; past u64 there is no next page to ask for.
+                *n = n.checked_add(1)?;
                 Some(format!("page {n}"))
             }
             (PageState::Offset(o), PageStyle::Offset { size, .. }) => {
                 if count < *size {
                     return None;
                 }
-                *o += size;
+                *o = o.checked_add(*size)?;
                 Some(format!("offset {o}"))
             }
             (PageState::Cursor(c), PageStyle::Cursor { next, .. }) => {
@@ -657,16 +731,8 @@ pub(crate) fn next_from_link_header(value: &str) -> Option<String> {
 
 /// Ids or objects from a JSON file: an array of strings, or of objects with an id field.
 fn read_ids_file(path: &std::path::Path, id_field: Option<&str>) -> Result<Vec<Value>, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read ids file {}: {e}", path.display()))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "{} is larger than {MAX_FILE_BYTES} bytes",
-            path.display()
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read ids file {}: {e}", path.display()))?;
+    let text =
+        crate::files::read_text(path, MAX_FILE_BYTES, "ids file").map_err(|e| e.to_string())?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         format!("{}:{}:{}: not valid JSON: {e}; expected an array of ids, or of objects with an id field", path.display(), e.line(), e.column())
     })?;

@@ -9,6 +9,23 @@ use serde_json::{Value, json};
 
 use crate::jsonpath::scalar_text;
 use crate::playbook::compile::FieldsPlan;
+use crate::secrets::Redactor;
+
+/// An item without an id at the playbook's `task.id` path.
+#[derive(Debug)]
+pub struct MissingId {
+    path: String,
+    raw: Value,
+}
+
+impl MissingId {
+    /// What to tell the user: the path and the start of the item, cut only after `redactor` ran
+    /// over it (an item may carry a credential).
+    pub fn describe(&self, redactor: &Redactor) -> String {
+        let start = redactor.excerpt(&self.raw.to_string(), 80);
+        format!("an item has no id at {} (item: {start})", self.path)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Item {
@@ -24,32 +41,29 @@ pub struct Item {
 
 impl Item {
     /// Read an item's fields; an item with no id cannot be worked on.
-    pub fn read(raw: Value, fields: &FieldsPlan) -> Result<Item, String> {
-        let id = fields
-            .id
-            .first_text(&raw)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                let start: String = raw.to_string().chars().take(80).collect();
-                format!(
-                    "an item has no id at {} (item: {start})",
-                    fields.id.source()
-                )
-            })?;
+    pub fn read(raw: Value, fields: &FieldsPlan) -> Result<Item, MissingId> {
+        let Some(id) = fields.id.first_text(&raw).filter(|s| !s.is_empty()) else {
+            return Err(MissingId {
+                path: fields.id.source().to_string(),
+                raw,
+            });
+        };
         Ok(Item::with_id(raw, id, fields))
     }
 
     /// An item whose id was given (an `ids:` list, an ids file: `$.id` of `raw`), its other
     /// fields read through `fields`. The adapter's id path is not consulted: an id is an id.
-    pub fn given(raw: Value, fields: &FieldsPlan) -> Result<Item, String> {
-        let id = raw
+    pub fn given(raw: Value, fields: &FieldsPlan) -> Result<Item, MissingId> {
+        let Some(id) = raw
             .get("id")
             .and_then(scalar_text)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                let start: String = raw.to_string().chars().take(80).collect();
-                format!("an entry has no id (entry: {start})")
-            })?;
+        else {
+            return Err(MissingId {
+                path: "$.id".to_string(),
+                raw,
+            });
+        };
         Ok(Item::with_id(raw, id, fields))
     }
 

@@ -1,24 +1,25 @@
 //! The interpreter: runs a compiled [`Plan`]'s steps in order over one HTTP client and collects a
 //! [`RunReport`]. One file per step kind.
 //!
-//! Invariants: nothing mutating is sent in a dry run; an authentication failure or a guard aborts
-//! the run (no new requests), and the report is still produced; every message that reaches the
-//! report has passed the redactor.
+//! Invariants: nothing mutating is sent in a dry run; an authentication failure, a guard or a
+//! ledger that cannot be used aborts the run (no new requests), and the report is still produced;
+//! a template found broken whatever the data (out of fuel, recursion) stops the run before its next
+//! step; every message that reaches the report has passed the redactor.
 
 pub(crate) mod fetch;
 mod filter;
 pub mod item;
 pub(crate) mod outcome;
-mod request;
+pub(crate) mod request;
 mod retry;
 mod verify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::Value as Ctx;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::http::HttpClient;
 use crate::ledger::{Ledger, Past};
@@ -47,8 +48,14 @@ pub struct RunOptions {
     pub retry_unknown: bool,
     /// Go past the blast-radius guards.
     pub yes: bool,
-    /// Set on SIGINT/SIGTERM: send nothing new, finish what is in flight, report.
-    pub interrupted: Arc<AtomicBool>,
+    /// Cancelled on SIGINT/SIGTERM: every wait (rate slot, `Retry-After` gate, backoff, verify's
+    /// poll interval) ends at once, nothing new is sent, reads in flight are dropped, retries in
+    /// flight get [`crate::http::IN_FLIGHT_GRACE`] and are then left in the ledger as in flight;
+    /// the report is written.
+    pub interrupted: CancellationToken,
+    /// Why the run must not start (the ledger cannot be used): no step runs, the run is aborted
+    /// and its reports say why.
+    pub stop_before_start: Option<String>,
 }
 
 /// How a step ended when it did not simply succeed.
@@ -105,11 +112,12 @@ pub async fn run(
             .render(t, &vars_ctx)
             .map_err(|e| format!("connection.headers.{name}: {e}"))?;
         if crate::secrets::is_sensitive_header(name) {
-            redactor.register(&value);
-            if let Some((_, token)) = value.split_once(' ') {
-                redactor.register(token);
-            }
+            redactor.register_header(&value);
         }
+        // A header that can never be sent fails the run before its first request, not each
+        // request five times.
+        crate::http::header_pair(name, &value)
+            .map_err(|e| format!("connection.headers.{name}: {e}"))?;
         headers.push((name.clone(), value));
     }
     let c = &plan.connection;
@@ -118,9 +126,13 @@ pub async fn run(
         env,
         redactor.clone(),
         Arc::clone(&progress),
-        c.rate,
-        c.timeout,
-        c.connect_timeout,
+        crate::http::ClientSettings {
+            rate: c.rate,
+            timeout: c.timeout,
+            connect_timeout: c.connect_timeout,
+            redirects: c.redirects,
+        },
+        options.interrupted.clone(),
     )?;
     let run_id = format!(
         "{}-{:04x}",
@@ -139,15 +151,18 @@ pub async fn run(
         resumed_from: options.resume.as_ref().map(|(id, _)| id.clone()),
         errors: Vec::new(),
     };
-    if let Some(ledger) = &options.ledger {
-        ledger.start_run(
+    let mut stop_before_start = options.stop_before_start.clone();
+    if let (Some(ledger), None) = (&options.ledger, &stop_before_start)
+        && let Err(e) = ledger.start_run(
             &report.run_id,
             &plan.name,
             plan.provider.name(),
             &report.started_at,
             options.dry_run,
             report.resumed_from.as_deref(),
-        )?;
+        )
+    {
+        stop_before_start = Some(e);
     }
     let mut run = Run {
         plan,
@@ -164,10 +179,15 @@ pub async fn run(
         report,
         files: Vec::new(),
     };
-    run.execute().await;
+    // A run the ledger did not record is not finished in it either.
+    let recorded = stop_before_start.is_none();
+    match stop_before_start {
+        Some(reason) => run.refuse_to_start(reason),
+        None => run.execute().await,
+    }
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
     run.report.recount();
-    if let Some(ledger) = &run.options.ledger {
+    if let (Some(ledger), true) = (&run.options.ledger, recorded) {
         let t = &run.report.totals;
         let state = if run.report.aborted.is_some() {
             "aborted"
@@ -197,13 +217,24 @@ pub async fn run(
 impl Run<'_> {
     /// Whether SIGINT or SIGTERM asked the run to stop.
     pub fn interrupted(&self) -> bool {
-        self.options.interrupted.load(Ordering::SeqCst)
+        self.options.interrupted.is_cancelled()
     }
 
     async fn execute(&mut self) {
         for step in &self.plan.steps {
             if self.interrupted() {
                 self.abort_with(&step.name, "interrupted".into());
+                return;
+            }
+            // A template that cannot be rendered whatever the data makes the playbook invalid:
+            // the run stops before the next step (exit 2).
+            if let Some(why) = self.plan.templates.broken() {
+                self.abort_with(
+                    &step.name,
+                    format!(
+                        "not run: the playbook is invalid: a template cannot be rendered: {why}"
+                    ),
+                );
                 return;
             }
             let input = match &step.kind {
@@ -240,6 +271,16 @@ impl Run<'_> {
                     self.abort_with(&step.name, reason);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Abort before the first step: nothing is fetched or sent; the reports are still named.
+    fn refuse_to_start(&mut self, reason: String) {
+        self.report.aborted = Some(self.redactor.redact(&reason));
+        for step in &self.plan.steps {
+            if let StepKind::Report(r) = &step.kind {
+                self.report_files(r);
             }
         }
     }
@@ -306,15 +347,22 @@ impl Run<'_> {
         )
     }
 
+    /// Name the report step's files: rendered, and kept under the working directory.
     fn report_files(&mut self, r: &crate::playbook::compile::ReportPlan) {
         let run = json!({ "id": self.report.run_id, "playbook": self.plan.name, "started_at": self.report.started_at });
         let ctx = self.ctx(vec![("run", Ctx::from(minijinja::value::Serde(run)))]);
         for t in &r.files {
-            match self.plan.templates.render(t, &ctx) {
-                Ok(path) => self.files.push((path.trim().into(), r.title.clone())),
-                Err(e) => self.report.errors.push(StepError {
+            let path = self
+                .plan
+                .templates
+                .render(t, &ctx)
+                .map_err(|e| format!("report file name: {e}"))
+                .and_then(|p| crate::report::confined_path(&p));
+            match path {
+                Ok(path) => self.files.push((path, r.title.clone())),
+                Err(message) => self.report.errors.push(StepError {
                     step: "report".into(),
-                    message: format!("report file name: {e}"),
+                    message: self.redactor.redact(&message),
                 }),
             }
         }

@@ -9,6 +9,7 @@ use crate::playbook::compile::OutcomePlan;
 use crate::playbook::model::Outcome;
 use crate::providers::Verdict;
 use crate::report::ItemOutcome;
+use crate::secrets::Redactor;
 
 /// One item's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,11 +40,12 @@ fn of(outcome: Outcome, message: Option<String>) -> Classified {
 }
 
 /// Classify `exchange` for the items `ids` it concerned. `Err` means the run must stop (the
-/// credentials were refused).
+/// credentials were refused). A body quoted in a message is cut only after `redactor` ran over it.
 pub fn classify(
     exchange: &Exchange,
     rules: &OutcomePlan,
     ids: &[String],
+    redactor: &Redactor,
 ) -> Result<Vec<Classified>, String> {
     let all = |c: Classified| Ok(vec![c; ids.len()]);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
@@ -58,7 +60,9 @@ pub fn classify(
     let json = response.json.as_ref();
     let message = || {
         json.and_then(|j| rules.message.iter().find_map(|p| p.first_text(j)))
-            .or_else(|| (!response.text.trim().is_empty()).then(|| response.describe_body()))
+            .or_else(|| {
+                (!response.text.trim().is_empty()).then(|| response.describe_body(redactor))
+            })
     };
     let by_body = rules.body.iter().find(|r| {
         let applies = if r.status.is_empty() {
@@ -114,7 +118,7 @@ pub fn classify(
                 Some(format!(
                     "HTTP {}: expected a JSON answer, got {}",
                     response.status,
-                    response.describe_body()
+                    response.describe_body(redactor)
                 )),
             ));
         }
@@ -126,7 +130,7 @@ pub fn classify(
             Some(format!(
                 "expected a JSON answer with per-item results at {}, got {}",
                 items.path.source(),
-                response.describe_body()
+                response.describe_body(redactor)
             )),
         ));
     };

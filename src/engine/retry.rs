@@ -447,6 +447,10 @@ impl Run<'_> {
             .await
         {
             Ok(e) => e,
+            // Stopped while it waited its turn: not sent; the step reports the interruption.
+            Err(reason) if self.interrupted() => {
+                return (every(ItemOutcome::Failed, Some(reason)), None);
+            }
             Err(reason) => {
                 return (
                     every(ItemOutcome::Failed, Some(reason.clone())),
@@ -456,7 +460,7 @@ impl Run<'_> {
         };
         done.http_status = exchange.response.as_ref().map(|r| r.status);
         done.attempts = exchange.attempts;
-        if let Some(reason) = missing_route(plan, &request, &exchange) {
+        if let Some(reason) = missing_route(plan, &request, &exchange, &self.redactor) {
             let reason = self.redactor.redact(&reason);
             return (
                 every(ItemOutcome::Failed, Some(reason.clone())),
@@ -477,7 +481,7 @@ impl Run<'_> {
                 }
             }
         }
-        let mut results = match classify(&exchange, &plan.outcome, &ids) {
+        let mut results = match classify(&exchange, &plan.outcome, &ids, &self.redactor) {
             Ok(results) => results,
             Err(reason) => {
                 return (
@@ -506,7 +510,9 @@ impl Run<'_> {
     ) -> Result<Exchange, String> {
         // The intent is recorded after the request's turn came, just before it leaves: a run killed
         // while requests wait for the rate limit leaves none of them "in flight".
-        self.http.pace(limiter).await;
+        if self.http.pace(limiter).await.is_err() {
+            return Err(crate::http::NOT_SENT_STOPPED.into());
+        }
         let url = self.redactor.redact(request.url.as_str());
         let recorded = match &self.options.ledger {
             Some(ledger) => Some(
@@ -531,13 +537,13 @@ impl Run<'_> {
         mark_ambiguous(plan, &mut exchange);
         // A missing route did nothing, but its intent stays open: a resumed run checks the item
         // and sends it again if it was not carried out.
-        let no_route = missing_route(plan, request, &exchange).is_some();
+        let no_route = missing_route(plan, request, &exchange, &self.redactor).is_some();
         if let (Some(ledger), Some(request_id)) = (&self.options.ledger, recorded)
             && !exchange.ambiguous
             && !no_route
         {
             let outcomes: Vec<(String, String, Option<String>)> =
-                match classify(&exchange, &plan.outcome, ids) {
+                match classify(&exchange, &plan.outcome, ids, &self.redactor) {
                     Ok(results) => ids
                         .iter()
                         .zip(results)
@@ -749,7 +755,12 @@ fn mark_ambiguous(plan: &RetryPlan, exchange: &mut Exchange) {
 
 /// The reason to stop when the answer means the server has no such route (a web framework's own
 /// 404, not the API's "task not found"): every item would get the same answer.
-fn missing_route(plan: &RetryPlan, request: &Request, exchange: &Exchange) -> Option<String> {
+fn missing_route(
+    plan: &RetryPlan,
+    request: &Request,
+    exchange: &Exchange,
+    redactor: &crate::secrets::Redactor,
+) -> Option<String> {
     let response = exchange.response.as_ref()?;
     let json = response.json.as_ref()?;
     let rule = plan
@@ -767,7 +778,7 @@ fn missing_route(plan: &RetryPlan, request: &Request, exchange: &Exchange) -> Op
         request.method,
         request.url.path(),
         response.status,
-        response.text.trim().chars().take(100).collect::<String>()
+        redactor.excerpt(response.text.trim(), 100)
     ))
 }
 

@@ -17,6 +17,8 @@ enum Settled {
     StillFailing(String),
     /// Not final yet (or unreadable): the status or the error.
     NotYet(String),
+    /// Not polled, or the poll cut short, by SIGINT/SIGTERM: nothing new is known.
+    Stopped,
 }
 
 impl Run<'_> {
@@ -46,19 +48,19 @@ impl Run<'_> {
         let mut counts = Counts::default();
         let mut settled: Vec<(Item, ItemOutcome, String)> = Vec::new();
         loop {
-            let polled: Vec<(Item, Settled)> = {
+            let polled: Vec<(Item, String, Settled)> = {
                 let this = &*self;
                 let limiter = limiter.as_ref();
                 futures_util::stream::iter(waiting.drain(..))
-                    .map(|(item, _)| async move {
+                    .map(|(item, last)| async move {
                         let state = this.poll(plan, &item, limiter).await;
-                        (item, state)
+                        (item, last, state)
                     })
                     .buffer_unordered(plan.read.concurrency.max(1))
                     .collect()
                     .await
             };
-            for (item, state) in polled {
+            for (item, last, state) in polled {
                 match state {
                     Settled::Recovered(s) => {
                         counts.retried += 1;
@@ -73,6 +75,8 @@ impl Run<'_> {
                         ));
                     }
                     Settled::NotYet(s) => waiting.push((item, s)),
+                    // The last status read stands.
+                    Settled::Stopped => waiting.push((item, last)),
                 }
             }
             counts.done = settled.len() as u64;
@@ -85,18 +89,30 @@ impl Run<'_> {
             if waiting.is_empty() || now >= deadline || self.interrupted() {
                 break;
             }
-            tokio::time::sleep(plan.every.min(deadline - now)).await;
+            // The poll interval ends at once on SIGINT/SIGTERM.
+            let pause = plan.every.min(deadline - now);
+            if crate::http::limiter::sleep(pause, self.http.stop())
+                .await
+                .is_err()
+            {
+                break;
+            }
         }
+        let stopped = self.interrupted();
         for (item, last) in waiting {
-            let message = format!(
-                "not settled after {}: last {}",
-                crate::units::Span(plan.timeout),
-                if last.is_empty() {
-                    "unknown".into()
-                } else {
-                    last
-                }
-            );
+            let last = if last.is_empty() {
+                "unknown".to_string()
+            } else {
+                last
+            };
+            let message = if stopped {
+                format!("not settled when the run was stopped: last {last}")
+            } else {
+                format!(
+                    "not settled after {}: last {last}",
+                    crate::units::Span(plan.timeout)
+                )
+            };
             settled.push((item, ItemOutcome::Pending, message));
         }
         let mut out = Vec::new();
@@ -133,11 +149,14 @@ impl Run<'_> {
     }
 
     async fn poll(&self, plan: &VerifyPlan, item: &Item, limiter: Option<&RateLimiter>) -> Settled {
-        if let Some(limiter) = limiter {
-            limiter.acquire().await;
+        if let Some(limiter) = limiter
+            && limiter.acquire(self.http.stop()).await.is_err()
+        {
+            return Settled::Stopped;
         }
         let fresh = match self.read_item(&plan.read, item).await {
             Ok(v) => v,
+            Err(_) if self.interrupted() => return Settled::Stopped,
             Err(failure) => return Settled::NotYet(format!("read failed: {}", failure.message)),
         };
         let mut now = item.clone();

@@ -1,5 +1,10 @@
 //! Transient-failure policy: which answers are transient, how long to wait between attempts
 //! (capped exponential backoff with full jitter), and `Retry-After` in both its forms.
+//!
+//! Invariant: no input makes these panic. Waits are computed with saturating or checked arithmetic,
+//! and a `Retry-After` beyond what a `Duration` holds reads as `Duration::MAX`, which is more than any
+//! `max_retry_after` (at most `Span::MAX`), so the request fails with that reason and is never waited
+//! out.
 
 use std::time::{Duration, SystemTime};
 
@@ -44,20 +49,36 @@ impl BackoffPolicy {
     /// The wait after failed attempt `attempt`: full jitter, uniform in `[0, ceiling]`, from `unit`
     /// in `[0, 1)`.
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
-        self.ceiling(attempt).mul_f64(unit.clamp(0.0, 1.0))
+        let ceiling = self.ceiling(attempt);
+        // `mul_f64` panics when the product does not fit, which rounding can do near
+        // `Duration::MAX`; the checked form falls back to the ceiling itself.
+        let unit = if unit.is_nan() {
+            0.0
+        } else {
+            unit.clamp(0.0, 1.0)
+        };
+        Duration::try_from_secs_f64(ceiling.as_secs_f64() * unit)
+            .map_or(ceiling, |d| d.min(ceiling))
     }
 }
 
 /// The wait a `Retry-After` header asks for: delta-seconds, or an HTTP date (always UTC) relative
-/// to `now`. A date in the past means no wait. `None` when the value is neither.
+/// to `now`. A date in the past means no wait. `None` when the value is neither. A number of seconds
+/// too large for a `Duration` (or infinite) is `Duration::MAX`: longer than any `max_retry_after`.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only, yet not a u64: more seconds than a u64 holds.
+        return Some(Duration::MAX);
+    }
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0)
-            .then(|| Duration::from_secs_f64(seconds.min(1e9)));
+        if seconds.is_nan() || seconds < 0.0 {
+            return None;
+        }
+        return Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
@@ -100,5 +121,46 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    /// Regression (issue 7, case 5): a `Retry-After` beyond any range reads as longer than any
+    /// `max_retry_after`, never as a short wait and never as a panic.
+    #[test]
+    fn retry_after_beyond_any_range_is_longer_than_any_limit() {
+        let now = SystemTime::UNIX_EPOCH;
+        let limit = crate::units::Span::MAX.0;
+        assert_eq!(
+            parse_retry_after("9300000000000000000", now),
+            Some(Duration::from_secs(9_300_000_000_000_000_000))
+        );
+        for huge in [
+            "18446744073709551616",
+            "99999999999999999999999999999",
+            "1e300",
+            "inf",
+            "18446744073709551616.5",
+        ] {
+            let wait = parse_retry_after(huge, now);
+            assert!(wait.is_some_and(|w| w > limit), "{huge}: {wait:?}");
+        }
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+    }
+
+    #[test]
+    fn backoff_delay_never_overflows_whatever_the_policy() {
+        let p = BackoffPolicy {
+            initial: Duration::MAX,
+            max: Duration::MAX,
+            ..Default::default()
+        };
+        for unit in [0.0, 0.5, 0.999_999, 1.0, f64::NAN, f64::INFINITY, -1.0] {
+            assert!(p.delay(64, unit) <= p.ceiling(64), "{unit}");
+        }
+        assert_eq!(p.delay(1, 1.0), Duration::MAX);
     }
 }

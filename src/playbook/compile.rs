@@ -15,7 +15,7 @@ use crate::diagnostic::{Diagnostic, Position, SourceFile, did_you_mean};
 use crate::http::backoff::BackoffPolicy;
 use crate::jsonpath::{JsonPath, Predicate};
 use crate::providers::Provider;
-use crate::template::{Template, Templates, context};
+use crate::template::{Template, Templates, Trial, context};
 use crate::units::{Rate, Span};
 
 /// Names a template may use, by where it stands.
@@ -33,6 +33,10 @@ pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "messa
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_PAGES: u32 = 100;
+/// Most items one fetch step holds unless it says otherwise. Measured (debug build, issue 7): fetching
+/// and retrying 50,000 items peaks at 310 MB of RSS (`/usr/bin/time -v`), where 1,000,000 items ran
+/// out of memory; recovery runs are far smaller, and a larger one raises the cap knowingly.
+pub const DEFAULT_MAX_ITEMS: u64 = 50_000;
 
 /// A playbook ready to run.
 pub struct Plan {
@@ -47,6 +51,8 @@ pub struct Plan {
     pub connection: ConnectionPlan,
     pub steps: Vec<StepPlan>,
     pub templates: Templates,
+    /// What `validate` and `play` show before anything is sent, without refusing the playbook.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Blast-radius guards and the circuit breaker.
@@ -66,6 +72,8 @@ pub struct ConnectionPlan {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub backoff: BackoffPolicy,
+    /// Which redirects a read follows (a retry follows none).
+    pub redirects: crate::http::Redirects,
 }
 
 /// JSONPaths that read an item's common fields.
@@ -127,6 +135,8 @@ impl StepKind {
 
 pub struct FetchPlan {
     pub source: FetchSource,
+    /// Most items the step may fetch: more abort the run (`max_items`, default [`DEFAULT_MAX_ITEMS`]).
+    pub max_items: u64,
     pub enrich: Option<EnrichPlan>,
     pub fields: FieldsPlan,
 }
@@ -307,7 +317,9 @@ pub fn compile(
     let vars = resolve_vars(file, &playbook, overrides, &mut diags);
     let mut c = Compiler {
         templates: &mut templates,
+        playbook: &playbook.name.value,
         diags,
+        warnings: Vec::new(),
         vars: &vars,
         step_names: Vec::new(),
         selected_statuses: (!provider.default_retryable().is_empty()).then(|| {
@@ -352,6 +364,7 @@ pub fn compile(
         );
     }
     let diags = std::mem::take(&mut c.diags);
+    let warnings = std::mem::take(&mut c.warnings);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -366,7 +379,7 @@ pub fn compile(
     Ok(Plan {
         guards,
         options: playbook.connection.options.clone(),
-        name: playbook.name,
+        name: playbook.name.value,
         description: playbook.description,
         file: Arc::clone(file),
         provider,
@@ -374,7 +387,17 @@ pub fn compile(
         connection,
         steps,
         templates,
+        warnings,
     })
+}
+
+/// How to fix a template that cannot be rendered whatever the data.
+fn broken_help() -> String {
+    format!(
+        "a template may run {} instructions and nest calls {} deep: look for a loop or a macro that does not end",
+        crate::template::FUEL,
+        crate::template::RECURSION_LIMIT
+    )
 }
 
 /// The playbook's `vars` with `--var` overrides, each coerced to its default's type.
@@ -431,7 +454,10 @@ fn resolve_vars(
 
 struct Compiler<'a> {
     templates: &'a mut Templates,
+    /// The playbook's name (`run.playbook` in report file names).
+    playbook: &'a str,
     diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
     vars: &'a Value,
     step_names: Vec<String>,
     /// The statuses the latest filter step keeps (or the provider's defaults).
@@ -475,9 +501,13 @@ impl Compiler<'_> {
                 );
             }
         };
+        let template = match at {
+            Some(p) => template.located(format!("{}:{}:{}", file.path.display(), p.line, p.column)),
+            None => template.located(file.path.display().to_string()),
+        };
         let mut names: Vec<String> = self.templates.variables(&template).into_iter().collect();
         names.sort();
-        for name in names {
+        for name in &names {
             let mut parts = name.split('.');
             let root = parts.next().unwrap_or_default();
             let field = parts.next();
@@ -522,6 +552,20 @@ impl Compiler<'_> {
                     at,
                     format!("unknown variable `{root}.{field}`"),
                     Some(help),
+                );
+            }
+        }
+        // A template over `vars` alone renders the same now as when the run needs it: one that
+        // cannot be rendered at all (out of fuel, recursion too deep) is found here, by
+        // `validate` too, before anything is sent.
+        if names.iter().all(|n| n.split('.').next() == Some("vars")) {
+            let ctx = context([("vars", self.vars)]);
+            if let Trial::Broken(why) = self.templates.trial(&template, &ctx) {
+                return self.error(
+                    file,
+                    at,
+                    format!("the template cannot be rendered: {why}"),
+                    Some(broken_help()),
                 );
             }
         }
@@ -661,6 +705,19 @@ impl Compiler<'_> {
             }
         }
         for (name, value) in &c.headers {
+            // Constant text is checked here, so `validate` catches a header that can never be
+            // sent (a line break in it); a rendered one is checked before the first request.
+            let constant = !value.value.contains("{{") && !value.value.contains("{%");
+            if let (true, Err(e)) = (constant, crate::http::header_pair(name, &value.value)) {
+                let help = "write the value on one line, without control characters".to_string();
+                self.error::<()>(
+                    file,
+                    position_of(value),
+                    format!("connection.headers.{name}: {e}"),
+                    Some(help),
+                );
+                continue;
+            }
             if let Some(t) = self.template(file, value, ROOTS_CONNECTION) {
                 headers.push((name.clone(), t));
             }
@@ -682,6 +739,11 @@ impl Compiler<'_> {
             .map_or(DEFAULT_CONNECT_TIMEOUT, |s| s.0);
         let base = self.backoff(dfile, d.backoff.as_ref(), BackoffPolicy::default());
         let backoff = self.backoff(file, c.backoff.as_ref(), base);
+        let redirects = match c.redirects.or(d.redirects) {
+            None | Some(model::RedirectRule::SameOrigin) => crate::http::Redirects::SameOrigin,
+            Some(model::RedirectRule::Any) => crate::http::Redirects::Any,
+            Some(model::RedirectRule::None) => crate::http::Redirects::None,
+        };
         ConnectionPlan {
             base_url,
             headers,
@@ -689,6 +751,7 @@ impl Compiler<'_> {
             timeout,
             connect_timeout,
             backoff,
+            redirects,
         }
     }
 
@@ -748,6 +811,38 @@ impl Compiler<'_> {
         }
     }
 
+    /// A request's `path:` or `url:` (`key`), compiled so that the item values in it are checked
+    /// against its shape when the request is built; a warning for each item value that goes into
+    /// the path unencoded.
+    fn path_template(
+        &mut self,
+        file: &Arc<SourceFile>,
+        text: &Spanned<String>,
+        roots: &[&str],
+        key: &str,
+    ) -> Option<Template> {
+        let plain = self.template(file, text, roots)?;
+        let at = position_of(text);
+        let (template, expressions) = match self.templates.path_template(&plain) {
+            Ok(compiled) => compiled,
+            Err(e) => return self.error(file, at, format!("invalid `{key}`: {e}"), None),
+        };
+        for e in expressions.iter().filter(|e| e.in_path && !e.encoded) {
+            self.warnings.push(
+                Diagnostic::warning(format!(
+                    "`{{{{ {} }}}}` goes into the request {key} unencoded: an item whose value holds `/`, `?` or `#` (`a/b`, `../x`) is refused rather than sent",
+                    e.source
+                ))
+                .at(file, at)
+                .help(format!(
+                    "write `{{{{ {} | urlencode }}}}`: it encodes `/`, `?`, `#`, `%` and every other reserved character, so the value stays one path segment",
+                    e.source
+                )),
+            );
+        }
+        Some(template)
+    }
+
     fn request(
         &mut self,
         file: &Arc<SourceFile>,
@@ -773,8 +868,8 @@ impl Compiler<'_> {
             }
         };
         let target = match (&r.path, &r.url) {
-            (Some(p), None) => Target::Path(self.template(file, p, roots)?),
-            (None, Some(u)) => Target::Url(self.template(file, u, roots)?),
+            (Some(p), None) => Target::Path(self.path_template(file, p, roots, "path")?),
+            (None, Some(u)) => Target::Url(self.path_template(file, u, roots, "url")?),
             (Some(_), Some(u)) => {
                 return self.error(
                     file,
@@ -1078,8 +1173,16 @@ impl Compiler<'_> {
             Some(e) => Some(self.enrich(file, e, dfile, defaults.get.as_ref(), at)?),
             None => None,
         };
+        let max_items = match &f.max_items {
+            Some(m) => match self.count(file, m, "max_items")? {
+                0 => return self.error(file, position_of(m), "max_items must be at least 1", None),
+                n => n,
+            },
+            None => DEFAULT_MAX_ITEMS,
+        };
         Some(FetchPlan {
             source,
+            max_items,
             enrich,
             fields,
         })
@@ -1600,6 +1703,32 @@ impl Compiler<'_> {
         let mut files = Vec::new();
         for f in &r.files {
             let t = self.template(file, f, ROOTS_REPORT)?;
+            // Rendered now with a stand-in run, so that a path that leaves the working directory
+            // is a load error rather than a report missing after the run.
+            let run = serde_json::json!({
+                "id": "20260101T000000Z-0000",
+                "playbook": self.playbook,
+                "started_at": "2026-01-01T00:00:00Z",
+            });
+            let ctx = context([("vars", self.vars), ("run", &run)]);
+            match self.templates.trial(&t, &ctx) {
+                Trial::Rendered(path) => {
+                    if let Err(e) = crate::report::confined_path(&path) {
+                        self.error::<()>(file, position_of(f), e, None);
+                        continue;
+                    }
+                }
+                Trial::Broken(why) => {
+                    self.error::<()>(
+                        file,
+                        position_of(f),
+                        format!("the template cannot be rendered: {why}"),
+                        Some(broken_help()),
+                    );
+                    continue;
+                }
+                Trial::Unresolved => {}
+            }
             let ext = std::path::Path::new(f.value.trim())
                 .extension()
                 .and_then(|e| e.to_str())

@@ -11,25 +11,53 @@ use crate::diagnostic::{Diagnostic, Position, SourceFile, did_you_mean};
 /// The largest playbook read (a guard against reading a wrong, huge file).
 const MAX_PLAYBOOK_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Read `path` as text.
+/// Read `path` as text: a regular file of at most [`MAX_PLAYBOOK_BYTES`].
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::new(format!("cannot read playbook {}: {e}", path.display()))
-            .help("check the path; playbooks usually live in playbooks/")
+    let text = crate::files::read_text(path, MAX_PLAYBOOK_BYTES, "playbook").map_err(|e| {
+        let d = Diagnostic::new(e.to_string());
+        match e {
+            crate::files::ReadError::Io { .. } => {
+                d.help("check the path; playbooks usually live in playbooks/")
+            }
+            _ => d,
+        }
     })?;
-    if meta.len() > MAX_PLAYBOOK_BYTES {
-        return Err(Diagnostic::new(format!(
-            "{} is {} bytes, larger than a playbook can be ({MAX_PLAYBOOK_BYTES})",
-            path.display(),
-            meta.len()
-        )));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(format!("cannot read playbook {}: {e}", path.display())))?;
     Ok(Arc::new(SourceFile {
         path: path.to_path_buf(),
         text,
     }))
+}
+
+/// The longest playbook name.
+const MAX_NAME_CHARS: usize = 64;
+
+/// A playbook's `name:` names files (the lock, and report files through `run.playbook`): it must be
+/// a plain file name, not a path. Letters, digits, `-`, `_` and `.`, starting with a letter or a
+/// digit (so never `..`, `.hidden` or `-flag`), at most [`MAX_NAME_CHARS`].
+pub fn check_name(file: &Arc<SourceFile>, name: &Spanned<String>) -> Result<(), Diagnostic> {
+    let value = &name.value;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let problem = if value.is_empty() {
+        Some("is empty".to_string())
+    } else if value.chars().count() > MAX_NAME_CHARS {
+        Some(format!("is longer than {MAX_NAME_CHARS} characters"))
+    } else if let Some(c) = value.chars().find(|c| !allowed(*c)) {
+        Some(format!("holds {c:?}"))
+    } else if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        Some("does not start with a letter or a digit".to_string())
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(Diagnostic::new(format!(
+            "the playbook name {value:?} {problem}"
+        ))
+        .at(file, position_of(name))
+        .help(format!(
+            "a name may hold letters, digits, `-`, `_` and `.`, start with a letter or a digit, and be at most {MAX_NAME_CHARS} characters, like `beam-nightly`"
+        ))),
+    }
 }
 
 /// Parse YAML text into `T`, turning the YAML library's error into a located diagnostic.
@@ -165,5 +193,44 @@ mod tests {
     fn malformed_yaml_is_located() {
         let d = load("name: x\nprovider: http\nsteps:\n  - fetch:\n      items: [\n").unwrap_err();
         assert_eq!(d.position.map(|p| p.line), Some(5));
+    }
+
+    /// Regression: `name: ../../x` was accepted, and the name reaches file names.
+    #[test]
+    fn a_name_that_is_not_a_plain_file_name_is_refused_where_it_is_written() {
+        let help = "a name may hold letters, digits, `-`, `_` and `.`, start with a letter or a digit, and be at most 64 characters, like `beam-nightly`";
+        for (name, problem) in [
+            ("\"../../x\"", "\"../../x\" holds '/'"),
+            ("\"nightly run\"", "\"nightly run\" holds ' '"),
+            (
+                ".hidden",
+                "\".hidden\" does not start with a letter or a digit",
+            ),
+            ("\"\"", "\"\" is empty"),
+        ] {
+            let text = format!("name: {name}\nprovider: http\nsteps: []\n");
+            let file = Arc::new(SourceFile {
+                path: PathBuf::from("p.yaml"),
+                text,
+            });
+            let playbook: Playbook = parse(&file).unwrap();
+            let d = check_name(&file, &playbook.name).unwrap_err();
+            assert_eq!(d.message, format!("the playbook name {problem}"));
+            assert_eq!(d.position, Some(Position { line: 1, column: 7 }));
+            assert_eq!(d.help.as_deref(), Some(help));
+        }
+        let long = "a".repeat(65);
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("p.yaml"),
+            text: format!("name: {long}\nprovider: http\nsteps: []\n"),
+        });
+        let playbook: Playbook = parse(&file).unwrap();
+        assert!(check_name(&file, &playbook.name).is_err());
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("p.yaml"),
+            text: "name: beam-nightly.v2_b\nprovider: http\nsteps: []\n".into(),
+        });
+        let playbook: Playbook = parse(&file).unwrap();
+        assert!(check_name(&file, &playbook.name).is_ok());
     }
 }

@@ -15,8 +15,9 @@ pub use serde_saphyr::Spanned;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "runbook playbook")]
 pub struct Playbook {
-    /// Short name, used in reports and run history.
-    pub name: String,
+    /// Short name for reports, history and file names: letters, digits, `-`, `_`, `.` (up to 64).
+    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    pub name: Spanned<String>,
     /// What the playbook is for.
     #[serde(default)]
     pub description: Option<String>,
@@ -81,10 +82,31 @@ pub struct Connection {
     /// How transient failures are retried, for every request.
     #[serde(default)]
     pub backoff: Option<Backoff>,
+    /// Which redirects a read (a listing, an item read, a check, a verify poll) follows:
+    /// `same_origin` (the default) follows those to the API's own scheme, host and port; `any`
+    /// also follows those to another origin, sending none of the connection's or the adapter's
+    /// headers there (no credential leaves for another host); `none` follows none. A retry, or any
+    /// request that changes something, never follows a redirect: its item fails naming the
+    /// `Location` (after a 303, which says it was carried out, it is `unknown`), and it is not
+    /// sent again.
+    #[serde(default)]
+    pub redirects: Option<RedirectRule>,
     /// Provider-specific options (see the provider's documentation).
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Which redirects a connection's reads follow (see [`Connection::redirects`]).
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectRule {
+    /// Only to the API's own scheme, host and port (the default).
+    SameOrigin,
+    /// To any origin; to another one without any of the connection's headers.
+    Any,
+    /// None: a redirect is an error naming its `Location`.
+    None,
 }
 
 /// Transient-failure handling: which answers are transient and how long to wait between attempts.
@@ -361,6 +383,11 @@ pub struct Fetch {
     /// Overrides `task:` for the items of this step.
     #[serde(default)]
     pub fields: Option<TaskFields>,
+    /// Most items this step may fetch (default 50000; a number or a template over `vars`). More
+    /// abort the run (exit 3) rather than hold an unbounded list in memory.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub max_items: Option<Spanned<Count>>,
 }
 
 /// One HTTP listing: a request, where its items are, and how to page it (`fetch: each:`).

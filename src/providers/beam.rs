@@ -12,6 +12,8 @@
 //! - Retry: `POST /agent-tasks/retry {"taskId"}` → 201 with an empty body (a success); 404 means an
 //!   unknown task (`failed`). What Beam does with a retry of a task that is not failed is
 //!   undocumented: runbook only retries the statuses the filter selects.
+//! - The task id goes into the retry's body; in the get path (`/agent-tasks/{id}`, enrich and
+//!   verify) it is percent-encoded as one segment, and an id `.`, `..` or empty is refused.
 
 use serde_json::{Map, Value};
 

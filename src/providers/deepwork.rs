@@ -22,6 +22,8 @@
 //!   reporting every task failed.
 //! - Tasks with no `project_id` are not Deep Work tasks and cannot be retried through this endpoint:
 //!   such an item fails with that reason and nothing is sent.
+//! - Task and project ids are percent-encoded as one path segment each; an id `.`, `..` or empty
+//!   is refused for that item.
 
 use serde_json::{Map, Value};
 

@@ -17,7 +17,7 @@
 //! - Retry: `task/restart` in batches of up to 100 ids. Per-id `failDetails` (codes as numbers or
 //!   strings): 48001 (status does not allow) → `skipped`; 48000 (retry limit of 5 reached), 48002
 //!   (no such task), 48003 (resource expired), 40005 (environment deleted) → `failed` with the reason;
-//!   ids not in `failDetails` were restarted.
+//!   ids not in `failDetails` were restarted. Ids travel only in JSON bodies, never in a path.
 //! - Retryable by default: status 4 (failed). 7 (cancelled, usually by a person) only when a playbook
 //!   lists it. Documented limit 200 requests/min per API: the default rate is 3/s.
 

@@ -10,6 +10,7 @@
 //!   retry decommitment" → `failed` with that reason. A retried `TaskDecommitmentFailed` re-runs only
 //!   the decommitment, any other failure the whole pipeline: the report's note says which. What a
 //!   retry of a task that has not failed does is undocumented: runbook retries only failed ones.
+//! - Every `{id}` is percent-encoded as one path segment; an id `.`, `..` or empty is refused.
 
 use serde_json::{Map, Value};
 

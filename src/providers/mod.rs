@@ -6,6 +6,11 @@
 //! is a hook: signing each attempt of a request, and reading a response envelope.
 //!
 //! The generic `http` adapter has no defaults: the playbook says everything.
+//!
+//! Ids come from the provider, so they are hostile input: every id an adapter puts into a path is
+//! written `{{ … | urlencode }}`, which keeps it exactly one path segment (`../../admin/x` is sent as
+//! `..%2F..%2Fadmin%2Fx`), and the request builder refuses an id that is `.`, `..` or empty (see
+//! `engine::request`). The tests in `tests.rs` render each adapter's paths with such ids.
 
 pub mod beam;
 pub mod deepwork;

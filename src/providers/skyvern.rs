@@ -11,6 +11,8 @@
 //!   retried" → `skipped`; 404 → `failed`; 429 is transient.
 //! - Retryable by default: `failed` and `timed_out`. `terminated` (the AI judged the goal unreachable;
 //!   a retry without changes repeats it) and `canceled` only when a playbook lists them.
+//! - Every run id in a path (`/v1/runs/{id}`, the retry) is percent-encoded as one segment; an id
+//!   `.`, `..` or empty is refused.
 
 use serde_json::{Map, Value};
 

@@ -6,7 +6,7 @@ pub mod json;
 pub mod markdown;
 pub mod table;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -239,6 +239,35 @@ pub fn render_for(path: &Path, report: &RunReport, title: Option<&str>) -> Resul
     }
 }
 
+/// The path of a report file named by a playbook's report step (rendered from its template),
+/// checked to stay under the working directory: relative, without `..`. A playbook may come from
+/// someone else; the directory it writes into is the operator's choice. (A path given with `-o` is
+/// the operator's own and is not checked. Symbolic links under the working directory are followed:
+/// only the operator can have made them.)
+pub fn confined_path(rendered: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let text = rendered.trim();
+    let fix = "a report step writes under the working directory: use a relative path without `..`, or give the path with -o";
+    if text.is_empty() {
+        return Err("the report file name is empty".into());
+    }
+    if text.contains('\0') {
+        return Err(format!(
+            "the report file name {text:?} holds a NUL character"
+        ));
+    }
+    let path = PathBuf::from(text);
+    for part in path.components() {
+        let why = match part {
+            Component::RootDir | Component::Prefix(_) => "is absolute",
+            Component::ParentDir => "climbs out with `..`",
+            Component::CurDir | Component::Normal(_) => continue,
+        };
+        return Err(format!("the report file {text} {why}; {fix}"));
+    }
+    Ok(path)
+}
+
 /// Write `text` to `path` whole or not at all: a temporary file beside it, then a rename.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -252,4 +281,33 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `files: ["../../x.json"]` or an absolute path wrote (and created folders)
+    /// outside the working directory.
+    #[test]
+    fn report_step_paths_stay_under_the_working_directory() {
+        let fix = "a report step writes under the working directory: use a relative path without `..`, or give the path with -o";
+        for (path, why) in [
+            ("../../x.json", "climbs out with `..`"),
+            ("reports/../../x.json", "climbs out with `..`"),
+            ("/tmp/x.json", "is absolute"),
+        ] {
+            assert_eq!(
+                confined_path(path).unwrap_err(),
+                format!("the report file {path} {why}; {fix}")
+            );
+        }
+        assert_eq!(
+            confined_path("  ").unwrap_err(),
+            "the report file name is empty"
+        );
+        for ok in ["x.json", "./reports/2026-12-03/x.md", "reports/a..b.json"] {
+            assert_eq!(confined_path(ok).unwrap(), PathBuf::from(ok));
+        }
+    }
 }

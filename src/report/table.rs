@@ -3,12 +3,15 @@
 use std::fmt::Write;
 
 use super::{ItemOutcome, RunReport};
+use crate::secrets::Redactor;
 
 /// Items listed per outcome on a terminal; the file reports have them all.
 const MAX_ROWS: usize = 50;
 const MAX_REASON: usize = 100;
 
-pub fn render(report: &RunReport) -> String {
+/// The summary. A reason too long for its line is redacted by `redactor` before it is cut (the
+/// caller redacts the whole summary as well).
+pub fn render(report: &RunReport, redactor: &Redactor) -> String {
     let mut out = String::new();
     let t = &report.totals;
     let mode = if report.dry_run { " (dry run)" } else { "" };
@@ -85,7 +88,7 @@ pub fn render(report: &RunReport) -> String {
                 out,
                 "    {:<id_width$}{label}  {}",
                 item.id,
-                shorten(&detail, MAX_REASON)
+                shorten(&detail, MAX_REASON, redactor)
             );
         }
         if rows.len() > MAX_ROWS {
@@ -99,12 +102,6 @@ pub fn render(report: &RunReport) -> String {
     out
 }
 
-fn shorten(text: &str, max: usize) -> String {
-    let one_line = text.replace(['\n', '\r'], " ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
+fn shorten(text: &str, max: usize, redactor: &Redactor) -> String {
+    redactor.excerpt(&text.replace(['\n', '\r'], " "), max)
 }

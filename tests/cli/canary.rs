@@ -23,7 +23,7 @@ const PLAIN: &str = "CANARY-s3cr3t-7f3a9";
 const ODD: &str = "C4N ARY+/\"s3c&r=t?#%'<x>";
 
 /// Every form of `secret` that must not appear anywhere.
-fn forms(secret: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn forms(secret: &str) -> Vec<(&'static str, String)> {
     let mut all = vec![
         ("plain", secret.to_string()),
         (
@@ -54,7 +54,7 @@ fn forms(secret: &str) -> Vec<(&'static str, String)> {
     all
 }
 
-fn percent(text: &str, keep: &[u8]) -> String {
+pub(crate) fn percent(text: &str, keep: &[u8]) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || keep.contains(&b) {
@@ -66,11 +66,13 @@ fn percent(text: &str, keep: &[u8]) -> String {
         .collect()
 }
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub(crate) const STANDARD: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+pub(crate) const URL_SAFE: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Base64 written out here so that the test does not share code with what it tests.
-fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+pub(crate) fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -88,7 +90,7 @@ fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
 }
 
 /// Every file under `dir`, recursively, as bytes (the ledger and its WAL included).
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return found;
@@ -106,7 +108,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// Fail if any form of any of `secrets` is in anything the run wrote. Returns the names of the
 /// files scanned.
-fn assert_no_leak(ran: &Ran, secrets: &[&str]) -> Vec<String> {
+pub(crate) fn assert_no_leak(ran: &Ran, secrets: &[&str]) -> Vec<String> {
     let outputs = vec![
         ("stdout".to_string(), ran.stdout.clone().into_bytes()),
         ("stderr".to_string(), ran.stderr.clone().into_bytes()),
@@ -116,7 +118,7 @@ fn assert_no_leak(ran: &Ran, secrets: &[&str]) -> Vec<String> {
 
 /// Fail if any form of any of `secrets` is in `outputs` or in a file under `dir` (but the
 /// playbook, which names secrets without their values).
-fn assert_clean(
+pub(crate) fn assert_clean(
     mut outputs: Vec<(String, Vec<u8>)>,
     dir: &Path,
     secrets: &[&str],
@@ -145,7 +147,7 @@ fn assert_clean(
     outputs.into_iter().map(|(name, _)| name).collect()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

@@ -309,8 +309,9 @@ fn items_without_an_id_are_warned_about_a_few_times_then_counted() {
             axum::Json(json!({"tasks": items}))
         }),
     ));
+    // Above the default max_items (50000), raised so the warnings are what is tested.
     let text = playbook(
-        "  - name: list\n    fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n",
+        "  - name: list\n    fetch:\n      request: {path: /tasks}\n      items: $.tasks[*]\n      max_items: 100000\n",
     );
     let ran = Runbook::play(&text).api(&api).run();
     ran.expect_code(0);
