@@ -143,3 +143,25 @@ fn cap_with_pagination_is_refused_before_anything_is_sent() {
         "{ran:?}"
     );
 }
+
+/// The items of all `each:` listings together count against the step's `max_items`.
+#[test]
+fn each_listings_together_are_held_to_max_items() {
+    let api = api();
+    let text = playbook(&format!(
+        "  - fetch:\n      request: {{path: /projects}}\n      items: $.projects[*]\n      max_items: 3\n      each:\n        request: {{path: \"/projects/{{{{ item.id | urlencode }}}}\"}}\n        items: $.tasks[*]\n{RETRY}"
+    ));
+    let ran = Runbook::play(&text).api(&api).run();
+    ran.expect_code(3);
+    assert!(api.with_method("POST").is_empty(), "nothing was retried");
+    let aborted = ran.report()["aborted"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        aborted.starts_with(
+            "step fetch: the listings have more items (4 by listing 2 of 2) than max_items = 3"
+        ),
+        "{aborted}"
+    );
+}
