@@ -105,6 +105,9 @@ pub enum Command {
         /// Probability (0 to 1) that a request gets an injected transient fault (503, 429).
         #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
         faults: f64,
+        /// Share (0 to 1) of Deep Work retries answered 500 after the reset was saved.
+        #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+        deepwork_dispatch_failures: f64,
     },
 }
 
@@ -209,10 +212,16 @@ impl Args {
                 outputs,
             },
             Command::Providers => Config::Providers,
-            Command::Sandbox { port, seed, faults } => Config::Sandbox(SandboxConfig {
+            Command::Sandbox {
                 port,
                 seed,
                 faults,
+                deepwork_dispatch_failures,
+            } => Config::Sandbox(SandboxConfig {
+                port,
+                seed,
+                faults,
+                deepwork_dispatch_failures,
                 ..SandboxConfig::default()
             }),
         }

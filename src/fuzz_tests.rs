@@ -834,6 +834,8 @@ fn outcome_rules() -> OutcomePlan {
             message: Some(path("$.reason")),
         }],
         items: None,
+        ambiguous: Vec::new(),
+        missing_route: Vec::new(),
     }
 }
 

@@ -7,6 +7,10 @@
 //!
 //! Invariant: a step never holds more than its `max_items` items; the count is checked on each page
 //! before its items are copied, and going past it aborts the run (exit 3) with a written report.
+//!
+//! A listing may be nested (`each:`: each project's tasks) and may declare its API's `cap`: an
+//! answer holding exactly that many items may be truncated, so it is reported (a warning, an entry
+//! in the report's `errors`, exit 1) rather than taken for the whole list.
 
 use std::collections::HashSet;
 
@@ -17,11 +21,11 @@ use super::{Item, Run, StepStop};
 use crate::http::{Effect, Exchange, Request};
 use crate::jsonpath::{JsonPath, scalar_text};
 use crate::playbook::compile::{
-    EnrichPlan, FetchPlan, FetchSource, PageStyle, PaginatePlan, RequestPlan,
+    EnrichPlan, FetchPlan, FetchSource, ListingPlan, PageStyle, PaginatePlan,
 };
 use crate::progress::{Counts, Event};
 use crate::providers::Verdict;
-use crate::report::{ItemOutcome, ItemReport};
+use crate::report::{ItemOutcome, ItemReport, StepError};
 use crate::secrets::Redactor;
 
 /// Items that cannot be read (no id) are each warned about up to this many; then one line counts
@@ -42,20 +46,37 @@ impl Run<'_> {
             kind: "fetch",
             total: None,
         });
+        // Ids from `file:` or `ids:` are ids, whatever the adapter's `task.id` path reads.
+        let given_ids = !matches!(plan.source, FetchSource::Http { .. });
+        let mut truncated = Vec::new();
         let raw = match &plan.source {
             FetchSource::Http {
                 request,
                 items,
                 total,
                 paginate,
+                cap,
+                each,
             } => {
+                let base = self
+                    .render_request(request, &self.ctx(vec![]))
+                    .map_err(StepStop::Failed)?;
+                let what = format!("{} {}", base.method, base.url);
                 let listing = Listing {
                     items,
                     total: total.as_ref(),
                     paginate: paginate.as_ref(),
                     max_items: plan.max_items,
                 };
-                self.list(step, request, &listing).await?
+                let found = self.list(step, base, &listing).await?;
+                truncated.extend(capped(&what, found.len(), *cap, paginate.is_some()));
+                match each {
+                    Some(each) => {
+                        self.list_each(step, each, found, plan.max_items, &mut truncated)
+                            .await?
+                    }
+                    None => found,
+                }
             }
             FetchSource::File { path, id_field } => {
                 let path = self
@@ -88,7 +109,12 @@ impl Run<'_> {
         let mut duplicates = 0;
         let mut unreadable = 0usize;
         for value in raw {
-            match Item::read(value, &plan.fields) {
+            let read = if given_ids {
+                Item::given(value, &plan.fields)
+            } else {
+                Item::read(value, &plan.fields)
+            };
+            match read {
                 Ok(item) if seen.insert(item.id.clone()) => items.push(item),
                 Ok(_) => duplicates += 1,
                 Err(e) => {
@@ -107,6 +133,15 @@ impl Run<'_> {
                 unreadable - MAX_ITEM_WARNINGS
             )));
         }
+        for warning in truncated {
+            let message = self.redactor.redact(&warning);
+            self.progress
+                .event(Event::Warning(format!("step {step}: {message}")));
+            self.report.errors.push(StepError {
+                step: step.into(),
+                message,
+            });
+        }
         if let Some(enrich) = &plan.enrich {
             items = self.enrich(step, enrich, items, &plan.fields).await?;
         }
@@ -123,10 +158,58 @@ impl Run<'_> {
         Ok(items)
     }
 
+    /// For each item `outer` the first listing found, the second listing's items (each project's
+    /// tasks), in order; a capped answer adds a warning to `truncated`.
+    async fn list_each(
+        &self,
+        step: &str,
+        each: &ListingPlan,
+        outer: Vec<Value>,
+        max_items: u64,
+        truncated: &mut Vec<String>,
+    ) -> Result<Vec<Value>, StepStop> {
+        let mut all = Vec::new();
+        let lists = outer.len();
+        for (done, item) in (1usize..).zip(outer) {
+            let ctx = self.ctx(vec![(
+                "item",
+                minijinja::Value::from(minijinja::value::Serde(&item)),
+            )]);
+            let base = self
+                .render_request(&each.request, &ctx)
+                .map_err(StepStop::Failed)?;
+            let what = format!("{} {}", base.method, base.url);
+            let listing = Listing {
+                items: &each.items,
+                total: each.total.as_ref(),
+                paginate: each.paginate.as_ref(),
+                max_items,
+            };
+            let found = self.list(step, base, &listing).await?;
+            if (all.len() as u64).saturating_add(found.len() as u64) > max_items {
+                return Err(StepStop::Abort(too_many_items(
+                    &format!(
+                        "the listings have more items ({} by listing {done} of {lists})",
+                        all.len() + found.len()
+                    ),
+                    max_items,
+                )));
+            }
+            truncated.extend(capped(
+                &what,
+                found.len(),
+                each.cap,
+                each.paginate.is_some(),
+            ));
+            all.extend(found);
+        }
+        Ok(all)
+    }
+
     async fn list(
         &self,
         step: &str,
-        request: &RequestPlan,
+        base: Request,
         listing: &Listing<'_>,
     ) -> Result<Vec<Value>, StepStop> {
         let Listing {
@@ -135,9 +218,6 @@ impl Run<'_> {
             paginate,
             max_items,
         } = *listing;
-        let base = self
-            .render_request(request, &self.ctx(vec![]))
-            .map_err(StepStop::Failed)?;
         let mut all = Vec::new();
         let mut state = PageState::start(paginate.map(|p| &p.style));
         let mut seen_tokens = HashSet::new();
@@ -360,6 +440,15 @@ impl Run<'_> {
             Err(StepStop::Failed(m)) => Err(fail(m, status, attempts, false)),
         }
     }
+}
+
+/// The warning for an unpaged listing (`what`: its method and URL) whose answer held `count`
+/// items, when the API's `cap` says it cannot hold more: what lies beyond the cap was never seen.
+fn capped(what: &str, count: usize, cap: Option<u64>, paged: bool) -> Option<String> {
+    let cap = cap.filter(|c| !paged && count as u64 >= *c)?;
+    Some(format!(
+        "possibly truncated: {what} returned {count} items, the most this API returns in one answer (cap: {cap}), so items beyond them may exist and were not seen. Narrow the listing (a narrower query, or `each:` to list per project) until no answer holds {cap} items"
+    ))
 }
 
 /// Where a listing's items are and how far it may go.

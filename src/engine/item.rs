@@ -1,5 +1,9 @@
 //! An item: one unit of work at the provider (a task, a run), as fetched, with its common fields read
 //! once through the playbook's `task:` paths.
+//!
+//! Invariant: an item's id never changes once read. Ids given by the playbook (`fetch: ids:` or
+//! `file:`) are ids whatever the adapter's `task.id` path says (Skyvern's `$.workflow_run_id`), and
+//! reading an item again (enrich, check) keeps the id it had.
 
 use serde_json::{Value, json};
 
@@ -44,9 +48,30 @@ impl Item {
                 raw,
             });
         };
+        Ok(Item::with_id(raw, id, fields))
+    }
+
+    /// An item whose id was given (an `ids:` list, an ids file: `$.id` of `raw`), its other
+    /// fields read through `fields`. The adapter's id path is not consulted: an id is an id.
+    pub fn given(raw: Value, fields: &FieldsPlan) -> Result<Item, MissingId> {
+        let Some(id) = raw
+            .get("id")
+            .and_then(scalar_text)
+            .filter(|s| !s.is_empty())
+        else {
+            return Err(MissingId {
+                path: "$.id".to_string(),
+                raw,
+            });
+        };
+        Ok(Item::with_id(raw, id, fields))
+    }
+
+    /// `raw` as the item `id`, its other fields read through `fields`.
+    fn with_id(raw: Value, id: String, fields: &FieldsPlan) -> Item {
         let text =
             |p: &Option<crate::jsonpath::JsonPath>| p.as_ref().and_then(|p| p.first_text(&raw));
-        Ok(Item {
+        Item {
             label: text(&fields.label),
             status: text(&fields.status),
             created_at: fields
@@ -58,7 +83,7 @@ impl Item {
             new_id: None,
             id,
             raw,
-        })
+        }
     }
 
     /// An item made from an id alone (ids from a file or a list).
@@ -86,17 +111,10 @@ impl Item {
         })
     }
 
-    /// Read the fields again after the raw item changed (enrichment).
+    /// Read the fields again after the raw item changed (enrichment, a check); the id stays.
     pub fn reread(&mut self, fields: &FieldsPlan) {
-        if let Ok(mut fresh) = Item::read(self.raw.clone(), fields) {
-            fresh.new_id = self.new_id.take();
-            *self = fresh;
-        } else {
-            self.status = fields
-                .status
-                .as_ref()
-                .and_then(|p| p.first(&self.raw))
-                .and_then(scalar_text);
-        }
+        let mut fresh = Item::with_id(self.raw.clone(), std::mem::take(&mut self.id), fields);
+        fresh.new_id = self.new_id.take();
+        *self = fresh;
     }
 }

@@ -16,8 +16,11 @@
 //! - an item outside `only_status` is `skipped`, not sent.
 //!
 //! While sending: every request's intent is in the ledger before it leaves and its result after;
-//! a request that may have been carried out is checked, resent or given up as `on_ambiguous` says;
-//! the circuit breaker and an interruption stop new requests, and what is in flight finishes.
+//! a request that may have been carried out (no answer, or an answer the outcome rules call
+//! `ambiguous`, like Deep Work's 500 after it saved the retry) is checked, resent or given up as
+//! `on_ambiguous` says; an answer meaning the server has no such route stops the run, since every
+//! item would get it; the circuit breaker and an interruption stop new requests, and what is in
+//! flight finishes.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -280,7 +283,7 @@ impl Run<'_> {
                     continue;
                 }
                 Some(Past::InFlight) if !self.options.dry_run => {
-                    match self.check(plan, &item).await {
+                    match self.check(plan, &item, None).await {
                         Some(Checked::CarriedOut(status)) => {
                             let note = format!(
                                 "in flight when the resumed run stopped; the provider now shows {status}: it was carried out"
@@ -414,8 +417,15 @@ impl Run<'_> {
     }
 
     /// Read one item's current status to tell whether a retry was carried out. `None` when the
-    /// playbook has no way to read one item.
-    async fn check(&self, plan: &RetryPlan, item: &Item) -> Option<Checked> {
+    /// playbook has no way to read one item. With `counter_before` (the item's retry counter when
+    /// it was fetched, in this run) and the counter still readable, the retry was carried out when
+    /// the counter grew, whatever the status says.
+    async fn check(
+        &self,
+        plan: &RetryPlan,
+        item: &Item,
+        counter_before: Option<f64>,
+    ) -> Option<Checked> {
         let check = plan.check.as_ref()?;
         let fresh = match self.read_item(check, item).await {
             Ok(value) => value,
@@ -429,7 +439,20 @@ impl Run<'_> {
             (_, raw, fresh) => *raw = fresh,
         }
         now.reread(&plan.fields);
+        let counter_now = plan.counter.as_ref().and_then(|p| counter(p, &now.raw));
         let status = now.status.unwrap_or_default();
+        if let (Some(before), Some(after)) = (counter_before, counter_now) {
+            let path = plan
+                .counter
+                .as_ref()
+                .map(|p| p.source())
+                .unwrap_or_default();
+            return Some(if after > before {
+                Checked::CarriedOut(format!("{status} with {path} {after} (was {before})"))
+            } else {
+                Checked::NotCarriedOut
+            });
+        }
         let still_failed = match &plan.retryable {
             Some(list) => list.contains(&status),
             None => Some(&status) == item.status.as_ref(),
@@ -511,6 +534,13 @@ impl Run<'_> {
         };
         done.http_status = exchange.response.as_ref().map(|r| r.status);
         done.attempts = exchange.attempts;
+        if let Some(reason) = missing_route(plan, &request, &exchange, &self.redactor) {
+            let reason = self.redactor.redact(&reason);
+            return (
+                every(ItemOutcome::Failed, Some(reason.clone())),
+                Some(reason),
+            );
+        }
         if exchange.ambiguous {
             match self
                 .resolve_ambiguous(step, plan, items, &request, limiter, &exchange)
@@ -574,12 +604,17 @@ impl Run<'_> {
             ),
             None => None,
         };
-        let exchange = self
+        let mut exchange = self
             .http
             .send_paced(request, Effect::Mutate, &plan.backoff, limiter)
             .await;
+        mark_ambiguous(plan, &mut exchange);
+        // A missing route did nothing, but its intent stays open: a resumed run checks the item
+        // and sends it again if it was not carried out.
+        let no_route = missing_route(plan, request, &exchange, &self.redactor).is_some();
         if let (Some(ledger), Some(request_id)) = (&self.options.ledger, recorded)
             && !exchange.ambiguous
+            && !no_route
         {
             let outcomes: Vec<(String, String, Option<String>)> =
                 match classify(&exchange, &plan.outcome, ids, &self.redactor) {
@@ -673,7 +708,8 @@ impl Run<'_> {
             OnAmbiguous::Check => {
                 let mut results = Vec::new();
                 for item in items {
-                    results.push(match self.check(plan, item).await {
+                    let before = plan.counter.as_ref().and_then(|p| counter(p, &item.raw));
+                    results.push(match self.check(plan, item, before).await {
                         Some(Checked::CarriedOut(status)) => {
                             let note = format!(
                                 "{why}; checked: the provider shows {status}, so it was carried out"
@@ -791,6 +827,67 @@ impl Run<'_> {
             body: request.body.as_ref().map(|b| self.redactor.redact_json(b)),
         }
     }
+}
+
+/// A number at `path` in `raw` (a retry counter), as JSON has it or as text.
+fn counter(path: &crate::jsonpath::JsonPath, raw: &serde_json::Value) -> Option<f64> {
+    match path.first(raw)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An answer whose status the outcome rules call `ambiguous` (the provider may have acted before
+/// it failed) is handled like a request that got no answer: checked, resent or given up.
+fn mark_ambiguous(plan: &RetryPlan, exchange: &mut Exchange) {
+    let Some(response) = &exchange.response else {
+        return;
+    };
+    if exchange.ambiguous || !plan.outcome.ambiguous.contains(&response.status) {
+        return;
+    }
+    let detail = plan
+        .outcome
+        .message
+        .iter()
+        .find_map(|p| response.json.as_ref().and_then(|j| p.first_text(j)))
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    exchange.ambiguous = true;
+    exchange.error = Some(format!(
+        "HTTP {}{detail}; the provider may have carried it out before failing, so it was not sent again",
+        response.status
+    ));
+}
+
+/// The reason to stop when the answer means the server has no such route (a web framework's own
+/// 404, not the API's "task not found"): every item would get the same answer.
+fn missing_route(
+    plan: &RetryPlan,
+    request: &Request,
+    exchange: &Exchange,
+    redactor: &crate::secrets::Redactor,
+) -> Option<String> {
+    let response = exchange.response.as_ref()?;
+    let json = response.json.as_ref()?;
+    let rule = plan
+        .outcome
+        .missing_route
+        .iter()
+        .find(|r| r.status.contains(&response.status) && r.when.matches(json))?;
+    let hint = rule
+        .hint
+        .as_deref()
+        .map(|h| format!(" {h}"))
+        .unwrap_or_else(|| " Check the server's version and the playbook's `path`.".into());
+    Some(format!(
+        "the server has no route {} {} (HTTP {} {}): every retry would get the same answer, so none was sent after it.{hint}",
+        request.method,
+        request.url.path(),
+        response.status,
+        redactor.excerpt(response.text.trim(), 100)
+    ))
 }
 
 #[cfg(test)]

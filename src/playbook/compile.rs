@@ -25,6 +25,8 @@ const ROOTS_ITEM: &[&str] = &["vars", "steps", "item", "task"];
 const ROOTS_BATCH: &[&str] = &["vars", "steps", "items", "ids", "tasks"];
 const ROOTS_REPORT: &[&str] = &["vars", "run"];
 const ROOTS_NOTE: &[&str] = &["vars", "steps", "item", "task", "response"];
+/// Names the request of a `fetch: each:` listing may use: the outer item as `item`.
+const ROOTS_EACH: &[&str] = &["vars", "steps", "item"];
 /// The fields of `task` in templates.
 pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message", "new_id"];
 
@@ -145,12 +147,25 @@ pub enum FetchSource {
         items: Vec<JsonPath>,
         total: Option<JsonPath>,
         paginate: Option<PaginatePlan>,
+        /// The most items one answer holds (an answer holding that many may be truncated).
+        cap: Option<u64>,
+        /// A second listing per item found, whose items are the step's.
+        each: Option<Box<ListingPlan>>,
     },
     File {
         path: Template,
         id_field: Option<String>,
     },
     Ids(Template),
+}
+
+/// One HTTP listing of `fetch: each:`.
+pub struct ListingPlan {
+    pub request: RequestPlan,
+    pub items: Vec<JsonPath>,
+    pub total: Option<JsonPath>,
+    pub paginate: Option<PaginatePlan>,
+    pub cap: Option<u64>,
 }
 
 pub struct PaginatePlan {
@@ -222,6 +237,8 @@ pub struct RetryPlan {
     pub budget: Option<(u32, Span)>,
     pub new_id: Option<JsonPath>,
     pub note: Option<Template>,
+    /// A number the provider raises with each retry it carries out (Deep Work's `retry_count`).
+    pub counter: Option<JsonPath>,
 }
 
 pub enum RetryMode {
@@ -234,6 +251,17 @@ pub struct OutcomePlan {
     pub message: Vec<JsonPath>,
     pub body: Vec<BodyRulePlan>,
     pub items: Option<ItemRulesPlan>,
+    /// Statuses that may come after the provider acted: handled as `on_ambiguous` says.
+    pub ambiguous: Vec<u16>,
+    /// Answers that mean the server has no such route: the run stops.
+    pub missing_route: Vec<MissingRoutePlan>,
+}
+
+/// An answer meaning "no such route" (a web framework's own 404).
+pub struct MissingRoutePlan {
+    pub status: Vec<u16>,
+    pub when: Predicate,
+    pub hint: Option<String>,
 }
 
 pub struct BodyRulePlan {
@@ -1135,7 +1163,13 @@ impl Compiler<'_> {
         } else if let Some(ids) = &f.ids {
             FetchSource::Ids(self.template(file, ids, ROOTS_LIST)?)
         } else {
-            let d = defaults.fetch.as_ref();
+            // A fetch naming its own route takes nothing from the adapter's listing: its query,
+            // items path, total, pagination and cap belong to the adapter's route.
+            let own_route = f
+                .request
+                .as_ref()
+                .is_some_and(|r| r.path.is_some() || r.url.is_some());
+            let d = defaults.fetch.as_ref().filter(|_| !own_route);
             let merged;
             let (rfile, request) = match (&f.request, d.and_then(|d| d.request.as_ref())) {
                 (Some(r), Some(dr)) => {
@@ -1193,13 +1227,36 @@ impl Compiler<'_> {
                     }
                 }
             }
+            let cap = f.cap.or_else(|| d.and_then(|d| d.cap));
+            if cap.is_some() && paginate.is_some() {
+                return self.error(
+                    file,
+                    at,
+                    "`cap` is for a listing without pagination (a paged listing goes on to the next page)",
+                    Some("remove `cap:` or `paginate:`".into()),
+                );
+            }
+            let each = match &f.each {
+                Some(e) => Some(Box::new(self.listing(file, e, at)?)),
+                None => None,
+            };
             FetchSource::Http {
                 request: Box::new(request),
                 items,
                 total,
                 paginate,
+                cap,
+                each,
             }
         };
+        if !matches!(source, FetchSource::Http { .. }) && (f.cap.is_some() || f.each.is_some()) {
+            return self.error(
+                file,
+                at,
+                "`cap` and `each` are for a fetch with a `request`, not `file` or `ids`",
+                None,
+            );
+        }
         let enrich = match &f.enrich {
             Some(e) => Some(self.enrich(file, e, dfile, defaults.get.as_ref(), at)?),
             None => None,
@@ -1216,6 +1273,43 @@ impl Compiler<'_> {
             max_items,
             enrich,
             fields,
+        })
+    }
+
+    /// The second listing of `fetch: each:`.
+    fn listing(
+        &mut self,
+        file: &Arc<SourceFile>,
+        l: &model::Listing,
+        at: Option<Position>,
+    ) -> Option<ListingPlan> {
+        let request = self.request(file, &l.request, ROOTS_EACH, "GET", at)?;
+        let items = match &l.items {
+            Some(p) => self.jsonpaths(file, p)?,
+            None => vec![JsonPath::parse("$[*]").expect("a constant path")],
+        };
+        let total = match &l.total {
+            Some(p) => Some(self.jsonpath(file, p)?),
+            None => None,
+        };
+        let paginate = match &l.paginate {
+            Some(p) => Some(self.paginate(file, p, at, None)?),
+            None => None,
+        };
+        if l.cap.is_some() && paginate.is_some() {
+            return self.error(
+                file,
+                at,
+                "`cap` is for a listing without pagination (a paged listing goes on to the next page)",
+                Some("remove `cap:` or `paginate:` in `each:`".into()),
+            );
+        }
+        Some(ListingPlan {
+            request,
+            items,
+            total,
+            paginate,
+            cap: l.cap,
         })
     }
 
@@ -1501,11 +1595,22 @@ impl Compiler<'_> {
         };
         let base = self.backoff(dfile, d.and_then(|d| d.backoff.as_ref()), backoff.clone());
         let backoff = self.backoff(file, r.backoff.as_ref(), base);
-        let outcome = match (&r.outcome, d.and_then(|d| d.outcome.as_ref())) {
+        let default_outcome = d.and_then(|d| d.outcome.as_ref());
+        let mut outcome = match (&r.outcome, default_outcome) {
             (Some(o), _) => self.outcome(file, o)?,
             (None, Some(o)) => self.outcome(dfile, o)?,
             (None, None) => self.outcome(file, &model::OutcomeRules::default())?,
         };
+        // What the adapter knows of its server's ambiguous and missing-route answers stays, unless
+        // the playbook's own `outcome` says otherwise.
+        if let (Some(own), Some(dflt)) = (&r.outcome, default_outcome) {
+            if own.ambiguous.is_none() {
+                outcome.ambiguous = dflt.ambiguous.clone().unwrap_or_default();
+            }
+            if own.missing_route.is_none() {
+                outcome.missing_route = self.missing_routes(dfile, dflt)?;
+            }
+        }
         let only_status = match &r.only_status {
             Some(list) => Some(self.statuses(file, list)?),
             None if provider_guards_status => self.selected_statuses.clone(),
@@ -1519,6 +1624,11 @@ impl Compiler<'_> {
         let note = match (&r.note, d.and_then(|d| d.note.as_ref())) {
             (Some(t), _) => Some(self.template(file, t, ROOTS_NOTE)?),
             (None, Some(t)) => Some(self.template(dfile, t, ROOTS_NOTE)?),
+            (None, None) => None,
+        };
+        let counter = match (&r.counter, d.and_then(|d| d.counter.as_ref())) {
+            (Some(p), _) => Some(self.jsonpath(file, p)?),
+            (None, Some(p)) => Some(self.jsonpath(dfile, p)?),
             (None, None) => None,
         };
         let check = match (&r.check, defaults.get.as_ref()) {
@@ -1559,6 +1669,7 @@ impl Compiler<'_> {
             only_status,
             new_id,
             note,
+            counter,
         })
     }
 
@@ -1599,12 +1710,31 @@ impl Compiler<'_> {
             }
             None => None,
         };
+        let missing_route = self.missing_routes(file, o)?;
         Some(OutcomePlan {
             status: o.status.clone(),
             message,
             body,
             items,
+            ambiguous: o.ambiguous.clone().unwrap_or_default(),
+            missing_route,
         })
+    }
+
+    fn missing_routes(
+        &mut self,
+        file: &Arc<SourceFile>,
+        o: &model::OutcomeRules,
+    ) -> Option<Vec<MissingRoutePlan>> {
+        let mut routes = Vec::new();
+        for rule in o.missing_route.iter().flatten() {
+            routes.push(MissingRoutePlan {
+                status: rule.status.clone().unwrap_or_else(|| vec![404]),
+                when: self.predicate(file, &rule.when)?,
+                hint: rule.hint.clone(),
+            });
+        }
+        Some(routes)
     }
 
     fn verify(

@@ -366,6 +366,17 @@ pub struct Fetch {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub ids: Option<Spanned<String>>,
+    /// The most items the API returns in one answer, whatever `limit` asks (PocketPaw: 100). A
+    /// listing without pagination whose answer holds that many may be truncated: the run warns,
+    /// records it in the report's `errors` and exits 1. Built-in adapters declare their list's cap;
+    /// a fetch that names its own `path` or `url` says its own.
+    #[serde(default)]
+    pub cap: Option<u64>,
+    /// For each item the listing finds, a second listing whose items are this step's items (each
+    /// project's tasks): narrows a capped listing. Its request templates see `item` (the outer
+    /// item's JSON); the outer items are not items of the step.
+    #[serde(default)]
+    pub each: Option<Box<Listing>>,
     /// Read each item again with its own request (for APIs with no list endpoint).
     #[serde(default)]
     pub enrich: Option<Enrich>,
@@ -384,6 +395,29 @@ pub struct Fetch {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub max_items: Option<Spanned<Count>>,
+}
+
+/// One HTTP listing: a request, where its items are, and how to page it (`fetch: each:`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Listing {
+    /// The request (default method GET); templates see `vars`, `steps` and `item`.
+    pub request: Request,
+    /// JSONPath to the items in each answer (default `$[*]`); a list of paths adds up what each
+    /// finds.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub items: Option<Spanned<OneOrMany>>,
+    /// JSONPath to the number of items the API says there are (as on `fetch`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub total: Option<Spanned<String>>,
+    /// How to get the next page.
+    #[serde(default)]
+    pub paginate: Option<Paginate>,
+    /// The most items the API returns in one answer (as on `fetch`).
+    #[serde(default)]
+    pub cap: Option<u64>,
 }
 
 /// Pagination: exactly one style, plus the `max_pages` guard.
@@ -595,10 +629,17 @@ pub struct Retry {
     #[serde(default)]
     pub check: Option<Enrich>,
     /// What to do when a retry request may have been carried out (a timeout or a broken answer
-    /// after sending): `check` the item's status first (the default where a `check` exists),
-    /// `resend`, or `give_up` (report it `unknown`; the default otherwise).
+    /// after sending, or an answer listed in `outcome.ambiguous`): `check` the item's status first
+    /// (the default where a `check` exists), `resend`, or `give_up` (report it `unknown`; the
+    /// default otherwise).
     #[serde(default)]
     pub on_ambiguous: Option<OnAmbiguous>,
+    /// JSONPath to a number the provider raises with each retry it carries out (Deep Work's
+    /// `$.retry_count`). When set, a check after an ambiguous answer counts the retry as carried
+    /// out when the number grew since the item was fetched, whatever its status.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub counter: Option<Spanned<String>>,
     /// Retry one task at most `max` times in `per` across runs (from the ledger); a task over it is
     /// reported `chronic` and not sent. Where retries create new work (`new_id`), the retries of
     /// the whole chain count.
@@ -640,6 +681,31 @@ pub struct OutcomeRules {
     /// For answers that report each item (batches): where the per-item results are.
     #[serde(default)]
     pub items: Option<ItemRules>,
+    /// HTTP statuses that may come after the provider acted (Deep Work answers 500 when it saved
+    /// the retry and then failed to dispatch it): handled as `on_ambiguous` says, never resent
+    /// blindly. Default: the adapter's (none for `http`).
+    #[serde(default)]
+    pub ambiguous: Option<Vec<u16>>,
+    /// Answers that mean the server has no such route (a web framework's own 404), not that the
+    /// item is unknown: the run stops (exit 3) naming the route, instead of failing every item.
+    /// Default: the adapter's.
+    #[serde(default)]
+    pub missing_route: Option<Vec<MissingRoute>>,
+}
+
+/// An answer that means "no such route" (`outcome.missing_route`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MissingRoute {
+    /// The HTTP statuses it applies to (default: 404).
+    #[serde(default)]
+    pub status: Option<Vec<u16>>,
+    /// JSONPath filter expression on the answer body, e.g. `@.detail == 'Not Found'`.
+    #[schemars(with = "String")]
+    pub when: Spanned<String>,
+    /// What to tell the user: which server versions have the route.
+    #[serde(default)]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

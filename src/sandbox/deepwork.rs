@@ -20,8 +20,19 @@
 //!   status is left as it is. Lists, projects and plans show where a task is without moving it.
 //!   Snapshots add `sandbox_settles_to`: how a retry of the task ends (`null` for a task that
 //!   cannot be retried and is not in motion).
-//! - The optional token bucket (one bucket: every client is on loopback) answers 429
-//!   `{"detail":"Too many requests"}` with `Retry-After`, and sets `X-RateLimit-*` on every answer.
+//! - As PocketPaw 0.4.18 does (read from its source and measured on a real server):
+//!   - a token bucket of 10 requests/s, burst 30, per client (one bucket: every client is on
+//!     loopback) answers 429 `{"detail":"Too many requests"}` with `Retry-After` (whole seconds,
+//!     rounded up) and sets `X-RateLimit-*` on every answer; on by default, changeable;
+//!   - the task list and the projects list hold at most [`LIST_CAP`] entries, sorted by
+//!     `updated_at` newest first, and `count` is taken after the cap (so it is at most 100 too);
+//!     a project's own answer (`GET /api/mission-control/projects/{id}`) lists all its tasks;
+//!   - a retry saves the reset before it dispatches the task: on a configurable share of retries
+//!     (none by default) the dispatch fails and the answer is 500
+//!     `{"detail":"Retry dispatch failed: …"}` although the task is already `assigned`;
+//!   - an unknown task is 404 `{"detail":"Task not found"}`; an unknown route is FastAPI's own
+//!     404 `{"detail":"Not Found"}`; with the retry route switched off (a 0.4.4 server) every
+//!     retry gets the latter.
 
 use std::sync::Arc;
 
@@ -45,6 +56,13 @@ use super::{Api, RateLimit};
 pub(crate) const TOKEN: &str = "pp_sandbox_token";
 const SALT: u64 = 0x6465_6570_776f_726b;
 const DAY: i64 = 24 * 3600;
+/// The most tasks (or projects) PocketPaw's store hands its list routes.
+pub(crate) const LIST_CAP: usize = 100;
+/// PocketPaw's API limiter: 10 requests a second per client, bursts of 30.
+pub(crate) const RATE_LIMIT: RateLimit = RateLimit {
+    per_second: 10.0,
+    burst: 30,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -221,6 +239,11 @@ pub(crate) struct Store {
     tasks: Vec<Task>,
     bucket: Option<Bucket>,
     localhost_bypass: bool,
+    /// The share of retries whose dispatch fails after the reset was saved (0.0 to 1.0).
+    dispatch_failures: f64,
+    /// Whether the retry route exists (PocketPaw 0.4.4 has none).
+    retry_route: bool,
+    seed: u64,
 }
 
 impl Store {
@@ -319,8 +342,11 @@ impl Store {
         Store {
             projects,
             tasks,
-            bucket: None,
+            bucket: Some(Bucket::new(RATE_LIMIT)),
             localhost_bypass: false,
+            dispatch_failures: 0.0,
+            retry_route: true,
+            seed,
         }
     }
 
@@ -370,6 +396,66 @@ impl Store {
 
     pub(crate) fn set_localhost_bypass(&mut self, bypass: bool) {
         self.localhost_bypass = bypass;
+    }
+
+    pub(crate) fn set_dispatch_failures(&mut self, share: f64) {
+        self.dispatch_failures = share.clamp(0.0, 1.0);
+    }
+
+    pub(crate) fn set_retry_route(&mut self, exists: bool) {
+        self.retry_route = exists;
+    }
+
+    /// Adds `count` blocked tasks, created within the last day, to `proj-alpha`; their ids.
+    pub(crate) fn add_blocked(&mut self, count: usize, now: i64) -> Vec<String> {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ SALT ^ self.tasks.len() as u64);
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let created_at = now - rng.random_range(600..DAY - 600);
+            let id = seeded_uuid(&mut rng);
+            ids.push(id.clone());
+            self.tasks.push(Task {
+                id,
+                project_id: "proj-alpha",
+                title: format!("Bulk task {n}"),
+                status: Status::Blocked,
+                priority: "medium",
+                task_type: "agent",
+                created_at,
+                updated_at: created_at + 60,
+                retry_count: 1,
+                max_retries: 1,
+                error_message: Some(ERRORS[n % ERRORS.len()]),
+                estimated_minutes: 10,
+                progress: Progress::Untouched,
+                fate: Fate::Success,
+            });
+        }
+        self.tasks.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        ids
+    }
+
+    /// Whether this retry's dispatch fails (by seed, task and attempt, so a run is repeatable).
+    fn dispatch_fails(&self, task_id: &str, retry_count: u32) -> bool {
+        if self.dispatch_failures <= 0.0 {
+            return false;
+        }
+        // FNV-1a over the seed, the id and the attempt: stable across builds, unlike std's hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let bytes = self.seed.to_le_bytes();
+        for byte in bytes
+            .iter()
+            .chain(task_id.as_bytes())
+            .chain(&retry_count.to_le_bytes())
+        {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        (hash % 10_000) as f64 / 10_000.0 < self.dispatch_failures
     }
 
     fn project(&self, id: &str) -> Option<&Project> {
@@ -536,9 +622,14 @@ async fn list_tasks(
         .filter(|id| !id.is_empty());
     let tags = query.list("tags");
     let store = lock(&shared.deepwork);
-    let matching: Vec<Value> = store
-        .tasks
-        .iter()
+    let mut by_update: Vec<&Task> = store.tasks.iter().collect();
+    by_update.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let matching: Vec<Value> = by_update
+        .into_iter()
         .map(Task::to_json)
         .filter(|task| status.is_none_or(|status| task["status"] == json!(status)))
         .filter(|task| {
@@ -555,6 +646,7 @@ async fn list_tasks(
                     .is_some_and(|tags| tags.contains(&json!(tag)))
             })
         })
+        .take(LIST_CAP)
         .collect();
     let count = matching.len();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -605,6 +697,7 @@ async fn list_projects(
         .iter()
         .filter(|project| status.is_none_or(|status| project.status == status))
         .map(Project::to_json)
+        .take(LIST_CAP)
         .collect();
     let count = matching.len();
     let projects: Vec<Value> = matching
@@ -681,6 +774,9 @@ async fn retry_task(
     let (project_id, task_id) = path_ids(path)?;
     let now = shared.clock.now_secs();
     let mut store = lock(&shared.deepwork);
+    if !store.retry_route {
+        return Err(Detail::new(StatusCode::NOT_FOUND, "Not Found"));
+    }
     if store.project(&project_id).is_none() {
         return Err(Detail::new(StatusCode::NOT_FOUND, "Project not found"));
     }
@@ -709,6 +805,7 @@ async fn retry_task(
     task.error_message = None;
     task.updated_at = now;
     task.progress.start();
+    let retry_count = task.retry_count;
     let task = task.to_json();
     if let Some(project) = store
         .projects
@@ -719,6 +816,13 @@ async fn retry_task(
             project.status = "executing";
         }
         project.updated_at = now;
+    }
+    if store.dispatch_fails(&task_id, retry_count) {
+        // The reset is saved; only the dispatch failed.
+        return Err(Detail::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Retry dispatch failed: the Deep Work session is not running (sandbox)",
+        ));
     }
     let progress = store.progress(&project_id);
     Ok(reply::json(

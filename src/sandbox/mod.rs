@@ -65,6 +65,9 @@ pub struct SandboxConfig {
     /// Milliseconds every API answer is held back after its request was journaled and its state
     /// change applied (0: none). The control endpoints are never delayed.
     pub latency_ms: u64,
+    /// Share, from 0.0 to 1.0, of Deep Work retries answered 500 "Retry dispatch failed" after the
+    /// reset was saved, as PocketPaw does when a dispatch fails.
+    pub deepwork_dispatch_failures: f64,
 }
 
 impl Default for SandboxConfig {
@@ -76,6 +79,7 @@ impl Default for SandboxConfig {
             retry_after_secs: 1,
             settle_reads: 1,
             latency_ms: 0,
+            deepwork_dispatch_failures: 0.0,
         }
     }
 }
@@ -207,7 +211,9 @@ impl Sandbox {
         }
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
         let addr = listener.local_addr()?;
+        let dispatch_failures = config.deepwork_dispatch_failures;
         let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
+        state::lock(&shared.deepwork).set_dispatch_failures(dispatch_failures);
         let app = app(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -283,9 +289,29 @@ impl Sandbox {
 
     /// Puts a token bucket in front of `/deepwork` (like PocketPaw's per-IP limiter), or removes
     /// it with `None`. While set, answers carry `X-RateLimit-*` headers and an empty bucket answers
-    /// 429 with `Retry-After`.
+    /// 429 with `Retry-After`. PocketPaw's own (10/s, burst 30) is on from the start.
     pub fn set_deepwork_rate_limit(&self, limit: Option<RateLimit>) {
         state::lock(&self.shared.deepwork).set_rate_limit(limit);
+    }
+
+    /// Makes this share (0.0 to 1.0) of Deep Work retries answer 500 "Retry dispatch failed" after
+    /// the reset was saved, as PocketPaw does when the dispatch fails (none by default). Which
+    /// retries fail follows the seed, the task and its retry count.
+    pub fn set_deepwork_dispatch_failures(&self, share: f64) {
+        state::lock(&self.shared.deepwork).set_dispatch_failures(share);
+    }
+
+    /// Removes (`false`) or restores the Deep Work retry route, as on PocketPaw 0.4.4, which has
+    /// none: every retry then gets FastAPI's `404 {"detail": "Not Found"}`.
+    pub fn set_deepwork_retry_route(&self, exists: bool) {
+        state::lock(&self.shared.deepwork).set_retry_route(exists);
+    }
+
+    /// Adds `count` blocked tasks created within the last day to the Deep Work project
+    /// `proj-alpha` (to fill PocketPaw's list past its cap of 100); their ids.
+    pub fn add_deepwork_blocked_tasks(&self, count: usize) -> Vec<String> {
+        let now = self.shared.clock.now_secs();
+        state::lock(&self.shared.deepwork).add_blocked(count, now)
     }
 
     /// Lets `/deepwork` requests through without a token, like PocketPaw's localhost bypass

@@ -10,10 +10,12 @@
 //! Invariants: no test reaches anything but 127.0.0.1; no test sleeps to wait for something; timing
 //! is asserted only as lower bounds measured by the fake server's own clock.
 
+mod ambiguous_answers;
 mod bad_input;
 mod batch;
 mod broken_ledger;
 mod canary;
+mod capped_listings;
 mod dry_run;
 mod fetch_sources;
 mod filter;
@@ -21,6 +23,7 @@ mod found_at_load;
 mod gate;
 mod hostile;
 mod id_paths;
+mod ids_are_ids;
 mod item_caps;
 mod lock_race;
 mod malformed_answers;

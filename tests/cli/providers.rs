@@ -11,6 +11,7 @@
 
 mod beam;
 mod deepwork;
+mod deepwork_real;
 mod geelark;
 mod herodotus;
 mod http;

@@ -248,3 +248,114 @@ async fn token_bucket_limits_with_headers() {
     assert!(!response.headers().contains_key("x-ratelimit-limit"));
     sandbox.shutdown().await;
 }
+
+/// PocketPaw's own limiter is on from the start: of 100 requests sent at once, the burst of 30
+/// passes (and what refills meanwhile, 10 a second), the rest are 429 with `Retry-After: 1` (its
+/// wait rounded up to whole seconds).
+#[tokio::test]
+async fn pocketpaws_limiter_is_on_by_default() {
+    let sandbox = sandbox(7, 0.0).await;
+    let url = format!("{}/api/mission-control/projects", base(&sandbox));
+    let http = client();
+    let answers = futures_util::future::join_all((0..100).map(|_| {
+        let request = http.get(&url).bearer_auth(TOKEN);
+        async move {
+            let response = request.send().await.expect("sent");
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (response.status().as_u16(), retry_after)
+        }
+    }))
+    .await;
+    let passed = answers.iter().filter(|(s, _)| *s == 200).count();
+    let limited: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();
+    assert!(passed >= 30, "the burst passes: {answers:?}");
+    assert_eq!(passed + limited.len(), 100, "{answers:?}");
+    assert!(!limited.is_empty(), "100 at once are over the limit");
+    assert!(limited.iter().all(|(_, wait)| wait.as_deref() == Some("1")));
+    sandbox.shutdown().await;
+}
+
+/// With 102 blocked tasks the list stops at 100, and so does `count`; a project's own answer
+/// lists every task.
+#[tokio::test]
+async fn the_task_list_and_its_count_stop_at_100() {
+    let sandbox = sandbox(7, 0.0).await;
+    sandbox.set_deepwork_rate_limit(None);
+    let added = sandbox.add_deepwork_blocked_tasks(94);
+    assert_eq!(added.len(), 94);
+    let (status, body) = get(&format!(
+        "{}/api/mission-control/tasks?status=blocked&limit=1000",
+        base(&sandbox)
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["count"], json!(100), "8 seeded + 94 added, capped");
+    assert_eq!(body["tasks"].as_array().map(Vec::len), Some(100));
+    let (_, project) = get(&format!(
+        "{}/api/mission-control/projects/proj-alpha",
+        base(&sandbox)
+    ))
+    .await;
+    let blocked = project["tasks"]
+        .as_array()
+        .map(|tasks| tasks.iter().filter(|t| t["status"] == "blocked").count());
+    assert_eq!(blocked, Some(5 + 94));
+    sandbox.shutdown().await;
+}
+
+/// A failed dispatch answers 500 after the reset was saved: the task is `assigned` with one more
+/// retry, and sending it again gets 400 "got 'assigned'". (`runbook sandbox
+/// --deepwork-dispatch-failures 1` sets the same share.)
+#[tokio::test]
+async fn a_failed_dispatch_answers_500_after_the_reset() {
+    let sandbox = Sandbox::start(crate::sandbox::SandboxConfig {
+        deepwork_dispatch_failures: 1.0,
+        ..crate::sandbox::SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let id = ids(&sandbox, "proj-alpha", "blocked").remove(0);
+    let (status, body) = retry(&sandbox, "proj-alpha", &id).await;
+    assert_eq!(status, 500);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Retry dispatch failed")),
+        "{body}"
+    );
+    let task = sandbox
+        .tasks("deepwork")
+        .into_iter()
+        .find(|t| t["id"] == json!(id))
+        .expect("the task");
+    assert_eq!(task["status"], "assigned");
+    assert_eq!(task["retry_count"], json!(2));
+    let (status, body) = retry(&sandbox, "proj-alpha", &id).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"detail": "Can only retry tasks with status 'blocked', got 'assigned'"})
+        )
+    );
+    sandbox.shutdown().await;
+}
+
+/// Without the retry route (PocketPaw 0.4.4) a retry gets FastAPI's own 404, which is not the
+/// per-task "Task not found".
+#[tokio::test]
+async fn a_missing_retry_route_is_frameworks_not_found() {
+    let sandbox = sandbox(7, 0.0).await;
+    let id = ids(&sandbox, "proj-alpha", "blocked").remove(0);
+    let (status, body) = retry(&sandbox, "proj-alpha", "no-such-task").await;
+    assert_eq!((status, body), (404, json!({"detail": "Task not found"})));
+    sandbox.set_deepwork_retry_route(false);
+    let (status, body) = retry(&sandbox, "proj-alpha", &id).await;
+    assert_eq!((status, body), (404, json!({"detail": "Not Found"})));
+    assert_eq!(ids(&sandbox, "proj-alpha", "blocked").len(), 5);
+    sandbox.shutdown().await;
+}

@@ -8,14 +8,17 @@ use serde_json::{Value, json};
 use super::{client, status_and_json};
 use crate::sandbox::{Sandbox, SandboxConfig};
 
+/// A sandbox whose Deep Work limiter is off: these tests read as fast as they can.
 async fn sandbox_settling(seed: u64, settle_reads: u32) -> Sandbox {
-    Sandbox::start(SandboxConfig {
+    let sandbox = Sandbox::start(SandboxConfig {
         seed,
         settle_reads,
         ..SandboxConfig::default()
     })
     .await
-    .expect("sandbox starts")
+    .expect("sandbox starts");
+    sandbox.set_deepwork_rate_limit(None);
+    sandbox
 }
 
 /// One emulated API, as far as retrying an item and reading it back goes.
