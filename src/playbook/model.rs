@@ -197,11 +197,11 @@ pub struct Verify {
     pub item: Option<Spanned<String>>,
     /// Statuses that mean the work succeeded.
     #[serde(default)]
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    #[schemars(with = "Option<Statuses>")]
     pub success: Option<Spanned<Statuses>>,
     /// Statuses that mean it failed again.
     #[serde(default)]
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    #[schemars(with = "Option<Statuses>")]
     pub failure: Option<Spanned<Statuses>>,
     /// Time between two polls of an item (default `10s`).
     #[serde(default)]
@@ -213,7 +213,7 @@ pub struct Verify {
     pub timeout: Option<Spanned<String>>,
     /// Reads in flight at once (default 1).
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<Count>")]
     pub concurrency: Option<Spanned<Count>>,
     /// A rate limit of these reads, e.g. `5/s` (the connection's applies too).
     #[serde(default)]
@@ -238,7 +238,7 @@ pub struct Request {
     pub url: Option<Spanned<String>>,
     /// Query parameters (templates); a list repeats the parameter.
     #[serde(default)]
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    #[schemars(with = "BTreeMap<String, QueryValue>")]
     pub query: BTreeMap<String, Spanned<QueryValue>>,
     /// Extra headers (templates).
     #[serde(default)]
@@ -344,7 +344,7 @@ pub struct Fetch {
     /// JSONPath to the items in each response (e.g. `$.tasks[*]`); a list of paths adds up what
     /// each finds (for APIs that answer in more than one shape).
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<OneOrMany>")]
     pub items: Option<Spanned<OneOrMany>>,
     /// JSONPath to the number of items the API says there are; fewer items fetched than that fails
     /// the run rather than work on a truncated list.
@@ -393,7 +393,7 @@ pub struct Fetch {
     /// Most items this step may fetch (default 50000; a number or a template over `vars`). More
     /// abort the run (exit 3) rather than hold an unbounded list in memory.
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<Count>")]
     pub max_items: Option<Spanned<Count>>,
 }
 
@@ -406,7 +406,7 @@ pub struct Listing {
     /// JSONPath to the items in each answer (default `$[*]`); a list of paths adds up what each
     /// finds.
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<OneOrMany>")]
     pub items: Option<Spanned<OneOrMany>>,
     /// JSONPath to the number of items the API says there are (as on `fetch`).
     #[serde(default)]
@@ -557,11 +557,11 @@ pub struct Filter {
     pub input: Option<Spanned<String>>,
     /// Keep items whose status is one of these.
     #[serde(default)]
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    #[schemars(with = "Option<Statuses>")]
     pub status_in: Option<Spanned<Statuses>>,
     /// Drop items whose status is one of these.
     #[serde(default)]
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    #[schemars(with = "Option<Statuses>")]
     pub status_not_in: Option<Spanned<Statuses>>,
     /// A JSONPath filter expression on the item, e.g. `@.attempts < 3 && @.error != null`.
     #[serde(default, rename = "where")]
@@ -581,7 +581,7 @@ pub struct Filter {
     pub time: Option<Spanned<String>>,
     /// Keep at most this many items.
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<Count>")]
     pub limit: Option<Spanned<Count>>,
 }
 
@@ -601,7 +601,7 @@ pub struct Retry {
     pub batch: Option<Batch>,
     /// Requests in flight at once (default 1).
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<Count>")]
     pub concurrency: Option<Spanned<Count>>,
     /// Rate limit shared by every worker, e.g. `5/s` or `100/min`.
     #[serde(default)]
@@ -616,7 +616,7 @@ pub struct Retry {
     /// Retry only items with one of these statuses; others are `skipped` without a request. Built-in
     /// providers whose retry accepts any item (Skyvern) default it to the filter's `status_in`.
     #[serde(default)]
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    #[schemars(with = "Option<Statuses>")]
     pub only_status: Option<Spanned<Statuses>>,
     /// JSONPath to the id of the new work a retry creates (Skyvern's new run), recorded in the report
     /// as `new_id` and in the ledger as the next link of the item's chain: the item is not retried
@@ -655,7 +655,7 @@ pub struct Retry {
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     /// Most items per request.
-    #[schemars(with = "serde_json::Value")]
+    #[schemars(with = "Count")]
     pub size: Spanned<Count>,
     /// The request; its templates see `items`, `ids` and `tasks` (built-in providers have a default).
     #[serde(default)]

@@ -45,6 +45,38 @@ fn every_shipped_playbook_names_the_schema_and_validates() {
     }
 }
 
+/// Regression: the committed schema called `status_in`, `only_status` and the other status lists
+/// arrays only, so an editor flagged the shipped playbooks' `"{{ vars.statuses }}"` that runbook
+/// itself accepts. Every shipped playbook must pass the schema as an editor applies it.
+#[test]
+fn every_shipped_playbook_passes_the_committed_schema() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("schemas/playbook.schema.json"))
+            .expect("schemas/playbook.schema.json"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    for entry in std::fs::read_dir(repo_path("playbooks")).expect("playbooks/") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a playbook");
+        let playbook: serde_json::Value =
+            serde_saphyr::from_str(&text).expect("a playbook is YAML that maps to JSON");
+        let errors: Vec<String> = validator
+            .iter_errors(&playbook)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            errors.join("\n")
+        );
+    }
+}
+
 #[test]
 fn a_closed_stdout_is_not_an_error() {
     // `runbook schema | head -1`: the reader is gone before runbook writes.
