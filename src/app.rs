@@ -430,14 +430,23 @@ async fn first_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// `history` and `show` read a ledger that runs made: none there is a mistake on the command line
+/// (exit 2), not an empty history.
+fn ledger_exists(ledger: &Path) -> Result<(), i32> {
+    if ledger.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
+        ledger.display()
+    );
+    Err(exit::INVALID)
+}
+
 /// `runbook history`: the runs in the ledger, newest first.
 pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
-    if !ledger.exists() {
-        eprintln!(
-            "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
-            ledger.display()
-        );
-        return exit::INVALID;
+    if let Err(code) = ledger_exists(ledger) {
+        return code;
     }
     let name = playbook.map(playbook_name);
     let opened = crate::ledger::Ledger::open_to_read(ledger);
@@ -514,12 +523,8 @@ fn playbook_name(given: &str) -> String {
 
 /// `runbook show`: a past run's report from the ledger, printed or written again.
 pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
-    if !ledger.exists() {
-        eprintln!(
-            "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
-            ledger.display()
-        );
-        return exit::INVALID;
+    if let Err(code) = ledger_exists(ledger) {
+        return code;
     }
     let stored = match crate::ledger::Ledger::open_to_read(ledger).and_then(|l| l.report(run_id)) {
         Ok(Some(r)) => r,

@@ -251,6 +251,16 @@ impl Redactor {
         self.remember(value, false);
     }
 
+    /// Remember the value of header `name` as what it is: a per-request signature
+    /// ([`is_signature_header`]), a credential ([`is_sensitive_header`]), or nothing secret.
+    pub fn register_named_header(&self, name: &str, value: &str) {
+        if is_signature_header(name) {
+            self.register_signature(value);
+        } else if is_sensitive_header(name) {
+            self.register_header(value);
+        }
+    }
+
     fn remember(&self, value: &str, by_prefix: bool) {
         if value.chars().count() < MIN_SECRET_LEN {
             return;
@@ -681,6 +691,11 @@ pub fn is_credential_name(name: &str) -> bool {
                 .iter()
                 .any(|end| word.ends_with(end))
         })
+}
+
+/// Header names whose values are signatures made anew for every request (GeeLark's `sign`).
+pub fn is_signature_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("sign")
 }
 
 /// Header names whose values are credentials whatever they contain.

@@ -450,15 +450,7 @@ impl Templates {
             return Ok(template.source.to_string());
         }
         let out = self.render_raw(template, ctx)?;
-        if !template.native {
-            return Ok(out);
-        }
-        match serde_json::from_str::<serde_json::Value>(&out) {
-            Ok(serde_json::Value::String(s)) => Ok(s),
-            Ok(serde_json::Value::Null) => Ok(String::new()),
-            Ok(other) => Ok(other.to_string()),
-            Err(_) => Ok(out),
-        }
+        Ok(as_text(template, out))
     }
 
     /// Render to a JSON value: native for a single expression, else the text as a string.
@@ -516,26 +508,34 @@ impl Templates {
             return Trial::Rendered(template.source.to_string());
         }
         match self.attempt(template, ctx) {
-            Ok(out) if template.native => {
-                Trial::Rendered(match serde_json::from_str::<serde_json::Value>(&out) {
-                    Ok(serde_json::Value::String(s)) => s,
-                    _ => out,
-                })
-            }
-            Ok(out) => Trial::Rendered(out),
+            Ok(out) => Trial::Rendered(as_text(template, out)),
             Err((text, true)) => Trial::Broken(text),
             Err((_, false)) => Trial::Unresolved,
         }
     }
 
     /// The first error of this run that showed a template to be broken whatever the data (out of
-    /// fuel, recursion too deep, output too large), with where it was written: the playbook is
+    /// fuel, recursion too deep, a syntax error, output past its cap), with where it was written: the playbook is
     /// invalid, and the run stops.
     pub fn broken(&self) -> Option<String> {
         self.broken
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// The text of a rendering: a single expression's JSON (`native`) as text, a string unquoted and
+/// null empty, so that a check at load sees what a run will.
+fn as_text(template: &Template, out: String) -> String {
+    if !template.native {
+        return out;
+    }
+    match serde_json::from_str::<serde_json::Value>(&out) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Null) => String::new(),
+        Ok(other) => other.to_string(),
+        Err(_) => out,
     }
 }
 
@@ -697,12 +697,14 @@ fn check_ago_literals(source: &str) -> Result<(), String> {
         .flatten()
         .min()
     {
+        let closing = if rest[open..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
         let tag = &rest[open + 2..];
-        let close = [tag.find("}}"), tag.find("%}")]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(tag.len());
+        // Outside string literals, so `ago('1d') ~ '}}'` is one tag.
+        let close = tag_end(tag, closing).unwrap_or(tag.len());
         let mut inside = &tag[..close];
         while let Some(at) = inside.find("ago(") {
             let before = inside[..at].chars().next_back();
@@ -739,7 +741,8 @@ fn timestamp_arg(v: &Value) -> Result<Timestamp, minijinja::Error> {
 }
 
 /// Whether a render error is the template's own fault, whatever the data it was given: it ran
-/// out of fuel or past the recursion limit. (Undefined values, wrong types and failed `required()`
+/// out of fuel, past the recursion limit, or into a syntax error (output past its cap is judged in
+/// `attempt`). (Undefined values, wrong types and failed `required()`
 /// depend on the data, and fail only the item at hand.)
 fn is_broken(e: &minijinja::Error) -> bool {
     match e.kind() {
@@ -806,6 +809,13 @@ mod tests {
         );
         assert_eq!(
             t.compile("x {% if ago( \"18446744073709551615s1s\" ) %}y{% endif %}")
+                .err()
+                .as_deref(),
+            Some(refused)
+        );
+        // A `}}` inside a string does not end the tag before the call.
+        assert_eq!(
+            t.compile("{{ '}}' ~ ago('18446744073709551615s1s') }}")
                 .err()
                 .as_deref(),
             Some(refused)

@@ -111,9 +111,7 @@ pub async fn run(
             .templates
             .render(t, &vars_ctx)
             .map_err(|e| format!("connection.headers.{name}: {e}"))?;
-        if crate::secrets::is_sensitive_header(name) {
-            redactor.register_header(&value);
-        }
+        redactor.register_named_header(name, &value);
         // A header that can never be sent fails the run before its first request, not each
         // request five times.
         crate::http::header_pair(name, &value)

@@ -495,11 +495,7 @@ impl HttpClient {
             .map_err(Failure::Unsendable)?;
         // Headers the adapter added (a signature, a bearer token) are as secret as any other.
         for (name, value) in &outgoing.headers {
-            if name.eq_ignore_ascii_case("sign") {
-                self.redactor.register_signature(value);
-            } else if crate::secrets::is_sensitive_header(name) {
-                self.redactor.register_header(value);
-            }
+            self.redactor.register_named_header(name, value);
         }
         Ok(outgoing)
     }

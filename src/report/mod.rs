@@ -217,15 +217,17 @@ impl RunReport {
     /// that retry's outcome).
     pub fn chains(&self) -> Vec<(&[String], ItemOutcome)> {
         let mut chains: Vec<(&[String], ItemOutcome, usize)> = Vec::new();
+        // Where each chain stands in `chains`: a report can hold tens of thousands of items.
+        let mut index: std::collections::HashMap<&[String], usize> = Default::default();
         for item in self.items.iter().filter(|i| !i.chain.is_empty()) {
             let at = item.chain.iter().position(|id| *id == item.id).unwrap_or(0);
-            match chains
-                .iter_mut()
-                .find(|(c, _, _)| *c == item.chain.as_slice())
-            {
-                Some(known) if known.2 < at => *known = (&item.chain, item.outcome, at),
+            match index.get(item.chain.as_slice()) {
+                Some(&i) if chains[i].2 < at => chains[i] = (&item.chain, item.outcome, at),
                 Some(_) => {}
-                None => chains.push((&item.chain, item.outcome, at)),
+                None => {
+                    index.insert(&item.chain, chains.len());
+                    chains.push((&item.chain, item.outcome, at));
+                }
             }
         }
         chains.into_iter().map(|(c, o, _)| (c, o)).collect()

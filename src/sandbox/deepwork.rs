@@ -444,17 +444,8 @@ impl Store {
         if self.dispatch_failures <= 0.0 {
             return false;
         }
-        // FNV-1a over the seed, the id and the attempt: stable across builds, unlike std's hasher.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let bytes = self.seed.to_le_bytes();
-        for byte in bytes
-            .iter()
-            .chain(task_id.as_bytes())
-            .chain(&retry_count.to_le_bytes())
-        {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        let attempt = format!("{task_id}#{retry_count}");
+        let hash = super::settle::draw(self.seed, super::Api::Deepwork, &attempt, 0);
         (hash % 10_000) as f64 / 10_000.0 < self.dispatch_failures
     }
 

@@ -60,7 +60,7 @@ pub(crate) fn fate_of(failing: &BTreeSet<String>, id: &str) -> Fate {
 
 /// Eight bytes of SHA-256 over the seed, the API and the id: stable across Rust versions and
 /// platforms, unlike `std`'s hashers, which promise neither.
-fn draw(seed: u64, api: Api, id: &str, lane: usize) -> u64 {
+pub(crate) fn draw(seed: u64, api: Api, id: &str, lane: usize) -> u64 {
     let digest = Sha256::digest(format!("{seed}\n{}\n{id}", api.name()));
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[lane * 8..lane * 8 + 8]);
