@@ -26,6 +26,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::report::ItemOutcome;
+
 /// The ledger's default place, under the working directory.
 pub const DEFAULT_PATH: &str = ".runbook/ledger.db";
 
@@ -76,6 +78,17 @@ CREATE TABLE IF NOT EXISTS links (
 CREATE INDEX IF NOT EXISTS links_by_item ON links (provider, item_id);
 CREATE INDEX IF NOT EXISTS links_by_new ON links (provider, new_id);
 "#;
+
+/// The outcomes that count as a retry ([`ItemOutcome::counts_as_retry`]), as an SQL list of
+/// literals. The names are this program's own constants, never input.
+fn retry_outcomes_sql() -> String {
+    ItemOutcome::ALL
+        .into_iter()
+        .filter(|o| o.counts_as_retry())
+        .map(|o| format!("'{}'", o.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Longest chain followed: a guard against a cycle a provider could make by handing back an old id.
 const MAX_CHAIN: usize = 1000;
@@ -146,7 +159,7 @@ pub struct Retried {
 pub enum Past {
     /// A request got an answer; the outcome it was given.
     Done {
-        outcome: String,
+        outcome: ItemOutcome,
         message: Option<String>,
     },
     /// A request was about to be sent, or sent, and no answer was recorded.
@@ -518,7 +531,7 @@ impl Ledger {
         &self,
         request_id: i64,
         http_status: Option<u16>,
-        outcomes: &[(String, String, Option<String>)],
+        outcomes: &[(String, ItemOutcome, Option<String>)],
         at: &str,
     ) -> Result<(), String> {
         self.result_linked(request_id, http_status, outcomes, &[], at)
@@ -530,7 +543,7 @@ impl Ledger {
         &self,
         request_id: i64,
         http_status: Option<u16>,
-        outcomes: &[(String, String, Option<String>)],
+        outcomes: &[(String, ItemOutcome, Option<String>)],
         links: &[Link<'_>],
         at: &str,
     ) -> Result<(), String> {
@@ -544,7 +557,7 @@ impl Ledger {
         for (item_id, outcome, message) in outcomes {
             tx.execute(
                 "UPDATE request_items SET outcome = ?3, message = ?4 WHERE request_id = ?1 AND item_id = ?2",
-                params![request_id, item_id, outcome, message],
+                params![request_id, item_id, outcome.as_str(), message],
             )
             .map_err(err)?;
         }
@@ -736,7 +749,11 @@ impl Ledger {
             for row in rows {
                 let (item, outcome, message) = row.map_err(err)?;
                 let entry = match outcome {
-                    Some(outcome) => Past::Done { outcome, message },
+                    // A name this runbook does not know (a newer one wrote it) is not a retry.
+                    Some(outcome) => Past::Done {
+                        outcome: outcome.parse().unwrap_or(ItemOutcome::Failed),
+                        message,
+                    },
                     None => Past::InFlight,
                 };
                 past.insert(item, entry);
@@ -753,7 +770,7 @@ impl Ledger {
         run_id: &str,
         provider: &str,
         item_id: &str,
-        outcome: &str,
+        outcome: ItemOutcome,
         message: Option<&str>,
     ) -> Result<(), String> {
         self.conn()
@@ -766,7 +783,7 @@ impl Ledger {
                  UPDATE request_items SET outcome = ?4, message = ?5
                  WHERE provider = ?2 AND item_id = ?3 AND outcome IS NULL
                    AND request_id IN (SELECT id FROM requests WHERE run_id IN (SELECT id FROM chain))",
-                params![run_id, provider, item_id, outcome, message],
+                params![run_id, provider, item_id, outcome.as_str(), message],
             )
             .map(|_| ())
             .map_err(err)
@@ -775,12 +792,14 @@ impl Ledger {
     /// How many times `item_id` of `provider` was retried (an answered request with outcome
     /// `retried`, or one in flight) since `since` (RFC 3339).
     pub fn retries_since(&self, provider: &str, item_id: &str, since: &str) -> Result<u64, String> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM request_items WHERE provider = ?1 AND item_id = ?2 AND at >= ?3 AND (outcome IS NULL OR outcome IN ({}))",
+            retry_outcomes_sql()
+        );
         self.conn()
-            .query_row(
-                "SELECT COUNT(*) FROM request_items WHERE provider = ?1 AND item_id = ?2 AND at >= ?3 AND (outcome IS NULL OR outcome IN ('retried', 'recovered', 'still_failing', 'pending'))",
-                params![provider, item_id, since],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row(&sql, params![provider, item_id, since], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n.max(0) as u64)
             .map_err(err)
     }
@@ -866,7 +885,7 @@ mod tests {
             .result(
                 a,
                 Some(201),
-                &[("t1".into(), "retried".into(), None)],
+                &[("t1".into(), ItemOutcome::Retried, None)],
                 "2026-11-23T00:00:02Z",
             )
             .unwrap();
@@ -889,7 +908,7 @@ mod tests {
         assert_eq!(
             past["t1"],
             Past::Done {
-                outcome: "retried".into(),
+                outcome: ItemOutcome::Retried,
                 message: None
             }
         );
@@ -942,8 +961,8 @@ mod tests {
                 a,
                 Some(200),
                 &[
-                    ("a".into(), "retried".into(), None),
-                    ("b".into(), "skipped".into(), Some("no".into())),
+                    ("a".into(), ItemOutcome::Retried, None),
+                    ("b".into(), ItemOutcome::Skipped, Some("no".into())),
                 ],
                 "2026-11-23T00:00:02Z",
             )
@@ -966,12 +985,12 @@ mod tests {
         assert_eq!(past.len(), 3);
         assert_eq!(past["c"], Past::InFlight);
         ledger
-            .resolve_in_flight("r2", "http", "c", "retried", Some("checked"))
+            .resolve_in_flight("r2", "http", "c", ItemOutcome::Retried, Some("checked"))
             .unwrap();
         assert_eq!(
             ledger.past("r2").unwrap()["c"],
             Past::Done {
-                outcome: "retried".into(),
+                outcome: ItemOutcome::Retried,
                 message: Some("checked".into())
             }
         );
@@ -1017,7 +1036,7 @@ mod tests {
                 .result_linked(
                     request,
                     Some(200),
-                    &[(id.into(), "retried".into(), None)],
+                    &[(id.into(), ItemOutcome::Retried, None)],
                     &[link],
                     at,
                 )
@@ -1113,7 +1132,7 @@ mod tests {
             .result(
                 request,
                 Some(200),
-                &[("wr_a".into(), "retried".into(), None)],
+                &[("wr_a".into(), ItemOutcome::Retried, None)],
                 "2026-11-23T00:00:02Z",
             )
             .unwrap();

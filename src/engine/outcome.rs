@@ -31,12 +31,7 @@ impl Classified {
 }
 
 fn of(outcome: Outcome, message: Option<String>) -> Classified {
-    let outcome = match outcome {
-        Outcome::Retried => ItemOutcome::Retried,
-        Outcome::Skipped => ItemOutcome::Skipped,
-        Outcome::Failed => ItemOutcome::Failed,
-    };
-    Classified::new(outcome, message)
+    Classified::new(outcome.into(), message)
 }
 
 /// Classify `exchange` for the items `ids` it concerned. `Err` means the run must stop (the

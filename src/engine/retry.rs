@@ -206,7 +206,7 @@ impl Run<'_> {
                     chain: self.chain_of(&item.id, result.new_id.as_deref()),
                     new_id: result.new_id,
                 });
-                if result.outcome.was_retried() || result.outcome == ItemOutcome::Planned {
+                if result.outcome.counts_as_retry() || result.outcome == ItemOutcome::Planned {
                     handled.push(item);
                 }
             }
@@ -274,7 +274,6 @@ impl Run<'_> {
             let mut not_carried_out = false;
             match past {
                 Some(Past::Done { outcome, message }) => {
-                    let outcome = ItemOutcome::parse(&outcome).unwrap_or(ItemOutcome::Failed);
                     let note = format!(
                         "handled by the resumed run ({}): not sent again",
                         message.as_deref().unwrap_or(outcome.as_str())
@@ -408,7 +407,7 @@ impl Run<'_> {
             &self.report.run_id,
             self.plan.provider.name(),
             id,
-            ItemOutcome::Retried.as_str(),
+            ItemOutcome::Retried,
             Some(&self.redactor.redact(note)),
         );
         if let Err(e) = resolved {
@@ -616,7 +615,7 @@ impl Run<'_> {
             && !exchange.ambiguous
             && !no_route
         {
-            let outcomes: Vec<(String, String, Option<String>)> =
+            let outcomes: Vec<(String, ItemOutcome, Option<String>)> =
                 match classify(&exchange, &plan.outcome, ids, &self.redactor) {
                     Ok(results) => ids
                         .iter()
@@ -624,7 +623,7 @@ impl Run<'_> {
                         .map(|(id, r)| {
                             (
                                 id.clone(),
-                                r.outcome.as_str().to_string(),
+                                r.outcome,
                                 r.message.map(|m| self.redactor.redact(&m)),
                             )
                         })
@@ -634,7 +633,7 @@ impl Run<'_> {
                         .map(|id| {
                             (
                                 id.clone(),
-                                "failed".to_string(),
+                                ItemOutcome::Failed,
                                 Some(self.redactor.redact(&reason)),
                             )
                         })
@@ -665,7 +664,7 @@ impl Run<'_> {
         &self,
         plan: &RetryPlan,
         exchange: &Exchange,
-        outcomes: &[(String, String, Option<String>)],
+        outcomes: &[(String, ItemOutcome, Option<String>)],
     ) -> Vec<(String, String)> {
         let (Some(path), Some(json), [(id, outcome, _)]) = (
             plan.new_id.as_ref(),
@@ -674,7 +673,7 @@ impl Run<'_> {
         ) else {
             return Vec::new();
         };
-        if outcome != ItemOutcome::Retried.as_str() {
+        if *outcome != ItemOutcome::Retried {
             return Vec::new();
         }
         path.first_text(json)

@@ -122,7 +122,7 @@ impl Run<'_> {
                 .items
                 .iter_mut()
                 .rev()
-                .find(|r| r.id == item.id && r.outcome.was_retried())
+                .find(|r| r.id == item.id && r.outcome.counts_as_retry())
             {
                 report.outcome = outcome;
                 let message = self.redactor.redact(&message);

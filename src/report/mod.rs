@@ -17,9 +17,11 @@ pub fn is_known_extension(ext: &str) -> bool {
     EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
 }
 
-/// What became of one selected item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What became of one selected item: the one spelling of an outcome. The report's JSON, the
+/// ledger's `request_items.outcome` column and every rendering go through [`ItemOutcome::as_str`]
+/// and its inverse ([`std::str::FromStr`]), so a new outcome is named in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum ItemOutcome {
     Retried,
     Skipped,
@@ -39,6 +41,7 @@ pub enum ItemOutcome {
 }
 
 impl ItemOutcome {
+    /// The outcome's name (snake case), as reports and the ledger spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             ItemOutcome::Retried => "retried",
@@ -66,8 +69,9 @@ impl ItemOutcome {
         ItemOutcome::Planned,
     ];
 
-    /// Whether the provider accepted a retry of the item (whatever verification found later).
-    pub fn was_retried(self) -> bool {
+    /// Whether the provider accepted a retry of the item (whatever verification found later): the
+    /// outcomes a retry budget counts, and the ones verification may turn into another.
+    pub fn counts_as_retry(self) -> bool {
         matches!(
             self,
             ItemOutcome::Retried
@@ -76,9 +80,47 @@ impl ItemOutcome {
                 | ItemOutcome::Pending
         )
     }
+}
 
-    pub fn parse(text: &str) -> Option<ItemOutcome> {
-        Self::ALL.into_iter().find(|o| o.as_str() == text)
+/// An outcome name that is none of [`ItemOutcome::ALL`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown outcome {0:?}")]
+pub struct UnknownOutcome(String);
+
+impl std::str::FromStr for ItemOutcome {
+    type Err = UnknownOutcome;
+
+    fn from_str(text: &str) -> Result<ItemOutcome, UnknownOutcome> {
+        ItemOutcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == text)
+            .ok_or_else(|| UnknownOutcome(text.to_string()))
+    }
+}
+
+impl TryFrom<String> for ItemOutcome {
+    type Error = UnknownOutcome;
+
+    fn try_from(text: String) -> Result<ItemOutcome, UnknownOutcome> {
+        text.parse()
+    }
+}
+
+impl From<ItemOutcome> for &'static str {
+    fn from(outcome: ItemOutcome) -> &'static str {
+        outcome.as_str()
+    }
+}
+
+/// The playbook's rule outcomes (`retried | skipped | failed`) are a narrower set of the same.
+impl From<crate::playbook::model::Outcome> for ItemOutcome {
+    fn from(outcome: crate::playbook::model::Outcome) -> ItemOutcome {
+        use crate::playbook::model::Outcome;
+        match outcome {
+            Outcome::Retried => ItemOutcome::Retried,
+            Outcome::Skipped => ItemOutcome::Skipped,
+            Outcome::Failed => ItemOutcome::Failed,
+        }
     }
 }
 
@@ -170,7 +212,7 @@ impl RunReport {
         self.totals.retried = self
             .items
             .iter()
-            .filter(|i| i.outcome.was_retried())
+            .filter(|i| i.outcome.counts_as_retry())
             .count() as u64;
         self.totals.skipped = count(ItemOutcome::Skipped);
         self.totals.failed = count(ItemOutcome::Failed);
@@ -311,6 +353,21 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_outcome_is_spelled_once_and_reads_back_through_serde_and_from_str() {
+        for outcome in ItemOutcome::ALL {
+            let json = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(json, format!("\"{}\"", outcome.as_str()));
+            assert_eq!(serde_json::from_str::<ItemOutcome>(&json).unwrap(), outcome);
+            assert_eq!(outcome.as_str().parse::<ItemOutcome>().unwrap(), outcome);
+        }
+        assert_eq!(
+            "retry".parse::<ItemOutcome>().unwrap_err().to_string(),
+            "unknown outcome \"retry\""
+        );
+        assert!(serde_json::from_str::<ItemOutcome>("\"StillFailing\"").is_err());
+    }
 
     /// Regression: `files: ["../../x.json"]` or an absolute path wrote (and created folders)
     /// outside the working directory.
