@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use futures_util::StreamExt;
 use serde_json::Value;
 
+use super::results::ItemResult;
 use super::{Item, Run, StepStop};
 use crate::http::{Effect, Exchange, Request};
 use crate::jsonpath::{JsonPath, scalar_text};
@@ -25,7 +26,7 @@ use crate::playbook::compile::{
 };
 use crate::progress::{Counts, Event};
 use crate::providers::Verdict;
-use crate::report::{ItemOutcome, ItemReport, StepError};
+use crate::report::{ItemOutcome, StepError};
 use crate::secrets::Redactor;
 
 /// Items that cannot be read (no id) are each warned about up to this many; then one line counts
@@ -145,7 +146,7 @@ impl Run<'_> {
         if let Some(enrich) = &plan.enrich {
             items = self.enrich(step, enrich, items, &plan.fields).await?;
         }
-        self.report.totals.fetched += items.len() as u64;
+        self.results.fetched(items.len() as u64);
         let dup = if duplicates > 0 {
             format!(" ({duplicates} duplicates dropped)")
         } else {
@@ -374,7 +375,9 @@ impl Run<'_> {
                     let message = self
                         .redactor
                         .redact(&format!("could not read the item: {message}"));
-                    self.report.items.push(ItemReport {
+                    let result = ItemResult {
+                        step: self.step.clone(),
+                        order: 0,
                         id: item.id.clone(),
                         label: item.label.clone(),
                         status: item.status.clone(),
@@ -382,11 +385,11 @@ impl Run<'_> {
                         http_status,
                         attempts,
                         message: Some(message),
-                        step: step.into(),
-                        request: None,
                         new_id: None,
+                        request: None,
                         chain: Vec::new(),
-                    });
+                    };
+                    self.results.record(&self.step, None, vec![result]);
                 }
             }
             self.progress.event(Event::StepProgress {

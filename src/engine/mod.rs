@@ -11,6 +11,7 @@ mod filter;
 pub mod item;
 pub(crate) mod outcome;
 pub(crate) mod request;
+pub(crate) mod results;
 mod retry;
 mod verify;
 
@@ -80,6 +81,11 @@ pub struct Run<'a> {
     steps: Ctx,
     outputs: HashMap<String, Vec<Item>>,
     last: Vec<Item>,
+    /// The step running now, as results name it.
+    step: results::StepRef,
+    /// The one writer of results: ledger, progress, report.
+    results: results::Results,
+    /// The run's report: its items and totals are filled from `results` when the run ends.
     pub report: RunReport,
     /// Report files named by report steps, rendered.
     pub files: Vec<(std::path::PathBuf, Option<String>)>,
@@ -149,12 +155,16 @@ pub async fn run(
         resumed_from: options.resume.as_ref().map(|(id, _)| id.clone()),
         errors: Vec::new(),
     };
+    let results = results::Results::new(
+        options.ledger.clone(),
+        Arc::clone(&progress),
+        redactor.clone(),
+    );
     let mut stop_before_start = options.stop_before_start.clone();
-    if let (Some(ledger), None) = (&options.ledger, &stop_before_start)
-        && let Err(e) = ledger.start_run(
+    if stop_before_start.is_none()
+        && let Err(e) = results.start(
             &report.run_id,
-            &plan.name,
-            plan.provider.name(),
+            plan,
             &report.started_at,
             options.dry_run,
             report.resumed_from.as_deref(),
@@ -174,6 +184,11 @@ pub async fn run(
         steps: Ctx::from(minijinja::value::Serde(json!({}))),
         outputs: HashMap::new(),
         last: Vec::new(),
+        step: results::StepRef {
+            index: 0,
+            name: String::new(),
+        },
+        results,
         report,
         files: Vec::new(),
     };
@@ -184,23 +199,16 @@ pub async fn run(
         None => run.execute().await,
     }
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
-    run.report.recount();
-    if let (Some(ledger), true) = (&run.options.ledger, recorded) {
-        let t = &run.report.totals;
-        let state = if run.report.aborted.is_some() {
-            "aborted"
-        } else {
-            "finished"
-        };
+    (run.report.items, run.report.totals) = run.results.report();
+    if recorded {
         let json = run
             .redactor
             .redact(&crate::report::json::render(&run.report));
-        let totals = [t.fetched, t.selected, t.retried, t.skipped, t.failed];
-        if let Err(e) = ledger.finish_run(
+        if let Err(e) = run.results.finish(
             &run.report.run_id,
-            state,
+            run.report.aborted.is_some(),
             &run.report.finished_at,
-            totals,
+            &run.report.totals,
             &json,
         ) {
             run.report.errors.push(StepError {
@@ -219,7 +227,11 @@ impl Run<'_> {
     }
 
     async fn execute(&mut self) {
-        for step in &self.plan.steps {
+        for (index, step) in self.plan.steps.iter().enumerate() {
+            self.step = results::StepRef {
+                index,
+                name: step.name.clone(),
+            };
             if self.interrupted() {
                 self.abort_with(&step.name, "interrupted".into());
                 return;

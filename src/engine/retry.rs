@@ -28,14 +28,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::StreamExt;
 
 use super::outcome::{Classified, classify};
+use super::results::{Answer, ItemResult};
 use super::{Item, Run, StepStop};
 use crate::http::limiter::RateLimiter;
 use crate::http::{Effect, Exchange, Request};
 use crate::ledger::{Intent, Lineage, Link, Past};
 use crate::playbook::compile::{RetryMode, RetryPlan};
 use crate::playbook::model::OnAmbiguous;
-use crate::progress::{Counts, Event};
-use crate::report::{ItemOutcome, ItemReport, PlannedRequest};
+use crate::progress::Event;
+use crate::report::{ItemOutcome, PlannedRequest};
 use crate::time::rfc3339;
 
 /// What one request did for its items.
@@ -66,6 +67,12 @@ impl Done {
         self.items.push(item);
         self.results.push(Classified::new(outcome, message));
     }
+}
+
+/// A request that left, and its intent's id in the ledger (`None` without one).
+struct Sent {
+    exchange: Exchange,
+    request: Option<i64>,
 }
 
 /// What a check of one item's current status found.
@@ -124,13 +131,13 @@ impl Run<'_> {
             input.truncate(limit as usize);
         }
         let total = input.len() as u64;
-        self.report.totals.selected += total;
+        self.results.selected(total);
         self.progress.event(Event::StepStarted {
             step: step.into(),
             kind: "retry",
             total: Some(total),
         });
-        let (to_send, mut settled) = self.triage(plan, input).await;
+        let (to_send, settled) = self.triage(plan, input).await;
         // The guards count what would be sent: on --resume, not what the run already handled.
         self.check_blast_radius(to_send.len() as u64)?;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
@@ -148,8 +155,8 @@ impl Run<'_> {
             max_ratio: g.max_failure_ratio,
             window: g.window as usize,
         };
-        let mut counts = Counts::default();
-        let mut done_list = Vec::new();
+        let mut abort = None;
+        let mut handled = Vec::new();
         {
             let this = &*self;
             let limiter = limiter.as_ref();
@@ -159,64 +166,37 @@ impl Run<'_> {
                 .buffer_unordered(concurrency);
             while let Some(mut done) = stream.next().await {
                 for r in &done.results {
-                    counts.done += 1;
-                    match r.outcome {
-                        ItemOutcome::Retried => counts.retried += 1,
-                        ItemOutcome::Skipped | ItemOutcome::Chronic => counts.skipped += 1,
-                        ItemOutcome::Failed | ItemOutcome::Unknown => counts.failed += 1,
-                        _ => {}
-                    }
                     let failed = matches!(r.outcome, ItemOutcome::Failed);
                     if let Some(reason) = breaker.record(failed) {
                         done.abort.get_or_insert(reason);
                     }
                 }
-                if done.abort.is_some() {
+                if let Some(reason) = done.abort.take() {
                     stop.store(true, Ordering::SeqCst);
+                    // The reason of the first request in sending order stands.
+                    if abort.as_ref().is_none_or(|(at, _)| done.index < *at) {
+                        abort = Some((done.index, reason));
+                    }
                 }
-                this.progress.event(Event::StepProgress {
-                    step: step.into(),
-                    total: Some(total),
-                    counts,
-                });
-                done_list.push(done);
+                let results = this.item_results(done, &mut handled);
+                this.results.record(&this.step, Some(total), results);
             }
         }
-        done_list.sort_by_key(|d| d.index);
-        settled.index = usize::MAX;
-        done_list.push(settled);
-        let mut abort = None;
-        let mut handled = Vec::new();
-        for done in done_list {
-            if let Some(reason) = done.abort {
-                abort.get_or_insert(reason);
-            }
-            for (mut item, result) in done.items.into_iter().zip(done.results) {
-                item.new_id = result.new_id.clone();
-                self.report.items.push(ItemReport {
-                    id: item.id.clone(),
-                    label: item.label.clone(),
-                    status: item.status.clone(),
-                    outcome: result.outcome,
-                    http_status: done.http_status,
-                    attempts: done.attempts,
-                    message: result.message.map(|m| self.redactor.redact(&m)),
-                    step: step.into(),
-                    request: done.planned.clone(),
-                    chain: self.chain_of(&item.id, result.new_id.as_deref()),
-                    new_id: result.new_id,
-                });
-                if result.outcome.counts_as_retry() || result.outcome == ItemOutcome::Planned {
-                    handled.push(item);
-                }
-            }
-        }
+        // The items settled without a request come after those sent, as before any was sent.
+        let results = self.item_results(settled, &mut handled);
+        self.results.record(&self.step, None, results);
+        // Handed on in the order the items were sent.
+        handled.sort_by_key(|(order, _)| *order);
+        let handled: Vec<Item> = handled.into_iter().map(|(_, item)| item).collect();
+        // The first request's reason to stop, in sending order.
+        let mut abort = abort.map(|(_, reason)| reason);
         if self.interrupted() {
             abort.get_or_insert_with(|| "interrupted".to_string());
         }
         if let Some(reason) = abort {
             return Err(StepStop::Abort(reason));
         }
+        let counts = self.results.counts(&self.step);
         let summary = if self.options.dry_run {
             format!("planned {total}")
         } else {
@@ -232,6 +212,37 @@ impl Run<'_> {
         Ok(handled)
     }
 
+    /// What one request (or the triage) decided, as one result per item; the items the provider
+    /// accepted (or, in a dry run, would be sent) are handed on to `handled`, keyed by sending order.
+    fn item_results(
+        &self,
+        done: Done,
+        handled: &mut Vec<((usize, usize), Item)>,
+    ) -> Vec<ItemResult> {
+        let mut results = Vec::with_capacity(done.items.len());
+        for (position, (mut item, result)) in done.items.into_iter().zip(done.results).enumerate() {
+            item.new_id = result.new_id.clone();
+            results.push(ItemResult {
+                step: self.step.clone(),
+                order: done.index,
+                id: item.id.clone(),
+                label: item.label.clone(),
+                status: item.status.clone(),
+                outcome: result.outcome,
+                http_status: done.http_status,
+                attempts: done.attempts,
+                message: result.message,
+                request: done.planned.clone(),
+                chain: self.chain_of(&item.id, result.new_id.as_deref()),
+                new_id: result.new_id,
+            });
+            if result.outcome.counts_as_retry() || result.outcome == ItemOutcome::Planned {
+                handled.push(((done.index, position), item));
+            }
+        }
+        results
+    }
+
     /// The blast-radius guards: abort before sending anything when too much would be retried.
     fn check_blast_radius(&self, selected: u64) -> Result<(), StepStop> {
         if self.options.yes || self.options.dry_run {
@@ -243,7 +254,7 @@ impl Run<'_> {
                 "{selected} items selected for retry, more than guards.max_selected = {max}; nothing was sent. A mass failure is usually an outage: look first, then rerun with --yes"
             )));
         }
-        let fetched = self.report.totals.fetched;
+        let fetched = self.results.fetched_so_far();
         if let Some(max) = g.max_selected_ratio
             && fetched > 0
             && selected as f64 / fetched as f64 > max
@@ -258,7 +269,7 @@ impl Run<'_> {
     /// Sort the step's items: those to send, and those settled without a request (handled by the
     /// run being resumed, in flight then and now checked, over budget, outside `only_status`).
     async fn triage(&self, plan: &RetryPlan, input: Vec<Item>) -> (Vec<Item>, Done) {
-        let mut settled = Done::new(0);
+        let mut settled = Done::new(usize::MAX);
         let mut to_send = Vec::new();
         let since = plan.budget.and_then(|(_, per)| {
             let per = jiff::SignedDuration::try_from(per.0).ok()?;
@@ -400,19 +411,8 @@ impl Run<'_> {
     /// carried out, so a run resuming this one does not check it again (the work may have failed
     /// anew by then).
     fn resolve_in_flight(&self, id: &str, note: &str) {
-        let Some(ledger) = &self.options.ledger else {
-            return;
-        };
-        let resolved = ledger.resolve_in_flight(
-            &self.report.run_id,
-            self.plan.provider.name(),
-            id,
-            ItemOutcome::Retried,
-            Some(&self.redactor.redact(note)),
-        );
-        if let Err(e) = resolved {
-            self.progress.event(Event::Warning(format!("ledger: {e}")));
-        }
+        self.results
+            .resolved(&self.report.run_id, self.plan.provider.name(), id, note);
     }
 
     /// Read one item's current status to tell whether a retry was carried out. `None` when the
@@ -487,7 +487,8 @@ impl Run<'_> {
         done
     }
 
-    /// Send one request for `items` (or plan it, in a dry run) and classify its answer.
+    /// Send one request for `items` (or plan it, in a dry run) and classify its answer, once: the
+    /// same verdicts go to the ledger and to the run's results.
     async fn send_group(
         &self,
         step: &str,
@@ -515,11 +516,11 @@ impl Run<'_> {
             let message = "not sent: the run was stopped".to_string();
             return (every(ItemOutcome::Failed, Some(message)), None);
         }
-        let mut exchange = match self
+        let mut sent = match self
             .send_recorded(step, plan, &request, &ids, limiter)
             .await
         {
-            Ok(e) => e,
+            Ok(sent) => sent,
             // Stopped while it waited its turn: not sent; the step reports the interruption.
             Err(reason) if self.interrupted() => {
                 return (every(ItemOutcome::Failed, Some(reason)), None);
@@ -531,48 +532,58 @@ impl Run<'_> {
                 );
             }
         };
-        done.http_status = exchange.response.as_ref().map(|r| r.status);
-        done.attempts = exchange.attempts;
-        if let Some(reason) = missing_route(plan, &request, &exchange, &self.redactor) {
+        done.http_status = sent.exchange.response.as_ref().map(|r| r.status);
+        done.attempts = sent.exchange.attempts;
+        if let Some(reason) = missing_route(plan, &request, &sent.exchange, &self.redactor) {
+            // A missing route did nothing, but its intent stays open: a resumed run checks the
+            // item and sends it again if it was not carried out.
             let reason = self.redactor.redact(&reason);
             return (
                 every(ItemOutcome::Failed, Some(reason.clone())),
                 Some(reason),
             );
         }
-        if exchange.ambiguous {
+        if sent.exchange.ambiguous {
             match self
-                .resolve_ambiguous(step, plan, items, &request, limiter, &exchange)
+                .resolve_ambiguous(step, plan, items, &request, limiter, &sent.exchange)
                 .await
             {
                 Ok(Some(resolved)) => return (resolved, None),
                 Ok(None) => {}
                 Err(again) => {
-                    done.attempts += again.attempts;
-                    done.http_status = again.response.as_ref().map(|r| r.status);
-                    exchange = again;
+                    done.attempts += again.exchange.attempts;
+                    done.http_status = again.exchange.response.as_ref().map(|r| r.status);
+                    sent = again;
                 }
             }
         }
-        let mut results = match classify(&exchange, &plan.outcome, &ids, &self.redactor) {
-            Ok(results) => results,
-            Err(reason) => {
-                return (
-                    every(ItemOutcome::Failed, Some(reason.clone())),
-                    Some(reason),
-                );
-            }
+        let exchange = &sent.exchange;
+        let (mut results, abort) = match classify(exchange, &plan.outcome, &ids, &self.redactor) {
+            Ok(results) => (results, None),
+            Err(reason) => (
+                every(ItemOutcome::Failed, Some(reason.clone())),
+                Some(reason),
+            ),
         };
         if exchange.ambiguous {
+            // Its intent stays open, for a resumed run to check.
             for r in &mut results {
                 r.outcome = ItemOutcome::Unknown;
             }
+        } else {
+            self.attach_new_ids(plan, exchange, &mut results);
+            if let Some(request_id) = sent.request
+                && missing_route(plan, &request, exchange, &self.redactor).is_none()
+            {
+                self.record_answer(request_id, exchange, &ids, &results);
+            }
         }
-        self.annotate(plan, items, &exchange, &mut results);
-        (results, None)
+        self.attach_notes(plan, items, exchange, &mut results);
+        (results, abort)
     }
 
-    /// Send a mutating request with its intent recorded before and its result after.
+    /// Send a mutating request with its intent recorded before it leaves. Its answer is recorded
+    /// by the caller once classified ([`Run::record_answer`]).
     async fn send_recorded(
         &self,
         step: &str,
@@ -580,111 +591,74 @@ impl Run<'_> {
         request: &Request,
         ids: &[String],
         limiter: Option<&RateLimiter>,
-    ) -> Result<Exchange, String> {
+    ) -> Result<Sent, String> {
         // The intent is recorded after the request's turn came, just before it leaves: a run killed
         // while requests wait for the rate limit leaves none of them "in flight".
         if self.http.pace(limiter).await.is_err() {
             return Err(crate::http::NOT_SENT_STOPPED.into());
         }
         let url = self.redactor.redact(request.url.as_str());
-        let recorded = match &self.options.ledger {
-            Some(ledger) => Some(
-                ledger
-                    .intent(&Intent {
-                        run_id: &self.report.run_id,
-                        step,
-                        provider: self.plan.provider.name(),
-                        item_ids: ids,
-                        method: request.method.as_str(),
-                        url: &url,
-                        at: &rfc3339(jiff::Timestamp::now()),
-                    })
-                    .map_err(|e| format!("not sent: the ledger cannot record it: {e}"))?,
-            ),
-            None => None,
-        };
+        let request_id = self
+            .results
+            .intent(&Intent {
+                run_id: &self.report.run_id,
+                step,
+                provider: self.plan.provider.name(),
+                item_ids: ids,
+                method: request.method.as_str(),
+                url: &url,
+                at: &rfc3339(jiff::Timestamp::now()),
+            })
+            .map_err(|e| format!("not sent: the ledger cannot record it: {e}"))?;
         let mut exchange = self
             .http
             .send_paced(request, Effect::Mutate, &plan.backoff, limiter)
             .await;
         mark_ambiguous(plan, &mut exchange);
-        // A missing route did nothing, but its intent stays open: a resumed run checks the item
-        // and sends it again if it was not carried out.
-        let no_route = missing_route(plan, request, &exchange, &self.redactor).is_some();
-        if let (Some(ledger), Some(request_id)) = (&self.options.ledger, recorded)
-            && !exchange.ambiguous
-            && !no_route
-        {
-            let outcomes: Vec<(String, ItemOutcome, Option<String>)> =
-                match classify(&exchange, &plan.outcome, ids, &self.redactor) {
-                    Ok(results) => ids
-                        .iter()
-                        .zip(results)
-                        .map(|(id, r)| {
-                            (
-                                id.clone(),
-                                r.outcome,
-                                r.message.map(|m| self.redactor.redact(&m)),
-                            )
-                        })
-                        .collect(),
-                    Err(reason) => ids
-                        .iter()
-                        .map(|id| {
-                            (
-                                id.clone(),
-                                ItemOutcome::Failed,
-                                Some(self.redactor.redact(&reason)),
-                            )
-                        })
-                        .collect(),
-                };
-            let status = exchange.response.as_ref().map(|r| r.status);
-            let at = rfc3339(jiff::Timestamp::now());
-            let new_ids = self.new_ids(plan, &exchange, &outcomes);
-            let links: Vec<Link<'_>> = new_ids
-                .iter()
-                .map(|(item_id, new_id)| Link {
-                    provider: self.plan.provider.name(),
-                    item_id,
-                    new_id,
-                })
-                .collect();
-            if let Err(e) = ledger.result_linked(request_id, status, &outcomes, &links, &at) {
-                self.progress.event(Event::Warning(format!("ledger: {e}")));
-            }
-        }
-        Ok(exchange)
+        Ok(Sent {
+            exchange,
+            request: request_id,
+        })
     }
 
-    /// The new work each retried item's answer names (`new_id:`), as (item id, new id). Only a
-    /// request for one item can name its new work: a batch answer's one id would belong to all.
-    /// An answer naming the item itself created nothing new.
-    fn new_ids(
+    /// Record the answer to request `request_id` in the ledger: each item's verdict, and the new
+    /// work a one-item retry created. Only a request for one item can name its new work: a batch
+    /// answer's one id would belong to all. An answer naming the item itself created nothing new.
+    fn record_answer(
         &self,
-        plan: &RetryPlan,
+        request_id: i64,
         exchange: &Exchange,
-        outcomes: &[(String, ItemOutcome, Option<String>)],
-    ) -> Vec<(String, String)> {
-        let (Some(path), Some(json), [(id, outcome, _)]) = (
-            plan.new_id.as_ref(),
-            exchange.response.as_ref().and_then(|r| r.json.as_ref()),
-            outcomes,
-        ) else {
-            return Vec::new();
+        ids: &[String],
+        results: &[Classified],
+    ) {
+        let answers: Vec<Answer> = ids
+            .iter()
+            .zip(results)
+            .map(|(id, r)| (id.clone(), r.outcome, r.message.clone()))
+            .collect();
+        let links: Vec<Link<'_>> = match (ids, results) {
+            ([id], [r]) if r.outcome == ItemOutcome::Retried => r
+                .new_id
+                .as_deref()
+                .filter(|new_id| !new_id.is_empty() && new_id != id)
+                .map(|new_id| Link {
+                    provider: self.plan.provider.name(),
+                    item_id: id,
+                    new_id,
+                })
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
         };
-        if *outcome != ItemOutcome::Retried {
-            return Vec::new();
-        }
-        path.first_text(json)
-            .filter(|new_id| !new_id.is_empty() && new_id != id)
-            .map(|new_id| vec![(id.clone(), new_id)])
-            .unwrap_or_default()
+        let status = exchange.response.as_ref().map(|r| r.status);
+        let at = rfc3339(jiff::Timestamp::now());
+        self.results
+            .answered(request_id, status, &answers, &links, &at);
     }
 
     /// A retry that may have been carried out: check, resend or give up, as the playbook says.
-    /// `Ok(Some)` settles the items; `Ok(None)` gives up (they become `unknown`); `Err` is the
-    /// exchange of a second sending, to classify instead.
+    /// `Ok(Some)` settles the items; `Ok(None)` gives up (they become `unknown`); `Err` is a second
+    /// sending, to classify instead.
     async fn resolve_ambiguous(
         &self,
         step: &str,
@@ -693,7 +667,7 @@ impl Run<'_> {
         request: &Request,
         limiter: Option<&RateLimiter>,
         first: &Exchange,
-    ) -> Result<Option<Vec<Classified>>, Exchange> {
+    ) -> Result<Option<Vec<Classified>>, Sent> {
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let why = first.error.clone().unwrap_or_default();
         match plan.on_ambiguous {
@@ -750,25 +724,35 @@ impl Run<'_> {
         }
     }
 
-    /// Add the new id and the note of each retried item.
-    fn annotate(
+    /// Add the new work each retried item's answer names (`new_id:`).
+    fn attach_new_ids(&self, plan: &RetryPlan, exchange: &Exchange, results: &mut [Classified]) {
+        let (Some(path), Some(json)) = (
+            plan.new_id.as_ref(),
+            exchange.response.as_ref().and_then(|r| r.json.as_ref()),
+        ) else {
+            return;
+        };
+        for result in results.iter_mut() {
+            if result.outcome == ItemOutcome::Retried {
+                result.new_id = path.first_text(json);
+            }
+        }
+    }
+
+    /// Add the playbook's note (`note:`) to each retried item's result.
+    fn attach_notes(
         &self,
         plan: &RetryPlan,
         items: &[Item],
         exchange: &Exchange,
         results: &mut [Classified],
     ) {
+        let Some(note) = &plan.note else { return };
         let json = exchange.response.as_ref().and_then(|r| r.json.clone());
         for (item, result) in items.iter().zip(results.iter_mut()) {
             if result.outcome != ItemOutcome::Retried {
                 continue;
             }
-            result.new_id = plan
-                .new_id
-                .as_ref()
-                .zip(json.as_ref())
-                .and_then(|(p, j)| p.first_text(j));
-            let Some(note) = &plan.note else { continue };
             let ctx = vec![
                 (
                     "item",

@@ -1,14 +1,18 @@
 //! The verify step: poll each retried item (the provider's get-one request; Skyvern's new run)
 //! until its work reaches a final status or the timeout passes, and turn its `retried` outcome into
 //! `recovered`, `still_failing` or `pending`. Reads only; in a dry run there is nothing to verify.
+//!
+//! Each finding is a [`Transition`] handed to the run's results, which apply it to the item's
+//! retried result; verify never reads the report.
 
 use futures_util::StreamExt;
 use serde_json::Value;
 
+use super::results::Transition;
 use super::{Item, Run, StepStop};
 use crate::http::limiter::RateLimiter;
 use crate::playbook::compile::VerifyPlan;
-use crate::progress::{Counts, Event};
+use crate::progress::Event;
 use crate::report::ItemOutcome;
 
 /// Where one item's work stands after a poll.
@@ -45,8 +49,7 @@ impl Run<'_> {
         let deadline = tokio::time::Instant::now() + plan.timeout;
         let mut waiting: Vec<(Item, String)> =
             input.into_iter().map(|i| (i, String::new())).collect();
-        let mut counts = Counts::default();
-        let mut settled: Vec<(Item, ItemOutcome, String)> = Vec::new();
+        let mut out = Vec::new();
         loop {
             let polled: Vec<(Item, String, Settled)> = {
                 let this = &*self;
@@ -60,31 +63,27 @@ impl Run<'_> {
                     .collect()
                     .await
             };
+            let mut found = Vec::new();
             for (item, last, state) in polled {
-                match state {
-                    Settled::Recovered(s) => {
-                        counts.retried += 1;
-                        settled.push((item, ItemOutcome::Recovered, format!("settled {s}")));
-                    }
+                let (to, message) = match state {
+                    Settled::Recovered(s) => (ItemOutcome::Recovered, format!("settled {s}")),
                     Settled::StillFailing(s) => {
-                        counts.failed += 1;
-                        settled.push((
-                            item,
-                            ItemOutcome::StillFailing,
-                            format!("failed again: {s}"),
-                        ));
+                        (ItemOutcome::StillFailing, format!("failed again: {s}"))
                     }
-                    Settled::NotYet(s) => waiting.push((item, s)),
+                    Settled::NotYet(s) => {
+                        waiting.push((item, s));
+                        continue;
+                    }
                     // The last status read stands.
-                    Settled::Stopped => waiting.push((item, last)),
-                }
+                    Settled::Stopped => {
+                        waiting.push((item, last));
+                        continue;
+                    }
+                };
+                found.push(self.transition(&item, to, message));
+                out.push(item);
             }
-            counts.done = settled.len() as u64;
-            self.progress.event(Event::StepProgress {
-                step: step.into(),
-                total: Some(total),
-                counts,
-            });
+            self.results.transition(&self.step, Some(total), found);
             let now = tokio::time::Instant::now();
             if waiting.is_empty() || now >= deadline || self.interrupted() {
                 break;
@@ -99,6 +98,7 @@ impl Run<'_> {
             }
         }
         let stopped = self.interrupted();
+        let mut pending = Vec::new();
         for (item, last) in waiting {
             let last = if last.is_empty() {
                 "unknown".to_string()
@@ -113,26 +113,11 @@ impl Run<'_> {
                     crate::units::Span(plan.timeout)
                 )
             };
-            settled.push((item, ItemOutcome::Pending, message));
-        }
-        let mut out = Vec::new();
-        for (item, outcome, message) in settled {
-            if let Some(report) = self
-                .report
-                .items
-                .iter_mut()
-                .rev()
-                .find(|r| r.id == item.id && r.outcome.counts_as_retry())
-            {
-                report.outcome = outcome;
-                let message = self.redactor.redact(&message);
-                report.message = Some(match report.message.take() {
-                    Some(before) => format!("{before}; {message}"),
-                    None => message,
-                });
-            }
+            pending.push(self.transition(&item, ItemOutcome::Pending, message));
             out.push(item);
         }
+        self.results.transition(&self.step, None, pending);
+        let counts = self.results.counts(&self.step);
         self.progress.event(Event::StepFinished {
             step: step.into(),
             summary: format!(
@@ -146,6 +131,15 @@ impl Run<'_> {
             return Err(StepStop::Abort("interrupted".into()));
         }
         Ok(out)
+    }
+
+    /// What verification found of `item`'s retried work.
+    fn transition(&self, item: &Item, to: ItemOutcome, message: String) -> Transition {
+        Transition {
+            id: item.id.clone(),
+            to,
+            message,
+        }
     }
 
     async fn poll(&self, plan: &VerifyPlan, item: &Item, limiter: Option<&RateLimiter>) -> Settled {

@@ -206,23 +206,6 @@ impl RunReport {
             crate::exit::OK
         }
     }
-
-    pub fn recount(&mut self) {
-        let count = |o: ItemOutcome| self.items.iter().filter(|i| i.outcome == o).count() as u64;
-        self.totals.retried = self
-            .items
-            .iter()
-            .filter(|i| i.outcome.counts_as_retry())
-            .count() as u64;
-        self.totals.skipped = count(ItemOutcome::Skipped);
-        self.totals.failed = count(ItemOutcome::Failed);
-        self.totals.planned = count(ItemOutcome::Planned);
-        self.totals.unknown = count(ItemOutcome::Unknown);
-        self.totals.chronic = count(ItemOutcome::Chronic);
-        self.totals.recovered = count(ItemOutcome::Recovered);
-        self.totals.still_failing = count(ItemOutcome::StillFailing);
-        self.totals.pending = count(ItemOutcome::Pending);
-    }
 }
 
 /// Outcomes whose items are listed for a person to read, in this order.
@@ -237,6 +220,25 @@ pub const LISTED: [ItemOutcome; 7] = [
 ];
 
 impl Totals {
+    /// The totals of a run: `fetched` and `selected` as its steps counted them, the rest derived
+    /// from its items' outcomes.
+    pub fn of(items: &[ItemReport], fetched: u64, selected: u64) -> Totals {
+        let count = |o: ItemOutcome| items.iter().filter(|i| i.outcome == o).count() as u64;
+        Totals {
+            fetched,
+            selected,
+            retried: items.iter().filter(|i| i.outcome.counts_as_retry()).count() as u64,
+            skipped: count(ItemOutcome::Skipped),
+            failed: count(ItemOutcome::Failed),
+            planned: count(ItemOutcome::Planned),
+            unknown: count(ItemOutcome::Unknown),
+            chronic: count(ItemOutcome::Chronic),
+            recovered: count(ItemOutcome::Recovered),
+            still_failing: count(ItemOutcome::StillFailing),
+            pending: count(ItemOutcome::Pending),
+        }
+    }
+
     /// The counts beyond the five every report shows, when not zero.
     pub fn extra(&self) -> Vec<(&'static str, u64)> {
         [

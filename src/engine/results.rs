@@ -1,0 +1,317 @@
+//! The one writer of a run's results. Every decision the engine makes about an item is one
+//! [`ItemResult`] (or, from verify, one [`Transition`] of an earlier result); [`Results`] receives
+//! each once and fans it out: to progress (the step's counts), to the report (its items, and its
+//! totals derived once at the end from them) and, for the requests it records, to the ledger.
+//!
+//! Invariants:
+//! - Every ledger write of a run goes through one method here per kind of write ([`Results::start`],
+//!   [`Results::intent`], [`Results::answered`], [`Results::resolved`], [`Results::finish`]): the
+//!   place where writes may later be grouped into fewer commits. An intent is committed before
+//!   [`Results::intent`] returns, so it is durable before its request leaves.
+//! - A result's message is redacted once, here, before it reaches any of the three.
+//! - The report's items keep the order the steps decided them in: by step, then by the position a
+//!   step gave (a retry's request index), then as received.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::ledger::{Intent, Ledger, Link};
+use crate::progress::{Counts, Event, Progress};
+use crate::report::{ItemOutcome, ItemReport, PlannedRequest, Totals};
+use crate::secrets::Redactor;
+
+/// Which step of the plan decided: its index in the plan and its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StepRef {
+    pub index: usize,
+    pub name: String,
+}
+
+/// One decision about one item, made once by the step that made it.
+#[derive(Clone, Debug)]
+pub(crate) struct ItemResult {
+    pub step: StepRef,
+    /// Where the step placed it among its own results (a retry's request index); the report lists
+    /// a step's results in this order.
+    pub order: usize,
+    pub id: String,
+    pub label: Option<String>,
+    pub status: Option<String>,
+    pub outcome: ItemOutcome,
+    pub http_status: Option<u16>,
+    pub attempts: u32,
+    pub message: Option<String>,
+    /// The id of new work the retry created (Skyvern's new run).
+    pub new_id: Option<String>,
+    /// A dry run's request.
+    pub request: Option<PlannedRequest>,
+    /// The item's chain of retries into new work, from the original to the newest id.
+    pub chain: Vec<String>,
+}
+
+/// What verification found of an item's retried work: its last retried result becomes `to`
+/// (`recovered`, `still_failing` or `pending`), with `message` added to its own.
+#[derive(Clone, Debug)]
+pub(crate) struct Transition {
+    pub id: String,
+    pub to: ItemOutcome,
+    pub message: String,
+}
+
+/// An item's answer as the ledger records it: (item id, outcome, redacted message).
+pub(crate) type Answer = (String, ItemOutcome, Option<String>);
+
+/// What the writer has received so far.
+#[derive(Default)]
+struct Received {
+    results: Vec<ItemResult>,
+    /// The latest result of each id that counts as a retry: where a transition applies.
+    retried: HashMap<String, usize>,
+    /// Each step's counts, for its progress and its summary.
+    counts: HashMap<usize, Counts>,
+    fetched: u64,
+    selected: u64,
+}
+
+/// The writer: see the module's documentation.
+pub(crate) struct Results {
+    ledger: Option<Arc<Ledger>>,
+    progress: Arc<dyn Progress>,
+    redactor: Redactor,
+    received: Mutex<Received>,
+}
+
+impl Results {
+    pub(crate) fn new(
+        ledger: Option<Arc<Ledger>>,
+        progress: Arc<dyn Progress>,
+        redactor: Redactor,
+    ) -> Results {
+        Results {
+            ledger,
+            progress,
+            redactor,
+            received: Mutex::new(Received::default()),
+        }
+    }
+
+    fn received(&self) -> MutexGuard<'_, Received> {
+        self.received.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ledger: open the run. Without a ledger there is nothing to open.
+    pub(crate) fn start(
+        &self,
+        run_id: &str,
+        plan: &crate::playbook::compile::Plan,
+        started_at: &str,
+        dry_run: bool,
+        resumed_from: Option<&str>,
+    ) -> Result<(), String> {
+        match &self.ledger {
+            Some(ledger) => ledger.start_run(
+                run_id,
+                &plan.name,
+                plan.provider.name(),
+                started_at,
+                dry_run,
+                resumed_from,
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Ledger: a request is about to leave. Committed before this returns; `None` without a ledger.
+    pub(crate) fn intent(&self, intent: &Intent<'_>) -> Result<Option<i64>, String> {
+        match &self.ledger {
+            Some(ledger) => ledger.intent(intent).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Ledger: the answer to request `request_id`, each item's outcome, and the new work it created
+    /// (`links`: item id, new id) in the same transaction. A failure is warned, not fatal: the
+    /// intent stays open and a resumed run checks the item.
+    pub(crate) fn answered(
+        &self,
+        request_id: i64,
+        http_status: Option<u16>,
+        answers: &[Answer],
+        links: &[Link<'_>],
+        at: &str,
+    ) {
+        let Some(ledger) = &self.ledger else { return };
+        let answers: Vec<Answer> = answers
+            .iter()
+            .map(|(id, outcome, message)| {
+                let message = message.as_deref().map(|m| self.redactor.redact(m));
+                (id.clone(), *outcome, message)
+            })
+            .collect();
+        if let Err(e) = ledger.result_linked(request_id, http_status, &answers, links, at) {
+            self.progress.event(Event::Warning(format!("ledger: {e}")));
+        }
+    }
+
+    /// Ledger: the in-flight retry of `id` in run `run_id` (or one it resumed) was found carried
+    /// out. A failure is warned.
+    pub(crate) fn resolved(&self, run_id: &str, provider: &str, id: &str, note: &str) {
+        let Some(ledger) = &self.ledger else { return };
+        let note = self.redactor.redact(note);
+        let resolved =
+            ledger.resolve_in_flight(run_id, provider, id, ItemOutcome::Retried, Some(&note));
+        if let Err(e) = resolved {
+            self.progress.event(Event::Warning(format!("ledger: {e}")));
+        }
+    }
+
+    /// Ledger: close the run with its state, its totals and its (redacted) JSON report.
+    pub(crate) fn finish(
+        &self,
+        run_id: &str,
+        aborted: bool,
+        finished_at: &str,
+        totals: &Totals,
+        json: &str,
+    ) -> Result<(), String> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(());
+        };
+        let state = if aborted { "aborted" } else { "finished" };
+        let t = totals;
+        let counts = [t.fetched, t.selected, t.retried, t.skipped, t.failed];
+        ledger.finish_run(run_id, state, finished_at, counts, json)
+    }
+
+    /// A fetch step read `n` items.
+    pub(crate) fn fetched(&self, n: u64) {
+        self.received().fetched += n;
+    }
+
+    /// How many items the fetch steps read so far.
+    pub(crate) fn fetched_so_far(&self) -> u64 {
+        self.received().fetched
+    }
+
+    /// A retry step was given `n` items.
+    pub(crate) fn selected(&self, n: u64) {
+        self.received().selected += n;
+    }
+
+    /// Receive a step's results: kept for the report and counted for progress. With `total`, the
+    /// step's progress is shown.
+    pub(crate) fn record(&self, step: &StepRef, total: Option<u64>, results: Vec<ItemResult>) {
+        let counts = {
+            let mut received = self.received();
+            let mut counts = received
+                .counts
+                .get(&step.index)
+                .copied()
+                .unwrap_or_default();
+            for mut result in results {
+                count(&mut counts, result.outcome);
+                result.message = result.message.map(|m| self.redactor.redact(&m));
+                if result.outcome.counts_as_retry() {
+                    let at = received.results.len();
+                    received.retried.insert(result.id.clone(), at);
+                }
+                received.results.push(result);
+            }
+            received.counts.insert(step.index, counts);
+            counts
+        };
+        if total.is_some() {
+            self.progress.event(Event::StepProgress {
+                step: step.name.clone(),
+                total,
+                counts,
+            });
+        }
+    }
+
+    /// Receive verify's findings: each turns the item's last retried result into its new outcome.
+    /// With `total`, the step's progress is shown.
+    pub(crate) fn transition(&self, step: &StepRef, total: Option<u64>, found: Vec<Transition>) {
+        let counts = {
+            let mut received = self.received();
+            let mut counts = received
+                .counts
+                .get(&step.index)
+                .copied()
+                .unwrap_or_default();
+            for t in found {
+                count(&mut counts, t.to);
+                let Some(&at) = received.retried.get(&t.id) else {
+                    continue;
+                };
+                let message = self.redactor.redact(&t.message);
+                let result = &mut received.results[at];
+                result.outcome = t.to;
+                result.message = Some(match result.message.take() {
+                    Some(before) => format!("{before}; {message}"),
+                    None => message,
+                });
+            }
+            received.counts.insert(step.index, counts);
+            counts
+        };
+        if total.is_some() {
+            self.progress.event(Event::StepProgress {
+                step: step.name.clone(),
+                total,
+                counts,
+            });
+        }
+    }
+
+    /// A step's counts so far.
+    pub(crate) fn counts(&self, step: &StepRef) -> Counts {
+        self.received()
+            .counts
+            .get(&step.index)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The report's items, in decision order, and the totals derived from them.
+    pub(crate) fn report(&self) -> (Vec<ItemReport>, Totals) {
+        let received = self.received();
+        let mut results: Vec<&ItemResult> = received.results.iter().collect();
+        // Stable: results of one step and position keep the order they came in.
+        results.sort_by_key(|r| (r.step.index, r.order));
+        let items: Vec<ItemReport> = results.into_iter().map(ItemReport::from).collect();
+        let totals = Totals::of(&items, received.fetched, received.selected);
+        (items, totals)
+    }
+}
+
+/// How an outcome shows in a step's progress counts.
+fn count(counts: &mut Counts, outcome: ItemOutcome) {
+    counts.done += 1;
+    match outcome {
+        ItemOutcome::Retried | ItemOutcome::Recovered => counts.retried += 1,
+        ItemOutcome::Skipped | ItemOutcome::Chronic => counts.skipped += 1,
+        ItemOutcome::Failed | ItemOutcome::Unknown | ItemOutcome::StillFailing => {
+            counts.failed += 1
+        }
+        ItemOutcome::Planned | ItemOutcome::Pending => {}
+    }
+}
+
+impl From<&ItemResult> for ItemReport {
+    fn from(r: &ItemResult) -> ItemReport {
+        ItemReport {
+            id: r.id.clone(),
+            label: r.label.clone(),
+            status: r.status.clone(),
+            outcome: r.outcome,
+            http_status: r.http_status,
+            attempts: r.attempts,
+            message: r.message.clone(),
+            step: r.step.name.clone(),
+            request: r.request.clone(),
+            new_id: r.new_id.clone(),
+            chain: r.chain.clone(),
+        }
+    }
+}
