@@ -1,38 +1,32 @@
 //! The retry step: the provider's retry request per item or per batch, under a concurrency cap and
-//! a rate shared by every worker; each item's outcome classified. In a dry run it renders every
-//! request and sends none.
+//! a rate shared by every worker; each item's answer classified once. In a dry run it renders
+//! every request and sends none.
 //!
-//! Safety, in order, before anything is sent:
-//! - the blast-radius guards (`max_selected`, `max_selected_ratio`) abort unless `--yes`;
-//! - an item a resumed run already handled is never sent again; one that was in flight is checked
-//!   with the provider (where the adapter can read one item) or reported `unknown` — always
-//!   `unknown` when still failed and its retry creates new work (`new_id`), since the old item
-//!   cannot show whether new work was made;
-//! - an item whose earlier retry created new work (a link in the ledger) is `skipped`: its chain
-//!   continues at the new work, and only the chain's head may be retried; one whose earlier retry
-//!   into new work got no answer is `unknown`, not sent (unless `--retry-unknown`);
-//! - an item over its retry budget across runs is `chronic`, not sent; where retries create new
-//!   work, the budget counts the retries of the whole chain;
-//! - an item outside `only_status` is `skipped`, not sent.
+//! Before anything is sent, the blast-radius guards (`max_selected`, `max_selected_ratio`) abort
+//! unless `--yes`, and [`triage`] settles the items that must not be sent.
 //!
 //! While sending: every request's intent is in the ledger before it leaves and its result after;
 //! a request that may have been carried out (no answer, or an answer the outcome rules call
 //! `ambiguous`, like Deep Work's 500 after it saved the retry) is checked, resent or given up as
 //! `on_ambiguous` says; an answer meaning the server has no such route stops the run, since every
-//! item would get it; the circuit breaker and an interruption stop new requests, and what is in
+//! item would get it; the [`breaker`] and an interruption stop new requests, and what is in
 //! flight finishes.
 
-use std::collections::VecDeque;
+mod breaker;
+mod triage;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt;
 
+use self::breaker::Breaker;
+use self::triage::{Checked, counter};
 use super::outcome::{Classified, classify};
 use super::results::{Answer, ItemResult};
 use super::{Item, Run, StepStop};
 use crate::http::limiter::RateLimiter;
 use crate::http::{Effect, Exchange, Request};
-use crate::ledger::{Intent, Lineage, Link, Past};
+use crate::ledger::{Intent, Link};
 use crate::playbook::compile::{RetryMode, RetryPlan};
 use crate::playbook::model::OnAmbiguous;
 use crate::progress::Event;
@@ -75,51 +69,6 @@ struct Sent {
     request: Option<i64>,
 }
 
-/// What a check of one item's current status found.
-enum Checked {
-    /// The status is no longer a failed one: the retry was carried out.
-    CarriedOut(String),
-    /// Still failed: the retry was not carried out.
-    NotCarriedOut,
-    /// The status could not be read.
-    Unreadable(String),
-}
-
-/// Trips when too many retries fail: N in a row, or a share of the last `window`.
-struct Breaker {
-    consecutive: u32,
-    recent: VecDeque<bool>,
-    max_consecutive: Option<u32>,
-    max_ratio: Option<f64>,
-    window: usize,
-}
-
-impl Breaker {
-    /// Record one item's result; the reason to stop, if the breaker trips.
-    fn record(&mut self, failed: bool) -> Option<String> {
-        self.consecutive = if failed { self.consecutive + 1 } else { 0 };
-        self.recent.push_back(failed);
-        if self.recent.len() > self.window {
-            self.recent.pop_front();
-        }
-        if let Some(max) = self.max_consecutive.filter(|m| self.consecutive >= *m) {
-            return Some(format!(
-                "circuit breaker: {max} retries failed in a row; stopped sending"
-            ));
-        }
-        let failures = self.recent.iter().filter(|f| **f).count();
-        let ratio = failures as f64 / self.recent.len() as f64;
-        match self.max_ratio {
-            Some(max) if self.recent.len() >= self.window && ratio > max => Some(format!(
-                "circuit breaker: {failures} of the last {} retries failed (more than {:.0}%); stopped sending",
-                self.recent.len(),
-                max * 100.0
-            )),
-            _ => None,
-        }
-    }
-}
-
 impl Run<'_> {
     pub(super) async fn retry(
         &mut self,
@@ -147,14 +96,7 @@ impl Run<'_> {
             RetryMode::PerItem(_) => to_send.into_iter().map(|i| vec![i]).collect(),
             RetryMode::Batch { size, .. } => to_send.chunks(*size).map(<[Item]>::to_vec).collect(),
         };
-        let g = &self.plan.guards;
-        let mut breaker = Breaker {
-            consecutive: 0,
-            recent: VecDeque::new(),
-            max_consecutive: g.max_consecutive_failures,
-            max_ratio: g.max_failure_ratio,
-            window: g.window as usize,
-        };
+        let mut breaker = Breaker::new(&self.plan.guards);
         let mut abort = None;
         let mut handled = Vec::new();
         {
@@ -264,208 +206,6 @@ impl Run<'_> {
             )));
         }
         Ok(())
-    }
-
-    /// Sort the step's items: those to send, and those settled without a request (handled by the
-    /// run being resumed, in flight then and now checked, over budget, outside `only_status`).
-    async fn triage(&self, plan: &RetryPlan, input: Vec<Item>) -> (Vec<Item>, Done) {
-        let mut settled = Done::new(usize::MAX);
-        let mut to_send = Vec::new();
-        let since = plan.budget.and_then(|(_, per)| {
-            let per = jiff::SignedDuration::try_from(per.0).ok()?;
-            jiff::Timestamp::now().checked_sub(per).ok().map(rfc3339)
-        });
-        for item in input {
-            let past = self
-                .options
-                .resume
-                .as_ref()
-                .and_then(|(_, past)| past.get(&item.id).cloned());
-            // The check found the in-flight retry never carried out: its intent is no retry.
-            let mut not_carried_out = false;
-            match past {
-                Some(Past::Done { outcome, message }) => {
-                    let note = format!(
-                        "handled by the resumed run ({}): not sent again",
-                        message.as_deref().unwrap_or(outcome.as_str())
-                    );
-                    settled.push(item, outcome, Some(note));
-                    continue;
-                }
-                Some(Past::InFlight) if !self.options.dry_run => {
-                    match self.check(plan, &item, None).await {
-                        Some(Checked::CarriedOut(status)) => {
-                            let note = format!(
-                                "in flight when the resumed run stopped; the provider now shows {status}: it was carried out"
-                            );
-                            self.resolve_in_flight(&item.id, &note);
-                            settled.push(item, ItemOutcome::Retried, Some(note));
-                            continue;
-                        }
-                        Some(Checked::NotCarriedOut) => not_carried_out = true,
-                        Some(Checked::Unreadable(_)) | None if !self.options.retry_unknown => {
-                            let note = "in flight when the resumed run stopped and its status cannot be checked: not sent again (--retry-unknown sends it)";
-                            settled.push(item, ItemOutcome::Unknown, Some(note.into()));
-                            continue;
-                        }
-                        Some(Checked::Unreadable(_)) | None => {}
-                    }
-                }
-                _ => {}
-            }
-            let lineage = self.lineage(&item.id);
-            if let Some(next) = lineage.as_ref().and_then(|l| l.next.as_ref()) {
-                // Its chain continues at the new work: only the chain's head may be retried.
-                let note = format!("retried before as {} in run {}", next.new_id, next.run_id);
-                settled.push(item, ItemOutcome::Skipped, Some(note));
-                continue;
-            }
-            if let Some(run) = self.unanswered_new_work(plan, &item.id, not_carried_out) {
-                let note = format!(
-                    "a retry sent in run {run} got no answer and may have created new work that runbook never learned of: not sent again (check the provider; --retry-unknown sends it)"
-                );
-                settled.push(item, ItemOutcome::Unknown, Some(note));
-                continue;
-            }
-            if let (Some((max, per)), Some(since), Some(ledger)) =
-                (plan.budget, &since, &self.options.ledger)
-            {
-                let chain = lineage.map_or_else(|| vec![item.id.clone()], |l| l.chain);
-                let used = ledger
-                    .chain_retries_since(self.plan.provider.name(), &chain, since)
-                    .unwrap_or(0)
-                    .saturating_sub(u64::from(not_carried_out));
-                if used >= u64::from(max) {
-                    let what = if chain.len() > 1 {
-                        format!("its chain ({})", chain.join(" → "))
-                    } else {
-                        "it".to_string()
-                    };
-                    let note = format!(
-                        "{what} retried {used} times in the last {per} (budget {max}): not retried again"
-                    );
-                    settled.push(item, ItemOutcome::Chronic, Some(note));
-                    continue;
-                }
-            }
-            let allowed = plan
-                .only_status
-                .as_ref()
-                .is_none_or(|allowed| item.status.as_ref().is_some_and(|s| allowed.contains(s)));
-            if !allowed {
-                let status = item.status.clone().unwrap_or_else(|| "unknown".into());
-                let list = plan.only_status.as_deref().unwrap_or_default().join(", ");
-                let note =
-                    format!("status {status} is not one selected for retry ({list}); not sent");
-                settled.push(item, ItemOutcome::Skipped, Some(note));
-                continue;
-            }
-            to_send.push(item);
-        }
-        (to_send, settled)
-    }
-
-    /// Where `id` stands in its chain of retries into new work; `None` without a ledger (or when
-    /// it cannot be read: warned, and the item is treated as never retried into new work).
-    fn lineage(&self, id: &str) -> Option<Lineage> {
-        let ledger = self.options.ledger.as_ref()?;
-        match ledger.lineage(self.plan.provider.name(), id) {
-            Ok(lineage) => Some(lineage),
-            Err(e) => {
-                self.progress.event(Event::Warning(format!("ledger: {e}")));
-                None
-            }
-        }
-    }
-
-    /// For a retry that creates new work: the run whose retry of `id` got no answer, if one did
-    /// (unless `--retry-unknown`, or a check of this resumed run just found it not carried out). The
-    /// old item cannot show whether new work was made, so sending again could make a second one.
-    fn unanswered_new_work(&self, plan: &RetryPlan, id: &str, checked: bool) -> Option<String> {
-        if plan.new_id.is_none() || self.options.retry_unknown || checked {
-            return None;
-        }
-        let ledger = self.options.ledger.as_ref()?;
-        match ledger.unanswered(self.plan.provider.name(), id) {
-            Ok(run) => run,
-            Err(e) => {
-                self.progress.event(Event::Warning(format!("ledger: {e}")));
-                None
-            }
-        }
-    }
-
-    /// The chain an item's report shows: from the original to the newest id, this run's `new_id`
-    /// included; empty for an item never retried into new work.
-    fn chain_of(&self, id: &str, new_id: Option<&str>) -> Vec<String> {
-        let mut chain = self
-            .lineage(id)
-            .map_or_else(|| vec![id.to_string()], |l| l.chain);
-        if let Some(new_id) = new_id.filter(|n| *n != id && !chain.iter().any(|c| c == n)) {
-            chain.push(new_id.to_string());
-        }
-        if chain.len() > 1 { chain } else { Vec::new() }
-    }
-
-    /// Record in the ledger that an in-flight retry of `id` (this run's, or the resumed run's) was
-    /// carried out, so a run resuming this one does not check it again (the work may have failed
-    /// anew by then).
-    fn resolve_in_flight(&self, id: &str, note: &str) {
-        self.results
-            .resolved(&self.report.run_id, self.plan.provider.name(), id, note);
-    }
-
-    /// Read one item's current status to tell whether a retry was carried out. `None` when the
-    /// playbook has no way to read one item. With `counter_before` (the item's retry counter when
-    /// it was fetched, in this run) and the counter still readable, the retry was carried out when
-    /// the counter grew, whatever the status says.
-    async fn check(
-        &self,
-        plan: &RetryPlan,
-        item: &Item,
-        counter_before: Option<f64>,
-    ) -> Option<Checked> {
-        let check = plan.check.as_ref()?;
-        let fresh = match self.read_item(check, item).await {
-            Ok(value) => value,
-            Err(failure) => return Some(Checked::Unreadable(failure.message)),
-        };
-        let mut now = item.clone();
-        match (check.merge, &mut now.raw, fresh) {
-            (true, serde_json::Value::Object(own), serde_json::Value::Object(fresh)) => {
-                own.extend(fresh)
-            }
-            (_, raw, fresh) => *raw = fresh,
-        }
-        now.reread(&plan.fields);
-        let counter_now = plan.counter.as_ref().and_then(|p| counter(p, &now.raw));
-        let status = now.status.unwrap_or_default();
-        if let (Some(before), Some(after)) = (counter_before, counter_now) {
-            let path = plan
-                .counter
-                .as_ref()
-                .map(|p| p.source())
-                .unwrap_or_default();
-            return Some(if after > before {
-                Checked::CarriedOut(format!("{status} with {path} {after} (was {before})"))
-            } else {
-                Checked::NotCarriedOut
-            });
-        }
-        let still_failed = match &plan.retryable {
-            Some(list) => list.contains(&status),
-            None => Some(&status) == item.status.as_ref(),
-        };
-        Some(match (still_failed, &plan.new_id) {
-            // A retry that creates new work leaves the item as it was (Skyvern's run stays
-            // failed): its status cannot tell that no new work was made, and sending again could
-            // make a second one.
-            (true, Some(_)) => Checked::Unreadable(format!(
-                "its retry creates new work and leaves it {status}, so its status cannot show whether the retry was carried out"
-            )),
-            (true, None) => Checked::NotCarriedOut,
-            (false, _) => Checked::CarriedOut(status),
-        })
     }
 
     async fn retry_group(
@@ -812,15 +552,6 @@ impl Run<'_> {
     }
 }
 
-/// A number at `path` in `raw` (a retry counter), as JSON has it or as text.
-fn counter(path: &crate::jsonpath::JsonPath, raw: &serde_json::Value) -> Option<f64> {
-    match path.first(raw)? {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// An answer whose status the outcome rules call `ambiguous` (the provider may have acted before
 /// it failed) is handled like a request that got no answer: checked, resent or given up.
 fn mark_ambiguous(plan: &RetryPlan, exchange: &mut Exchange) {
@@ -871,44 +602,4 @@ fn missing_route(
         response.status,
         redactor.excerpt(response.text.trim(), 100)
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Breaker;
-    use std::collections::VecDeque;
-
-    fn breaker(max_consecutive: Option<u32>, max_ratio: Option<f64>, window: usize) -> Breaker {
-        Breaker {
-            consecutive: 0,
-            recent: VecDeque::new(),
-            max_consecutive,
-            max_ratio,
-            window,
-        }
-    }
-
-    #[test]
-    fn trips_after_n_failures_in_a_row_only() {
-        let mut b = breaker(Some(3), None, 20);
-        assert!(b.record(true).is_none());
-        assert!(b.record(true).is_none());
-        assert!(b.record(false).is_none());
-        assert!(b.record(true).is_none());
-        assert!(b.record(true).is_none());
-        assert!(b.record(true).is_some());
-    }
-
-    #[test]
-    fn trips_on_a_failure_ratio_once_the_window_is_full() {
-        let mut b = breaker(None, Some(0.5), 4);
-        assert!(b.record(true).is_none());
-        assert!(b.record(true).is_none());
-        assert!(b.record(true).is_none(), "window not full yet");
-        assert!(b.record(false).is_some(), "3 of 4 failed");
-        let mut b = breaker(None, Some(0.5), 4);
-        for failed in [true, false, true, false, true, false] {
-            assert!(b.record(failed).is_none(), "half is not more than half");
-        }
-    }
 }

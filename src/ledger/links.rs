@@ -1,0 +1,98 @@
+//! Lineage: a retry that created new work is a link from the retried id to the new one; links make
+//! chains (original → new → newer) whose head is the one id with no link out.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Ledger, Lineage, Retried, err};
+
+/// Longest chain followed: a guard against a cycle a provider could make by handing back an old id.
+const MAX_CHAIN: usize = 1000;
+
+impl Ledger {
+    /// The chain `item_id` of `provider` belongs to: its ids from the original to the head, and
+    /// where `item_id`'s own retry went, if it has one. An id never retried into new work is a
+    /// chain of one.
+    pub fn lineage(&self, provider: &str, item_id: &str) -> Result<Lineage, String> {
+        let conn = self.conn();
+        let mut back = conn
+            .prepare_cached(
+                "SELECT item_id FROM links WHERE provider = ?1 AND new_id = ?2 ORDER BY rowid DESC LIMIT 1",
+            )
+            .map_err(err)?;
+        let mut before = Vec::new();
+        let mut current = item_id.to_string();
+        while before.len() < MAX_CHAIN {
+            let prev: Option<String> = back
+                .query_row(params![provider, current], |r| r.get(0))
+                .optional()
+                .map_err(err)?;
+            match prev {
+                Some(prev) if prev != item_id && !before.contains(&prev) => {
+                    before.push(prev.clone());
+                    current = prev;
+                }
+                _ => break,
+            }
+        }
+        before.reverse();
+        let mut forward = conn
+            .prepare_cached(
+                "SELECT l.new_id, r.run_id FROM links l JOIN requests r ON r.id = l.request_id
+                 WHERE l.provider = ?1 AND l.item_id = ?2 ORDER BY l.rowid DESC LIMIT 1",
+            )
+            .map_err(err)?;
+        let mut chain = before;
+        chain.push(item_id.to_string());
+        let mut next = None;
+        let mut current = item_id.to_string();
+        while chain.len() < MAX_CHAIN {
+            let found: Option<(String, String)> = forward
+                .query_row(params![provider, current], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(err)?;
+            let Some((new_id, run_id)) = found else { break };
+            if current == item_id {
+                next = Some(Retried {
+                    new_id: new_id.clone(),
+                    run_id,
+                });
+            }
+            if chain.contains(&new_id) {
+                break;
+            }
+            chain.push(new_id.clone());
+            current = new_id;
+        }
+        Ok(Lineage { chain, next })
+    }
+
+    /// How many times the ids of one chain of `provider` were retried (an answered request with
+    /// outcome `retried`, or one in flight) since `since` (RFC 3339), all links together.
+    pub fn chain_retries_since(
+        &self,
+        provider: &str,
+        chain: &[String],
+        since: &str,
+    ) -> Result<u64, String> {
+        let mut total = 0;
+        for id in chain {
+            total += self.retries_since(provider, id, since)?;
+        }
+        Ok(total)
+    }
+
+    /// The links run `run_id` recorded, as (retried id, new id), in the order they were made.
+    pub fn links_of_run(&self, run_id: &str) -> Result<Vec<(String, String)>, String> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT l.item_id, l.new_id FROM links l JOIN requests r ON r.id = l.request_id
+                 WHERE r.run_id = ?1 ORDER BY l.rowid",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+}

@@ -1,0 +1,167 @@
+//! A run's row: opened, closed with its totals and report, listed by `history`, and what it (and
+//! the runs it resumed) did to each item, for `--resume`.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::open::explain;
+use super::{Ledger, Past, RunSummary, err};
+use crate::report::ItemOutcome;
+
+impl Ledger {
+    pub fn start_run(
+        &self,
+        id: &str,
+        playbook: &str,
+        provider: &str,
+        started_at: &str,
+        dry_run: bool,
+        resumed_from: Option<&str>,
+    ) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT INTO runs (id, playbook, provider, started_at, state, dry_run, resumed_from) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
+                params![id, playbook, provider, started_at, dry_run, resumed_from],
+            )
+            .map(|_| ())
+            .map_err(|e| explain(&self.path, &e))
+    }
+
+    /// Close a run with its final state, counts and JSON report.
+    pub fn finish_run(
+        &self,
+        id: &str,
+        state: &str,
+        finished_at: &str,
+        totals: [u64; 5],
+        report: &str,
+    ) -> Result<(), String> {
+        let [fetched, selected, retried, skipped, failed] =
+            totals.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.conn()
+            .execute(
+                "UPDATE runs SET state = ?2, finished_at = ?3, fetched = ?4, selected = ?5, retried = ?6, skipped = ?7, failed = ?8, report = ?9 WHERE id = ?1",
+                params![id, state, finished_at, fetched, selected, retried, skipped, failed, report],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// The newest run of `playbook`, if it did not finish (killed, interrupted or aborted).
+    pub fn last_unfinished(&self, playbook: &str) -> Result<Option<String>, String> {
+        let conn = self.conn();
+        let newest: Option<(String, String)> = conn
+            .query_row(
+                "SELECT id, state FROM runs WHERE playbook = ?1 AND dry_run = 0 ORDER BY started_at DESC, rowid DESC LIMIT 1",
+                params![playbook],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        Ok(newest
+            .filter(|(_, state)| state != "finished")
+            .map(|(id, _)| id))
+    }
+
+    /// What run `run_id` (and the runs it resumed) did to each item, by provider item id.
+    pub fn past(&self, run_id: &str) -> Result<HashMap<String, Past>, String> {
+        let conn = self.conn();
+        let mut chain = vec![run_id.to_string()];
+        let mut current = run_id.to_string();
+        while let Some(prev) = conn
+            .query_row(
+                "SELECT resumed_from FROM runs WHERE id = ?1",
+                params![current],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(err)?
+            .flatten()
+        {
+            if chain.contains(&prev) {
+                break;
+            }
+            chain.push(prev.clone());
+            current = prev;
+        }
+        let mut past = HashMap::new();
+        let mut stmt = conn
+            .prepare("SELECT ri.item_id, ri.outcome, ri.message FROM request_items ri JOIN requests r ON r.id = ri.request_id WHERE r.run_id = ?1 ORDER BY ri.rowid")
+            .map_err(err)?;
+        for run in chain.iter().rev() {
+            let rows = stmt
+                .query_map(params![run], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (item, outcome, message) = row.map_err(err)?;
+                let entry = match outcome {
+                    // A name this runbook does not know (a newer one wrote it) is not a retry.
+                    Some(outcome) => Past::Done {
+                        outcome: outcome.parse().unwrap_or(ItemOutcome::Failed),
+                        message,
+                    },
+                    None => Past::InFlight,
+                };
+                past.insert(item, entry);
+            }
+        }
+        Ok(past)
+    }
+
+    /// Runs, newest first, of one playbook or all.
+    pub fn runs(&self, playbook: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, String> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, playbook, started_at, finished_at, state, dry_run, resumed_from, fetched, selected, retried, skipped, failed
+                 FROM runs WHERE (?1 IS NULL OR playbook = ?1) ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![playbook, limit as i64], |r| {
+                Ok(RunSummary {
+                    id: r.get(0)?,
+                    playbook: r.get(1)?,
+                    started_at: r.get(2)?,
+                    finished_at: r.get(3)?,
+                    state: r.get(4)?,
+                    dry_run: r.get(5)?,
+                    resumed_from: r.get(6)?,
+                    fetched: r.get::<_, i64>(7)? as u64,
+                    selected: r.get::<_, i64>(8)? as u64,
+                    retried: r.get::<_, i64>(9)? as u64,
+                    skipped: r.get::<_, i64>(10)? as u64,
+                    failed: r.get::<_, i64>(11)? as u64,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The JSON report of run `id`, if it finished writing one.
+    pub fn report(&self, id: &str) -> Result<Option<String>, String> {
+        self.conn()
+            .query_row("SELECT report FROM runs WHERE id = ?1", params![id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(err)
+    }
+
+    /// Whether run `id` exists.
+    pub fn has_run(&self, id: &str) -> Result<bool, String> {
+        self.conn()
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(err)
+    }
+}

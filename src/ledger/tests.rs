@@ -1,0 +1,312 @@
+//! The ledger's own tests: intents and results, resume, lineage, migration.
+
+use super::*;
+use crate::report::ItemOutcome;
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn intent_without_result_is_in_flight_and_results_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("sub/ledger.db")).unwrap();
+    ledger
+        .start_run("r1", "nightly", "beam", "2026-11-23T00:00:00Z", false, None)
+        .unwrap();
+    let a = ledger
+        .intent(&Intent {
+            run_id: "r1",
+            step: "retry",
+            provider: "beam",
+            item_ids: &ids(&["t1"]),
+            method: "POST",
+            url: "http://x/retry",
+            at: "2026-11-23T00:00:01Z",
+        })
+        .unwrap();
+    ledger
+        .result(
+            a,
+            Some(201),
+            &[("t1".into(), ItemOutcome::Retried, None)],
+            "2026-11-23T00:00:02Z",
+        )
+        .unwrap();
+    ledger
+        .intent(&Intent {
+            run_id: "r1",
+            step: "retry",
+            provider: "beam",
+            item_ids: &ids(&["t2"]),
+            method: "POST",
+            url: "http://x/retry",
+            at: "2026-11-23T00:00:03Z",
+        })
+        .unwrap();
+    assert_eq!(
+        ledger.last_unfinished("nightly").unwrap().as_deref(),
+        Some("r1")
+    );
+    let past = ledger.past("r1").unwrap();
+    assert_eq!(
+        past["t1"],
+        Past::Done {
+            outcome: ItemOutcome::Retried,
+            message: None
+        }
+    );
+    assert_eq!(past["t2"], Past::InFlight);
+    assert_eq!(
+        ledger
+            .retries_since("beam", "t1", "2026-11-22T00:00:00Z")
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        ledger
+            .retries_since("beam", "t1", "2026-11-24T00:00:00Z")
+            .unwrap(),
+        0
+    );
+    ledger
+        .finish_run(
+            "r1",
+            "finished",
+            "2026-11-23T00:01:00Z",
+            [2, 2, 1, 0, 0],
+            "{}",
+        )
+        .unwrap();
+    assert_eq!(ledger.last_unfinished("nightly").unwrap(), None);
+    assert_eq!(ledger.report("r1").unwrap().as_deref(), Some("{}"));
+}
+
+#[test]
+fn a_resumed_run_sees_what_its_predecessors_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    ledger
+        .start_run("r1", "p", "http", "2026-11-23T00:00:00Z", false, None)
+        .unwrap();
+    let a = ledger
+        .intent(&Intent {
+            run_id: "r1",
+            step: "retry",
+            provider: "http",
+            item_ids: &ids(&["a", "b"]),
+            method: "POST",
+            url: "u",
+            at: "2026-11-23T00:00:01Z",
+        })
+        .unwrap();
+    ledger
+        .result(
+            a,
+            Some(200),
+            &[
+                ("a".into(), ItemOutcome::Retried, None),
+                ("b".into(), ItemOutcome::Skipped, Some("no".into())),
+            ],
+            "2026-11-23T00:00:02Z",
+        )
+        .unwrap();
+    ledger
+        .start_run("r2", "p", "http", "2026-11-23T01:00:00Z", false, Some("r1"))
+        .unwrap();
+    ledger
+        .intent(&Intent {
+            run_id: "r2",
+            step: "retry",
+            provider: "http",
+            item_ids: &ids(&["c"]),
+            method: "POST",
+            url: "u",
+            at: "2026-11-23T01:00:01Z",
+        })
+        .unwrap();
+    let past = ledger.past("r2").unwrap();
+    assert_eq!(past.len(), 3);
+    assert_eq!(past["c"], Past::InFlight);
+    ledger
+        .resolve_in_flight("r2", "http", "c", ItemOutcome::Retried, Some("checked"))
+        .unwrap();
+    assert_eq!(
+        ledger.past("r2").unwrap()["c"],
+        Past::Done {
+            outcome: ItemOutcome::Retried,
+            message: Some("checked".into())
+        }
+    );
+    assert_eq!(
+        ledger
+            .retries_since("http", "c", "2026-11-23T00:00:00Z")
+            .unwrap(),
+        1,
+        "a resolved intent is still one retry"
+    );
+    let runs = ledger.runs(Some("p"), 10).unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r2", "r1"]
+    );
+}
+
+#[test]
+fn links_make_chains_followed_both_ways_and_budgets_count_the_whole_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    let retry = |run: &str, id: &str, new_id: &str, at: &str| {
+        ledger
+            .start_run(run, "p", "skyvern", at, false, None)
+            .unwrap();
+        let request = ledger
+            .intent(&Intent {
+                run_id: run,
+                step: "retry",
+                provider: "skyvern",
+                item_ids: &ids(&[id]),
+                method: "POST",
+                url: "u",
+                at,
+            })
+            .unwrap();
+        let link = Link {
+            provider: "skyvern",
+            item_id: id,
+            new_id,
+        };
+        ledger
+            .result_linked(
+                request,
+                Some(200),
+                &[(id.into(), ItemOutcome::Retried, None)],
+                &[link],
+                at,
+            )
+            .unwrap();
+    };
+    retry("r1", "wr_a", "wr_b", "2026-11-23T00:00:00Z");
+    retry("r2", "wr_b", "wr_c", "2026-11-24T00:00:00Z");
+    let chain = ids(&["wr_a", "wr_b", "wr_c"]);
+    for id in &chain {
+        assert_eq!(ledger.lineage("skyvern", id).unwrap().chain, chain, "{id}");
+    }
+    assert_eq!(
+        ledger.lineage("skyvern", "wr_a").unwrap().next,
+        Some(Retried {
+            new_id: "wr_b".into(),
+            run_id: "r1".into()
+        })
+    );
+    assert_eq!(ledger.lineage("skyvern", "wr_c").unwrap().next, None);
+    assert_eq!(
+        ledger.lineage("other", "wr_a").unwrap().chain,
+        ids(&["wr_a"]),
+        "chains are per provider"
+    );
+    assert_eq!(
+        ledger
+            .chain_retries_since("skyvern", &chain, "2026-11-01T00:00:00Z")
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        ledger.links_of_run("r2").unwrap(),
+        [("wr_b".to_string(), "wr_c".to_string())]
+    );
+    // An older ledger opens again with its links kept.
+    drop(ledger);
+    let again = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    assert_eq!(again.lineage("skyvern", "wr_b").unwrap().chain, chain);
+}
+
+#[test]
+fn a_link_back_to_an_earlier_id_ends_the_chain_instead_of_looping() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    ledger
+        .start_run("r1", "p", "x", "2026-11-23T00:00:00Z", false, None)
+        .unwrap();
+    for (id, new_id) in [("a", "b"), ("b", "a")] {
+        let request = ledger
+            .intent(&Intent {
+                run_id: "r1",
+                step: "retry",
+                provider: "x",
+                item_ids: &ids(&[id]),
+                method: "POST",
+                url: "u",
+                at: "2026-11-23T00:00:01Z",
+            })
+            .unwrap();
+        let link = Link {
+            provider: "x",
+            item_id: id,
+            new_id,
+        };
+        ledger
+            .result_linked(request, Some(200), &[], &[link], "2026-11-23T00:00:02Z")
+            .unwrap();
+    }
+    let lineage = ledger.lineage("x", "a").unwrap();
+    assert_eq!(lineage.chain, ids(&["b", "a"]));
+}
+
+#[test]
+fn a_ledger_from_before_lineage_gets_its_links_from_the_stored_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = Ledger::open(&path).unwrap();
+    ledger
+        .start_run("r1", "p", "skyvern", "2026-11-23T00:00:00Z", false, None)
+        .unwrap();
+    let request = ledger
+        .intent(&Intent {
+            run_id: "r1",
+            step: "retry",
+            provider: "skyvern",
+            item_ids: &ids(&["wr_a"]),
+            method: "POST",
+            url: "u",
+            at: "2026-11-23T00:00:01Z",
+        })
+        .unwrap();
+    ledger
+        .result(
+            request,
+            Some(200),
+            &[("wr_a".into(), ItemOutcome::Retried, None)],
+            "2026-11-23T00:00:02Z",
+        )
+        .unwrap();
+    let report = r#"{"items": [
+        {"id": "wr_a", "outcome": "retried", "new_id": "wr_b"},
+        {"id": "wr_x", "outcome": "skipped", "new_id": null},
+        {"id": "wr_z", "outcome": "retried", "new_id": "wr_y"}
+    ]}"#;
+    ledger
+        .finish_run(
+            "r1",
+            "finished",
+            "2026-11-23T00:01:00Z",
+            [3, 3, 1, 1, 0],
+            report,
+        )
+        .unwrap();
+    ledger.conn().execute_batch("DROP TABLE links").unwrap();
+    drop(ledger);
+
+    let ledger = Ledger::open(&path).unwrap();
+    let lineage = ledger.lineage("skyvern", "wr_a").unwrap();
+    assert_eq!(lineage.chain, ids(&["wr_a", "wr_b"]));
+    assert_eq!(lineage.next.map(|n| n.run_id).as_deref(), Some("r1"));
+    assert_eq!(
+        ledger.links_of_run("r1").unwrap().len(),
+        1,
+        "an item with no request of its own in the run gets no link"
+    );
+    drop(ledger);
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.links_of_run("r1").unwrap().len(), 1, "migrated once");
+}
