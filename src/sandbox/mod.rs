@@ -1,9 +1,9 @@
 //! Emulated provider APIs on loopback, behind `runbook sandbox` and `play --sandbox`.
 //!
 //! One server on `127.0.0.1:PORT` serves every emulated API under its own path prefix:
-//! `/http` (the generic task API, `generic.rs`), `/beam` and `/beam-prod` (`beam.rs`), `/deepwork`
-//! (`deepwork.rs`), `/herodotus` (`herodotus.rs`), `/geelark` (`geelark.rs`) and `/skyvern`
-//! (`skyvern.rs`). Each request to an API is journaled (see [`RecordedRequest`]) so tests can assert
+//! `/http` (the generic task API, `http/`), `/beam` and `/beam-prod` (`beam/`), `/deepwork`
+//! (`deepwork/`), `/herodotus` (`herodotus/`), `/geelark` (`geelark/`) and `/skyvern`
+//! (`skyvern/`). Each request to an API is journaled (see [`RecordedRequest`]) so tests can assert
 //! on exactly what a playbook sent; `faults.rs` can answer any of them with a transient error
 //! instead, and `latency_ms` can hold every answer back. Retried work settles (`settle.rs`): it
 //! shows in progress for `settle_reads` reads, then succeeded or, for one item in five, failed
@@ -22,8 +22,8 @@ mod beam;
 mod deepwork;
 mod faults;
 mod geelark;
-mod generic;
 mod herodotus;
+mod http;
 mod record;
 mod reply;
 mod settle;
@@ -155,7 +155,7 @@ impl Api {
 
     fn router(self, shared: Arc<Shared>) -> Router {
         match self {
-            Api::Http => generic::router().with_state(shared),
+            Api::Http => http::router().with_state(shared),
             Api::Beam => beam::router(shared, beam::Workspace::Bid),
             Api::BeamProd => beam::router(shared, beam::Workspace::Prod),
             Api::Deepwork => deepwork::router(shared),
@@ -168,7 +168,7 @@ impl Api {
     /// The credentials a client of this API needs, as (environment variable, value).
     fn credentials(self) -> Vec<(&'static str, &'static str)> {
         match self {
-            Api::Http => vec![("TASKS_API_TOKEN", generic::TOKEN)],
+            Api::Http => vec![("TASKS_API_TOKEN", http::TOKEN)],
             Api::Beam => vec![
                 ("BEAM_API_KEY", beam::BID_API_KEY),
                 ("BEAM_WORKSPACE_ID", beam::BID_WORKSPACE_ID),

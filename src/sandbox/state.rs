@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::faults::{Dice, Fault};
 use super::settle::Rule;
 use super::{Api, RecordedRequest, SandboxConfig};
-use super::{beam, deepwork, geelark, generic, herodotus, skyvern};
+use super::{beam, deepwork, geelark, herodotus, http, skyvern};
 
 /// Locks a mutex, recovering the data if a previous holder panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,7 +90,7 @@ pub(crate) struct Shared {
     pub(crate) origin: String,
     journal: Mutex<Journal>,
     dice: Mutex<Dice>,
-    pub(crate) generic: Mutex<generic::Store>,
+    pub(crate) http: Mutex<http::Store>,
     pub(crate) beam: Mutex<beam::Store>,
     pub(crate) beam_prod: Mutex<beam::Store>,
     pub(crate) deepwork: Mutex<deepwork::Store>,
@@ -106,7 +106,7 @@ impl Shared {
         let seed = config.seed;
         Shared {
             dice: Mutex::new(Dice::new(seed, config.faults)),
-            generic: Mutex::new(generic::Store::seeded(seed, now)),
+            http: Mutex::new(http::Store::seeded(seed, now)),
             beam: Mutex::new(beam::Store::seeded(beam::Workspace::Bid, seed, now)),
             beam_prod: Mutex::new(beam::Store::seeded(beam::Workspace::Prod, seed, now)),
             deepwork: Mutex::new(deepwork::Store::seeded(seed, now)),
@@ -194,7 +194,7 @@ impl Shared {
     /// (id, final status) of the items of `api` a retry put in motion that have settled.
     pub(crate) fn settled(&self, api: Api) -> Vec<(String, String)> {
         match api {
-            Api::Http => lock(&self.generic).settled(),
+            Api::Http => lock(&self.http).settled(),
             Api::Beam => lock(&self.beam).settled(),
             Api::BeamProd => lock(&self.beam_prod).settled(),
             Api::Deepwork => lock(&self.deepwork).settled(),
@@ -207,7 +207,7 @@ impl Shared {
     /// JSON snapshot of one API's tasks.
     pub(crate) fn tasks(&self, api: Api) -> Vec<serde_json::Value> {
         match api {
-            Api::Http => lock(&self.generic).snapshot(),
+            Api::Http => lock(&self.http).snapshot(),
             Api::Beam => lock(&self.beam).snapshot(),
             Api::BeamProd => lock(&self.beam_prod).snapshot(),
             Api::Deepwork => lock(&self.deepwork).snapshot(),

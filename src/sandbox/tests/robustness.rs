@@ -266,7 +266,7 @@ async fn same_seed_same_ids_and_statuses_everywhere() {
 
 #[test]
 fn seeded_ids_do_not_depend_on_the_start_time() {
-    use crate::sandbox::{beam, deepwork, geelark, generic, herodotus, skyvern};
+    use crate::sandbox::{beam, deepwork, geelark, herodotus, http, skyvern};
     fn ids(tasks: Vec<Value>) -> Vec<Value> {
         tasks
             .into_iter()
@@ -280,8 +280,8 @@ fn seeded_ids_do_not_depend_on_the_start_time() {
     }
     let (early, late) = (1_790_000_000, 1_790_123_457);
     assert_eq!(
-        ids(generic::Store::seeded(3, early).snapshot()),
-        ids(generic::Store::seeded(3, late).snapshot())
+        ids(http::Store::seeded(3, early).snapshot()),
+        ids(http::Store::seeded(3, late).snapshot())
     );
     for workspace in [beam::Workspace::Bid, beam::Workspace::Prod] {
         assert_eq!(

@@ -38,7 +38,7 @@ use super::reply::{self, QueryParams, shown};
 use super::settle::{self, Fate, Progress, Rule, Step};
 use super::state::{Shared, lock, rfc3339};
 
-/// The bearer token the generic API accepts (credential `TASKS_API_TOKEN`).
+/// The bearer token the `http` API accepts (credential `TASKS_API_TOKEN`).
 pub(crate) const TOKEN: &str = "sandbox-token";
 const SALT: u64 = 0x6765_6e65_7269_6321;
 const DEFAULT_PAGE_SIZE: u64 = 10;
@@ -128,7 +128,7 @@ impl Task {
     }
 }
 
-/// The generic API's tasks, kept in list order.
+/// The `http` API's tasks, kept in list order.
 #[derive(Debug)]
 pub(crate) struct Store {
     tasks: Vec<Task>,
@@ -287,7 +287,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-/// An error answer of the generic API: `{"error": code, "message": message}`.
+/// An error answer of the `http` API: `{"error": code, "message": message}`.
 struct ApiError {
     status: StatusCode,
     code: &'static str,
@@ -480,7 +480,7 @@ async fn list_tasks(
     let filter = status_filter(&query).map_err(ApiError::bad_request)?;
     let paging = Paging::parse(&query).map_err(ApiError::bad_request)?;
 
-    let store = lock(&shared.generic);
+    let store = lock(&shared.http);
     let matching: Vec<&Task> = store
         .tasks
         .iter()
@@ -556,7 +556,7 @@ async fn get_task(
     authorize(&headers)?;
     let id = task_id(path)?;
     let (rule, now) = (shared.settle_rule(), shared.clock.now_secs());
-    match lock(&shared.generic).read(&id, rule, now) {
+    match lock(&shared.http).read(&id, rule, now) {
         Some(task) => Ok(reply::json(StatusCode::OK, task.to_json())),
         None => Err(ApiError::not_found(&id)),
     }
@@ -570,7 +570,7 @@ async fn retry_one(
     authorize(&headers)?;
     let id = task_id(path)?;
     let now = shared.clock.now_secs();
-    match lock(&shared.generic).retry(&id, now) {
+    match lock(&shared.http).retry(&id, now) {
         Ok(()) => Ok(reply::json(
             StatusCode::OK,
             json!({"id": id, "status": "queued"}),
@@ -605,7 +605,7 @@ async fn retry_batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     authorize(&headers)?;
     let ids = batch_ids(&body).map_err(ApiError::bad_request)?;
     let now = shared.clock.now_secs();
-    let mut store = lock(&shared.generic);
+    let mut store = lock(&shared.http);
     let results: Vec<Value> = ids
         .iter()
         .map(|id| match store.retry(id, now) {
