@@ -232,7 +232,7 @@ fn credential_names_are_recognised_by_their_words() {
 }
 
 proptest::proptest! {
-    // A fixed seed unless PROPTEST_RNG_SEED says otherwise, as in fuzz_tests.
+    // A fixed seed unless PROPTEST_RNG_SEED says otherwise, as in property_tests.
     #![proptest_config({
         use proptest::test_runner::{Config, RngSeed};
         let default = Config::default();
