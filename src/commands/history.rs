@@ -16,8 +16,8 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
     let opened = crate::ledger::Ledger::open_to_read(ledger);
     let runs = match opened
         .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|l| l.runs(name.as_deref(), limit))
+        .map_err(ToString::to_string)
+        .and_then(|l| Ok(l.runs(name.as_deref(), limit)?))
     {
         Ok(r) => r,
         Err(e) => {

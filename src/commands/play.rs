@@ -165,7 +165,7 @@ pub async fn play(config: PlayConfig) -> i32 {
             Ok(resume) => (Some(Arc::new(ledger)), resume, None),
             Err(e) => (None, None, Some(e)),
         },
-        Err(e) => (None, None, Some(e)),
+        Err(e) => (None, None, Some(e.into())),
     };
     if let Some(e) = &stop_before_start {
         eprintln!("error: {e}");
@@ -201,7 +201,7 @@ pub async fn play(config: PlayConfig) -> i32 {
     {
         Ok(run) => run,
         Err(e) => {
-            eprintln!("error: {}", redactor.redact(&e));
+            eprintln!("error: {}", redactor.redact(&e.to_string()));
             return exit::INVALID;
         }
     };

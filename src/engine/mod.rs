@@ -68,6 +68,20 @@ pub enum StepStop {
     Abort(String),
 }
 
+/// Why a run could not be set up: nothing has been sent. Each names the playbook's setting.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// `connection.base_url` cannot be rendered.
+    #[error("connection.base_url: {0}")]
+    BaseUrl(String),
+    /// A `connection.headers` value cannot be rendered, or can never be sent.
+    #[error("connection.headers.{name}: {why}")]
+    Header { name: String, why: String },
+    /// The HTTP client cannot be built.
+    #[error("{0}")]
+    Client(String),
+}
+
 /// Everything a run shares between its steps.
 pub struct Run<'a> {
     pub plan: &'a Plan,
@@ -100,14 +114,14 @@ pub async fn run(
     progress: Arc<dyn Progress>,
     options: RunOptions,
     now: jiff::Timestamp,
-) -> Result<Run<'_>, String> {
+) -> Result<Run<'_>, SetupError> {
     let vars_ctx = crate::template::context([("vars", &plan.vars)]);
     let base_url = match (&options.base_url, &plan.connection.base_url) {
         (Some(url), _) => Some(url.clone()),
         (None, Some(t)) => Some(
             plan.templates
                 .render(t, &vars_ctx)
-                .map_err(|e| format!("connection.base_url: {e}"))?,
+                .map_err(|e| SetupError::BaseUrl(e.to_string()))?,
         ),
         (None, None) => None,
     };
@@ -116,12 +130,17 @@ pub async fn run(
         let value = plan
             .templates
             .render(t, &vars_ctx)
-            .map_err(|e| format!("connection.headers.{name}: {e}"))?;
+            .map_err(|e| SetupError::Header {
+                name: name.clone(),
+                why: e.to_string(),
+            })?;
         redactor.register_named_header(name, &value);
         // A header that can never be sent fails the run before its first request, not each
         // request five times.
-        crate::http::header_pair(name, &value)
-            .map_err(|e| format!("connection.headers.{name}: {e}"))?;
+        crate::http::header_pair(name, &value).map_err(|e| SetupError::Header {
+            name: name.clone(),
+            why: e.to_string(),
+        })?;
         headers.push((name.clone(), value));
     }
     let c = &plan.connection;
@@ -137,7 +156,8 @@ pub async fn run(
             redirects: c.redirects,
         },
         options.interrupted.clone(),
-    )?;
+    )
+    .map_err(SetupError::Client)?;
     let run_id = format!(
         "{}-{:04x}",
         now.strftime("%Y%m%dT%H%M%SZ"),
@@ -170,7 +190,7 @@ pub async fn run(
             report.resumed_from.as_deref(),
         )
     {
-        stop_before_start = Some(e);
+        stop_before_start = Some(e.into());
     }
     let mut run = Run {
         plan,
@@ -213,7 +233,7 @@ pub async fn run(
         ) {
             run.report.errors.push(StepError {
                 step: "ledger".into(),
-                message: e,
+                message: e.into(),
             });
         }
     }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::ledger::{Intent, Ledger, Link};
+use crate::ledger::{Intent, Ledger, LedgerError, Link};
 use crate::progress::{Counts, Event, Progress};
 use crate::report::{ItemOutcome, ItemReport, PlannedRequest, Totals};
 use crate::secrets::Redactor;
@@ -107,7 +107,7 @@ impl Results {
         started_at: &str,
         dry_run: bool,
         resumed_from: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         match &self.ledger {
             Some(ledger) => ledger.start_run(
                 run_id,
@@ -122,7 +122,7 @@ impl Results {
     }
 
     /// Ledger: a request is about to leave. Committed before this returns; `None` without a ledger.
-    pub(crate) fn intent(&self, intent: &Intent<'_>) -> Result<Option<i64>, String> {
+    pub(crate) fn intent(&self, intent: &Intent<'_>) -> Result<Option<i64>, LedgerError> {
         match &self.ledger {
             Some(ledger) => ledger.intent(intent).map(Some),
             None => Ok(None),
@@ -173,7 +173,7 @@ impl Results {
         finished_at: &str,
         totals: &Totals,
         json: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         let Some(ledger) = &self.ledger else {
             return Ok(());
         };

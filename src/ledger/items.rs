@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Intent, Ledger, Link, err};
+use super::{Intent, Ledger, LedgerError, Link, err};
 use crate::report::ItemOutcome;
 
 /// The outcomes that count as a retry ([`ItemOutcome::counts_as_retry`]), as an SQL list of
@@ -20,7 +20,7 @@ fn retry_outcomes_sql() -> String {
 
 impl Ledger {
     /// Record that a request is about to be sent. Returns its id for [`Ledger::result`].
-    pub fn intent(&self, intent: &Intent<'_>) -> Result<i64, String> {
+    pub fn intent(&self, intent: &Intent<'_>) -> Result<i64, LedgerError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(err)?;
         tx.execute(
@@ -47,7 +47,7 @@ impl Ledger {
         http_status: Option<u16>,
         outcomes: &[(String, ItemOutcome, Option<String>)],
         at: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         self.result_linked(request_id, http_status, outcomes, &[], at)
     }
 
@@ -60,7 +60,7 @@ impl Ledger {
         outcomes: &[(String, ItemOutcome, Option<String>)],
         links: &[Link<'_>],
         at: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(err)?;
         tx.execute(
@@ -95,7 +95,7 @@ impl Ledger {
         item_id: &str,
         outcome: ItemOutcome,
         message: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         self.conn()
             .execute(
                 "WITH RECURSIVE chain(id) AS (
@@ -115,7 +115,7 @@ impl Ledger {
     /// The run whose retry of `item_id` of `provider` is the item's latest and never got an answer
     /// (a crash, or an ambiguous answer no check could settle), if it is so. A later answered
     /// retry (sent again on purpose) settles it.
-    pub fn unanswered(&self, provider: &str, item_id: &str) -> Result<Option<String>, String> {
+    pub fn unanswered(&self, provider: &str, item_id: &str) -> Result<Option<String>, LedgerError> {
         self.conn()
             .query_row(
                 "SELECT r.run_id, ri.outcome FROM request_items ri JOIN requests r ON r.id = ri.request_id
@@ -131,7 +131,12 @@ impl Ledger {
 
     /// How many times `item_id` of `provider` was retried (an answered request with outcome
     /// `retried`, or one in flight) since `since` (RFC 3339).
-    pub fn retries_since(&self, provider: &str, item_id: &str, since: &str) -> Result<u64, String> {
+    pub fn retries_since(
+        &self,
+        provider: &str,
+        item_id: &str,
+        since: &str,
+    ) -> Result<u64, LedgerError> {
         let sql = format!(
             "SELECT COUNT(*) FROM request_items WHERE provider = ?1 AND item_id = ?2 AND at >= ?3 AND (outcome IS NULL OR outcome IN ({}))",
             retry_outcomes_sql()

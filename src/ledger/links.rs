@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Ledger, Lineage, Retried, err};
+use super::{Ledger, LedgerError, Lineage, Retried, err};
 
 /// Longest chain followed: a guard against a cycle a provider could make by handing back an old id.
 const MAX_CHAIN: usize = 1000;
@@ -12,7 +12,7 @@ impl Ledger {
     /// The chain `item_id` of `provider` belongs to: its ids from the original to the head, and
     /// where `item_id`'s own retry went, if it has one. An id never retried into new work is a
     /// chain of one.
-    pub fn lineage(&self, provider: &str, item_id: &str) -> Result<Lineage, String> {
+    pub fn lineage(&self, provider: &str, item_id: &str) -> Result<Lineage, LedgerError> {
         let conn = self.conn();
         let mut back = conn
             .prepare_cached(
@@ -73,7 +73,7 @@ impl Ledger {
         provider: &str,
         chain: &[String],
         since: &str,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, LedgerError> {
         let mut total = 0;
         for id in chain {
             total += self.retries_since(provider, id, since)?;
@@ -82,7 +82,7 @@ impl Ledger {
     }
 
     /// The links run `run_id` recorded, as (retried id, new id), in the order they were made.
-    pub fn links_of_run(&self, run_id: &str) -> Result<Vec<(String, String)>, String> {
+    pub fn links_of_run(&self, run_id: &str) -> Result<Vec<(String, String)>, LedgerError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(

@@ -23,6 +23,7 @@
 //! (a run's row, its history, what it did for `--resume`), `items` (each request's intent and
 //! result per item, retry budgets) and `links` (lineage of retries into new work).
 
+mod error;
 mod items;
 mod links;
 mod open;
@@ -36,6 +37,7 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
+pub use self::error::LedgerError;
 use crate::report::ItemOutcome;
 
 /// The ledger's default place, under the working directory.
@@ -114,8 +116,8 @@ pub enum Past {
     InFlight,
 }
 
-fn err(e: rusqlite::Error) -> String {
-    format!("ledger: {e}")
+fn err(e: rusqlite::Error) -> LedgerError {
+    LedgerError::Sql(e)
 }
 
 impl Ledger {

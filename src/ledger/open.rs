@@ -6,19 +6,20 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use super::Ledger;
 use super::schema::{BUSY_TIMEOUT, check_schema, migrate, set_wal};
+use super::{Ledger, LedgerError};
 
 /// The one message for a ledger that cannot be used: its path, what is wrong, what to do.
-pub(super) fn unusable(path: &Path, what: &str, fix: &str) -> String {
-    format!(
-        "the ledger {} cannot be used: {what}; {fix}",
-        path.display()
-    )
+pub(super) fn unusable(path: &Path, what: &str, fix: &str) -> LedgerError {
+    LedgerError::Unusable {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        fix: fix.to_string(),
+    }
 }
 
 /// A SQLite error met while opening the ledger, said in those terms.
-pub(super) fn explain(path: &Path, e: &rusqlite::Error) -> String {
+pub(super) fn explain(path: &Path, e: &rusqlite::Error) -> LedgerError {
     use rusqlite::ErrorCode;
     let moved = move_aside(path);
     match e.sqlite_error_code() {
@@ -50,7 +51,7 @@ pub(super) fn explain(path: &Path, e: &rusqlite::Error) -> String {
 
 /// Refuse what is in the ledger's place if it is not a file, or not a SQLite one. A missing file
 /// is fine: [`Ledger::open`] creates it.
-fn check_file(path: &Path) -> Result<(), String> {
+fn check_file(path: &Path) -> Result<(), LedgerError> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Err(unusable(
             path,
@@ -74,7 +75,7 @@ fn check_file(path: &Path) -> Result<(), String> {
 
 /// Refuse a file that is not SQLite before SQLite touches it (it would create a journal beside
 /// it). An empty file is a new database.
-fn check_header(path: &Path) -> Result<(), String> {
+fn check_header(path: &Path) -> Result<(), LedgerError> {
     use std::io::Read;
     const MAGIC: &[u8; 16] = b"SQLite format 3\0";
     let mut head = Vec::with_capacity(MAGIC.len());
@@ -98,7 +99,7 @@ fn check_header(path: &Path) -> Result<(), String> {
 }
 
 /// A ledger of another program, or of a runbook whose schema this one does not know.
-fn not_ours(path: &Path, what: &str) -> String {
+fn not_ours(path: &Path, what: &str) -> LedgerError {
     unusable(
         path,
         &format!("it is not a runbook ledger ({what})"),
@@ -122,7 +123,7 @@ impl Ledger {
     /// what is wrong and what to do ([`unusable`]). Several processes may open the same ledger at
     /// once (runs of different playbooks): the setup waits for the others instead of failing
     /// with "database is locked".
-    pub fn open(path: &Path) -> Result<Ledger, String> {
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         let refuse = |what: &str, fix: &str| unusable(path, what, fix);
         check_file(path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -161,7 +162,7 @@ impl Ledger {
 
     /// Open an existing ledger only to read it (`history`, `show`): a read-only ledger will do,
     /// and nothing in it is created or changed. Refused as [`Ledger::open`] refuses.
-    pub fn open_to_read(path: &Path) -> Result<Ledger, String> {
+    pub fn open_to_read(path: &Path) -> Result<Ledger, LedgerError> {
         check_file(path)?;
         let conn = Connection::open_with_flags(
             path,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, params};
 
 use super::open::explain;
-use super::{Ledger, Past, RunSummary, err};
+use super::{Ledger, LedgerError, Past, RunSummary, err};
 use crate::report::ItemOutcome;
 
 impl Ledger {
@@ -18,7 +18,7 @@ impl Ledger {
         started_at: &str,
         dry_run: bool,
         resumed_from: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         self.conn()
             .execute(
                 "INSERT INTO runs (id, playbook, provider, started_at, state, dry_run, resumed_from) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
@@ -36,7 +36,7 @@ impl Ledger {
         finished_at: &str,
         totals: [u64; 5],
         report: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         let [fetched, selected, retried, skipped, failed] =
             totals.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         self.conn()
@@ -49,7 +49,7 @@ impl Ledger {
     }
 
     /// The newest run of `playbook`, if it did not finish (killed, interrupted or aborted).
-    pub fn last_unfinished(&self, playbook: &str) -> Result<Option<String>, String> {
+    pub fn last_unfinished(&self, playbook: &str) -> Result<Option<String>, LedgerError> {
         let conn = self.conn();
         let newest: Option<(String, String)> = conn
             .query_row(
@@ -65,7 +65,7 @@ impl Ledger {
     }
 
     /// What run `run_id` (and the runs it resumed) did to each item, by provider item id.
-    pub fn past(&self, run_id: &str) -> Result<HashMap<String, Past>, String> {
+    pub fn past(&self, run_id: &str) -> Result<HashMap<String, Past>, LedgerError> {
         let conn = self.conn();
         let mut chain = vec![run_id.to_string()];
         let mut current = run_id.to_string();
@@ -116,7 +116,11 @@ impl Ledger {
     }
 
     /// Runs, newest first, of one playbook or all.
-    pub fn runs(&self, playbook: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, String> {
+    pub fn runs(
+        &self,
+        playbook: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunSummary>, LedgerError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
@@ -146,7 +150,7 @@ impl Ledger {
     }
 
     /// The JSON report of run `id`, if it finished writing one.
-    pub fn report(&self, id: &str) -> Result<Option<String>, String> {
+    pub fn report(&self, id: &str) -> Result<Option<String>, LedgerError> {
         self.conn()
             .query_row("SELECT report FROM runs WHERE id = ?1", params![id], |r| {
                 r.get::<_, Option<String>>(0)
@@ -157,7 +161,7 @@ impl Ledger {
     }
 
     /// Whether run `id` exists.
-    pub fn has_run(&self, id: &str) -> Result<bool, String> {
+    pub fn has_run(&self, id: &str) -> Result<bool, LedgerError> {
         self.conn()
             .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(()))
             .optional()
