@@ -201,15 +201,9 @@ impl Results {
     /// Receive a step's results: kept for the report and counted for progress. With `total`, the
     /// step's progress is shown.
     pub(crate) fn record(&self, step: &StepRef, total: Option<u64>, results: Vec<ItemResult>) {
-        let counts = {
-            let mut received = self.received();
-            let mut counts = received
-                .counts
-                .get(&step.index)
-                .copied()
-                .unwrap_or_default();
+        self.tally(step, total, |received, counts| {
             for mut result in results {
-                count(&mut counts, result.outcome);
+                count(counts, result.outcome);
                 result.message = result.message.map(|m| self.redactor.redact(&m));
                 if result.outcome.counts_as_retry() {
                     let at = received.results.len();
@@ -217,30 +211,15 @@ impl Results {
                 }
                 received.results.push(result);
             }
-            received.counts.insert(step.index, counts);
-            counts
-        };
-        if total.is_some() {
-            self.progress.event(Event::StepProgress {
-                step: step.name.clone(),
-                total,
-                counts,
-            });
-        }
+        });
     }
 
     /// Receive verify's findings: each turns the item's last retried result into its new outcome.
     /// With `total`, the step's progress is shown.
     pub(crate) fn transition(&self, step: &StepRef, total: Option<u64>, found: Vec<Transition>) {
-        let counts = {
-            let mut received = self.received();
-            let mut counts = received
-                .counts
-                .get(&step.index)
-                .copied()
-                .unwrap_or_default();
+        self.tally(step, total, |received, counts| {
             for t in found {
-                count(&mut counts, t.to);
+                count(counts, t.to);
                 let Some(&at) = received.retried.get(&t.id) else {
                     continue;
                 };
@@ -252,6 +231,25 @@ impl Results {
                     None => message,
                 });
             }
+        });
+    }
+
+    /// Apply `receive` to what was received and to `step`'s counts; with `total`, show the
+    /// step's progress after.
+    fn tally(
+        &self,
+        step: &StepRef,
+        total: Option<u64>,
+        receive: impl FnOnce(&mut Received, &mut Counts),
+    ) {
+        let counts = {
+            let mut received = self.received();
+            let mut counts = received
+                .counts
+                .get(&step.index)
+                .copied()
+                .unwrap_or_default();
+            receive(&mut received, &mut counts);
             received.counts.insert(step.index, counts);
             counts
         };

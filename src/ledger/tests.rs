@@ -7,6 +7,21 @@ fn ids(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// Record the intent of a retry of `items` in run `run`; its request id.
+fn intent(ledger: &Ledger, run: &str, provider: &str, items: &[&str], at: &str) -> i64 {
+    ledger
+        .intent(&Intent {
+            run_id: run,
+            step: "retry",
+            provider,
+            item_ids: &ids(items),
+            method: "POST",
+            url: "u",
+            at,
+        })
+        .unwrap()
+}
+
 #[test]
 fn intent_without_result_is_in_flight_and_results_are_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -14,17 +29,7 @@ fn intent_without_result_is_in_flight_and_results_are_kept() {
     ledger
         .start_run("r1", "nightly", "beam", "2026-11-23T00:00:00Z", false, None)
         .unwrap();
-    let a = ledger
-        .intent(&Intent {
-            run_id: "r1",
-            step: "retry",
-            provider: "beam",
-            item_ids: &ids(&["t1"]),
-            method: "POST",
-            url: "http://x/retry",
-            at: "2026-11-23T00:00:01Z",
-        })
-        .unwrap();
+    let a = intent(&ledger, "r1", "beam", &["t1"], "2026-11-23T00:00:01Z");
     ledger
         .result(
             a,
@@ -33,17 +38,7 @@ fn intent_without_result_is_in_flight_and_results_are_kept() {
             "2026-11-23T00:00:02Z",
         )
         .unwrap();
-    ledger
-        .intent(&Intent {
-            run_id: "r1",
-            step: "retry",
-            provider: "beam",
-            item_ids: &ids(&["t2"]),
-            method: "POST",
-            url: "http://x/retry",
-            at: "2026-11-23T00:00:03Z",
-        })
-        .unwrap();
+    intent(&ledger, "r1", "beam", &["t2"], "2026-11-23T00:00:03Z");
     assert_eq!(
         ledger.last_unfinished("nightly").unwrap().as_deref(),
         Some("r1")
@@ -89,17 +84,7 @@ fn a_resumed_run_sees_what_its_predecessors_did() {
     ledger
         .start_run("r1", "p", "http", "2026-11-23T00:00:00Z", false, None)
         .unwrap();
-    let a = ledger
-        .intent(&Intent {
-            run_id: "r1",
-            step: "retry",
-            provider: "http",
-            item_ids: &ids(&["a", "b"]),
-            method: "POST",
-            url: "u",
-            at: "2026-11-23T00:00:01Z",
-        })
-        .unwrap();
+    let a = intent(&ledger, "r1", "http", &["a", "b"], "2026-11-23T00:00:01Z");
     ledger
         .result(
             a,
@@ -114,17 +99,7 @@ fn a_resumed_run_sees_what_its_predecessors_did() {
     ledger
         .start_run("r2", "p", "http", "2026-11-23T01:00:00Z", false, Some("r1"))
         .unwrap();
-    ledger
-        .intent(&Intent {
-            run_id: "r2",
-            step: "retry",
-            provider: "http",
-            item_ids: &ids(&["c"]),
-            method: "POST",
-            url: "u",
-            at: "2026-11-23T01:00:01Z",
-        })
-        .unwrap();
+    intent(&ledger, "r2", "http", &["c"], "2026-11-23T01:00:01Z");
     let past = ledger.past("r2").unwrap();
     assert_eq!(past.len(), 3);
     assert_eq!(past["c"], Past::InFlight);
@@ -160,17 +135,7 @@ fn links_make_chains_followed_both_ways_and_budgets_count_the_whole_chain() {
         ledger
             .start_run(run, "p", "skyvern", at, false, None)
             .unwrap();
-        let request = ledger
-            .intent(&Intent {
-                run_id: run,
-                step: "retry",
-                provider: "skyvern",
-                item_ids: &ids(&[id]),
-                method: "POST",
-                url: "u",
-                at,
-            })
-            .unwrap();
+        let request = intent(&ledger, run, "skyvern", &[id], at);
         let link = Link {
             provider: "skyvern",
             item_id: id,
@@ -229,17 +194,7 @@ fn a_link_back_to_an_earlier_id_ends_the_chain_instead_of_looping() {
         .start_run("r1", "p", "x", "2026-11-23T00:00:00Z", false, None)
         .unwrap();
     for (id, new_id) in [("a", "b"), ("b", "a")] {
-        let request = ledger
-            .intent(&Intent {
-                run_id: "r1",
-                step: "retry",
-                provider: "x",
-                item_ids: &ids(&[id]),
-                method: "POST",
-                url: "u",
-                at: "2026-11-23T00:00:01Z",
-            })
-            .unwrap();
+        let request = intent(&ledger, "r1", "x", &[id], "2026-11-23T00:00:01Z");
         let link = Link {
             provider: "x",
             item_id: id,
@@ -261,17 +216,7 @@ fn a_ledger_from_before_lineage_gets_its_links_from_the_stored_reports() {
     ledger
         .start_run("r1", "p", "skyvern", "2026-11-23T00:00:00Z", false, None)
         .unwrap();
-    let request = ledger
-        .intent(&Intent {
-            run_id: "r1",
-            step: "retry",
-            provider: "skyvern",
-            item_ids: &ids(&["wr_a"]),
-            method: "POST",
-            url: "u",
-            at: "2026-11-23T00:00:01Z",
-        })
-        .unwrap();
+    let request = intent(&ledger, "r1", "skyvern", &["wr_a"], "2026-11-23T00:00:01Z");
     ledger
         .result(
             request,
