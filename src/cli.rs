@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use runbook::app::{PlayConfig, ProgressMode};
 use runbook::sandbox::SandboxConfig;
+use runbook::scaffold::Destination;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -92,6 +93,13 @@ pub enum Command {
     },
     /// Print the JSON Schema of playbooks.
     Schema,
+    /// Write a commented starter playbook for a provider (never over an existing file).
+    New {
+        /// beam, deepwork, herodotus, geelark, skyvern or http.
+        provider: String,
+        /// The file to write (default PROVIDER-recovery.yaml; `-` prints it).
+        file: Option<PathBuf>,
+    },
     /// List the provider adapters, their environment variables and default retryable statuses.
     Providers,
     /// Serve the emulated provider APIs on 127.0.0.1 until interrupted.
@@ -136,6 +144,7 @@ pub enum Config {
     Play(PlayConfig),
     Validate(Vec<PathBuf>, Vec<(String, String)>),
     Schema,
+    New(String, Destination),
     Providers,
     Sandbox(SandboxConfig),
     History {
@@ -193,6 +202,14 @@ impl Args {
             }
             Command::Validate { playbooks, vars } => Config::Validate(playbooks, vars),
             Command::Schema => Config::Schema,
+            Command::New { provider, file } => {
+                let destination = match file {
+                    Some(f) if f.as_os_str() == "-" => Destination::Stdout,
+                    Some(f) => Destination::File(f),
+                    None => Destination::File(runbook::scaffold::default_file(&provider)),
+                };
+                Config::New(provider, destination)
+            }
             Command::History {
                 playbook,
                 ledger,

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod providers;
 pub mod report;
 pub mod sandbox;
+pub mod scaffold;
 pub mod secrets;
 pub mod template;
 pub mod time;

@@ -22,6 +22,7 @@ async fn main() {
         cli::Config::Play(config) => app::play(config).await,
         cli::Config::Validate(paths, vars) => app::validate(&paths, &vars),
         cli::Config::Schema => app::print_stdout(&app::schema()),
+        cli::Config::New(provider, destination) => runbook::scaffold::run(&provider, &destination),
         cli::Config::Providers => app::print_stdout(&app::providers_text()),
         cli::Config::Sandbox(config) => app::sandbox(config).await,
         cli::Config::History {

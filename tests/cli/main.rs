@@ -28,6 +28,7 @@ mod item_caps;
 mod lock_race;
 mod malformed_answers;
 mod max_pages;
+mod new_playbooks;
 mod newest_first;
 mod outcome;
 mod overflow;
