@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use runbook::app::{PlayConfig, ProgressMode};
+use runbook::oneoff::{HttpTarget, RetryConfig};
 use runbook::sandbox::SandboxConfig;
 use runbook::scaffold::Destination;
 
@@ -63,6 +64,55 @@ pub enum Command {
         /// Go past the blast-radius guards (max_selected, max_selected_ratio).
         #[arg(long)]
         yes: bool,
+    },
+    /// Retry named tasks now, as a playbook would: read each, retry the failed ones, report.
+    Retry {
+        /// beam, deepwork, herodotus, geelark, skyvern or http.
+        provider: String,
+        /// The ids of the tasks to retry.
+        ids: Vec<String>,
+        /// A JSON file of ids instead (an array of ids, or of objects with an `id`).
+        #[arg(long = "file", value_name = "PATH", conflicts_with = "ids")]
+        ids_file: Option<PathBuf>,
+        /// Send nothing that changes anything; report each request as `planned`.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send even the ids retried in the last day (by this command or any playbook).
+        #[arg(long)]
+        again: bool,
+        /// Write a report; the format follows the extension (.json, .md). Repeatable.
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        outputs: Vec<PathBuf>,
+        /// Requests in flight at once.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+        concurrency: Option<u64>,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print every request and backoff.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Start the sandbox in-process and point the retry at it, with sandbox credentials.
+        #[arg(long)]
+        sandbox: bool,
+        /// The run ledger (default .runbook/ledger.db; .runbook/sandbox-ledger.db with --sandbox).
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        /// Go past the blast-radius guards.
+        #[arg(long)]
+        yes: bool,
+        /// http: the API's base URL (a template: {{ env('API_URL') }} works).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// http: the retry request's path [default: /tasks/{{ task.id | urlencode }}/retry]
+        #[arg(long, value_name = "PATH")]
+        retry_path: Option<String>,
+        /// http: the retry request's method [default: POST]
+        #[arg(long, value_name = "METHOD")]
+        method: Option<String>,
+        /// A header on every request, NAME: VALUE (a template: {{ secret('TOKEN') }}). Repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
     },
     /// List past runs from the ledger, newest first.
     History {
@@ -140,8 +190,20 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Bars on a terminal, plain lines in a log, nothing with `--quiet`.
+fn progress_mode(quiet: bool) -> ProgressMode {
+    if quiet {
+        ProgressMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Plain
+    }
+}
+
 pub enum Config {
     Play(PlayConfig),
+    Retry(RetryConfig),
     Validate(Vec<PathBuf>, Vec<(String, String)>),
     Schema,
     New(String, Destination),
@@ -176,30 +238,65 @@ impl Args {
                 resume,
                 retry_unknown,
                 yes,
-            } => {
-                let progress = if quiet {
-                    ProgressMode::Quiet
-                } else if std::io::stderr().is_terminal() {
-                    ProgressMode::Bars
-                } else {
-                    ProgressMode::Plain
-                };
-                Config::Play(PlayConfig {
-                    playbook,
-                    vars,
+            } => Config::Play(PlayConfig {
+                playbook,
+                vars,
+                dry_run,
+                limit,
+                outputs,
+                concurrency: concurrency.map(|c| c as usize),
+                progress: progress_mode(quiet),
+                verbose,
+                sandbox,
+                ledger,
+                resume,
+                retry_unknown,
+                yes,
+            }),
+            Command::Retry {
+                provider,
+                ids,
+                ids_file,
+                dry_run,
+                again,
+                outputs,
+                concurrency,
+                quiet,
+                verbose,
+                sandbox,
+                ledger,
+                yes,
+                base_url,
+                retry_path,
+                method,
+                headers,
+            } => Config::Retry(RetryConfig {
+                provider,
+                ids,
+                ids_file,
+                target: HttpTarget {
+                    base_url,
+                    retry_path,
+                    method,
+                    headers,
+                },
+                again,
+                play: PlayConfig {
+                    playbook: PathBuf::new(),
+                    vars: Vec::new(),
                     dry_run,
-                    limit,
+                    limit: None,
                     outputs,
                     concurrency: concurrency.map(|c| c as usize),
-                    progress,
+                    progress: progress_mode(quiet),
                     verbose,
                     sandbox,
                     ledger,
-                    resume,
-                    retry_unknown,
+                    resume: false,
+                    retry_unknown: false,
                     yes,
-                })
-            }
+                },
+            }),
             Command::Validate { playbooks, vars } => Config::Validate(playbooks, vars),
             Command::Schema => Config::Schema,
             Command::New { provider, file } => {

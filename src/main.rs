@@ -20,6 +20,7 @@ async fn main() {
     };
     let code = match args.into_config() {
         cli::Config::Play(config) => app::play(config).await,
+        cli::Config::Retry(config) => runbook::oneoff::run(config).await,
         cli::Config::Validate(paths, vars) => app::validate(&paths, &vars),
         cli::Config::Schema => app::print_stdout(&app::schema()),
         cli::Config::New(provider, destination) => runbook::scaffold::run(&provider, &destination),

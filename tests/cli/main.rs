@@ -30,6 +30,7 @@ mod malformed_answers;
 mod max_pages;
 mod new_playbooks;
 mod newest_first;
+mod one_off_retry;
 mod outcome;
 mod overflow;
 mod pagination;
