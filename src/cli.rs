@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use runbook::app::{PlayConfig, ProgressMode};
+use runbook::commands::{Config, PlayConfig, ProgressMode};
 use runbook::oneoff::{HttpTarget, RetryConfig};
 use runbook::sandbox::SandboxConfig;
 use runbook::scaffold::Destination;
@@ -199,26 +199,6 @@ fn progress_mode(quiet: bool) -> ProgressMode {
     } else {
         ProgressMode::Plain
     }
-}
-
-pub enum Config {
-    Play(PlayConfig),
-    Retry(RetryConfig),
-    Validate(Vec<PathBuf>, Vec<(String, String)>),
-    Schema,
-    New(String, Destination),
-    Providers,
-    Sandbox(SandboxConfig),
-    History {
-        ledger: PathBuf,
-        playbook: Option<String>,
-        limit: usize,
-    },
-    Show {
-        ledger: PathBuf,
-        run_id: String,
-        outputs: Vec<PathBuf>,
-    },
 }
 
 impl Args {

@@ -1,4 +1,5 @@
-//! `runbook retry PROVIDER ID...`: a one-off retry of named tasks, as a playbook would do it.
+//! The playbook of `runbook retry PROVIDER ID...` (the command is `commands::retry`): a one-off retry
+//! of named tasks, as a playbook would do it.
 //!
 //! The command writes the playbook it means — fetch the ids (each read again for its status, where
 //! the provider can read one task), retry those in a retryable status, report — and plays it
@@ -14,13 +15,12 @@
 //! - an id whose status is not one the provider retries by default is `skipped` with a note, not
 //!   sent: a one-off never retries a task that did not fail.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::app::PlayConfig;
-use crate::exit;
+use crate::commands::PlayConfig;
 
 /// Where the one-off playbooks are written (beside the default ledger).
-const DIR: &str = ".runbook";
+pub(crate) const DIR: &str = ".runbook";
 
 /// The default retry path of the generic `http` adapter.
 pub const DEFAULT_RETRY_PATH: &str = "/tasks/{{ task.id | urlencode }}/retry";
@@ -183,34 +183,6 @@ pub(crate) fn playbook(config: &RetryConfig) -> Result<String, OneOffError> {
     Ok(out)
 }
 
-/// Write the one-off playbook where errors can point at it.
-fn write_playbook(provider: &str, text: &str) -> std::io::Result<PathBuf> {
-    let path = Path::new(DIR).join(format!("retry-{provider}.yaml"));
-    crate::report::write_atomically(&path, text)?;
-    Ok(path)
-}
-
-/// `runbook retry`: build the one-off playbook and play it. Exit codes as `play`.
-pub async fn run(config: RetryConfig) -> i32 {
-    let text = match playbook(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let path = match write_playbook(&config.provider, &text) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot write the one-off playbook under {DIR}/: {e}");
-            return exit::ABORTED;
-        }
-    };
-    let mut play = config.play;
-    play.playbook = path;
-    crate::app::play(play).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,7 +201,7 @@ mod tests {
                 limit: None,
                 outputs: Vec::new(),
                 concurrency: None,
-                progress: crate::app::ProgressMode::Quiet,
+                progress: crate::commands::ProgressMode::Quiet,
                 verbose: false,
                 sandbox: true,
                 ledger: None,

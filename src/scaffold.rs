@@ -1,4 +1,5 @@
-//! `runbook new PROVIDER [FILE]`: a commented starter playbook, one per provider.
+//! The starter playbooks of `runbook new PROVIDER [FILE]` (the command is `commands::new`), one per
+//! provider.
 //!
 //! The templates are playbooks in `scaffold/*.yaml`, written like the shipped ones: the schema
 //! modeline, how to try the playbook, which credentials it reads, and what each step does (`http`
@@ -11,8 +12,6 @@
 //! a race, since the file is written aside and moved into place only if the name is still free.
 
 use std::path::{Component, Path, PathBuf};
-
-use crate::exit;
 
 /// The starter playbooks, by provider name.
 const TEMPLATES: [(&str, &str); 6] = [
@@ -110,7 +109,7 @@ fn schema_path(dir: &Path) -> String {
 
 /// Write `text` to `path` unless something is there: written aside in the same folder, then
 /// moved into place only if the name is still free (no overwrite even in a race).
-fn write_new(path: &Path, text: &str) -> Result<(), NewError> {
+pub(crate) fn write_new(path: &Path, text: &str) -> Result<(), NewError> {
     use std::io::Write;
     let shown = path.display().to_string();
     if path.symlink_metadata().is_ok() {
@@ -138,7 +137,7 @@ fn write_new(path: &Path, text: &str) -> Result<(), NewError> {
 }
 
 /// The starter playbook of `provider` for `destination`.
-fn starter(provider: &str, destination: &Destination) -> Result<String, NewError> {
+pub(crate) fn starter(provider: &str, destination: &Destination) -> Result<String, NewError> {
     let name = playbook_name(provider, destination);
     let (shown, dir) = match destination {
         Destination::Stdout => (format!("{name}.yaml"), PathBuf::from(".")),
@@ -155,31 +154,6 @@ fn starter(provider: &str, destination: &Destination) -> Result<String, NewError
         dir
     };
     render(provider, &name, &shown, &schema_path(&dir))
-}
-
-/// `runbook new PROVIDER [FILE]`: write (or print, for `-`) a starter playbook. Exit 2 for an
-/// unknown provider or an existing file, 1 when it cannot be written.
-pub fn run(provider: &str, destination: &Destination) -> i32 {
-    let written = starter(provider, destination).and_then(|text| match destination {
-        Destination::Stdout => Ok(crate::app::print_stdout(&text)),
-        Destination::File(path) => write_new(path, &text).map(|()| {
-            eprintln!(
-                "wrote {0}; try it: runbook play {0} --sandbox --dry-run",
-                path.display()
-            );
-            exit::OK
-        }),
-    });
-    match written {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e {
-                NewError::Io { .. } => exit::SOME_FAILED,
-                NewError::UnknownProvider { .. } | NewError::Exists { .. } => exit::INVALID,
-            }
-        }
-    }
 }
 
 /// The default file of `runbook new PROVIDER`: `PROVIDER-recovery.yaml` here.
