@@ -4,7 +4,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use runbook::commands::{Config, PlayConfig, ProgressMode};
 use runbook::oneoff::{HttpTarget, RetryConfig};
 use runbook::sandbox::SandboxConfig;
@@ -152,6 +153,13 @@ pub enum Command {
     },
     /// List the provider adapters, their environment variables and default retryable statuses.
     Providers,
+    /// Print a shell completion script: runbook completions bash > /etc/bash_completion.d/runbook
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
+    /// Print the man page (roff): runbook man > /usr/local/share/man/man1/runbook.1
+    Man,
     /// Serve the emulated provider APIs on 127.0.0.1 until interrupted.
     Sandbox {
         /// Port to listen on (0: any free port).
@@ -199,6 +207,27 @@ fn progress_mode(quiet: bool) -> ProgressMode {
     } else {
         ProgressMode::Plain
     }
+}
+
+/// The completion script of `shell`, from the clap definitions (they live here, at the edge; the
+/// library never sees clap).
+fn completion_script(shell: Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Args::command(), "runbook", &mut script);
+    String::from_utf8_lossy(&script).into_owned()
+}
+
+/// The man page (roff), from the clap definitions: the command, its options and its subcommands.
+fn man_page() -> String {
+    let mut page = Vec::new();
+    // Rendering into memory cannot fail but for a bug in clap_mangen; an empty page says so.
+    if clap_mangen::Man::new(Args::command())
+        .render(&mut page)
+        .is_err()
+    {
+        page.clear();
+    }
+    String::from_utf8_lossy(&page).into_owned()
 }
 
 impl Args {
@@ -306,6 +335,8 @@ impl Args {
                 outputs,
             },
             Command::Providers => Config::Providers,
+            Command::Completions { shell } => Config::Print(completion_script(shell)),
+            Command::Man => Config::Print(man_page()),
             Command::Sandbox {
                 port,
                 seed,

@@ -45,6 +45,8 @@ pub enum Config {
     Retry(crate::oneoff::RetryConfig),
     Validate(Vec<PathBuf>, Vec<(String, String)>),
     Schema,
+    /// Text made at the edge from the clap definitions (`completions`, `man`), printed as it is.
+    Print(String),
     /// `runbook new PROVIDER [FILE]`.
     New(String, crate::scaffold::Destination),
     Providers,
@@ -69,6 +71,7 @@ pub async fn run(config: Config) -> i32 {
         Config::Validate(paths, vars) => validate(&paths, &vars),
         Config::Schema => print_stdout(&schema()),
         Config::New(provider, destination) => new(&provider, &destination),
+        Config::Print(text) => print_stdout(&text),
         Config::Providers => print_stdout(&providers_text()),
         Config::Sandbox(config) => sandbox(config).await,
         Config::History {

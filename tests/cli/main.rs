@@ -16,6 +16,7 @@ mod batch;
 mod broken_ledger;
 mod canary;
 mod capped_listings;
+mod completions;
 mod dry_run;
 mod fetch_sources;
 mod filter;
