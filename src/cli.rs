@@ -124,6 +124,9 @@ pub enum Command {
         /// Show at most N runs.
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
+        /// One JSON object per run and line (JSON Lines): ids, times, duration, exit code, counts.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a past run's report from the ledger, or write it again with -o.
     Show {
@@ -320,10 +323,12 @@ impl Args {
                 playbook,
                 ledger,
                 limit,
+                json,
             } => Config::History {
                 ledger,
                 playbook,
                 limit,
+                json,
             },
             Command::Show {
                 run_id,

@@ -101,6 +101,9 @@ pub struct RunSummary {
     pub retried: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// The process exit code the run ended with; `None` while it runs, for a run killed before
+    /// it could say, and for runs recorded before ledgers kept it.
+    pub exit_code: Option<i32>,
 }
 
 /// A mutating request about to be sent.
@@ -187,7 +190,21 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     if had_runs && !had_links {
         tx.execute(BACKFILL_LINKS, [])?;
     }
+    // Added after the first ledgers: an older ledger gains the column, its runs' codes unknown.
+    if !has_exit_code(&tx)? {
+        tx.execute("ALTER TABLE runs ADD COLUMN exit_code INTEGER", [])?;
+    }
     tx.commit()
+}
+
+/// Whether the `runs` table has the `exit_code` column (a ledger opened only to read may be older).
+fn has_exit_code(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'exit_code'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
@@ -682,6 +699,17 @@ impl Ledger {
             .map_err(err)
     }
 
+    /// Record the exit code run `id` ended with (after its reports were written).
+    pub fn record_exit_code(&self, id: &str, code: i32) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET exit_code = ?2 WHERE id = ?1",
+                params![id, code],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
     /// The newest run of `playbook`, if it did not finish (killed, interrupted or aborted).
     pub fn last_unfinished(&self, playbook: &str) -> Result<Option<String>, String> {
         let conn = self.conn();
@@ -788,11 +816,16 @@ impl Ledger {
     /// Runs, newest first, of one playbook or all.
     pub fn runs(&self, playbook: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, String> {
         let conn = self.conn();
+        let exit_code = if has_exit_code(&conn).map_err(err)? {
+            "exit_code"
+        } else {
+            "NULL"
+        };
         let mut stmt = conn
-            .prepare(
-                "SELECT id, playbook, started_at, finished_at, state, dry_run, resumed_from, fetched, selected, retried, skipped, failed
+            .prepare(&format!(
+                "SELECT id, playbook, started_at, finished_at, state, dry_run, resumed_from, fetched, selected, retried, skipped, failed, {exit_code}
                  FROM runs WHERE (?1 IS NULL OR playbook = ?1) ORDER BY started_at DESC, rowid DESC LIMIT ?2",
-            )
+            ))
             .map_err(err)?;
         let rows = stmt
             .query_map(params![playbook, limit as i64], |r| {
@@ -809,6 +842,7 @@ impl Ledger {
                     retried: r.get::<_, i64>(9)? as u64,
                     skipped: r.get::<_, i64>(10)? as u64,
                     failed: r.get::<_, i64>(11)? as u64,
+                    exit_code: r.get(12)?,
                 })
             })
             .map_err(err)?;

@@ -55,6 +55,8 @@ pub enum Config {
         ledger: PathBuf,
         playbook: Option<String>,
         limit: usize,
+        /// JSON Lines instead of the table.
+        json: bool,
     },
     Show {
         ledger: PathBuf,
@@ -78,7 +80,8 @@ pub async fn run(config: Config) -> i32 {
             ledger,
             playbook,
             limit,
-        } => history(&ledger, playbook.as_deref(), limit),
+            json,
+        } => history(&ledger, playbook.as_deref(), limit, json),
         Config::Show {
             ledger,
             run_id,

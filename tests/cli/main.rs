@@ -22,6 +22,7 @@ mod fetch_sources;
 mod filter;
 mod found_at_load;
 mod gate;
+mod history_json;
 mod hostile;
 mod id_paths;
 mod ids_are_ids;
