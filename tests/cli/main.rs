@@ -38,6 +38,7 @@ mod overflow;
 mod pagination;
 mod providers;
 mod rate;
+mod recipes;
 mod redaction;
 mod redirects;
 mod report_paths;
