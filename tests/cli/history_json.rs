@@ -10,31 +10,34 @@ use crate::new_playbooks::run_in;
 
 const LEDGER: &str = ".runbook/sandbox-ledger.db";
 
-/// The sandbox's Herodotus task that retries cleanly (exit 0), and GeeLark's first failed task,
-/// which the sandbox refuses (retry limit reached: exit 1).
+/// A one-off retry of the sandbox's Herodotus task that retries cleanly (exit 0).
+fn clean_run(dir: &Path) {
+    let args = [
+        "retry",
+        "herodotus",
+        "01KDTYS38NT624Z3450ZQP6227",
+        "--sandbox",
+        "--quiet",
+    ];
+    run_in(dir, &args).expect_code(0);
+}
+
+/// A one-off retry of GeeLark's first failed task, which the sandbox refuses (retry limit
+/// reached: exit 1).
+fn failing_run(dir: &Path) {
+    let args = [
+        "retry",
+        "geelark",
+        "558736413103567639",
+        "--sandbox",
+        "--quiet",
+    ];
+    run_in(dir, &args).expect_code(1);
+}
+
 fn two_runs(dir: &Path) {
-    let ok = run_in(
-        dir,
-        &[
-            "retry",
-            "herodotus",
-            "01KDTYS38NT624Z3450ZQP6227",
-            "--sandbox",
-            "--quiet",
-        ],
-    );
-    ok.expect_code(0);
-    let failed = run_in(
-        dir,
-        &[
-            "retry",
-            "geelark",
-            "558736413103567639",
-            "--sandbox",
-            "--quiet",
-        ],
-    );
-    failed.expect_code(1);
+    clean_run(dir);
+    failing_run(dir);
 }
 
 fn history_json(dir: &Path) -> Vec<Value> {
@@ -117,17 +120,7 @@ fn the_table_shows_the_exit_code() {
 fn a_ledger_from_before_exit_codes_gains_the_column() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let dir = dir.path();
-    run_in(
-        dir,
-        &[
-            "retry",
-            "herodotus",
-            "01KDTYS38NT624Z3450ZQP6227",
-            "--sandbox",
-            "--quiet",
-        ],
-    )
-    .expect_code(0);
+    clean_run(dir);
     // Make it a ledger of before: no exit_code column.
     let ledger = rusqlite::Connection::open(dir.join(LEDGER)).expect("ledger");
     ledger
@@ -150,17 +143,7 @@ fn a_ledger_from_before_exit_codes_gains_the_column() {
         table.stdout
     );
     // A run migrates it and records its own code.
-    run_in(
-        dir,
-        &[
-            "retry",
-            "geelark",
-            "558736413103567639",
-            "--sandbox",
-            "--quiet",
-        ],
-    )
-    .expect_code(1);
+    failing_run(dir);
     let runs = history_json(dir);
     let codes: Vec<&Value> = runs.iter().map(|r| &r["exit_code"]).collect();
     assert_eq!(codes, [&Value::from(1), &Value::Null]);
