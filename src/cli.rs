@@ -4,9 +4,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use runbook::commands::{Config, PlayConfig, ProgressMode};
+use runbook::oneoff::{HttpTarget, RetryConfig};
 use runbook::sandbox::SandboxConfig;
+use runbook::scaffold::Destination;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +66,55 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Retry named tasks now, as a playbook would: read each, retry the failed ones, report.
+    Retry {
+        /// beam, deepwork, herodotus, geelark, skyvern or http.
+        provider: String,
+        /// The ids of the tasks to retry.
+        ids: Vec<String>,
+        /// A JSON file of ids instead (an array of ids, or of objects with an `id`).
+        #[arg(long = "file", value_name = "PATH", conflicts_with = "ids")]
+        ids_file: Option<PathBuf>,
+        /// Send nothing that changes anything; report each request as `planned`.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send even the ids retried in the last day (by this command or any playbook).
+        #[arg(long)]
+        again: bool,
+        /// Write a report; the format follows the extension (.json, .md). Repeatable.
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        outputs: Vec<PathBuf>,
+        /// Requests in flight at once.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+        concurrency: Option<u64>,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print every request and backoff.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Start the sandbox in-process and point the retry at it, with sandbox credentials.
+        #[arg(long)]
+        sandbox: bool,
+        /// The run ledger (default .runbook/ledger.db; .runbook/sandbox-ledger.db with --sandbox).
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        /// Go past the blast-radius guards.
+        #[arg(long)]
+        yes: bool,
+        /// http: the API's base URL (a template: {{ env('API_URL') }} works).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// http: the retry request's path [default: /tasks/{{ task.id | urlencode }}/retry]
+        #[arg(long, value_name = "PATH")]
+        retry_path: Option<String>,
+        /// http: the retry request's method [default: POST]
+        #[arg(long, value_name = "METHOD")]
+        method: Option<String>,
+        /// A header on every request, NAME: VALUE (a template: {{ secret('TOKEN') }}). Repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
     /// List past runs from the ledger, newest first.
     History {
         /// Only the runs of this playbook (a file or a playbook name).
@@ -72,6 +124,9 @@ pub enum Command {
         /// Show at most N runs.
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
+        /// One JSON object per run and line (JSON Lines): ids, times, duration, exit code, counts.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a past run's report from the ledger, or write it again with -o.
     Show {
@@ -92,8 +147,22 @@ pub enum Command {
     },
     /// Print the JSON Schema of playbooks.
     Schema,
+    /// Write a commented starter playbook for a provider (never over an existing file).
+    New {
+        /// beam, deepwork, herodotus, geelark, skyvern or http.
+        provider: String,
+        /// The file to write (default PROVIDER-recovery.yaml; `-` prints it).
+        file: Option<PathBuf>,
+    },
     /// List the provider adapters, their environment variables and default retryable statuses.
     Providers,
+    /// Print a shell completion script: runbook completions bash > /etc/bash_completion.d/runbook
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
+    /// Print the man page (roff): runbook man > /usr/local/share/man/man1/runbook.1
+    Man,
     /// Serve the emulated provider APIs on 127.0.0.1 until interrupted.
     Sandbox {
         /// Port to listen on (0: any free port).
@@ -132,6 +201,38 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Bars on a terminal, plain lines in a log, nothing with `--quiet`.
+fn progress_mode(quiet: bool) -> ProgressMode {
+    if quiet {
+        ProgressMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Plain
+    }
+}
+
+/// The completion script of `shell`, from the clap definitions (they live here, at the edge; the
+/// library never sees clap).
+fn completion_script(shell: Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Args::command(), "runbook", &mut script);
+    String::from_utf8_lossy(&script).into_owned()
+}
+
+/// The man page (roff), from the clap definitions: the command, its options and its subcommands.
+fn man_page() -> String {
+    let mut page = Vec::new();
+    // Rendering into memory cannot fail but for a bug in clap_mangen; an empty page says so.
+    if clap_mangen::Man::new(Args::command())
+        .render(&mut page)
+        .is_err()
+    {
+        page.clear();
+    }
+    String::from_utf8_lossy(&page).into_owned()
+}
+
 impl Args {
     pub fn into_config(self) -> Config {
         match self.command {
@@ -149,40 +250,85 @@ impl Args {
                 resume,
                 retry_unknown,
                 yes,
-            } => {
-                let progress = if quiet {
-                    ProgressMode::Quiet
-                } else if std::io::stderr().is_terminal() {
-                    ProgressMode::Bars
-                } else {
-                    ProgressMode::Plain
-                };
-                Config::Play(PlayConfig {
-                    playbook,
-                    vars,
+            } => Config::Play(PlayConfig {
+                playbook,
+                vars,
+                dry_run,
+                limit,
+                outputs,
+                concurrency: concurrency.map(|c| c as usize),
+                progress: progress_mode(quiet),
+                verbose,
+                sandbox,
+                ledger,
+                resume,
+                retry_unknown,
+                yes,
+            }),
+            Command::Retry {
+                provider,
+                ids,
+                ids_file,
+                dry_run,
+                again,
+                outputs,
+                concurrency,
+                quiet,
+                verbose,
+                sandbox,
+                ledger,
+                yes,
+                base_url,
+                retry_path,
+                method,
+                headers,
+            } => Config::Retry(RetryConfig {
+                provider,
+                ids,
+                ids_file,
+                target: HttpTarget {
+                    base_url,
+                    retry_path,
+                    method,
+                    headers,
+                },
+                again,
+                play: PlayConfig {
+                    playbook: PathBuf::new(),
+                    vars: Vec::new(),
                     dry_run,
-                    limit,
+                    limit: None,
                     outputs,
                     concurrency: concurrency.map(|c| c as usize),
-                    progress,
+                    progress: progress_mode(quiet),
                     verbose,
                     sandbox,
                     ledger,
-                    resume,
-                    retry_unknown,
+                    resume: false,
+                    retry_unknown: false,
                     yes,
-                })
-            }
+                },
+            }),
             Command::Validate { playbooks, vars } => Config::Validate(playbooks, vars),
             Command::Schema => Config::Schema,
+            Command::New { provider, file } => {
+                let destination = match file {
+                    Some(f) if f.as_os_str() == "-" => Destination::Stdout,
+                    Some(f) => Destination::File(f),
+                    None => Destination::File(runbook::scaffold::default_file(&provider)),
+                };
+                Config::New(provider, destination)
+            }
             Command::History {
                 playbook,
                 ledger,
                 limit,
+                json,
             } => Config::History {
                 ledger,
                 playbook,
                 limit,
+                json,
             },
             Command::Show {
                 run_id,
@@ -194,6 +340,8 @@ impl Args {
                 outputs,
             },
             Command::Providers => Config::Providers,
+            Command::Completions { shell } => Config::Print(completion_script(shell)),
+            Command::Man => Config::Print(man_page()),
             Command::Sandbox {
                 port,
                 seed,

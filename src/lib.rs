@@ -12,6 +12,7 @@ pub mod jsonpath;
 mod jsonpath_functions;
 pub mod ledger;
 pub mod lock;
+pub mod oneoff;
 pub mod playbook;
 pub mod progress;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod property_tests;
 pub mod providers;
 pub mod report;
 pub mod sandbox;
+pub mod scaffold;
 pub mod secrets;
 pub mod template;
 pub mod time;

@@ -7,8 +7,8 @@ use crate::exit;
 use crate::playbook::load::{parse, read_source};
 use crate::playbook::model::Playbook;
 
-/// `runbook history`: the runs in the ledger, newest first.
-pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
+/// `runbook history`: the runs in the ledger, newest first; `json`: one JSON object per line.
+pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize, json: bool) -> i32 {
     if let Err(code) = ledger_exists(ledger) {
         return code;
     }
@@ -25,9 +25,12 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
             return exit::ABORTED;
         }
     };
+    if json {
+        return print_stdout(&json_lines(&runs));
+    }
     let mut out = String::new();
     out.push_str(&format!(
-        "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
+        "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6} {:>4}\n",
         "run",
         "playbook",
         "started",
@@ -36,7 +39,8 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
         "selected",
         "retried",
         "skipped",
-        "failed"
+        "failed",
+        "exit"
     ));
     for r in runs {
         let state = if r.dry_run {
@@ -45,7 +49,7 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
             r.state.clone()
         };
         out.push_str(&format!(
-            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}{}{}\n",
+            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6} {:>4}{}{}\n",
             r.id,
             r.playbook,
             r.started_at,
@@ -55,6 +59,8 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
             r.retried,
             r.skipped,
             r.failed,
+            r.exit_code
+                .map_or_else(|| "-".to_string(), |c| c.to_string()),
             r.resumed_from
                 .as_ref()
                 .map(|f| format!("  (resumed {f})"))
@@ -63,6 +69,43 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
         ));
     }
     print_stdout(&out)
+}
+
+/// The runs as JSON Lines, for scripts and dashboards: one object per run, newest first.
+fn json_lines(runs: &[crate::ledger::RunSummary]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let line = serde_json::json!({
+            "id": r.id,
+            "playbook": r.playbook,
+            "state": r.state,
+            "dry_run": r.dry_run,
+            "started": r.started_at,
+            "finished": r.finished_at,
+            "duration_seconds": duration_seconds(&r.started_at, r.finished_at.as_deref()),
+            "exit_code": r.exit_code,
+            "resumed_from": r.resumed_from,
+            "counts": {
+                "fetched": r.fetched,
+                "selected": r.selected,
+                "retried": r.retried,
+                "skipped": r.skipped,
+                "failed": r.failed,
+            },
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Seconds from `started` to `finished` (RFC 3339), to the millisecond; `None` for a run that
+/// has not finished or a time that cannot be read.
+fn duration_seconds(started: &str, finished: Option<&str>) -> Option<f64> {
+    let started: jiff::Timestamp = started.parse().ok()?;
+    let finished: jiff::Timestamp = finished?.parse().ok()?;
+    let millis = finished.duration_since(started).as_millis();
+    Some(millis as f64 / 1000.0)
 }
 
 /// `history`'s note on the retries of run `id` that created new work (chains it extended).

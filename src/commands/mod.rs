@@ -5,8 +5,10 @@
 //! may be a closed pipe, a ledger that must exist) lives here.
 
 mod history;
+mod new;
 mod play;
 mod providers;
+mod retry;
 mod sandbox;
 mod schema;
 mod show;
@@ -16,7 +18,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::playbook::compile::{Plan, compile};
 use crate::playbook::load::{check_name, parse, position_of, read_source};
@@ -27,8 +29,10 @@ use crate::secrets::{EnvSource, Redactor};
 use crate::template::Templates;
 
 pub use history::history;
+pub use new::new;
 pub use play::{PlayConfig, ProgressMode, play};
 pub use providers::providers_text;
+pub use retry::retry;
 pub use sandbox::sandbox;
 pub use schema::schema;
 pub use show::show;
@@ -37,14 +41,22 @@ pub use validate::validate;
 /// A command and its validated configuration, as the command line asked for it.
 pub enum Config {
     Play(PlayConfig),
+    /// `runbook retry`: a one-off retry of named tasks.
+    Retry(crate::oneoff::RetryConfig),
     Validate(Vec<PathBuf>, Vec<(String, String)>),
     Schema,
+    /// Text made at the edge from the clap definitions (`completions`, `man`), printed as it is.
+    Print(String),
+    /// `runbook new PROVIDER [FILE]`.
+    New(String, crate::scaffold::Destination),
     Providers,
     Sandbox(SandboxConfig),
     History {
         ledger: PathBuf,
         playbook: Option<String>,
         limit: usize,
+        /// JSON Lines instead of the table.
+        json: bool,
     },
     Show {
         ledger: PathBuf,
@@ -57,15 +69,19 @@ pub enum Config {
 pub async fn run(config: Config) -> i32 {
     match config {
         Config::Play(config) => play(config).await,
+        Config::Retry(config) => retry(config).await,
         Config::Validate(paths, vars) => validate(&paths, &vars),
         Config::Schema => print_stdout(&schema()),
+        Config::New(provider, destination) => new(&provider, &destination),
+        Config::Print(text) => print_stdout(&text),
         Config::Providers => print_stdout(&providers_text()),
         Config::Sandbox(config) => sandbox(config).await,
         Config::History {
             ledger,
             playbook,
             limit,
-        } => history(&ledger, playbook.as_deref(), limit),
+            json,
+        } => history(&ledger, playbook.as_deref(), limit, json),
         Config::Show {
             ledger,
             run_id,
@@ -85,11 +101,7 @@ pub fn prepare(
     let playbook: Playbook = parse(&file).map_err(|d| vec![d])?;
     check_name(&file, &playbook.name).map_err(|d| vec![d])?;
     let Some(provider) = adapters::find(&playbook.provider.value) else {
-        let names: Vec<&str> = adapters::all().iter().map(|p| p.name()).collect();
-        let help = match did_you_mean(&playbook.provider.value, names.iter().copied()) {
-            Some(best) => format!("did you mean `{best}`?"),
-            None => format!("the providers are: {}", names.join(", ")),
-        };
+        let help = adapters::unknown_help(&playbook.provider.value);
         let d = Diagnostic::new(format!("unknown provider `{}`", playbook.provider.value))
             .at(&file, position_of(&playbook.provider))
             .help(help);

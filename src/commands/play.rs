@@ -177,6 +177,7 @@ pub async fn play(config: PlayConfig) -> i32 {
         ProgressMode::Plain => Arc::new(Plain::new(config.verbose, redactor.clone())),
         ProgressMode::Quiet => Arc::new(Quiet),
     };
+    let exit_ledger = ledger.clone();
     let options = RunOptions {
         dry_run: config.dry_run,
         limit: config.limit,
@@ -244,6 +245,10 @@ pub async fn play(config: PlayConfig) -> i32 {
                 }
             }
         }
+    }
+    // The code is final once the reports are written: `history` shows it.
+    if let Some(Err(e)) = exit_ledger.map(|l| l.record_exit_code(&report.run_id, code)) {
+        eprintln!("warning: the run's exit code is not in the ledger: {e}");
     }
     watcher.abort();
     if let Some(s) = sandbox {

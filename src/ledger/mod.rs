@@ -64,6 +64,9 @@ pub struct RunSummary {
     pub retried: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// The process exit code the run ended with; `None` while it runs, for a run killed before
+    /// it could say, and for runs recorded before ledgers kept it.
+    pub exit_code: Option<i32>,
 }
 
 /// A mutating request about to be sent.

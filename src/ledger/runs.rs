@@ -48,6 +48,17 @@ impl Ledger {
             .map_err(err)
     }
 
+    /// Record the exit code run `id` ended with (after its reports were written).
+    pub fn record_exit_code(&self, id: &str, code: i32) -> Result<(), LedgerError> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET exit_code = ?2 WHERE id = ?1",
+                params![id, code],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
     /// The newest run of `playbook`, if it did not finish (killed, interrupted or aborted).
     pub fn last_unfinished(&self, playbook: &str) -> Result<Option<String>, LedgerError> {
         let conn = self.conn();
@@ -122,11 +133,16 @@ impl Ledger {
         limit: usize,
     ) -> Result<Vec<RunSummary>, LedgerError> {
         let conn = self.conn();
+        let exit_code = if super::schema::has_exit_code(&conn).map_err(err)? {
+            "exit_code"
+        } else {
+            "NULL"
+        };
         let mut stmt = conn
-            .prepare(
-                "SELECT id, playbook, started_at, finished_at, state, dry_run, resumed_from, fetched, selected, retried, skipped, failed
+            .prepare(&format!(
+                "SELECT id, playbook, started_at, finished_at, state, dry_run, resumed_from, fetched, selected, retried, skipped, failed, {exit_code}
                  FROM runs WHERE (?1 IS NULL OR playbook = ?1) ORDER BY started_at DESC, rowid DESC LIMIT ?2",
-            )
+            ))
             .map_err(err)?;
         let rows = stmt
             .query_map(params![playbook, limit as i64], |r| {
@@ -143,6 +159,7 @@ impl Ledger {
                     retried: r.get::<_, i64>(9)? as u64,
                     skipped: r.get::<_, i64>(10)? as u64,
                     failed: r.get::<_, i64>(11)? as u64,
+                    exit_code: r.get(12)?,
                 })
             })
             .map_err(err)?;

@@ -87,7 +87,21 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     if had_runs && !had_links {
         tx.execute(BACKFILL_LINKS, [])?;
     }
+    // Added after the first ledgers: an older ledger gains the column, its runs' codes unknown.
+    if !has_exit_code(&tx)? {
+        tx.execute("ALTER TABLE runs ADD COLUMN exit_code INTEGER", [])?;
+    }
     tx.commit()
+}
+
+/// Whether the `runs` table has the `exit_code` column (a ledger opened only to read may be older).
+pub(super) fn has_exit_code(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'exit_code'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {

@@ -128,6 +128,15 @@ pub fn find(name: &str) -> Option<Arc<dyn Provider>> {
     all().into_iter().find(|p| p.name() == name)
 }
 
+/// The help for an unknown provider name: the closest one (`did you mean `beam`?`), or the list.
+pub fn unknown_help(name: &str) -> String {
+    let names: Vec<&str> = all().iter().map(|p| p.name()).collect();
+    match crate::diagnostic::did_you_mean(name, names.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("the providers are: {}", names.join(", ")),
+    }
+}
+
 /// Fail, naming the first of `names` that is not set.
 pub fn require(env: &EnvSource, provider: &str, names: &[&str]) -> Result<(), String> {
     match names.iter().find(|n| env.get(n).is_none()) {

@@ -30,7 +30,7 @@ async fn history_lists_runs_and_show_reprints_their_reports() {
         columns,
         [
             "run", "playbook", "started", "state", "fetched", "selected", "retried", "skipped",
-            "failed"
+            "failed", "exit"
         ]
     );
     let rows = history_rows(&history.stdout);
@@ -41,16 +41,26 @@ async fn history_lists_runs_and_show_reprints_their_reports() {
     let counts = |line: &str| -> Vec<u64> {
         line.split_whitespace()
             .rev()
-            .take(5)
+            .take(6)
             .map(|n| n.parse().expect("a count"))
             .collect::<Vec<u64>>()
             .into_iter()
             .rev()
             .collect()
     };
-    // fetched, selected, retried, skipped, failed
-    assert_eq!(counts(&rows[0].2), [60, 30, 30, 0, 0], "{}", history.stdout);
-    assert_eq!(counts(&rows[1].2), [60, 30, 0, 0, 0], "{}", history.stdout);
+    // fetched, selected, retried, skipped, failed, and the exit code
+    assert_eq!(
+        counts(&rows[0].2),
+        [60, 30, 30, 0, 0, 0],
+        "{}",
+        history.stdout
+    );
+    assert_eq!(
+        counts(&rows[1].2),
+        [60, 30, 0, 0, 0, 0],
+        "{}",
+        history.stdout
+    );
     for line in [&rows[0].2, &rows[1].2] {
         assert!(line.contains(" nightly "), "{line}");
     }
