@@ -11,7 +11,6 @@
 //! is asserted only as lower bounds measured by the fake server's own clock.
 
 mod ambiguous_answers;
-mod bad_input;
 mod batch;
 mod broken_ledger;
 mod canary;
@@ -21,6 +20,7 @@ mod fetch_sources;
 mod filter;
 mod found_at_load;
 mod gate;
+mod golden;
 mod hostile;
 mod id_paths;
 mod ids_are_ids;
