@@ -207,16 +207,49 @@ impl Level {
     }
 }
 
+/// Where runbook met a value that may be a secret. [`Redactor::register_from`] is the one place
+/// that decides, from where a value was met, whether and how it is redacted.
+#[derive(Clone, Copy, Debug)]
+pub enum SecretSource<'a> {
+    /// A `secret('NAME')`: secret whatever its name.
+    Secret(&'a str),
+    /// An environment variable read with `env()` or used by an adapter: secret when its name is a
+    /// credential's ([`is_credential_name`]).
+    Variable { name: &'a str, value: &'a str },
+    /// A header runbook sends: a per-request signature ([`is_signature_header`]), a credential
+    /// ([`is_sensitive_header`]), or nothing secret.
+    Header { name: &'a str, value: &'a str },
+}
+
 impl Redactor {
+    /// Remember what of a value met at `source` is secret; every caller outside this file
+    /// registers through here.
+    pub fn register_from(&self, source: SecretSource<'_>) {
+        match source {
+            SecretSource::Secret(value) => self.register(value),
+            SecretSource::Variable { name, value } if is_credential_name(name) => {
+                self.register(value)
+            }
+            SecretSource::Variable { .. } => {}
+            SecretSource::Header { name, value } if is_signature_header(name) => {
+                self.register_signature(value)
+            }
+            SecretSource::Header { name, value } if is_sensitive_header(name) => {
+                self.register_header(value)
+            }
+            SecretSource::Header { .. } => {}
+        }
+    }
+
     /// Remember `value` as a secret: it, its encoded forms, and any start of them of
     /// [`PREFIX_CHARS`] characters or more are redacted from now on.
-    pub fn register(&self, value: &str) {
+    pub(crate) fn register(&self, value: &str) {
         self.remember(value, true);
     }
 
     /// Remember the value of a credential header (`Bearer abc`, a signature), and the token after
     /// its scheme.
-    pub fn register_header(&self, value: &str) {
+    fn register_header(&self, value: &str) {
         use base64::Engine;
         let Some((scheme, token)) = value
             .split_once(' ')
@@ -247,18 +280,8 @@ impl Redactor {
     /// and is worthless once used. Only the whole value and its encoded forms are redacted, not its
     /// starts: with thousands of signatures registered, the prefix rule would redact ids that happen
     /// to begin with the same 8 hex digits.
-    pub fn register_signature(&self, value: &str) {
+    fn register_signature(&self, value: &str) {
         self.remember(value, false);
-    }
-
-    /// Remember the value of header `name` as what it is: a per-request signature
-    /// ([`is_signature_header`]), a credential ([`is_sensitive_header`]), or nothing secret.
-    pub fn register_named_header(&self, name: &str, value: &str) {
-        if is_signature_header(name) {
-            self.register_signature(value);
-        } else if is_sensitive_header(name) {
-            self.register_header(value);
-        }
     }
 
     fn remember(&self, value: &str, by_prefix: bool) {
@@ -1040,5 +1063,39 @@ mod tests {
             std::env::var("ONLY_IN_DOTENV").is_err(),
             ".env must not leak into the process"
         );
+    }
+
+    #[test]
+    fn register_from_decides_by_where_the_value_was_met() {
+        let r = Redactor::default();
+        r.register_from(SecretSource::Secret("plain-secret-value"));
+        r.register_from(SecretSource::Variable {
+            name: "TASKS_API_KEY",
+            value: "key-of-the-api-0001",
+        });
+        r.register_from(SecretSource::Variable {
+            name: "REGION",
+            value: "eu-west-somewhere",
+        });
+        r.register_from(SecretSource::Header {
+            name: "Authorization",
+            value: "Bearer tok-9f8e7d6c5b4a",
+        });
+        r.register_from(SecretSource::Header {
+            name: "sign",
+            value: "0a1b2c3d4e5f60718293",
+        });
+        r.register_from(SecretSource::Header {
+            name: "Accept",
+            value: "application/json",
+        });
+        assert_eq!(
+            r.redact(
+                "plain-secret-value key-of-the-api-0001 eu-west-somewhere tok-9f8e7d6c5b4a 0a1b2c3d4e5f60718293 application/json"
+            ),
+            "<redacted> <redacted> eu-west-somewhere <redacted> <redacted> application/json"
+        );
+        // A signature is redacted only whole: its first letters may start an id.
+        assert_eq!(r.redact("0a1b2c3d4e5f-id"), "0a1b2c3d4e5f-id");
     }
 }

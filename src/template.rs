@@ -30,7 +30,7 @@ use jiff::Timestamp;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::secrets::{EnvSource, Redactor};
+use crate::secrets::{EnvSource, Redactor, SecretSource};
 use crate::time::{parse_timestamp, rfc3339};
 use crate::units::Span;
 
@@ -157,11 +157,10 @@ impl Templates {
         env.add_function("env", move |name: String, default: Option<Value>| {
             match (source.get(&name), default) {
                 // A credential read with env() rather than secret() is redacted all the same.
-                (Some(v), _) if crate::secrets::is_credential_name(&name) => {
-                    registry.register(v);
+                (Some(v), _) => {
+                    registry.register_from(SecretSource::Variable { name: &name, value: v });
                     Ok(Value::from(v))
                 }
-                (Some(v), _) => Ok(Value::from(v)),
                 (None, Some(d)) => Ok(d),
                 (None, None) => Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
@@ -172,7 +171,7 @@ impl Templates {
         let source = vars_env;
         env.add_function("secret", move |name: String| match source.get(&name) {
             Some(v) => {
-                redactor.register(v);
+                redactor.register_from(SecretSource::Secret(v));
                 Ok(Value::from(v))
             }
             None => Err(minijinja::Error::new(

@@ -26,7 +26,7 @@ use crate::ledger::{Ledger, Past};
 use crate::playbook::compile::{Plan, StepKind};
 use crate::progress::{Event, Progress};
 use crate::report::{RunReport, StepError, Totals};
-use crate::secrets::{EnvSource, Redactor};
+use crate::secrets::{EnvSource, Redactor, SecretSource};
 use crate::time::rfc3339;
 pub use item::Item;
 
@@ -111,7 +111,10 @@ pub async fn run(
             .templates
             .render(t, &vars_ctx)
             .map_err(|e| format!("connection.headers.{name}: {e}"))?;
-        redactor.register_named_header(name, &value);
+        redactor.register_from(SecretSource::Header {
+            name,
+            value: &value,
+        });
         // A header that can never be sent fails the run before its first request, not each
         // request five times.
         crate::http::header_pair(name, &value)

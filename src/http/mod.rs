@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::progress::{Event, Progress};
 use crate::providers::{OutgoingRequest, Provider, Verdict};
-use crate::secrets::{EnvSource, Redactor};
+use crate::secrets::{EnvSource, Redactor, SecretSource};
 use backoff::{BackoffPolicy, parse_retry_after};
 use limiter::{Gate, Interrupted, RateLimiter};
 use tokio_util::sync::CancellationToken;
@@ -205,11 +205,11 @@ impl HttpClient {
         // An adapter may use a credential without a template ever reading it (GeeLark signs with
         // its key): it is redacted all the same.
         for var in provider.env_vars() {
-            if let Some(value) = env
-                .get(var.name)
-                .filter(|_| crate::secrets::is_credential_name(var.name))
-            {
-                redactor.register(value);
+            if let Some(value) = env.get(var.name) {
+                redactor.register_from(SecretSource::Variable {
+                    name: var.name,
+                    value,
+                });
             }
         }
         Ok(HttpClient {
@@ -495,7 +495,8 @@ impl HttpClient {
             .map_err(Failure::Unsendable)?;
         // Headers the adapter added (a signature, a bearer token) are as secret as any other.
         for (name, value) in &outgoing.headers {
-            self.redactor.register_named_header(name, value);
+            self.redactor
+                .register_from(SecretSource::Header { name, value });
         }
         Ok(outgoing)
     }
