@@ -2,29 +2,24 @@
 
 use std::path::Path;
 
-use super::{ledger_exists, print_stdout};
-use crate::exit;
+use super::{CommandError, ledger_exists, print_stdout};
 use crate::playbook::load::{parse, read_source};
 use crate::playbook::model::Playbook;
 
 /// `runbook history`: the runs in the ledger, newest first.
-pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize) -> i32 {
-    if let Err(code) = ledger_exists(ledger) {
-        return code;
-    }
+pub(crate) fn history(
+    ledger: &Path,
+    playbook: Option<&str>,
+    limit: usize,
+) -> Result<i32, CommandError> {
+    ledger_exists(ledger)?;
     let name = playbook.map(playbook_name);
     let opened = crate::ledger::Ledger::open_to_read(ledger);
-    let runs = match opened
+    let runs = opened
         .as_ref()
         .map_err(Clone::clone)
         .and_then(|l| l.runs(name.as_deref(), limit))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ABORTED;
-        }
-    };
+        .map_err(CommandError::Aborted)?;
     let mut out = String::new();
     out.push_str(&format!(
         "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6}\n",

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::signals::watch_signals;
-use super::{prepare, print_diagnostics, print_warnings};
-use crate::diagnostic::Diagnostic;
+use super::{CommandError, prepare, print_warnings};
 use crate::engine::{self, RunOptions};
 use crate::exit;
 use crate::ledger::Ledger;
@@ -63,48 +62,10 @@ fn secret_names(text: &str) -> Vec<String> {
     names
 }
 
-/// Why `play` stopped before its run could report: each is printed once, as `error: …`, redacted,
-/// and ends the process with its named exit code.
-enum Stop {
-    /// The playbook, its environment or the command line is wrong; nothing was sent (exit 2).
-    Invalid(String),
-    /// The playbook's own located diagnostics; nothing was sent (exit 2).
-    Diagnostics(Vec<Diagnostic>),
-    /// Something outside the playbook stands in the way: the sandbox, the lock (exit 3).
-    Aborted(String),
-}
-
-impl Stop {
-    /// Print the reason once and name the exit code.
-    fn render(self, redactor: &Redactor) -> i32 {
-        match self {
-            Stop::Invalid(why) => {
-                eprintln!("error: {}", redactor.redact(&why));
-                exit::INVALID
-            }
-            Stop::Diagnostics(diags) => {
-                print_diagnostics(&diags, redactor);
-                exit::INVALID
-            }
-            Stop::Aborted(why) => {
-                eprintln!("error: {}", redactor.redact(&why));
-                exit::ABORTED
-            }
-        }
-    }
-}
-
-/// `runbook play`.
-pub async fn play(config: PlayConfig) -> i32 {
-    let redactor = Redactor::default();
-    match play_through(&config, &redactor).await {
-        Ok(code) => code,
-        Err(stop) => stop.render(&redactor),
-    }
-}
-
-/// The phases of a run, in order; the first that cannot go on says why.
-async fn play_through(config: &PlayConfig, redactor: &Redactor) -> Result<i32, Stop> {
+/// `runbook play`: the phases of a run, in order; the first that cannot go on says why. Every
+/// secret met is registered with `redactor`, which the caller prints that reason through.
+pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32, CommandError> {
+    let config = &config;
     let (env, sandbox) = environment(config).await?;
     let plan = load(config, &env, redactor)?;
     pre_checks(&plan, &env)?;
@@ -134,7 +95,7 @@ async fn play_through(config: &PlayConfig, redactor: &Redactor) -> Result<i32, S
         jiff::Timestamp::now(),
     )
     .await
-    .map_err(Stop::Invalid)?;
+    .map_err(CommandError::Invalid)?;
     let code = report(config, &plan, run.report, run.files, redactor);
     watcher.abort();
     if let Some(s) = sandbox {
@@ -145,13 +106,15 @@ async fn play_through(config: &PlayConfig, redactor: &Redactor) -> Result<i32, S
 
 /// Where `env()` and `secret()` read from, the report paths checked, and the sandbox started under
 /// `--sandbox` (its credentials laid over the environment).
-async fn environment(config: &PlayConfig) -> Result<(Arc<EnvSource>, Option<Sandbox>), Stop> {
+async fn environment(
+    config: &PlayConfig,
+) -> Result<(Arc<EnvSource>, Option<Sandbox>), CommandError> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let mut env = EnvSource::load(&cwd).map_err(Stop::Invalid)?;
+    let mut env = EnvSource::load(&cwd).map_err(CommandError::Invalid)?;
     for output in &config.outputs {
         let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
         if !report::is_known_extension(ext) {
-            return Err(Stop::Invalid(format!(
+            return Err(CommandError::Invalid(format!(
                 "-o {}: cannot tell the report format: end the file name with one of {}",
                 output.display(),
                 report::EXTENSIONS.join(", ")
@@ -161,7 +124,7 @@ async fn environment(config: &PlayConfig) -> Result<(Arc<EnvSource>, Option<Sand
     let sandbox = if config.sandbox {
         let s = Sandbox::start(SandboxConfig::default())
             .await
-            .map_err(|e| Stop::Aborted(format!("cannot start the sandbox: {e}")))?;
+            .map_err(|e| CommandError::Aborted(format!("cannot start the sandbox: {e}")))?;
         env = env.with_overlay(s.credentials());
         Some(s)
     } else {
@@ -171,29 +134,33 @@ async fn environment(config: &PlayConfig) -> Result<(Arc<EnvSource>, Option<Sand
 }
 
 /// The compiled playbook; its warnings printed.
-fn load(config: &PlayConfig, env: &Arc<EnvSource>, redactor: &Redactor) -> Result<Plan, Stop> {
+fn load(
+    config: &PlayConfig,
+    env: &Arc<EnvSource>,
+    redactor: &Redactor,
+) -> Result<Plan, CommandError> {
     let plan = prepare(
         &config.playbook,
         &config.vars,
         Arc::clone(env),
         redactor.clone(),
     )
-    .map_err(Stop::Diagnostics)?;
+    .map_err(CommandError::Diagnostics)?;
     print_warnings(&plan.warnings, redactor);
     Ok(plan)
 }
 
 /// What would fail every request, found before the first: the adapter's credentials and the
 /// secrets the playbook reads.
-fn pre_checks(plan: &Plan, env: &EnvSource) -> Result<(), Stop> {
+fn pre_checks(plan: &Plan, env: &EnvSource) -> Result<(), CommandError> {
     plan.provider
         .check_credentials(env, &plan.options)
-        .map_err(Stop::Invalid)?;
+        .map_err(CommandError::Invalid)?;
     if let Some(missing) = secret_names(&plan.file.text)
         .into_iter()
         .find(|n| env.get(n).is_none())
     {
-        return Err(Stop::Invalid(format!(
+        return Err(CommandError::Invalid(format!(
             "{}: secret {missing} is not set (the playbook uses secret('{missing}')): export {missing}=… or add it to .env",
             plan.file.path.display()
         )));
@@ -213,11 +180,15 @@ fn ledger_path(config: &PlayConfig) -> PathBuf {
 }
 
 /// The playbook's run lock, held until `play` returns; none for a dry run, which changes nothing.
-fn lock(config: &PlayConfig, ledger_path: &Path, playbook: &str) -> Result<Option<RunLock>, Stop> {
+fn lock(
+    config: &PlayConfig,
+    ledger_path: &Path,
+    playbook: &str,
+) -> Result<Option<RunLock>, CommandError> {
     if config.dry_run {
         return Ok(None);
     }
-    let (lock, warning) = RunLock::acquire(ledger_path, playbook).map_err(Stop::Aborted)?;
+    let (lock, warning) = RunLock::acquire(ledger_path, playbook).map_err(CommandError::Aborted)?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }

@@ -186,17 +186,21 @@ macro_rules! cases {
 }
 
 cases! {
+    a_report_of_unknown_format_is_refused,
     an_explosive_jsonpath_is_found_by_validate,
     an_explosive_jsonpath_is_refused_before_anything_is_sent,
     an_input_naming_no_earlier_step_suggests_one,
     bad_duration,
     bad_rate,
+    history_without_a_ledger,
     invalid_jsonpath,
     invalid_template_syntax_is_pinpointed,
     malformed_yaml,
     max_items_zero_is_a_located_error,
     missing_secret_names_the_variable,
     regression_a_missing_secret_in_a_retry_request_stops_the_run_before_any_read,
+    sandbox_fault_rate_out_of_range,
+    show_without_a_ledger,
     unknown_key_suggests_the_right_one,
     unknown_provider_suggests_the_right_one,
     unknown_step_kind_is_pinpointed,
@@ -206,6 +210,7 @@ cases! {
     validate_passes_the_same_playbook_spelled_right,
     var_not_k_equals_v,
     var_of_the_wrong_type,
+    var_without_a_name,
 }
 
 #[test]
