@@ -75,6 +75,11 @@ CREATE TABLE IF NOT EXISTS links (
 );
 CREATE INDEX IF NOT EXISTS links_by_item ON links (provider, item_id);
 CREATE INDEX IF NOT EXISTS links_by_new ON links (provider, new_id);
+CREATE TABLE IF NOT EXISTS playbook_files (
+    path        TEXT PRIMARY KEY,           -- a playbook file, its canonical path
+    playbook    TEXT NOT NULL,              -- its `name:` when a run of it last started
+    at          TEXT NOT NULL
+);
 "#;
 
 /// Longest chain followed: a guard against a cycle a provider could make by handing back an old id.
@@ -645,6 +650,35 @@ impl Ledger {
             total += self.retries_since(provider, id, since)?;
         }
         Ok(total)
+    }
+
+    /// Remember that the playbook file at `path` (canonical) is named `playbook`, so that
+    /// `history FILE` finds its runs without reading the file again.
+    pub fn record_playbook_file(&self, path: &str, playbook: &str, at: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT INTO playbook_files (path, playbook, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (path) DO UPDATE SET playbook = excluded.playbook, at = excluded.at",
+                params![path, playbook, at],
+            )
+            .map(|_| ())
+            .map_err(|e| explain(&self.path, &e))
+    }
+
+    /// The name the playbook file at `path` (canonical) had when a run of it last started; none if
+    /// no run recorded it (or the ledger predates the record and is only read).
+    pub fn playbook_of_file(&self, path: &str) -> Result<Option<String>, String> {
+        let conn = self.conn();
+        if !table_exists(&conn, "playbook_files").map_err(err)? {
+            return Ok(None);
+        }
+        conn.query_row(
+            "SELECT playbook FROM playbook_files WHERE path = ?1",
+            params![path],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)
     }
 
     /// The links run `run_id` recorded, as (retried id, new id), in the order they were made.

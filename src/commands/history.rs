@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use super::play::file_key;
 use super::{CommandError, ledger_exists, print_stdout};
-use crate::playbook::load::{parse, read_source};
-use crate::playbook::model::Playbook;
+use crate::ledger::Ledger;
 
 /// `runbook history`: the runs in the ledger, newest first.
 pub(crate) fn history(
@@ -13,12 +13,13 @@ pub(crate) fn history(
     limit: usize,
 ) -> Result<i32, CommandError> {
     ledger_exists(ledger)?;
-    let name = playbook.map(playbook_name);
-    let opened = crate::ledger::Ledger::open_to_read(ledger);
+    let opened = Ledger::open_to_read(ledger).map_err(CommandError::Aborted)?;
+    let name = playbook
+        .map(|given| playbook_name(&opened, given))
+        .transpose()
+        .map_err(CommandError::Aborted)?;
     let runs = opened
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|l| l.runs(name.as_deref(), limit))
+        .runs(name.as_deref(), limit)
         .map_err(CommandError::Aborted)?;
     let mut out = String::new();
     out.push_str(&format!(
@@ -54,28 +55,31 @@ pub(crate) fn history(
                 .as_ref()
                 .map(|f| format!("  (resumed {f})"))
                 .unwrap_or_default(),
-            new_work(opened.as_ref().ok(), &r.id),
+            new_work(&opened, &r.id),
         ));
     }
     print_stdout(&out)
 }
 
 /// `history`'s note on the retries of run `id` that created new work (chains it extended).
-fn new_work(ledger: Option<&crate::ledger::Ledger>, id: &str) -> String {
-    match ledger.map(|l| l.links_of_run(id)) {
-        Some(Ok(links)) if links.len() == 1 => "  (1 retry created new work)".to_string(),
-        Some(Ok(links)) if !links.is_empty() => {
+fn new_work(ledger: &Ledger, id: &str) -> String {
+    match ledger.links_of_run(id) {
+        Ok(links) if links.len() == 1 => "  (1 retry created new work)".to_string(),
+        Ok(links) if !links.is_empty() => {
             format!("  ({} retries created new work)", links.len())
         }
         _ => String::new(),
     }
 }
 
-/// A playbook's name from a file (its `name:`) or as given.
-fn playbook_name(given: &str) -> String {
+/// The playbook name runs are listed by: the name recorded by the last run of the file `given`,
+/// or `given` itself as a name. The file is not read: a run recorded its name when it started.
+fn playbook_name(ledger: &Ledger, given: &str) -> Result<String, String> {
     let path = Path::new(given);
-    let from_file = path.is_file().then(|| read_source(path).ok()).flatten();
-    from_file
-        .and_then(|file| parse::<Playbook>(&file).ok())
-        .map_or_else(|| given.to_string(), |p| p.name.value)
+    if !path.is_file() {
+        return Ok(given.to_string());
+    }
+    Ok(ledger
+        .playbook_of_file(&file_key(path))?
+        .unwrap_or_else(|| given.to_string()))
 }

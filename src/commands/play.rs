@@ -201,7 +201,9 @@ fn lock(
 /// say why.
 fn open_ledger(config: &PlayConfig, ledger_path: &Path, playbook: &str) -> RunOptions {
     let (ledger, resume, stop_before_start) = match Ledger::open(ledger_path) {
-        Ok(ledger) => match resume_point(&ledger, playbook, config) {
+        Ok(ledger) => match record_file(&ledger, config, playbook)
+            .and_then(|()| resume_point(&ledger, playbook, config))
+        {
             Ok(resume) => (Some(Arc::new(ledger)), resume, None),
             Err(e) => (None, None, Some(e)),
         },
@@ -280,6 +282,21 @@ fn report(
         }
     }
     code
+}
+
+/// Record which playbook the file is, so that `history FILE` lists its runs by the name recorded
+/// here rather than by parsing the file again.
+fn record_file(ledger: &Ledger, config: &PlayConfig, playbook: &str) -> Result<(), String> {
+    let at = crate::time::rfc3339(jiff::Timestamp::now());
+    ledger.record_playbook_file(&file_key(&config.playbook), playbook, &at)
+}
+
+/// How the ledger knows a playbook file: its canonical path (as given if it has none).
+pub(super) fn file_key(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The unfinished run a `--resume` continues, and what it did, by item.
