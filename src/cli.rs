@@ -180,24 +180,37 @@ pub enum Command {
     },
 }
 
-fn parse_var(text: &str) -> Result<(String, String), String> {
+/// A command-line value clap cannot take; clap prints it after `invalid value '…' for '--…':`.
+#[derive(Debug, thiserror::Error)]
+enum ValueError {
+    #[error("`{0}` is not K=V")]
+    NotKeyValue(String),
+    #[error("`{0}` has no variable name")]
+    NoVariableName(String),
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    #[error("the fault rate is between 0 and 1")]
+    RateOutOfRange,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), ValueError> {
     let (k, v) = text
         .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not K=V"))?;
+        .ok_or_else(|| ValueError::NotKeyValue(text.to_string()))?;
     if k.trim().is_empty() {
-        return Err(format!("`{text}` has no variable name"));
+        return Err(ValueError::NoVariableName(text.to_string()));
     }
     Ok((k.trim().to_string(), v.to_string()))
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
+fn parse_rate(text: &str) -> Result<f64, ValueError> {
     let v: f64 = text
         .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
+        .map_err(|_| ValueError::NotANumber(text.to_string()))?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err("the fault rate is between 0 and 1".into())
+        Err(ValueError::RateOutOfRange)
     }
 }
 

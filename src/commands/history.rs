@@ -2,29 +2,25 @@
 
 use std::path::Path;
 
-use super::{ledger_exists, print_stdout};
-use crate::exit;
-use crate::playbook::load::{parse, read_source};
-use crate::playbook::model::Playbook;
+use super::play::file_key;
+use super::{CommandError, ledger_exists, print_stdout};
+use crate::ledger::Ledger;
 
 /// `runbook history`: the runs in the ledger, newest first; `json`: one JSON object per line.
-pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize, json: bool) -> i32 {
-    if let Err(code) = ledger_exists(ledger) {
-        return code;
-    }
-    let name = playbook.map(playbook_name);
-    let opened = crate::ledger::Ledger::open_to_read(ledger);
-    let runs = match opened
-        .as_ref()
-        .map_err(ToString::to_string)
-        .and_then(|l| Ok(l.runs(name.as_deref(), limit)?))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ABORTED;
-        }
-    };
+pub(crate) fn history(
+    ledger: &Path,
+    playbook: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> Result<i32, CommandError> {
+    ledger_exists(ledger)?;
+    let opened = Ledger::open_to_read(ledger)?;
+    let name = playbook
+        .map(|given| playbook_name(&opened, given))
+        .transpose()
+        .map_err(CommandError::Aborted)?;
+    let runs = opened
+        .runs(name.as_deref(), limit)?;
     if json {
         return print_stdout(&json_lines(&runs));
     }
@@ -65,7 +61,7 @@ pub fn history(ledger: &Path, playbook: Option<&str>, limit: usize, json: bool) 
                 .as_ref()
                 .map(|f| format!("  (resumed {f})"))
                 .unwrap_or_default(),
-            new_work(opened.as_ref().ok(), &r.id),
+            new_work(&opened, &r.id),
         ));
     }
     print_stdout(&out)
@@ -109,21 +105,25 @@ fn duration_seconds(started: &str, finished: Option<&str>) -> Option<f64> {
 }
 
 /// `history`'s note on the retries of run `id` that created new work (chains it extended).
-fn new_work(ledger: Option<&crate::ledger::Ledger>, id: &str) -> String {
-    match ledger.map(|l| l.links_of_run(id)) {
-        Some(Ok(links)) if links.len() == 1 => "  (1 retry created new work)".to_string(),
-        Some(Ok(links)) if !links.is_empty() => {
+fn new_work(ledger: &Ledger, id: &str) -> String {
+    match ledger.links_of_run(id) {
+        Ok(links) if links.len() == 1 => "  (1 retry created new work)".to_string(),
+        Ok(links) if !links.is_empty() => {
             format!("  ({} retries created new work)", links.len())
         }
         _ => String::new(),
     }
 }
 
-/// A playbook's name from a file (its `name:`) or as given.
-fn playbook_name(given: &str) -> String {
+/// The playbook name runs are listed by: the name recorded by the last run of the file `given`,
+/// or `given` itself as a name. The file is not read: a run recorded its name when it started.
+fn playbook_name(ledger: &Ledger, given: &str) -> Result<String, String> {
     let path = Path::new(given);
-    let from_file = path.is_file().then(|| read_source(path).ok()).flatten();
-    from_file
-        .and_then(|file| parse::<Playbook>(&file).ok())
-        .map_or_else(|| given.to_string(), |p| p.name.value)
+    if !path.is_file() {
+        return Ok(given.to_string());
+    }
+    Ok(ledger
+        .playbook_of_file(&file_key(path))
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| given.to_string()))
 }

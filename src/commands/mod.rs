@@ -28,15 +28,16 @@ use crate::sandbox::SandboxConfig;
 use crate::secrets::{EnvSource, Redactor};
 use crate::template::Templates;
 
-pub use history::history;
-pub use new::new;
-pub use play::{PlayConfig, ProgressMode, play};
-pub use providers::providers_text;
-pub use retry::retry;
-pub use sandbox::sandbox;
-pub use schema::schema;
-pub use show::show;
-pub use validate::validate;
+use history::history;
+use new::new;
+use play::play;
+pub use play::{PlayConfig, ProgressMode};
+use providers::providers_text;
+use retry::retry;
+use sandbox::sandbox;
+use schema::schema;
+use show::show;
+use validate::validate;
 
 /// A command and its validated configuration, as the command line asked for it.
 pub enum Config {
@@ -65,14 +66,16 @@ pub enum Config {
     },
 }
 
-/// Carry out one command; the process exit code.
+/// Carry out one command; the process exit code. A command that cannot go on returns why, and
+/// this is the one place that prints it (redacted) and names its exit code.
 pub async fn run(config: Config) -> i32 {
-    match config {
-        Config::Play(config) => play(config).await,
-        Config::Retry(config) => retry(config).await,
+    let redactor = Redactor::default();
+    let done = match config {
+        Config::Play(config) => play(config, &redactor).await,
+        Config::Retry(config) => retry(config, &redactor).await,
         Config::Validate(paths, vars) => validate(&paths, &vars),
         Config::Schema => print_stdout(&schema()),
-        Config::New(provider, destination) => new(&provider, &destination),
+        Config::New(provider, destination) => Ok(new(&provider, &destination)),
         Config::Print(text) => print_stdout(&text),
         Config::Providers => print_stdout(&providers_text()),
         Config::Sandbox(config) => sandbox(config).await,
@@ -87,11 +90,62 @@ pub async fn run(config: Config) -> i32 {
             run_id,
             outputs,
         } => show(&ledger, &run_id, &outputs),
+    };
+    match done {
+        Ok(code) => code,
+        Err(e) => e.render(&redactor),
+    }
+}
+
+/// Why a command stopped before it could finish. Each layer's error becomes one of these where the
+/// command meets it, and [`run`] prints it once, as `error: …`, with the exit code it names.
+#[derive(Debug)]
+pub(crate) enum CommandError {
+    /// The playbook, its environment or the command line is wrong; nothing was sent
+    /// ([`exit::INVALID`]).
+    Invalid(String),
+    /// The playbook's own located diagnostics; nothing was sent ([`exit::INVALID`]).
+    Diagnostics(Vec<Diagnostic>),
+    /// Something outside the playbook stands in the way: the sandbox, the lock, an unreadable
+    /// ledger ([`exit::ABORTED`]).
+    Aborted(String),
+    /// What the command printed could not be written ([`exit::SOME_FAILED`]).
+    Unwritten(std::io::Error),
+}
+
+/// A ledger that cannot be read or written stops the command as something outside the playbook.
+impl From<crate::ledger::LedgerError> for CommandError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        CommandError::Aborted(e.to_string())
+    }
+}
+
+impl CommandError {
+    /// The exit code this stop ends the process with.
+    fn exit_code(&self) -> i32 {
+        match self {
+            CommandError::Invalid(_) | CommandError::Diagnostics(_) => exit::INVALID,
+            CommandError::Aborted(_) => exit::ABORTED,
+            CommandError::Unwritten(_) => exit::SOME_FAILED,
+        }
+    }
+
+    /// Print the reason once, redacted, and name the exit code.
+    fn render(self, redactor: &Redactor) -> i32 {
+        let code = self.exit_code();
+        match self {
+            CommandError::Diagnostics(diags) => print_diagnostics(&diags, redactor),
+            CommandError::Invalid(why) | CommandError::Aborted(why) => {
+                eprintln!("error: {}", redactor.redact(&why))
+            }
+            CommandError::Unwritten(e) => eprintln!("error: {e}"),
+        }
+        code
     }
 }
 
 /// Load and compile a playbook. Touches no network.
-pub fn prepare(
+pub(crate) fn prepare(
     path: &Path,
     vars: &[(String, String)],
     env: Arc<EnvSource>,
@@ -129,27 +183,23 @@ pub(super) fn print_warnings(warnings: &[Diagnostic], redactor: &Redactor) {
 
 /// `history` and `show` read a ledger that runs made: none there is a mistake on the command line
 /// (exit 2), not an empty history.
-pub(super) fn ledger_exists(ledger: &Path) -> Result<(), i32> {
+pub(super) fn ledger_exists(ledger: &Path) -> Result<(), CommandError> {
     if ledger.exists() {
         return Ok(());
     }
-    eprintln!(
-        "error: no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
+    Err(CommandError::Invalid(format!(
+        "no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
         ledger.display()
-    );
-    Err(exit::INVALID)
+    )))
 }
 
 /// Print to stdout; a closed pipe (`runbook schema | head`) is not an error.
-pub fn print_stdout(text: &str) -> i32 {
+pub(crate) fn print_stdout(text: &str) -> Result<i32, CommandError> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => exit::OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::SOME_FAILED
-        }
+        Ok(()) => Ok(exit::OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(e) => Err(CommandError::Unwritten(e)),
     }
 }

@@ -1,15 +1,18 @@
 //! `runbook play`: load and check the playbook, take the lock and the ledger, run the engine, print
 //! and write the reports, and turn the result into an exit code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::signals::watch_signals;
-use super::{prepare, print_diagnostics, print_warnings};
+use super::{CommandError, prepare, print_warnings};
 use crate::engine::{self, RunOptions};
 use crate::exit;
+use crate::ledger::Ledger;
+use crate::lock::RunLock;
+use crate::playbook::compile::Plan;
 use crate::progress::{Bars, Plain, Progress, Quiet};
-use crate::report;
+use crate::report::{self, RunReport};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::secrets::{EnvSource, Redactor};
 
@@ -59,70 +62,13 @@ fn secret_names(text: &str) -> Vec<String> {
     names
 }
 
-/// `runbook play`.
-pub async fn play(config: PlayConfig) -> i32 {
-    let redactor = Redactor::default();
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let mut env = match EnvSource::load(&cwd) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    for output in &config.outputs {
-        let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !report::is_known_extension(ext) {
-            eprintln!(
-                "error: -o {}: cannot tell the report format: end the file name with one of {}",
-                output.display(),
-                report::EXTENSIONS.join(", ")
-            );
-            return exit::INVALID;
-        }
-    }
-    let sandbox = if config.sandbox {
-        match Sandbox::start(SandboxConfig::default()).await {
-            Ok(s) => {
-                env = env.with_overlay(s.credentials());
-                Some(s)
-            }
-            Err(e) => {
-                eprintln!("error: cannot start the sandbox: {e}");
-                return exit::ABORTED;
-            }
-        }
-    } else {
-        None
-    };
-    let env = Arc::new(env);
-    let plan = match prepare(
-        &config.playbook,
-        &config.vars,
-        Arc::clone(&env),
-        redactor.clone(),
-    ) {
-        Ok(p) => p,
-        Err(diags) => {
-            print_diagnostics(&diags, &redactor);
-            return exit::INVALID;
-        }
-    };
-    print_warnings(&plan.warnings, &redactor);
-    if let Err(e) = plan.provider.check_credentials(&env, &plan.options) {
-        eprintln!("error: {}", redactor.redact(&e));
-        return exit::INVALID;
-    }
-    if let Some(missing) = secret_names(&plan.file.text)
-        .into_iter()
-        .find(|n| env.get(n).is_none())
-    {
-        eprintln!(
-            "error: {}: secret {missing} is not set (the playbook uses secret('{missing}')): export {missing}=… or add it to .env",
-            plan.file.path.display()
-        );
-        return exit::INVALID;
-    }
+/// `runbook play`: the phases of a run, in order; the first that cannot go on says why. Every
+/// secret met is registered with `redactor`, which the caller prints that reason through.
+pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32, CommandError> {
+    let config = &config;
+    let (env, sandbox) = environment(config).await?;
+    let plan = load(config, &env, redactor)?;
+    pre_checks(&plan, &env)?;
     let base_url = sandbox
         .as_ref()
         .and_then(|s| s.base_url(plan.provider.sandbox_api(&plan.options)));
@@ -132,65 +78,16 @@ pub async fn play(config: PlayConfig) -> i32 {
     {
         eprintln!("sandbox: serving {} at {url}", plan.provider.name());
     }
-    let ledger_path = config.ledger.clone().unwrap_or_else(|| {
-        PathBuf::from(if config.sandbox {
-            ".runbook/sandbox-ledger.db"
-        } else {
-            crate::ledger::DEFAULT_PATH
-        })
-    });
+    let ledger_path = ledger_path(config);
     // The lock before the ledger: a second run of the same playbook is told that another run holds
     // the lock, whatever state the ledger is in.
-    let _lock = if config.dry_run {
-        None
-    } else {
-        match crate::lock::RunLock::acquire(&ledger_path, &plan.name) {
-            Ok((lock, warning)) => {
-                if let Some(w) = warning {
-                    eprintln!("warning: {w}");
-                }
-                Some(lock)
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ABORTED;
-            }
-        }
-    };
-    // A ledger that cannot be used aborts the run before its first step (exit 3, like a guard):
-    // without it neither `--resume` nor the retry budget can keep their promises. The reports
-    // still say why.
-    let (ledger, resume, stop_before_start) = match crate::ledger::Ledger::open(&ledger_path) {
-        Ok(ledger) => match resume_point(&ledger, &plan.name, &config) {
-            Ok(resume) => (Some(Arc::new(ledger)), resume, None),
-            Err(e) => (None, None, Some(e)),
-        },
-        Err(e) => (None, None, Some(e.into())),
-    };
-    if let Some(e) = &stop_before_start {
-        eprintln!("error: {e}");
-    }
-    let interrupted = tokio_util::sync::CancellationToken::new();
-    let watcher = tokio::spawn(watch_signals(interrupted.clone()));
-    let progress: Arc<dyn Progress> = match config.progress {
-        ProgressMode::Bars => Arc::new(Bars::new(config.verbose, redactor.clone())),
-        ProgressMode::Plain => Arc::new(Plain::new(config.verbose, redactor.clone())),
-        ProgressMode::Quiet => Arc::new(Quiet),
-    };
-    let exit_ledger = ledger.clone();
-    let options = RunOptions {
-        dry_run: config.dry_run,
-        limit: config.limit,
-        concurrency: config.concurrency,
-        base_url,
-        ledger,
-        resume,
-        stop_before_start,
-        retry_unknown: config.retry_unknown,
-        yes: config.yes,
-        interrupted,
-    };
-    let run = match engine::run(
+    let _lock = lock(config, &ledger_path, &plan.name)?;
+    let mut options = open_ledger(config, &ledger_path, &plan.name);
+    options.base_url = base_url;
+    let watcher = tokio::spawn(watch_signals(options.interrupted.clone()));
+    let progress = progress(config, redactor);
+    let exit_ledger = options.ledger.clone();
+    let run = engine::run(
         &plan,
         env,
         redactor.clone(),
@@ -199,20 +96,164 @@ pub async fn play(config: PlayConfig) -> i32 {
         jiff::Timestamp::now(),
     )
     .await
-    {
-        Ok(run) => run,
-        Err(e) => {
-            eprintln!("error: {}", redactor.redact(&e.to_string()));
-            return exit::INVALID;
+    .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let run_id = run.report.run_id.clone();
+    let code = report(config, &plan, run.report, run.files, redactor);
+    // The code is final once the reports are written: `history` shows it.
+    if let Some(Err(e)) = exit_ledger.map(|l| l.record_exit_code(&run_id, code)) {
+        eprintln!("warning: the run's exit code is not in the ledger: {e}");
+    }
+    watcher.abort();
+    if let Some(s) = sandbox {
+        s.shutdown().await;
+    }
+    Ok(code)
+}
+
+/// Where `env()` and `secret()` read from, the report paths checked, and the sandbox started under
+/// `--sandbox` (its credentials laid over the environment).
+async fn environment(
+    config: &PlayConfig,
+) -> Result<(Arc<EnvSource>, Option<Sandbox>), CommandError> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut env = EnvSource::load(&cwd).map_err(CommandError::Invalid)?;
+    for output in &config.outputs {
+        let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !report::is_known_extension(ext) {
+            return Err(CommandError::Invalid(format!(
+                "-o {}: cannot tell the report format: end the file name with one of {}",
+                output.display(),
+                report::EXTENSIONS.join(", ")
+            )));
         }
+    }
+    let sandbox = if config.sandbox {
+        let s = Sandbox::start(SandboxConfig::default())
+            .await
+            .map_err(|e| CommandError::Aborted(format!("cannot start the sandbox: {e}")))?;
+        env = env.with_overlay(s.credentials());
+        Some(s)
+    } else {
+        None
     };
-    let mut files = run.files.clone();
+    Ok((Arc::new(env), sandbox))
+}
+
+/// The compiled playbook; its warnings printed.
+fn load(
+    config: &PlayConfig,
+    env: &Arc<EnvSource>,
+    redactor: &Redactor,
+) -> Result<Plan, CommandError> {
+    let plan = prepare(
+        &config.playbook,
+        &config.vars,
+        Arc::clone(env),
+        redactor.clone(),
+    )
+    .map_err(CommandError::Diagnostics)?;
+    print_warnings(&plan.warnings, redactor);
+    Ok(plan)
+}
+
+/// What would fail every request, found before the first: the adapter's credentials and the
+/// secrets the playbook reads.
+fn pre_checks(plan: &Plan, env: &EnvSource) -> Result<(), CommandError> {
+    plan.provider
+        .check_credentials(env, &plan.options)
+        .map_err(CommandError::Invalid)?;
+    if let Some(missing) = secret_names(&plan.file.text)
+        .into_iter()
+        .find(|n| env.get(n).is_none())
+    {
+        return Err(CommandError::Invalid(format!(
+            "{}: secret {missing} is not set (the playbook uses secret('{missing}')): export {missing}=… or add it to .env",
+            plan.file.path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The ledger's path: `--ledger`, or the default (a separate one for the sandbox).
+fn ledger_path(config: &PlayConfig) -> PathBuf {
+    config.ledger.clone().unwrap_or_else(|| {
+        PathBuf::from(if config.sandbox {
+            ".runbook/sandbox-ledger.db"
+        } else {
+            crate::ledger::DEFAULT_PATH
+        })
+    })
+}
+
+/// The playbook's run lock, held until `play` returns; none for a dry run, which changes nothing.
+fn lock(
+    config: &PlayConfig,
+    ledger_path: &Path,
+    playbook: &str,
+) -> Result<Option<RunLock>, CommandError> {
+    if config.dry_run {
+        return Ok(None);
+    }
+    let (lock, warning) = RunLock::acquire(ledger_path, playbook).map_err(CommandError::Aborted)?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(lock))
+}
+
+/// The run's options from the command line, with the ledger opened and the resume point found.
+/// A ledger that cannot be used aborts the run before its first step (exit 3, like a guard):
+/// without it neither `--resume` nor the retry budget can keep their promises. The reports still
+/// say why.
+fn open_ledger(config: &PlayConfig, ledger_path: &Path, playbook: &str) -> RunOptions {
+    let (ledger, resume, stop_before_start) = match Ledger::open(ledger_path) {
+        Ok(ledger) => match record_file(&ledger, config, playbook)
+            .and_then(|()| resume_point(&ledger, playbook, config))
+        {
+            Ok(resume) => (Some(Arc::new(ledger)), resume, None),
+            Err(e) => (None, None, Some(e)),
+        },
+        Err(e) => (None, None, Some(e.into())),
+    };
+    if let Some(e) = &stop_before_start {
+        eprintln!("error: {e}");
+    }
+    RunOptions {
+        dry_run: config.dry_run,
+        limit: config.limit,
+        concurrency: config.concurrency,
+        base_url: None,
+        ledger,
+        resume,
+        stop_before_start,
+        retry_unknown: config.retry_unknown,
+        yes: config.yes,
+        interrupted: tokio_util::sync::CancellationToken::new(),
+    }
+}
+
+/// How progress is shown, as the command line asked.
+fn progress(config: &PlayConfig, redactor: &Redactor) -> Arc<dyn Progress> {
+    match config.progress {
+        ProgressMode::Bars => Arc::new(Bars::new(config.verbose, redactor.clone())),
+        ProgressMode::Plain => Arc::new(Plain::new(config.verbose, redactor.clone())),
+        ProgressMode::Quiet => Arc::new(Quiet),
+    }
+}
+
+/// Print the table, write every report (the playbook's and `-o`'s), and decide the exit code.
+fn report(
+    config: &PlayConfig,
+    plan: &Plan,
+    report: RunReport,
+    mut files: Vec<(PathBuf, Option<String>)>,
+    redactor: &Redactor,
+) -> i32 {
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
-    let report = run.report;
     if config.progress != ProgressMode::Quiet {
         print!(
             "{}",
-            redactor.redact(&report::table::render(&report, &redactor))
+            redactor.redact(&report::table::render(&report, redactor))
         );
     }
     let mut code = report.exit_code();
@@ -246,15 +287,22 @@ pub async fn play(config: PlayConfig) -> i32 {
             }
         }
     }
-    // The code is final once the reports are written: `history` shows it.
-    if let Some(Err(e)) = exit_ledger.map(|l| l.record_exit_code(&report.run_id, code)) {
-        eprintln!("warning: the run's exit code is not in the ledger: {e}");
-    }
-    watcher.abort();
-    if let Some(s) = sandbox {
-        s.shutdown().await;
-    }
     code
+}
+
+/// Record which playbook the file is, so that `history FILE` lists its runs by the name recorded
+/// here rather than by parsing the file again.
+fn record_file(ledger: &Ledger, config: &PlayConfig, playbook: &str) -> Result<(), String> {
+    let at = crate::time::rfc3339(jiff::Timestamp::now());
+    Ok(ledger.record_playbook_file(&file_key(&config.playbook), playbook, &at)?)
+}
+
+/// How the ledger knows a playbook file: its canonical path (as given if it has none).
+pub(super) fn file_key(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The unfinished run a `--resume` continues, and what it did, by item.
@@ -265,7 +313,7 @@ type ResumePoint = Option<(
 
 /// With `--resume`, the unfinished run to continue and what it did, by item.
 fn resume_point(
-    ledger: &crate::ledger::Ledger,
+    ledger: &Ledger,
     playbook: &str,
     config: &PlayConfig,
 ) -> Result<ResumePoint, String> {

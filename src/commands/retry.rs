@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::exit;
+use super::CommandError;
+use crate::secrets::Redactor;
 use crate::oneoff::{self, DIR, RetryConfig};
 
 /// Write the one-off playbook where errors can point at it.
@@ -14,22 +15,17 @@ fn write_playbook(provider: &str, text: &str) -> std::io::Result<PathBuf> {
 }
 
 /// `runbook retry`: build the one-off playbook and play it. Exit codes as `play`.
-pub async fn retry(config: RetryConfig) -> i32 {
-    let text = match oneoff::playbook(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let path = match write_playbook(&config.provider, &text) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot write the one-off playbook under {DIR}/: {e}");
-            return exit::ABORTED;
-        }
-    };
+pub(crate) async fn retry(
+    config: RetryConfig,
+    redactor: &Redactor,
+) -> Result<i32, CommandError> {
+    let text = oneoff::playbook(&config).map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let path = write_playbook(&config.provider, &text).map_err(|e| {
+        CommandError::Aborted(format!(
+            "cannot write the one-off playbook under {DIR}/: {e}"
+        ))
+    })?;
     let mut play = config.play;
     play.playbook = path;
-    super::play(play).await
+    super::play(play, redactor).await
 }

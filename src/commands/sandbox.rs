@@ -1,15 +1,13 @@
 //! `runbook sandbox`: the emulated provider APIs, served until interrupted.
 
+use super::CommandError;
 use crate::exit;
 use crate::sandbox::SandboxConfig;
 
 /// `runbook sandbox`: serve the emulated APIs until interrupted.
-pub async fn sandbox(config: SandboxConfig) -> i32 {
-    match crate::sandbox::serve_forever(config).await {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: sandbox: {e}");
-            exit::ABORTED
-        }
-    }
+pub(crate) async fn sandbox(config: SandboxConfig) -> Result<i32, CommandError> {
+    crate::sandbox::serve_forever(config)
+        .await
+        .map(|()| exit::OK)
+        .map_err(|e| CommandError::Aborted(format!("sandbox: {e}")))
 }

@@ -2,36 +2,26 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ledger_exists, print_stdout};
+use super::{CommandError, ledger_exists, print_stdout};
 use crate::exit;
+use crate::ledger::Ledger;
 use crate::report::{self, RunReport};
 
 /// `runbook show`: a past run's report from the ledger, printed or written again.
-pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
-    if let Err(code) = ledger_exists(ledger) {
-        return code;
-    }
-    let stored = match crate::ledger::Ledger::open_to_read(ledger).and_then(|l| l.report(run_id)) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            eprintln!(
-                "error: the ledger {} has no finished report for run {run_id} (runbook history lists the runs)",
+/// A report that cannot be written is said and the others still are (exit 1).
+pub(crate) fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> Result<i32, CommandError> {
+    ledger_exists(ledger)?;
+    let stored = Ledger::open_to_read(ledger)
+        .and_then(|l| l.report(run_id))?
+        .ok_or_else(|| {
+            CommandError::Invalid(format!(
+                "the ledger {} has no finished report for run {run_id} (runbook history lists the runs)",
                 ledger.display()
-            );
-            return exit::INVALID;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ABORTED;
-        }
-    };
-    let report: RunReport = match serde_json::from_str(&stored) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: the stored report of {run_id} cannot be read: {e}");
-            return exit::ABORTED;
-        }
-    };
+            ))
+        })?;
+    let report: RunReport = serde_json::from_str(&stored).map_err(|e| {
+        CommandError::Aborted(format!("the stored report of {run_id} cannot be read: {e}"))
+    })?;
     if outputs.is_empty() {
         // The stored report was redacted when it was written; no secret is known here.
         return print_stdout(&report::table::render(
@@ -51,5 +41,5 @@ pub fn show(ledger: &Path, run_id: &str, outputs: &[PathBuf]) -> i32 {
             }
         }
     }
-    code
+    Ok(code)
 }

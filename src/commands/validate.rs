@@ -3,20 +3,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{prepare, print_diagnostics, print_warnings};
+use super::{CommandError, prepare, print_diagnostics, print_warnings};
 use crate::exit;
 use crate::secrets::{EnvSource, Redactor};
 
 /// `runbook validate`: check playbooks without any network.
-pub fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> i32 {
+/// Each file's mistakes are printed as it is checked; the command goes on to the next file.
+pub(crate) fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> Result<i32, CommandError> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let env = match EnvSource::load(&cwd) {
-        Ok(e) => Arc::new(e),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+    let env = Arc::new(EnvSource::load(&cwd).map_err(CommandError::Invalid)?);
     let mut code = exit::OK;
     for path in paths {
         let redactor = Redactor::default();
@@ -36,5 +31,5 @@ pub fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> i32 {
             }
         }
     }
-    code
+    Ok(code)
 }

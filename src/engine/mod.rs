@@ -27,7 +27,7 @@ use crate::ledger::{Ledger, Past};
 use crate::playbook::compile::{Plan, StepKind};
 use crate::progress::{Event, Progress};
 use crate::report::{RunReport, StepError, Totals};
-use crate::secrets::{EnvSource, Redactor};
+use crate::secrets::{EnvSource, Redactor, SecretSource};
 use crate::time::rfc3339;
 pub use item::Item;
 
@@ -134,7 +134,10 @@ pub async fn run(
                 name: name.clone(),
                 why: e.to_string(),
             })?;
-        redactor.register_named_header(name, &value);
+        redactor.register_from(SecretSource::Header {
+            name,
+            value: &value,
+        });
         // A header that can never be sent fails the run before its first request, not each
         // request five times.
         crate::http::header_pair(name, &value).map_err(|e| SetupError::Header {

@@ -14,6 +14,7 @@ use super::backoff::{BackoffPolicy, parse_retry_after};
 use super::{Effect, HttpClient, IN_FLIGHT_GRACE, MAX_BODY_BYTES, Request, Response, header_pair};
 use crate::progress::Event;
 use crate::providers::OutgoingRequest;
+use crate::secrets::SecretSource;
 
 impl HttpClient {
     /// One attempt: prepare, a last look at the gate and the stop, send, and follow the redirects a
@@ -93,7 +94,8 @@ impl HttpClient {
             .map_err(Failure::Unsendable)?;
         // Headers the adapter added (a signature, a bearer token) are as secret as any other.
         for (name, value) in &outgoing.headers {
-            self.redactor.register_named_header(name, value);
+            self.redactor
+                .register_from(SecretSource::Header { name, value });
         }
         Ok(outgoing)
     }

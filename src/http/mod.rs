@@ -41,7 +41,7 @@ use serde_json::Value;
 
 use crate::progress::Progress;
 use crate::providers::{Provider, Verdict};
-use crate::secrets::{EnvSource, Redactor};
+use crate::secrets::{EnvSource, Redactor, SecretSource};
 use backoff::BackoffPolicy;
 use limiter::{Gate, Interrupted, RateLimiter};
 use tokio_util::sync::CancellationToken;
@@ -212,11 +212,11 @@ impl HttpClient {
         // An adapter may use a credential without a template ever reading it (GeeLark signs with
         // its key): it is redacted all the same.
         for var in provider.env_vars() {
-            if let Some(value) = env
-                .get(var.name)
-                .filter(|_| crate::secrets::is_credential_name(var.name))
-            {
-                redactor.register(value);
+            if let Some(value) = env.get(var.name) {
+                redactor.register_from(SecretSource::Variable {
+                    name: var.name,
+                    value,
+                });
             }
         }
         Ok(HttpClient {

@@ -48,6 +48,40 @@ impl Ledger {
             .map_err(err)
     }
 
+    /// Remember that the playbook file at `path` (canonical) is named `playbook`, so that
+    /// `history FILE` finds its runs without reading the file again.
+    pub fn record_playbook_file(
+        &self,
+        path: &str,
+        playbook: &str,
+        at: &str,
+    ) -> Result<(), LedgerError> {
+        self.conn()
+            .execute(
+                "INSERT INTO playbook_files (path, playbook, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (path) DO UPDATE SET playbook = excluded.playbook, at = excluded.at",
+                params![path, playbook, at],
+            )
+            .map(|_| ())
+            .map_err(|e| super::open::explain(&self.path, &e))
+    }
+
+    /// The name the playbook file at `path` (canonical) had when a run of it last started; none if
+    /// no run recorded it (or the ledger predates the record and is only read).
+    pub fn playbook_of_file(&self, path: &str) -> Result<Option<String>, LedgerError> {
+        let conn = self.conn();
+        if !super::schema::table_exists(&conn, "playbook_files").map_err(err)? {
+            return Ok(None);
+        }
+        conn.query_row(
+            "SELECT playbook FROM playbook_files WHERE path = ?1",
+            params![path],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)
+    }
+
     /// Record the exit code run `id` ended with (after its reports were written).
     pub fn record_exit_code(&self, id: &str, code: i32) -> Result<(), LedgerError> {
         self.conn()

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS links (
 );
 CREATE INDEX IF NOT EXISTS links_by_item ON links (provider, item_id);
 CREATE INDEX IF NOT EXISTS links_by_new ON links (provider, new_id);
+CREATE TABLE IF NOT EXISTS playbook_files (
+    path        TEXT PRIMARY KEY,           -- a playbook file, its canonical path
+    playbook    TEXT NOT NULL,              -- its `name:` when a run of it last started
+    at          TEXT NOT NULL
+);
 "#;
 
 /// Links for a ledger written before lineage existed, from its runs' stored reports (each retried
@@ -104,7 +109,7 @@ pub(super) fn has_exit_code(conn: &Connection) -> rusqlite::Result<bool> {
     .map(|n| n > 0)
 }
 
-fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+pub(super) fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
         params![name],

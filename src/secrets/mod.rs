@@ -31,4 +31,4 @@ mod tests;
 
 pub use env::EnvSource;
 pub use names::{is_credential_name, is_sensitive_header, is_signature_header};
-pub use redactor::{PREFIX_CHARS, REDACTED, Redactor};
+pub use redactor::{PREFIX_CHARS, REDACTED, Redactor, SecretSource};

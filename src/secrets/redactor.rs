@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use aho_corasick::AhoCorasick;
 
 use super::encodings::{decoded_views, forms};
-use super::names::{is_sensitive_header, is_signature_header};
+use super::names::{is_credential_name, is_sensitive_header, is_signature_header};
 
 /// What is shown in place of a secret.
 pub const REDACTED: &str = "<redacted>";
@@ -135,6 +135,20 @@ impl Level {
     }
 }
 
+/// Where runbook met a value that may be a secret. [`Redactor::register_from`] is the one place
+/// that decides, from where a value was met, whether and how it is redacted.
+#[derive(Clone, Copy, Debug)]
+pub enum SecretSource<'a> {
+    /// A `secret('NAME')`: secret whatever its name.
+    Secret(&'a str),
+    /// An environment variable read with `env()` or used by an adapter: secret when its name is a
+    /// credential's ([`is_credential_name`]).
+    Variable { name: &'a str, value: &'a str },
+    /// A header runbook sends: a per-request signature ([`is_signature_header`]), a credential
+    /// ([`is_sensitive_header`]), or nothing secret.
+    Header { name: &'a str, value: &'a str },
+}
+
 impl Redactor {
     /// How many matchers the registry holds now (tests check it stays logarithmic).
     #[cfg(test)]
@@ -145,15 +159,34 @@ impl Redactor {
             .unwrap_or(usize::MAX)
     }
 
+    /// Remember what of a value met at `source` is secret; every caller outside this folder
+    /// registers through here.
+    pub fn register_from(&self, source: SecretSource<'_>) {
+        match source {
+            SecretSource::Secret(value) => self.register(value),
+            SecretSource::Variable { name, value } if is_credential_name(name) => {
+                self.register(value)
+            }
+            SecretSource::Variable { .. } => {}
+            SecretSource::Header { name, value } if is_signature_header(name) => {
+                self.register_signature(value)
+            }
+            SecretSource::Header { name, value } if is_sensitive_header(name) => {
+                self.register_header(value)
+            }
+            SecretSource::Header { .. } => {}
+        }
+    }
+
     /// Remember `value` as a secret: it, its encoded forms, and any start of them of
     /// [`PREFIX_CHARS`] characters or more are redacted from now on.
-    pub fn register(&self, value: &str) {
+    pub(crate) fn register(&self, value: &str) {
         self.remember(value, true);
     }
 
     /// Remember the value of a credential header (`Bearer abc`, a signature), and the token after
     /// its scheme.
-    pub fn register_header(&self, value: &str) {
+    pub(super) fn register_header(&self, value: &str) {
         use base64::Engine;
         let Some((scheme, token)) = value
             .split_once(' ')
@@ -184,18 +217,8 @@ impl Redactor {
     /// and is worthless once used. Only the whole value and its encoded forms are redacted, not its
     /// starts: with thousands of signatures registered, the prefix rule would redact ids that happen
     /// to begin with the same 8 hex digits.
-    pub fn register_signature(&self, value: &str) {
+    pub(super) fn register_signature(&self, value: &str) {
         self.remember(value, false);
-    }
-
-    /// Remember the value of header `name` as what it is: a per-request signature
-    /// ([`is_signature_header`]), a credential ([`is_sensitive_header`]), or nothing secret.
-    pub fn register_named_header(&self, name: &str, value: &str) {
-        if is_signature_header(name) {
-            self.register_signature(value);
-        } else if is_sensitive_header(name) {
-            self.register_header(value);
-        }
     }
 
     fn remember(&self, value: &str, by_prefix: bool) {

@@ -328,3 +328,42 @@ fn overlay_wins_then_process_then_dotenv() {
         ".env must not leak into the process"
     );
 }
+
+#[test]
+fn register_from_decides_by_where_the_value_was_met() {
+    let r = Redactor::default();
+    let met = [
+        SecretSource::Secret("plain-secret-value"),
+        SecretSource::Variable {
+            name: "TASKS_API_KEY",
+            value: "key-of-the-api-0001",
+        },
+        SecretSource::Variable {
+            name: "REGION",
+            value: "eu-west-somewhere",
+        },
+        SecretSource::Header {
+            name: "Authorization",
+            value: "Bearer tok-9f8e7d6c5b4a",
+        },
+        SecretSource::Header {
+            name: "sign",
+            value: "0a1b2c3d4e5f60718293",
+        },
+        SecretSource::Header {
+            name: "Accept",
+            value: "application/json",
+        },
+    ];
+    for source in met {
+        r.register_from(source);
+    }
+    let text = "plain-secret-value key-of-the-api-0001 eu-west-somewhere tok-9f8e7d6c5b4a \
+                0a1b2c3d4e5f60718293 application/json";
+    assert_eq!(
+        r.redact(text),
+        "<redacted> <redacted> eu-west-somewhere <redacted> <redacted> application/json"
+    );
+    // A signature is redacted only whole: its first letters may start an id.
+    assert_eq!(r.redact("0a1b2c3d4e5f-id"), "0a1b2c3d4e5f-id");
+}

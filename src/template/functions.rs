@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use minijinja::{Environment, ErrorKind, Value};
 
-use crate::secrets::{EnvSource, Redactor};
+use crate::secrets::{EnvSource, Redactor, SecretSource};
 use crate::time::rfc3339;
 use crate::units::Span;
 
@@ -24,11 +24,10 @@ pub(super) fn register(
     env.add_function("env", move |name: String, default: Option<Value>| {
             match (source.get(&name), default) {
                 // A credential read with env() rather than secret() is redacted all the same.
-                (Some(v), _) if crate::secrets::is_credential_name(&name) => {
-                    registry.register(v);
+                (Some(v), _) => {
+                    registry.register_from(SecretSource::Variable { name: &name, value: v });
                     Ok(Value::from(v))
                 }
-                (Some(v), _) => Ok(Value::from(v)),
                 (None, Some(d)) => Ok(d),
                 (None, None) => Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
@@ -39,7 +38,7 @@ pub(super) fn register(
     let source = vars_env;
     env.add_function("secret", move |name: String| match source.get(&name) {
         Some(v) => {
-            redactor.register(v);
+            redactor.register_from(SecretSource::Secret(v));
             Ok(Value::from(v))
         }
         None => Err(minijinja::Error::new(

@@ -12,7 +12,6 @@
 
 mod agreement;
 mod ambiguous_answers;
-mod bad_input;
 mod batch;
 mod broken_ledger;
 mod canary;
@@ -23,6 +22,7 @@ mod fetch_sources;
 mod filter;
 mod found_at_load;
 mod gate;
+mod golden;
 mod history_json;
 mod hostile;
 mod id_paths;

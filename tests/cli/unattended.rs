@@ -15,6 +15,7 @@ mod budget;
 mod crash;
 mod guards;
 mod history;
+mod history_by_file;
 mod interrupt;
 mod lineage;
 mod lock;
