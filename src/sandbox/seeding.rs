@@ -6,8 +6,13 @@
 //! - Seeded lists are kept newest first with the id breaking ties ([`newest_first`]), the order
 //!   every API lists in unless it says otherwise.
 
+use std::ops::Range;
+
 use rand::Rng;
 use rand::rngs::StdRng;
+
+/// Seconds in a day, the unit seeded ages are given in.
+pub(crate) const DAY: i64 = 24 * 3600;
 
 /// How to seed an API's data: today's defaults are the seed and the sandbox's start second. A
 /// per-API scale (how many tasks) belongs here, so that a new knob reaches every API through the
@@ -33,4 +38,20 @@ pub(crate) fn newest_first<T>(items: &mut [T], key: impl Fn(&T) -> (i64, &str)) 
         let ((a_at, a_id), (b_at, b_id)) = (key(a), key(b));
         b_at.cmp(&a_at).then_with(|| a_id.cmp(b_id))
     });
+}
+
+/// How many seconds before start a seeded item was created: within `recent_secs` for a recent
+/// item, else from 8 days up to `old_days` days (older than a week, so a "last 7 days" filter
+/// leaves it out).
+pub(crate) fn seconds_ago(
+    rng: &mut StdRng,
+    recent: bool,
+    recent_secs: Range<i64>,
+    old_days: i64,
+) -> i64 {
+    if recent {
+        rng.random_range(recent_secs)
+    } else {
+        rng.random_range(8 * DAY..old_days * DAY)
+    }
 }

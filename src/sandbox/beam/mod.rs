@@ -53,7 +53,6 @@ pub(crate) const PROD_WORKSPACE_ID: &str = "ws-sandbox-prod";
 pub(super) const MAIN_AGENT: &str = "agent-sandbox-1";
 pub(super) const OTHER_AGENT: &str = "agent-sandbox-2";
 pub(super) const MAX_PAGE_SIZE: u64 = 100;
-pub(super) const DAY: i64 = 24 * 3600;
 
 /// Which Beam host a store stands in for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

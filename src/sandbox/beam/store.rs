@@ -5,9 +5,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::model::{FAILURES, Status, Task, settled_status};
-use super::{DAY, MAIN_AGENT, OTHER_AGENT, Workspace};
+use super::{MAIN_AGENT, OTHER_AGENT, Workspace};
 use crate::sandbox::api::TaskStore;
-use crate::sandbox::seeding::{Seeding, newest_first, seeded_uuid};
+use crate::sandbox::seeding::{DAY, Seeding, newest_first, seeded_uuid};
 use crate::sandbox::settle::{self, Fate, Progress, Rule};
 
 /// One Beam host's tasks, in `createdAt` descending order.

@@ -58,7 +58,6 @@ use store::Store;
 const NAME: &str = "deepwork";
 pub(crate) const TOKEN: &str = "pp_sandbox_token";
 pub(super) const SALT: u64 = 0x6465_6570_776f_726b;
-pub(super) const DAY: i64 = 24 * 3600;
 /// The most tasks (or projects) PocketPaw's store hands its list routes.
 pub(super) const LIST_CAP: usize = 100;
 /// PocketPaw's API limiter: 10 requests a second per client, bursts of 30.

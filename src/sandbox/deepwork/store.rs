@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use super::limiter::Bucket;
 use super::model::{ERRORS, Project, Status, Task, settled_status};
-use super::{DAY, NAME, RATE_LIMIT, SALT};
+use super::{NAME, RATE_LIMIT, SALT};
 use crate::sandbox::api::TaskStore;
 use crate::sandbox::config::RateLimit;
-use crate::sandbox::seeding::{Seeding, newest_first, seeded_uuid};
+use crate::sandbox::seeding::{DAY, Seeding, newest_first, seconds_ago, seeded_uuid};
 use crate::sandbox::settle::{self, Fate, Progress, Rule};
 
 /// The Deep Work projects and tasks, plus the limiter and bypass switches.
@@ -83,11 +83,7 @@ impl Store {
         let mut tasks = Vec::new();
         for (project_id, status, recent, count) in plan {
             for _ in 0..count {
-                let ago = if recent {
-                    rng.random_range(300..DAY - 300)
-                } else {
-                    rng.random_range(8 * DAY..14 * DAY)
-                };
+                let ago = seconds_ago(&mut rng, recent, 300..DAY - 300, 14);
                 let created_at = now - ago;
                 tasks.push(Task {
                     id: seeded_uuid(&mut rng),

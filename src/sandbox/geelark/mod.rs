@@ -42,6 +42,7 @@ use serde_json::json;
 
 use crate::sandbox::api::{EmulatedApi, StoreCell};
 use crate::sandbox::reply;
+use crate::sandbox::seeding::DAY;
 use crate::sandbox::state::{Shared, lock};
 use handlers::Envelope;
 #[cfg(test)]
@@ -53,7 +54,6 @@ pub(crate) const APP_ID: &str = "sandboxGeeLarkAppId00001";
 pub(crate) const API_KEY: &str = "sandbox-geelark-key";
 pub(crate) const TOKEN: &str = "sandbox-geelark-token";
 pub(super) const SALT: u64 = 0x6765_656c_6172_6b21;
-pub(super) const DAY: i64 = 24 * 3600;
 pub(super) const HISTORY_WINDOW_SECS: i64 = 7 * DAY;
 pub(super) const MAX_IDS: usize = 100;
 pub(super) const MAX_RESTARTS: u32 = 5;

@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 
 use super::model::{FAILURES, Task, settled_status};
 use super::{
-    CANCELLED, COMPLETED, DAY, FAILED, HISTORY_WINDOW_SECS, IN_PROGRESS, MAX_RESTARTS, NAME, SALT,
+    CANCELLED, COMPLETED, FAILED, HISTORY_WINDOW_SECS, IN_PROGRESS, MAX_RESTARTS, NAME, SALT,
     WAITING,
 };
 use crate::sandbox::api::TaskStore;
-use crate::sandbox::seeding::Seeding;
+use crate::sandbox::seeding::{Seeding, seconds_ago};
 use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
 
 /// Special cases a seeded failed task can carry.
@@ -58,11 +58,7 @@ impl Store {
         let mut tasks = Vec::new();
         for (status, recent, quirk, count) in plan {
             for _ in 0..count {
-                let ago = if recent {
-                    rng.random_range(3600..HISTORY_WINDOW_SECS - 6 * 3600)
-                } else {
-                    rng.random_range(8 * DAY..14 * DAY)
-                };
+                let ago = seconds_ago(&mut rng, recent, 3600..HISTORY_WINDOW_SECS - 6 * 3600, 14);
                 let (task_type, plan_name) = PLANS[rng.random_range(0..PLANS.len())];
                 let (fail_code, fail_desc) = match (status, quirk) {
                     (FAILED, Quirk::EnvDeleted) => (29998, "cloud phone deleted"),

@@ -48,7 +48,6 @@ use store::Store;
 const NAME: &str = "herodotus";
 pub(crate) const API_KEY: &str = "hd_sandbox_key";
 pub(super) const SALT: u64 = 0x6865_726f_646f_7475;
-pub(super) const DAY: i64 = 24 * 3600;
 
 /// Herodotus's Data Processor: its store and the shared sandbox state its answers read.
 pub(crate) struct Herodotus {

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use super::model::{
     Task, Transition, failure_message, is_failed, is_retryable, path_to, retry_route,
 };
-use super::{DAY, NAME, SALT};
+use super::{NAME, SALT};
 use crate::sandbox::api::TaskStore;
-use crate::sandbox::seeding::{Seeding, newest_first};
+use crate::sandbox::seeding::{DAY, Seeding, newest_first, seconds_ago};
 use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
 use crate::sandbox::time::rfc3339;
 
@@ -69,11 +69,7 @@ impl Store {
         let plan = plan.into_iter().chain([("Received", true, false, 1)]);
         for (status, recent, has_results, count) in plan {
             for _ in 0..count {
-                let ago = if recent {
-                    rng.random_range(3600..DAY - 600)
-                } else {
-                    rng.random_range(8 * DAY..20 * DAY)
-                };
+                let ago = seconds_ago(&mut rng, recent, 3600..DAY - 600, 20);
                 let created_at = now - ago;
                 let id = seeded_ulid(&mut rng, ago);
                 let mut at = created_at;

@@ -59,7 +59,6 @@ use store::Store;
 const NAME: &str = "skyvern";
 pub(crate) const API_KEY: &str = "sk_sandbox_skyvern_key";
 pub(super) const SALT: u64 = 0x736b_7976_6572_6e21;
-pub(super) const DAY: i64 = 24 * 3600;
 pub(super) const ORGANIZATION: &str = "o_sandbox";
 
 /// Skyvern's workflow runs: its store and the shared sandbox state its answers read.

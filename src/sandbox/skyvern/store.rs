@@ -5,9 +5,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::model::{NAVIGATION_FAILURE, Refusal, Run, WORKFLOWS, is_final, naive, settled_status};
-use super::{DAY, NAME, SALT};
+use super::{NAME, SALT};
 use crate::sandbox::api::TaskStore;
-use crate::sandbox::seeding::{Seeding, newest_first};
+use crate::sandbox::seeding::{DAY, Seeding, newest_first, seconds_ago};
 use crate::sandbox::settle::{self, Fate, Progress, Rule};
 
 /// The Skyvern runs, newest first, and the RNG that names new runs.
@@ -60,11 +60,7 @@ impl Store {
         let mut runs = Vec::new();
         for (status, recent, count) in plan {
             for _ in 0..count {
-                let ago = if recent {
-                    rng.random_range(300..DAY - 300)
-                } else {
-                    rng.random_range(8 * DAY..20 * DAY)
-                };
+                let ago = seconds_ago(&mut rng, recent, 300..DAY - 300, 20);
                 let created_at = now - ago;
                 let (failure_reason, error_code) = match status {
                     "failed" => (Some(NAVIGATION_FAILURE), Some("NAVIGATION_FAILED")),
