@@ -70,24 +70,6 @@ pub fn prepare(
     compile(&file, playbook, provider, vars, templates)
 }
 
-/// The names in `secret('NAME')` calls written in a playbook, so that a missing one stops the run
-/// before any request rather than failing item after item.
-fn secret_names(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("secret(") {
-        rest = &rest[i + "secret(".len()..];
-        let trimmed = rest.trim_start();
-        let Some(quote) = trimmed.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-            continue;
-        };
-        if let Some(end) = trimmed[1..].find(quote) {
-            names.push(trimmed[1..1 + end].to_string());
-        }
-    }
-    names
-}
-
 fn print_diagnostics(diags: &[Diagnostic], redactor: &Redactor) {
     for d in diags {
         eprint!("{}", redactor.redact(&d.to_string()));
@@ -198,10 +180,7 @@ pub async fn play(config: PlayConfig) -> i32 {
         eprintln!("error: {}", redactor.redact(&e));
         return exit::INVALID;
     }
-    if let Some(missing) = secret_names(&plan.file.text)
-        .into_iter()
-        .find(|n| env.get(n).is_none())
-    {
+    if let Some(missing) = plan.secrets_used().iter().find(|n| env.get(n).is_none()) {
         eprintln!(
             "error: {}: secret {missing} is not set (the playbook uses secret('{missing}')): export {missing}=… or add it to .env",
             plan.file.path.display()

@@ -444,6 +444,14 @@ impl Templates {
             .collect()
     }
 
+    /// The names `template` calls `secret('NAME')` with, as written in its tags (not in comments).
+    pub fn secret_names(&self, template: &Template) -> std::collections::BTreeSet<String> {
+        literal_calls(&template.source, "secret")
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Render to text. A native template renders its value: strings bare, anything else as JSON.
     pub fn render(&self, template: &Template, ctx: &Value) -> Result<String, String> {
         if template.literal {
@@ -691,6 +699,17 @@ fn mark_item_value(value: Value) -> Result<String, minijinja::Error> {
 /// Hand-written because minijinja keeps its syntax tree private: the scan looks inside tags only and
 /// at calls whose whole argument is one quoted string; anything else is checked when rendered.
 fn check_ago_literals(source: &str) -> Result<(), String> {
+    for literal in literal_calls(source, "ago") {
+        Span::parse(literal).map_err(|e| format!("ago(): {e}"))?;
+    }
+    Ok(())
+}
+
+/// The string literals that `function` is called with in the tags of `source` (`{{ … }}` and
+/// `{% … %}`; comments and text are not code): `ago('7d')` gives `7d`.
+fn literal_calls<'a>(source: &'a str, function: &str) -> Vec<&'a str> {
+    let call = format!("{function}(");
+    let mut literals = Vec::new();
     let mut rest = source;
     while let Some(open) = [rest.find("{{"), rest.find("{%")]
         .into_iter()
@@ -706,10 +725,10 @@ fn check_ago_literals(source: &str) -> Result<(), String> {
         // Outside string literals, so `ago('1d') ~ '}}'` is one tag.
         let close = tag_end(tag, closing).unwrap_or(tag.len());
         let mut inside = &tag[..close];
-        while let Some(at) = inside.find("ago(") {
+        while let Some(at) = inside.find(&call) {
             let before = inside[..at].chars().next_back();
-            let args = inside[at + 4..].trim_start();
-            inside = &inside[at + 4..];
+            let args = inside[at + call.len()..].trim_start();
+            inside = &inside[at + call.len()..];
             if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
                 continue;
             }
@@ -723,11 +742,11 @@ fn check_ago_literals(source: &str) -> Result<(), String> {
             if literal.contains('\\') || !args[2 + end..].trim_start().starts_with(')') {
                 continue;
             }
-            Span::parse(literal).map_err(|e| format!("ago(): {e}"))?;
+            literals.push(literal);
         }
         rest = &tag[close..];
     }
-    Ok(())
+    literals
 }
 
 fn timestamp_arg(v: &Value) -> Result<Timestamp, minijinja::Error> {

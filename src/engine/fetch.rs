@@ -50,14 +50,14 @@ impl Run<'_> {
         let given_ids = !matches!(plan.source, FetchSource::Http { .. });
         let mut truncated = Vec::new();
         let raw = match &plan.source {
-            FetchSource::Http {
-                request,
-                items,
-                total,
-                paginate,
-                cap,
-                each,
-            } => {
+            FetchSource::Http { listing, each } => {
+                let ListingPlan {
+                    request,
+                    items,
+                    total,
+                    paginate,
+                    cap,
+                } = listing.as_ref();
                 let base = self
                     .render_request(request, &self.ctx(vec![]))
                     .map_err(StepStop::Failed)?;

@@ -312,7 +312,7 @@ fn deepwork_declares_its_ambiguous_500_missing_route_and_cap() {
     assert!(route.hint.as_deref().is_some_and(|h| h.contains("0.4.4")));
     let cap = plan.steps.iter().find_map(|s| match &s.kind {
         StepKind::Fetch(f) => match &f.source {
-            crate::playbook::compile::FetchSource::Http { cap, .. } => Some(*cap),
+            crate::playbook::compile::FetchSource::Http { listing, .. } => Some(listing.cap),
             _ => None,
         },
         _ => None,
@@ -354,7 +354,7 @@ fn deepwork_playbook_outcome_keeps_the_adapters_ambiguous_and_missing_route() {
         .iter()
         .filter_map(|s| match &s.kind {
             StepKind::Fetch(f) => match &f.source {
-                crate::playbook::compile::FetchSource::Http { cap, .. } => Some(*cap),
+                crate::playbook::compile::FetchSource::Http { listing, .. } => Some(listing.cap),
                 _ => None,
             },
             _ => None,
@@ -722,10 +722,10 @@ fn skyvern_listing_is_newest_first_and_stops_at_the_filters_since() {
         let StepKind::Fetch(fetch) = &plan.steps[0].kind else {
             panic!("a fetch first")
         };
-        let FetchSource::Http {
-            paginate: Some(p), ..
-        } = &fetch.source
-        else {
+        let FetchSource::Http { listing, .. } = &fetch.source else {
+            panic!("a listing")
+        };
+        let Some(p) = &listing.paginate else {
             panic!("a paged listing")
         };
         assert_eq!(
