@@ -7,6 +7,7 @@
 //! and what every kind uses: templates (with the names each place may read), JSONPaths, durations,
 //! rates and counts. Requests and their reads are in `request.rs`.
 
+mod connection;
 mod fetch;
 mod filter;
 mod plan;
@@ -40,8 +41,6 @@ const ROOTS_ITEM: &[&str] = &["vars", "steps", "item", "task"];
 /// The fields of `task` in templates.
 pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message", "new_id"];
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Items the failure ratio looks at unless `guards.window` says otherwise.
 const DEFAULT_WINDOW: u32 = 20;
 
@@ -130,12 +129,6 @@ fn broken_help() -> String {
         crate::template::FUEL,
         crate::template::RECURSION_LIMIT
     )
-}
-
-/// Whether a template is constant text: no expression or statement, perhaps `{# comments #}`
-/// (which render to nothing).
-fn is_constant_text(value: &str) -> bool {
-    !value.contains("{{") && !value.contains("{%")
 }
 
 /// The state of one compilation: the sources, what has been compiled so far, and what was found.
@@ -407,92 +400,6 @@ impl Compiler<'_> {
         }
     }
 
-    fn connection(&mut self, c: &model::Connection) -> ConnectionPlan {
-        let base_url = c
-            .base_url
-            .as_ref()
-            .and_then(|b| self.template(b, ROOTS_CONNECTION));
-        let mut headers = Vec::new();
-        for (name, value) in &c.headers {
-            let Some((t, trial)) = self.checked_template(value, ROOTS_CONNECTION) else {
-                continue;
-            };
-            // Constant text is checked here, as it is sent (without its comments), so that
-            // `validate` catches a header that can never be sent (a line break in it); a rendered
-            // one is checked before the first request.
-            if let (true, Some(Trial::Rendered(text))) = (is_constant_text(&value.value), &trial)
-                && let Err(e) = crate::http::header_pair(name, text)
-            {
-                let help = "write the value on one line, without control characters".to_string();
-                self.error::<()>(
-                    self.sources.place(value),
-                    format!("connection.headers.{name}: {e}"),
-                    Some(help),
-                );
-                continue;
-            }
-            headers.push((name.clone(), t));
-        }
-        let rate = c.rate.as_ref().and_then(|r| self.rate(r));
-        let timeout = c.timeout.as_ref().and_then(|t| self.span(t));
-        let connect_timeout = c.connect_timeout.as_ref().and_then(|t| self.span(t));
-        let backoff = self.backoff(c.backoff.as_ref(), BackoffPolicy::default());
-        let redirects = match c.redirects {
-            None | Some(model::RedirectRule::SameOrigin) => crate::http::Redirects::SameOrigin,
-            Some(model::RedirectRule::Any) => crate::http::Redirects::Any,
-            Some(model::RedirectRule::None) => crate::http::Redirects::None,
-        };
-        ConnectionPlan {
-            base_url,
-            headers,
-            rate,
-            timeout: timeout.map_or(DEFAULT_TIMEOUT, |s| s.0),
-            connect_timeout: connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |s| s.0),
-            backoff,
-            redirects,
-        }
-    }
-
-    /// `policy` with what `b` says.
-    fn backoff(&mut self, b: Option<&model::Backoff>, mut policy: BackoffPolicy) -> BackoffPolicy {
-        let Some(b) = b else { return policy };
-        if let Some(n) = b.attempts {
-            policy.attempts = n.max(1);
-        }
-        if let Some(s) = b.initial.as_ref().and_then(|s| self.span(s)) {
-            policy.initial = s.0;
-        }
-        if let Some(s) = b.max.as_ref().and_then(|s| self.span(s)) {
-            policy.max = s.0;
-        }
-        if let Some(s) = b.max_retry_after.as_ref().and_then(|s| self.span(s)) {
-            policy.max_retry_after = s.0;
-        }
-        if let Some(list) = &b.on_status {
-            policy.on_status = list.clone();
-        }
-        policy
-    }
-
-    /// The JSONPaths of an item's fields; `$.id`, `$.status` and `$.created_at` unless given.
-    fn fields(&mut self, t: &model::TaskFields) -> FieldsPlan {
-        let optional = |c: &mut Self, path: &Option<Spanned<String>>| -> Option<JsonPath> {
-            path.as_ref().and_then(|p| c.jsonpath(p))
-        };
-        let id = self.jsonpath_or(&t.id, "$.id");
-        let label = optional(self, &t.label);
-        let status = self.jsonpath_or(&t.status, "$.status");
-        let created_at = self.jsonpath_or(&t.created_at, "$.created_at");
-        let message = optional(self, &t.message);
-        FieldsPlan {
-            id: id.unwrap_or_else(|| constant_path("$.id")),
-            label,
-            status,
-            created_at,
-            message,
-        }
-    }
-
     fn step(&mut self, index: usize, step: &Spanned<model::Step>) -> Option<StepPlan> {
         let place = self.sources.place(step);
         let s = &step.value;
@@ -624,35 +531,6 @@ pub(crate) mod tests {
     }
 
     pub(crate) const LIST: &str = "  - fetch: {request: {path: /tasks}}\n";
-
-    #[test]
-    fn a_header_of_constant_text_is_checked_as_sent_without_its_comments() {
-        let head = "connection:\n  headers:\n    X-Note: \"{# note #}a\\nb\"\n";
-        let errors = errors(compile_steps(head, LIST));
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].starts_with("connection.headers.X-Note: "),
-            "{errors:?}"
-        );
-        let head = "connection:\n  headers:\n    X-Note: \"{# a\\nnote #}abc\"\n";
-        let plan = compile_steps(head, LIST).expect("a line break in a comment is never sent");
-        let (name, template) = &plan.connection.headers[0];
-        let sent = plan.templates.render(template, &context([]));
-        assert_eq!((name.as_str(), sent.as_deref()), ("X-Note", Ok("abc")));
-        assert!(is_constant_text("{# note #}abc"));
-        assert!(!is_constant_text("{{ vars.x }}"));
-    }
-
-    #[test]
-    fn defaults_of_the_connection_and_guards() {
-        let plan = compile_steps("", LIST).expect("a plan");
-        assert_eq!(plan.connection.timeout, DEFAULT_TIMEOUT);
-        assert_eq!(plan.connection.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
-        assert_eq!(plan.guards.window, DEFAULT_WINDOW);
-        assert!(plan.connection.base_url.is_none());
-        let plan = compile_steps("guards: {window: 0}\n", LIST).expect("a plan");
-        assert_eq!(plan.guards.window, 1, "a window holds at least one item");
-    }
 
     #[test]
     fn a_playbook_without_steps_or_with_two_kinds_in_one_step_is_refused() {
