@@ -107,10 +107,7 @@ impl Compiler<'_> {
                 None,
             );
         }
-        let enrich = match &f.enrich {
-            Some(e) => Some(self.enrich(e, place)?),
-            None => None,
-        };
+        let enrich = self.optional(f.enrich.as_ref(), |c, e| c.enrich(e, place))?;
         let max_items = match &f.max_items {
             Some(m) => match self.count(m, "max_items")? {
                 0 => {
@@ -159,14 +156,8 @@ impl Compiler<'_> {
             Some(p) => self.jsonpaths(p)?,
             None => vec![constant_path("$[*]")],
         };
-        let total = match &l.total {
-            Some(p) => Some(self.jsonpath(p)?),
-            None => None,
-        };
-        let paginate = match &l.paginate {
-            Some(p) => Some(self.paginate(p, at, created_at)?),
-            None => None,
-        };
+        let total = self.optional(l.total.as_ref(), Self::jsonpath)?;
+        let paginate = self.optional(l.paginate.as_ref(), |c, p| c.paginate(p, at, created_at))?;
         if l.cap.is_some() && paginate.is_some() {
             return self.error(
                 at,

@@ -9,37 +9,16 @@ use crate::playbook::model;
 impl Compiler<'_> {
     pub(super) fn filter(&mut self, f: &model::Filter, at: StepAt) -> Option<FilterPlan> {
         let input = self.input(&f.input, at)?;
-        let mut status_in = match &f.status_in {
-            Some(l) => Some(self.statuses(l)?),
-            None => None,
-        };
-        let status_not_in = match &f.status_not_in {
-            Some(l) => Some(self.statuses(l)?),
-            None => None,
-        };
+        let mut status_in = self.optional(f.status_in.as_ref(), Self::statuses)?;
+        let status_not_in = self.optional(f.status_not_in.as_ref(), Self::statuses)?;
         if status_in.is_none() && status_not_in.is_none() {
             status_in = default_statuses(self.provider);
         }
-        let predicate = match &f.where_ {
-            Some(w) => Some(self.predicate(w)?),
-            None => None,
-        };
-        let since = match &f.since {
-            Some(s) => Some(self.span(s)?),
-            None => None,
-        };
-        let until = match &f.until {
-            Some(s) => Some(self.span(s)?),
-            None => None,
-        };
-        let time = match &f.time {
-            Some(t) => Some(self.template(t, ROOTS_ITEM)?),
-            None => None,
-        };
-        let limit = match &f.limit {
-            Some(l) => Some(self.count(l, "limit")?),
-            None => None,
-        };
+        let predicate = self.optional(f.where_.as_ref(), Self::predicate)?;
+        let since = self.optional(f.since.as_ref(), Self::span)?;
+        let until = self.optional(f.until.as_ref(), Self::span)?;
+        let time = self.optional(f.time.as_ref(), |c, t| c.template(t, ROOTS_ITEM))?;
+        let limit = self.optional(f.limit.as_ref(), |c, l| c.count(l, "limit"))?;
         if status_in.is_some() {
             self.selected_statuses = status_in.clone();
         }

@@ -287,6 +287,19 @@ impl Compiler<'_> {
         Some(self.templates.render(&template, &ctx))
     }
 
+    /// `compile` of a setting the playbook may leave out: `Some(None)` when it is left out, `None`
+    /// when compiling it recorded an error.
+    fn optional<T, U>(
+        &mut self,
+        value: Option<&T>,
+        compile: impl FnOnce(&mut Self, &T) -> Option<U>,
+    ) -> Option<Option<U>> {
+        match value {
+            Some(v) => compile(self, v).map(Some),
+            None => Some(None),
+        }
+    }
+
     fn jsonpath(&mut self, text: &Spanned<String>) -> Option<JsonPath> {
         JsonPath::parse(&text.value)
             .map_err(|e| self.error::<()>(self.sources.place(text), e, None))

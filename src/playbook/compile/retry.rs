@@ -55,10 +55,7 @@ impl Compiler<'_> {
         if concurrency == 0 {
             return self.error(place, "concurrency must be at least 1", None);
         }
-        let rate = match &r.rate {
-            Some(rate) => Some(self.rate(rate)?),
-            None => None,
-        };
+        let rate = self.optional(r.rate.as_ref(), Self::rate)?;
         let backoff = self.backoff(r.backoff.as_ref(), self.backoff.clone());
         let outcome = match &r.outcome {
             Some(o) => self.outcome(o)?,
@@ -69,22 +66,10 @@ impl Compiler<'_> {
             None if self.provider.guards_status() => self.selected_statuses.clone(),
             None => None,
         };
-        let new_id = match &r.new_id {
-            Some(p) => Some(self.jsonpath(p)?),
-            None => None,
-        };
-        let note = match &r.note {
-            Some(t) => Some(self.template(t, ROOTS_NOTE)?),
-            None => None,
-        };
-        let counter = match &r.counter {
-            Some(p) => Some(self.jsonpath(p)?),
-            None => None,
-        };
-        let check = match &r.check {
-            Some(c) => Some(self.enrich(c, place)?),
-            None => None,
-        };
+        let new_id = self.optional(r.new_id.as_ref(), Self::jsonpath)?;
+        let note = self.optional(r.note.as_ref(), |c, t| c.template(t, ROOTS_NOTE))?;
+        let counter = self.optional(r.counter.as_ref(), Self::jsonpath)?;
+        let check = self.optional(r.check.as_ref(), |this, c| this.enrich(c, place))?;
         let on_ambiguous = r.on_ambiguous.unwrap_or(if check.is_some() {
             model::OnAmbiguous::Check
         } else {
@@ -128,10 +113,7 @@ impl Compiler<'_> {
         let mut body = Vec::new();
         for rule in &o.body {
             let when = self.predicate(&rule.when)?;
-            let message = match &rule.message {
-                Some(m) => Some(self.jsonpath(m)?),
-                None => None,
-            };
+            let message = self.optional(rule.message.as_ref(), Self::jsonpath)?;
             body.push(BodyRulePlan {
                 status: rule.status.clone().unwrap_or_default(),
                 when,

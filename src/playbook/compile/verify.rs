@@ -21,10 +21,7 @@ impl Compiler<'_> {
         let failure = self.final_statuses(&v.failure, "failure", at)?;
         let every = self.span_or(&v.every, DEFAULT_EVERY)?;
         let timeout = self.span_or(&v.timeout, DEFAULT_TIMEOUT)?;
-        let rate = match &v.rate {
-            Some(r) => Some(self.rate(r)?),
-            None => None,
-        };
+        let rate = self.optional(v.rate.as_ref(), Self::rate)?;
         Some(VerifyPlan {
             input,
             read,
