@@ -44,24 +44,6 @@ pub struct PlayConfig {
     pub yes: bool,
 }
 
-/// The names in `secret('NAME')` calls written in a playbook, so that a missing one stops the run
-/// before any request rather than failing item after item.
-fn secret_names(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("secret(") {
-        rest = &rest[i + "secret(".len()..];
-        let trimmed = rest.trim_start();
-        let Some(quote) = trimmed.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-            continue;
-        };
-        if let Some(end) = trimmed[1..].find(quote) {
-            names.push(trimmed[1..1 + end].to_string());
-        }
-    }
-    names
-}
-
 /// `runbook play`: the phases of a run, in order; the first that cannot go on says why. Every
 /// secret met is registered with `redactor`, which the caller prints that reason through.
 pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32, CommandError> {
@@ -162,10 +144,7 @@ fn pre_checks(plan: &Plan, env: &EnvSource) -> Result<(), CommandError> {
     plan.provider
         .check_credentials(env, &plan.options)
         .map_err(CommandError::Invalid)?;
-    if let Some(missing) = secret_names(&plan.file.text)
-        .into_iter()
-        .find(|n| env.get(n).is_none())
-    {
+    if let Some(missing) = plan.secrets_used().iter().find(|n| env.get(n).is_none()) {
         return Err(CommandError::Invalid(format!(
             "{}: secret {missing} is not set (the playbook uses secret('{missing}')): export {missing}=… or add it to .env",
             plan.file.path.display()

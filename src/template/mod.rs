@@ -43,7 +43,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::secrets::{EnvSource, Redactor};
 
 pub use path::{PathExpression, PathPiece};
-use scan::{check_ago_literals, single_expression, too_many_operators};
+use scan::{check_ago_literals, literal_calls, single_expression, too_many_operators};
 
 /// Instructions one render may execute: enough for any real template, a stop for runaway loops.
 pub(crate) const FUEL: u64 = 200_000;
@@ -175,6 +175,14 @@ impl Templates {
         t.undeclared_variables(true)
             .into_iter()
             .filter(|v| !FUNCTIONS.contains(&v.split('.').next().unwrap_or_default()))
+            .collect()
+    }
+
+    /// The names `template` calls `secret('NAME')` with, as written in its tags (not in comments).
+    pub fn secret_names(&self, template: &Template) -> std::collections::BTreeSet<String> {
+        literal_calls(&template.source, "secret")
+            .into_iter()
+            .map(str::to_string)
             .collect()
     }
 

@@ -105,6 +105,18 @@ pub(super) fn tag_end(body: &str, closing: &str) -> Option<usize> {
 /// Hand-written because minijinja keeps its syntax tree private: the scan looks inside tags only and
 /// at calls whose whole argument is one quoted string; anything else is checked when rendered.
 pub(super) fn check_ago_literals(source: &str) -> Result<(), String> {
+    for literal in literal_calls(source, "ago") {
+        Span::parse(literal).map_err(|e| format!("ago(): {e}"))?;
+    }
+    Ok(())
+}
+
+/// The string literals that `function` is called with in the tags of `source` (`{{ … }}` and
+/// `{% … %}`; comments and text are not code): `ago('7d')` gives `7d`. Only calls whose whole
+/// argument is one quoted string without escapes count.
+pub(super) fn literal_calls<'a>(source: &'a str, function: &str) -> Vec<&'a str> {
+    let call = format!("{function}(");
+    let mut literals = Vec::new();
     let mut rest = source;
     while let Some(open) = [rest.find("{{"), rest.find("{%")]
         .into_iter()
@@ -120,10 +132,10 @@ pub(super) fn check_ago_literals(source: &str) -> Result<(), String> {
         // Outside string literals, so `ago('1d') ~ '}}'` is one tag.
         let close = tag_end(tag, closing).unwrap_or(tag.len());
         let mut inside = &tag[..close];
-        while let Some(at) = inside.find("ago(") {
+        while let Some(at) = inside.find(&call) {
             let before = inside[..at].chars().next_back();
-            let args = inside[at + 4..].trim_start();
-            inside = &inside[at + 4..];
+            let args = inside[at + call.len()..].trim_start();
+            inside = &inside[at + call.len()..];
             if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
                 continue;
             }
@@ -137,9 +149,9 @@ pub(super) fn check_ago_literals(source: &str) -> Result<(), String> {
             if literal.contains('\\') || !args[2 + end..].trim_start().starts_with(')') {
                 continue;
             }
-            Span::parse(literal).map_err(|e| format!("ago(): {e}"))?;
+            literals.push(literal);
         }
         rest = &tag[close..];
     }
-    Ok(())
+    literals
 }

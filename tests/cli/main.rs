@@ -47,6 +47,7 @@ mod reports;
 mod retry_after;
 mod sandbox;
 mod schema;
+mod secret_precheck;
 mod secrets;
 mod signals;
 mod transient;

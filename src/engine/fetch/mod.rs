@@ -98,21 +98,8 @@ impl Run<'_> {
         let given_ids = !matches!(plan.source, FetchSource::Http { .. });
         let mut truncated = Vec::new();
         let raw = match &plan.source {
-            FetchSource::Http {
-                request,
-                items,
-                total,
-                paginate,
-                cap,
-                each,
-            } => {
-                let top = Listing {
-                    request,
-                    items,
-                    total: total.as_ref(),
-                    paginate: paginate.as_ref(),
-                    cap: *cap,
-                };
+            FetchSource::Http { listing, each } => {
+                let top = Listing::from(listing.as_ref());
                 let each = each.as_deref().map(Listing::from);
                 self.list_all(step, top, each, plan.max_items, &mut truncated)
                     .await?

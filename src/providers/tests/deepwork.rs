@@ -75,7 +75,7 @@ fn deepwork_declares_its_ambiguous_500_missing_route_and_cap() {
     assert!(route.hint.as_deref().is_some_and(|h| h.contains("0.4.4")));
     let cap = plan.steps.iter().find_map(|s| match &s.kind {
         StepKind::Fetch(f) => match &f.source {
-            crate::playbook::compile::FetchSource::Http { cap, .. } => Some(*cap),
+            crate::playbook::compile::FetchSource::Http { listing, .. } => Some(listing.cap),
             _ => None,
         },
         _ => None,
@@ -117,7 +117,7 @@ fn deepwork_playbook_outcome_keeps_the_adapters_ambiguous_and_missing_route() {
         .iter()
         .filter_map(|s| match &s.kind {
             StepKind::Fetch(f) => match &f.source {
-                crate::playbook::compile::FetchSource::Http { cap, .. } => Some(*cap),
+                crate::playbook::compile::FetchSource::Http { listing, .. } => Some(listing.cap),
                 _ => None,
             },
             _ => None,

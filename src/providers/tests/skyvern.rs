@@ -70,10 +70,10 @@ fn skyvern_listing_is_newest_first_and_stops_at_the_filters_since() {
         let StepKind::Fetch(fetch) = &plan.steps[0].kind else {
             panic!("a fetch first")
         };
-        let FetchSource::Http {
-            paginate: Some(p), ..
-        } = &fetch.source
-        else {
+        let FetchSource::Http { listing, .. } = &fetch.source else {
+            panic!("a listing")
+        };
+        let Some(p) = &listing.paginate else {
             panic!("a paged listing")
         };
         assert_eq!(
