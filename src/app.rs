@@ -32,6 +32,8 @@ pub struct PlayConfig {
     pub dry_run: bool,
     pub limit: Option<u64>,
     pub outputs: Vec<PathBuf>,
+    /// Append the Markdown report to `$GITHUB_STEP_SUMMARY` when it is set.
+    pub step_summary: bool,
     pub concurrency: Option<usize>,
     pub progress: ProgressMode,
     pub verbose: bool,
@@ -291,6 +293,10 @@ pub async fn play(config: PlayConfig) -> i32 {
         }
     };
     let mut files = run.files.clone();
+    let summary_title = plan.steps.iter().find_map(|s| match &s.kind {
+        crate::playbook::compile::StepKind::Report(r) => r.title.clone(),
+        _ => None,
+    });
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
     let report = run.report;
     if config.progress != ProgressMode::Quiet {
@@ -330,6 +336,12 @@ pub async fn play(config: PlayConfig) -> i32 {
             }
         }
     }
+    crate::report::github::publish(
+        &report,
+        summary_title.as_deref(),
+        &redactor,
+        config.step_summary,
+    );
     watcher.abort();
     if let Some(s) = sandbox {
         s.shutdown().await;
