@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use runbook::app::{PlayConfig, ProgressMode};
+use runbook::commands::{Config, PlayConfig, ProgressMode};
 use runbook::sandbox::SandboxConfig;
 
 #[derive(Debug, Parser)]
@@ -134,24 +134,6 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     } else {
         Err("the fault rate is between 0 and 1".into())
     }
-}
-
-pub enum Config {
-    Play(PlayConfig),
-    Validate(Vec<PathBuf>, Vec<(String, String)>),
-    Schema,
-    Providers,
-    Sandbox(SandboxConfig),
-    History {
-        ledger: PathBuf,
-        playbook: Option<String>,
-        limit: usize,
-    },
-    Show {
-        ledger: PathBuf,
-        run_id: String,
-        outputs: Vec<PathBuf>,
-    },
 }
 
 impl Args {

@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: CLI → config → playbook → engine → steps → provider → http → report.
 
-pub mod app;
+pub mod commands;
 pub mod diagnostic;
 pub mod engine;
 pub mod exit;

@@ -3,7 +3,7 @@
 mod cli;
 
 use clap::Parser;
-use runbook::{app, exit};
+use runbook::{commands, exit};
 
 #[tokio::main]
 async fn main() {
@@ -18,22 +18,5 @@ async fn main() {
             });
         }
     };
-    let code = match args.into_config() {
-        cli::Config::Play(config) => app::play(config).await,
-        cli::Config::Validate(paths, vars) => app::validate(&paths, &vars),
-        cli::Config::Schema => app::print_stdout(&app::schema()),
-        cli::Config::Providers => app::print_stdout(&app::providers_text()),
-        cli::Config::Sandbox(config) => app::sandbox(config).await,
-        cli::Config::History {
-            ledger,
-            playbook,
-            limit,
-        } => app::history(&ledger, playbook.as_deref(), limit),
-        cli::Config::Show {
-            ledger,
-            run_id,
-            outputs,
-        } => app::show(&ledger, &run_id, &outputs),
-    };
-    std::process::exit(code);
+    std::process::exit(commands::run(args.into_config()).await);
 }
