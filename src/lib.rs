@@ -14,6 +14,7 @@ pub mod jsonpath;
 mod jsonpath_functions;
 pub mod ledger;
 pub mod lock;
+pub mod notify;
 pub mod playbook;
 pub mod progress;
 pub mod providers;

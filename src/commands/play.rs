@@ -257,6 +257,8 @@ pub async fn play(config: PlayConfig) -> i32 {
         &redactor,
         config.step_summary,
     );
+    let quiet = config.progress == ProgressMode::Quiet;
+    crate::notify::send_all(&plan, &report, code, &redactor, quiet).await;
     watcher.abort();
     if let Some(s) = sandbox {
         s.shutdown().await;

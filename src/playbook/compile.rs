@@ -24,6 +24,7 @@ const ROOTS_LIST: &[&str] = &["vars", "steps"];
 const ROOTS_ITEM: &[&str] = &["vars", "steps", "item", "task"];
 const ROOTS_BATCH: &[&str] = &["vars", "steps", "items", "ids", "tasks"];
 const ROOTS_REPORT: &[&str] = &["vars", "run"];
+const ROOTS_NOTIFY: &[&str] = &["vars", "run", "summary"];
 const ROOTS_NOTE: &[&str] = &["vars", "steps", "item", "task", "response"];
 /// Names the request of a `fetch: each:` listing may use: the outer item as `item`.
 const ROOTS_EACH: &[&str] = &["vars", "steps", "item"];
@@ -296,6 +297,7 @@ pub struct VerifyPlan {
 pub struct ReportPlan {
     pub files: Vec<Template>,
     pub title: Option<String>,
+    pub notify: Option<crate::playbook::notify::NotifyPlan>,
 }
 
 /// Compile `playbook` (read from `file`) with `overrides` from `--var`.
@@ -1863,9 +1865,60 @@ impl Compiler<'_> {
             }
             files.push(t);
         }
+        let notify = match &r.notify {
+            Some(n) => Some(self.notify(file, n)?),
+            None => None,
+        };
         Some(ReportPlan {
             files,
             title: r.title.clone(),
+            notify,
+        })
+    }
+
+    fn notify(
+        &mut self,
+        file: &Arc<SourceFile>,
+        n: &crate::playbook::notify::Notify,
+    ) -> Option<crate::playbook::notify::NotifyPlan> {
+        let method = match &n.method {
+            None => reqwest::Method::POST,
+            Some(m) => match m.value.to_ascii_uppercase().as_str() {
+                "POST" => reqwest::Method::POST,
+                "PUT" => reqwest::Method::PUT,
+                "PATCH" => reqwest::Method::PATCH,
+                "GET" => reqwest::Method::GET,
+                "DELETE" => reqwest::Method::DELETE,
+                _ => {
+                    return self.error(
+                        file,
+                        position_of(m),
+                        format!("unknown HTTP method `{}`", m.value),
+                        Some("use POST, PUT, PATCH, GET or DELETE".into()),
+                    );
+                }
+            },
+        };
+        let url = self.template(file, &n.url, ROOTS_NOTIFY)?;
+        let mut headers = Vec::new();
+        for (name, value) in &n.headers {
+            headers.push((name.clone(), self.template(file, value, ROOTS_NOTIFY)?));
+        }
+        let body = n
+            .body
+            .as_ref()
+            .map(|b| self.body(file, &b.value, b, ROOTS_NOTIFY));
+        let timeout = match &n.timeout {
+            Some(t) => self.span(file, t)?.0,
+            None => crate::playbook::notify::DEFAULT_TIMEOUT,
+        };
+        Some(crate::playbook::notify::NotifyPlan {
+            method,
+            url,
+            headers,
+            body,
+            when: n.when,
+            timeout,
         })
     }
 }

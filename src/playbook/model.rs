@@ -807,13 +807,18 @@ pub enum Outcome {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// Files to write; the format follows the extension (`.json`, `.md`). Templates.
+    /// Files to write; the format follows the extension (`.json`, `.md`, `.xml` for JUnit, `.prom`
+    /// for Prometheus). Templates.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub files: Vec<Spanned<String>>,
     /// Title of the Markdown report (default: the playbook's name).
     #[serde(default)]
     pub title: Option<String>,
+    /// A request sent at the end of the run (also when it aborted) with its summary: a Slack or
+    /// Teams webhook, any URL.
+    #[serde(default)]
+    pub notify: Option<super::notify::Notify>,
 }
 
 /// What a provider adapter supplies, in the same language as a playbook (see `providers`).

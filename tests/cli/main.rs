@@ -32,6 +32,7 @@ mod malformed_answers;
 mod max_pages;
 mod metrics;
 mod newest_first;
+mod notify;
 mod outcome;
 mod overflow;
 mod pagination;
