@@ -173,3 +173,36 @@ fn a_notify_block_is_checked_at_load_with_its_line() {
         "only vars, run and summary: {ran:?}"
     );
 }
+
+/// The README's example, as its section shows it, sent after a failing run.
+#[test]
+fn the_readme_notify_example_runs() {
+    let readme = std::fs::read_to_string(crate::repo_path("README.md")).expect("the README");
+    let example = readme
+        .split_once("<!-- notify-example -->\n```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("the README's notify example");
+    let api = api(StatusCode::OK);
+    let text = playbook(&format!(
+        "  - fetch: {{ids: \"bad1\"}}\n  - retry:\n      request: {{path: \"/tasks/{{{{ task.id }}}}/retry\"}}\n{example}"
+    ))
+    .replace("name: test", "name: nightly");
+    let ran = Runbook::play(&text)
+        .api(&api)
+        .env(
+            "SLACK_WEBHOOK_URL",
+            &format!("{}/hook/{HOOK_TOKEN}", api.url()),
+        )
+        .run();
+    ran.expect_code(1);
+    let sent = hooks(&api);
+    assert_eq!(sent.len(), 1, "{ran:?}");
+    assert_eq!(
+        sent[0].json(),
+        json!({"text": "nightly (http): retried 0 of 1 selected, exit 1"})
+    );
+    assert!(ran.path("reports/nightly.xml").is_file());
+    assert!(ran.path("reports/nightly.prom").is_file());
+    assert!(!ran.stderr.contains(HOOK_TOKEN), "{}", ran.stderr);
+}
