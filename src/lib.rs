@@ -7,8 +7,6 @@ pub mod diagnostic;
 pub mod engine;
 pub mod exit;
 pub mod files;
-#[cfg(test)]
-mod fuzz_tests;
 pub mod http;
 pub mod jsonpath;
 mod jsonpath_functions;
@@ -17,6 +15,8 @@ pub mod lock;
 pub mod notify;
 pub mod playbook;
 pub mod progress;
+#[cfg(test)]
+mod property_tests;
 pub mod providers;
 pub mod report;
 pub mod sandbox;

@@ -6,8 +6,9 @@
 //!   given order of requests always fault the same requests.
 //! - Faults alternate by kind: the 1st, 3rd, 5th … fault is a 503, the 2nd, 4th … a rate limit; the
 //!   rate limits alternate between `Retry-After: <seconds>` and `Retry-After: <HTTP-date>`.
-//! - GeeLark's rate limit is its own: HTTP 200 with envelope code 40007 and no `Retry-After`.
-//! - Skyvern's 429 carries no `Retry-After`, as the real server's does not.
+//! - A rate limit is answered in the API's own dialect ([`EmulatedApi::rate_limited`]): GeeLark's
+//!   is HTTP 200 with envelope code 40007 and no `Retry-After`; Skyvern's 429 carries no
+//!   `Retry-After`, as the real server's does not.
 //! - A faulted request never reaches the handler, so it changes no state.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use super::Api;
+use super::api::EmulatedApi;
 
 /// Salt so the fault sequence is independent of the seeded task data.
 const FAULT_SALT: u64 = 0x6661_756c_7473_2121;
@@ -80,9 +81,9 @@ fn http_date_after(secs: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(whole))
 }
 
-/// The answer to a faulted request, in the dialect of `api`.
+/// The answer to a faulted request: a 503, or a rate limit in the dialect of `api`.
 pub(crate) fn respond(
-    api: Api,
+    api: &dyn EmulatedApi,
     fault: Fault,
     request_headers: &HeaderMap,
     retry_after_secs: u64,
@@ -98,34 +99,16 @@ pub(crate) fn respond(
         Fault::RateLimitedSeconds => retry_after_secs.to_string(),
         Fault::RateLimitedDate => http_date_after(retry_after_secs),
     };
-    if api == Api::Geelark {
-        return super::geelark::rate_limited(request_headers);
-    }
-    let body = rate_limit_body(api);
+    api.rate_limited(request_headers, &retry_after)
+}
+
+/// A 429 with `body`, announcing `retry_after` when given (an HTTP-date or whole seconds).
+pub(crate) fn too_many_requests(body: serde_json::Value, retry_after: Option<&str>) -> Response {
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    if api == Api::Skyvern {
-        return response;
-    }
-    if let Ok(value) = HeaderValue::from_str(&retry_after) {
+    if let Some(value) = retry_after.and_then(|value| HeaderValue::from_str(value).ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
-}
-
-/// The body of a rate-limit answer in the dialect of `api`.
-fn rate_limit_body(api: Api) -> serde_json::Value {
-    match api {
-        Api::Http => json!({"error": "rate_limited", "message": "too many requests"}),
-        Api::Deepwork => json!({"detail": "Too many requests"}),
-        Api::Herodotus => json!({"error": "Too Many Requests"}),
-        Api::Geelark => json!({"code": 40007, "msg": "too many requests"}),
-        Api::Skyvern => {
-            json!({"detail": "Rate limit exceeded for organization o_sandbox. Maximum 10 requests per 60 seconds allowed."})
-        }
-        Api::Beam | Api::BeamProd => {
-            json!({"statusCode": 429, "message": "ThrottlerException: Too Many Requests"})
-        }
-    }
 }
 
 /// How many milliseconds from `now` a `Retry-After` header value asks the client to wait.

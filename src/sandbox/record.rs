@@ -21,8 +21,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::state::Shared;
-use super::{Api, RecordedRequest, faults};
+use super::api::EmulatedApi;
+use super::faults;
+use super::state::{RecordedRequest, Shared};
 
 /// Request bodies above this size are refused with 413.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -30,7 +31,7 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// State of one API's middleware: which API it journals for.
 #[derive(Clone)]
 pub(crate) struct ApiContext {
-    pub(crate) api: Api,
+    pub(crate) api: Arc<dyn EmulatedApi>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -75,7 +76,7 @@ pub(crate) async fn record(
 
     let response = match fault {
         Some(fault) => faults::respond(
-            context.api,
+            context.api.as_ref(),
             fault,
             &parts.headers,
             shared.config.retry_after_secs,
@@ -97,7 +98,7 @@ pub(crate) async fn record(
             .arrived_ms(index)
             .saturating_add(shared.config.latency_ms)
             .saturating_add(wait_ms);
-        shared.open_window(context.api, index, until_ms);
+        shared.open_window(context.api.name(), index, until_ms);
     }
     response
 }

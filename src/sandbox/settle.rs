@@ -16,8 +16,6 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use super::Api;
-
 /// One item in this many (rounded up) of those a retry can be applied to settles to failure.
 const FAIL_ONE_IN: usize = 5;
 
@@ -33,7 +31,7 @@ pub(crate) enum Fate {
 /// retries fail: the ⌈n/5⌉ with the lowest draw for the seed.
 pub(crate) fn failing<'a>(
     seed: u64,
-    api: Api,
+    api: &str,
     population: impl IntoIterator<Item = &'a str>,
 ) -> BTreeSet<String> {
     let mut drawn: Vec<(u64, &str)> = population
@@ -60,8 +58,8 @@ pub(crate) fn fate_of(failing: &BTreeSet<String>, id: &str) -> Fate {
 
 /// Eight bytes of SHA-256 over the seed, the API and the id: stable across Rust versions and
 /// platforms, unlike `std`'s hashers, which promise neither.
-pub(crate) fn draw(seed: u64, api: Api, id: &str, lane: usize) -> u64 {
-    let digest = Sha256::digest(format!("{seed}\n{}\n{id}", api.name()));
+pub(crate) fn draw(seed: u64, api: &str, id: &str, lane: usize) -> u64 {
+    let digest = Sha256::digest(format!("{seed}\n{api}\n{id}"));
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[lane * 8..lane * 8 + 8]);
     u64::from_le_bytes(bytes)
@@ -80,7 +78,7 @@ impl Rule {
     }
 
     /// A number below `count` fixed for the item, to pick its failure message and the like.
-    pub(crate) fn pick(&self, api: Api, id: &str, count: usize) -> usize {
+    pub(crate) fn pick(&self, api: &str, id: &str, count: usize) -> usize {
         let count = u64::try_from(count.max(1)).unwrap_or(u64::MAX);
         usize::try_from(draw(self.seed, api, id, 1) % count).unwrap_or(0)
     }
@@ -166,9 +164,8 @@ mod tests {
     #[test]
     fn one_in_five_rounded_up_fails_and_the_seed_decides_which() {
         let ids: Vec<String> = (0..30).map(|n| format!("item-{n}")).collect();
-        let of = |seed, count: usize| {
-            failing(seed, Api::Http, ids.iter().take(count).map(String::as_str))
-        };
+        let of =
+            |seed, count: usize| failing(seed, "http", ids.iter().take(count).map(String::as_str));
         assert_eq!(of(7, 30), of(7, 30));
         assert_ne!(of(7, 30), of(8, 30));
         for (count, fail) in [(0, 0), (1, 1), (5, 1), (6, 2), (8, 2), (30, 6)] {

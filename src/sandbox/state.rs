@@ -1,22 +1,19 @@
-//! Shared sandbox state: the clock every emulation reads, the journal of received requests, and the
-//! per-API task stores.
+//! Shared sandbox state: the configuration and clock every emulation reads, and the journal of
+//! received requests with the fault dice. The APIs keep their own task stores (`api.rs`).
 //!
 //! Invariants:
 //! - The journal holds requests in arrival order; a request gets its slot (and `at_ms`) when it
 //!   arrives and its status when it has been answered.
-//! - Every timestamp an emulation hands out is derived from [`Clock`], so two sandboxes started with
-//!   the same seed differ only by the wall-clock second they started at.
 //! - Locks are never held across an `.await`; a poisoned lock is recovered, not propagated, because
 //!   the data behind it is plain values that stay consistent between statements.
 
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::time::Instant;
-
+use super::config::SandboxConfig;
 use super::faults::{Dice, Fault};
+use super::seeding::Seeding;
 use super::settle::Rule;
-use super::{Api, RecordedRequest, SandboxConfig};
-use super::{beam, deepwork, geelark, generic, herodotus, skyvern};
+use super::time::Clock;
 
 /// Locks a mutex, recovering the data if a previous holder panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -25,49 +22,33 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The sandbox's notion of time: wall-clock seconds at start plus monotonic time since.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    started: Instant,
-    epoch_at_start: i64,
-}
-
-impl Clock {
-    pub(crate) fn start() -> Clock {
-        Clock {
-            started: Instant::now(),
-            epoch_at_start: jiff::Timestamp::now().as_second(),
-        }
-    }
-
-    /// Unix seconds at sandbox start, whole seconds: the anchor of all seeded timestamps.
-    pub(crate) fn start_secs(&self) -> i64 {
-        self.epoch_at_start
-    }
-
-    /// Unix seconds now.
-    pub(crate) fn now_secs(&self) -> i64 {
-        let elapsed = i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX / 2);
-        self.epoch_at_start.saturating_add(elapsed)
-    }
-
-    /// Milliseconds since sandbox start (what `RecordedRequest::at_ms` holds).
-    pub(crate) fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-}
-
-/// RFC 3339 UTC rendering of Unix seconds (`2026-11-23T10:00:00Z`).
-pub(crate) fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+/// One request an emulated API received, as the sandbox answered it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedRequest {
+    /// API name (`http`, `beam`, …).
+    pub api: String,
+    pub method: String,
+    /// Path after the API prefix, e.g. `/tasks/task-001/retry`.
+    pub path: String,
+    /// Raw query string without `?` (empty when none).
+    pub query: String,
+    /// Headers in arrival order, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// Body as text (lossy UTF-8).
+    pub body: String,
+    /// Status the sandbox answered (0 while the request is still being handled). It is set before
+    /// any injected latency, so it shows even when the client went away during the delay.
+    pub status: u16,
+    /// Whether the answer was an injected fault.
+    pub fault: bool,
+    /// Arrival time in milliseconds since the sandbox started.
+    pub at_ms: u64,
 }
 
 /// A Retry-After window the sandbox announced to one API's client.
 #[derive(Debug, Clone)]
 struct Window {
-    api: Api,
+    api: &'static str,
     /// Journal index of the request that was told to wait.
     told_at_index: usize,
     /// Journal length when the answer carrying the `Retry-After` left: requests before it were
@@ -90,29 +71,14 @@ pub(crate) struct Shared {
     pub(crate) origin: String,
     journal: Mutex<Journal>,
     dice: Mutex<Dice>,
-    pub(crate) generic: Mutex<generic::Store>,
-    pub(crate) beam: Mutex<beam::Store>,
-    pub(crate) beam_prod: Mutex<beam::Store>,
-    pub(crate) deepwork: Mutex<deepwork::Store>,
-    pub(crate) herodotus: Mutex<herodotus::Store>,
-    pub(crate) geelark: Mutex<geelark::Store>,
-    pub(crate) skyvern: Mutex<skyvern::Store>,
 }
 
 impl Shared {
     pub(crate) fn new(config: SandboxConfig, origin: String) -> Shared {
         let clock = Clock::start();
-        let now = clock.start_secs();
         let seed = config.seed;
         Shared {
             dice: Mutex::new(Dice::new(seed, config.faults)),
-            generic: Mutex::new(generic::Store::seeded(seed, now)),
-            beam: Mutex::new(beam::Store::seeded(beam::Workspace::Bid, seed, now)),
-            beam_prod: Mutex::new(beam::Store::seeded(beam::Workspace::Prod, seed, now)),
-            deepwork: Mutex::new(deepwork::Store::seeded(seed, now)),
-            herodotus: Mutex::new(herodotus::Store::seeded(seed, now)),
-            geelark: Mutex::new(geelark::Store::seeded(seed, now)),
-            skyvern: Mutex::new(skyvern::Store::seeded(seed, now)),
             config,
             clock,
             origin,
@@ -151,7 +117,7 @@ impl Shared {
 
     /// Notes that the client of `api` was told (by the answer to request `index`) to wait until
     /// `until_ms`.
-    pub(crate) fn open_window(&self, api: Api, index: usize, until_ms: u64) {
+    pub(crate) fn open_window(&self, api: &'static str, index: usize, until_ms: u64) {
         let mut journal = lock(&self.journal);
         let announced_at_index = journal.requests.len();
         journal.windows.push(Window {
@@ -176,7 +142,7 @@ impl Shared {
             .enumerate()
             .filter(|(index, request)| {
                 journal.windows.iter().any(|window| {
-                    window.api.name() == request.api
+                    window.api == request.api
                         && window.told_at_index < *index
                         && window.announced_at_index <= *index
                         && request.at_ms < window.until_ms
@@ -191,57 +157,11 @@ impl Shared {
         Rule::new(self.config.seed, self.config.settle_reads)
     }
 
-    /// (id, final status) of the items of `api` a retry put in motion that have settled.
-    pub(crate) fn settled(&self, api: Api) -> Vec<(String, String)> {
-        match api {
-            Api::Http => lock(&self.generic).settled(),
-            Api::Beam => lock(&self.beam).settled(),
-            Api::BeamProd => lock(&self.beam_prod).settled(),
-            Api::Deepwork => lock(&self.deepwork).settled(),
-            Api::Herodotus => lock(&self.herodotus).settled(),
-            Api::Geelark => lock(&self.geelark).settled(),
-            Api::Skyvern => lock(&self.skyvern).settled(),
+    /// What every API's data is seeded from.
+    pub(crate) fn seeding(&self) -> Seeding {
+        Seeding {
+            seed: self.config.seed,
+            now: self.clock.start_secs(),
         }
     }
-
-    /// JSON snapshot of one API's tasks.
-    pub(crate) fn tasks(&self, api: Api) -> Vec<serde_json::Value> {
-        match api {
-            Api::Http => lock(&self.generic).snapshot(),
-            Api::Beam => lock(&self.beam).snapshot(),
-            Api::BeamProd => lock(&self.beam_prod).snapshot(),
-            Api::Deepwork => lock(&self.deepwork).snapshot(),
-            Api::Herodotus => lock(&self.herodotus).snapshot(),
-            Api::Geelark => lock(&self.geelark).snapshot(),
-            Api::Skyvern => lock(&self.skyvern).snapshot(),
-        }
-    }
-}
-
-/// Unix seconds of an ISO 8601 instant (`2026-11-20T10:00:00Z`, with an offset, without one as
-/// UTC, or a bare UTC date).
-pub(crate) fn parse_instant(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
-        return Some(timestamp.as_second());
-    }
-    if text.contains('T') {
-        return format!("{text}Z")
-            .parse::<jiff::Timestamp>()
-            .ok()
-            .map(|timestamp| timestamp.as_second());
-    }
-    let date = text.parse::<jiff::civil::Date>().ok()?;
-    format!("{date}T00:00:00Z")
-        .parse::<jiff::Timestamp>()
-        .ok()
-        .map(|timestamp| timestamp.as_second())
-}
-
-/// A v4 UUID drawn from a seeded RNG, so seeded ids repeat for a seed.
-pub(crate) fn seeded_uuid(rng: &mut rand::rngs::StdRng) -> String {
-    use rand::Rng;
-    uuid::Builder::from_random_bytes(rng.random())
-        .into_uuid()
-        .to_string()
 }

@@ -266,7 +266,10 @@ async fn same_seed_same_ids_and_statuses_everywhere() {
 
 #[test]
 fn seeded_ids_do_not_depend_on_the_start_time() {
-    use crate::sandbox::{beam, deepwork, geelark, generic, herodotus, skyvern};
+    use std::sync::Arc;
+
+    use crate::sandbox::seeding::Seeding;
+    use crate::sandbox::state::Shared;
     fn ids(tasks: Vec<Value>) -> Vec<Value> {
         tasks
             .into_iter()
@@ -278,31 +281,21 @@ fn seeded_ids_do_not_depend_on_the_start_time() {
             })
             .collect()
     }
+    let shared = Arc::new(Shared::new(
+        crate::sandbox::SandboxConfig::default(),
+        "http://127.0.0.1:9".to_owned(),
+    ));
+    let apis = crate::sandbox::registry(&shared);
+    assert_eq!(apis.len(), 7, "every API is checked");
     let (early, late) = (1_790_000_000, 1_790_123_457);
-    assert_eq!(
-        ids(generic::Store::seeded(3, early).snapshot()),
-        ids(generic::Store::seeded(3, late).snapshot())
-    );
-    for workspace in [beam::Workspace::Bid, beam::Workspace::Prod] {
-        assert_eq!(
-            ids(beam::Store::seeded(workspace, 3, early).snapshot()),
-            ids(beam::Store::seeded(workspace, 3, late).snapshot())
-        );
+    for api in &apis {
+        api.seed(&Seeding {
+            seed: 3,
+            now: early,
+        });
+        let at_early = ids(api.snapshot());
+        api.seed(&Seeding { seed: 3, now: late });
+        assert!(!at_early.is_empty(), "{}", api.name());
+        assert_eq!(at_early, ids(api.snapshot()), "{}", api.name());
     }
-    assert_eq!(
-        ids(deepwork::Store::seeded(3, early).snapshot()),
-        ids(deepwork::Store::seeded(3, late).snapshot())
-    );
-    assert_eq!(
-        ids(herodotus::Store::seeded(3, early).snapshot()),
-        ids(herodotus::Store::seeded(3, late).snapshot())
-    );
-    assert_eq!(
-        ids(geelark::Store::seeded(3, early).snapshot()),
-        ids(geelark::Store::seeded(3, late).snapshot())
-    );
-    assert_eq!(
-        ids(skyvern::Store::seeded(3, early).snapshot()),
-        ids(skyvern::Store::seeded(3, late).snapshot())
-    );
 }

@@ -1,0 +1,155 @@
+//! One Beam host's tasks: seeding, and the reads that move retried work on.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use super::model::{FAILURES, Status, Task, settled_status};
+use super::{DAY, MAIN_AGENT, OTHER_AGENT, Workspace};
+use crate::sandbox::seeding::{Seeding, newest_first, seeded_uuid};
+use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
+
+/// One Beam host's tasks, in `createdAt` descending order.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    workspace: Workspace,
+    pub(super) tasks: Vec<Task>,
+    pub(super) flat_list: bool,
+}
+
+/// When seeded tasks were created, relative to sandbox start.
+#[derive(Debug, Clone, Copy)]
+enum Age {
+    LastDay,
+    ThisWeek,
+    Older,
+}
+
+impl Store {
+    pub(crate) fn seeded(workspace: Workspace, seeding: &Seeding) -> Store {
+        let Seeding { seed, now } = *seeding;
+        use Age::{LastDay, Older, ThisWeek};
+        use Status::*;
+        let plan: [(&'static str, Age, Status, usize); 21] = [
+            (MAIN_AGENT, LastDay, Failed, 6),
+            (MAIN_AGENT, LastDay, Error, 3),
+            (MAIN_AGENT, LastDay, Stopped, 3),
+            (MAIN_AGENT, LastDay, Timeout, 2),
+            (MAIN_AGENT, LastDay, Completed, 5),
+            (MAIN_AGENT, LastDay, InProgress, 1),
+            (MAIN_AGENT, LastDay, Queued, 1),
+            (MAIN_AGENT, LastDay, UserInputRequired, 1),
+            (MAIN_AGENT, LastDay, Cancelled, 1),
+            (MAIN_AGENT, ThisWeek, Failed, 2),
+            (MAIN_AGENT, ThisWeek, Error, 1),
+            (MAIN_AGENT, ThisWeek, Completed, 3),
+            (MAIN_AGENT, Older, Failed, 3),
+            (MAIN_AGENT, Older, Timeout, 1),
+            (MAIN_AGENT, Older, Completed, 2),
+            (MAIN_AGENT, Older, Cancelled, 1),
+            (OTHER_AGENT, LastDay, Failed, 2),
+            (OTHER_AGENT, LastDay, Error, 1),
+            (OTHER_AGENT, LastDay, Completed, 3),
+            (OTHER_AGENT, Older, Failed, 1),
+            (OTHER_AGENT, Older, Completed, 1),
+        ];
+        const OBJECTIVES: [&str; 5] = [
+            "Qualify inbound lead",
+            "Reconcile supplier invoice",
+            "Draft support reply",
+            "Enrich CRM contact",
+            "Summarise sales call",
+        ];
+        let mut rng = StdRng::seed_from_u64(seed ^ workspace.salt());
+        let mut tasks = Vec::new();
+        for (agent_id, age, status, count) in plan {
+            for _ in 0..count {
+                let ago = match age {
+                    Age::LastDay => rng.random_range(120..DAY - 120),
+                    Age::ThisWeek => rng.random_range(DAY + 120..6 * DAY),
+                    Age::Older => rng.random_range(8 * DAY..30 * DAY),
+                };
+                let created_at = now - ago;
+                let updated_at = match status {
+                    Queued => created_at,
+                    _ => (created_at + rng.random_range(10..900)).min(now),
+                };
+                let number = tasks.len() + 101;
+                tasks.push(Task {
+                    id: seeded_uuid(&mut rng),
+                    agent_id,
+                    custom_id: format!("AGE-{number}"),
+                    objective: OBJECTIVES[rng.random_range(0..OBJECTIVES.len())].to_owned(),
+                    status,
+                    created_at,
+                    updated_at,
+                    manual_retry_count: 0,
+                    node_ids: [seeded_uuid(&mut rng), seeded_uuid(&mut rng)],
+                    failure: status
+                        .is_retryable()
+                        .then(|| FAILURES[rng.random_range(0..FAILURES.len())]),
+                    tokens_used: rng.random_range(800..20_000),
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
+                });
+            }
+        }
+        newest_first(&mut tasks, |item| (item.created_at, &item.id));
+        let retryable = tasks.iter().filter(|task| task.status.is_retryable());
+        let failing = settle::failing(
+            seed,
+            workspace.name(),
+            retryable.map(|task| task.id.as_str()),
+        );
+        for task in &mut tasks {
+            task.fate = settle::fate_of(&failing, &task.id);
+        }
+        Store {
+            workspace,
+            tasks,
+            flat_list: false,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<Value> {
+        self.tasks
+            .iter()
+            .map(|task| {
+                let mut value = task.to_json();
+                value["workspaceId"] = json!(self.workspace.workspace_id());
+                let settles_to = (task.status.is_retryable() || task.progress.is_moving())
+                    .then(|| settled_status(task.fate).as_str());
+                value["sandbox_settles_to"] = json!(settles_to);
+                value
+            })
+            .collect()
+    }
+
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .filter(|task| task.progress.is_settled())
+            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
+            .collect()
+    }
+
+    /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
+    pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
+        let api = self.workspace.name();
+        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
+        match task.progress.read(rule) {
+            Some(Step::InProgress { .. }) if task.status != Status::InProgress => {
+                task.status = Status::InProgress;
+                task.updated_at = now;
+            }
+            Some(Step::Settle) => {
+                task.status = settled_status(task.fate);
+                task.failure = (task.fate == Fate::Failure)
+                    .then(|| FAILURES[rule.pick(api, &task.id, FAILURES.len())]);
+                task.updated_at = now;
+            }
+            _ => {}
+        }
+        Some(task)
+    }
+}

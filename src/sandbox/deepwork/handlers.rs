@@ -1,0 +1,264 @@
+//! Deep Work's endpoints; errors are FastAPI's `{"detail": …}`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::model::{Project, Status, Task};
+use super::{Deepwork, LIST_CAP, TOKEN};
+use crate::sandbox::fastapi::Detail;
+use crate::sandbox::reply::{self, QueryParams};
+use crate::sandbox::state::lock;
+
+pub(super) type Answer = Result<Response, Detail>;
+
+fn authorize(api: &Deepwork, headers: &HeaderMap, query: &QueryParams) -> Result<(), Detail> {
+    if lock(&api.store).localhost_bypass {
+        return Ok(());
+    }
+    let query_token = query.one("token").ok().flatten();
+    if reply::bearer(headers) == Some(TOKEN) || query_token == Some(TOKEN) {
+        Ok(())
+    } else {
+        Err(Detail::new(StatusCode::UNAUTHORIZED, "Unauthorized"))
+    }
+}
+
+fn path_ids<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Detail> {
+    path.map(|Path(ids)| ids).map_err(|_| Detail::no_route())
+}
+
+pub(super) async fn list_tasks(
+    State(api): State<Arc<Deepwork>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Answer {
+    let query = QueryParams::parse(raw.as_deref());
+    authorize(&api, &headers, &query)?;
+    let limit = query
+        .number("limit", 100, 1, 1000)
+        .map_err(|message| Detail::invalid_query("limit", None, message, None))?;
+    let status = query
+        .one("status")
+        .ok()
+        .flatten()
+        .filter(|status| !status.is_empty());
+    let assignee = query
+        .one("assignee_id")
+        .ok()
+        .flatten()
+        .filter(|id| !id.is_empty());
+    let tags = query.list("tags");
+    let store = lock(&api.store);
+    let mut by_update: Vec<&Task> = store.tasks.iter().collect();
+    by_update.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let matching: Vec<Value> = by_update
+        .into_iter()
+        .map(Task::to_json)
+        .filter(|task| status.is_none_or(|status| task["status"] == json!(status)))
+        .filter(|task| {
+            assignee.is_none_or(|assignee| {
+                task["assignee_ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&json!(assignee)))
+            })
+        })
+        .filter(|task| {
+            tags.iter().all(|tag| {
+                task["tags"]
+                    .as_array()
+                    .is_some_and(|tags| tags.contains(&json!(tag)))
+            })
+        })
+        .take(LIST_CAP)
+        .collect();
+    let count = matching.len();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let tasks: Vec<Value> = matching.into_iter().take(limit).collect();
+    Ok(reply::json(
+        StatusCode::OK,
+        json!({"tasks": tasks, "count": count}),
+    ))
+}
+
+pub(super) async fn get_task(
+    State(api): State<Arc<Deepwork>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
+    let task_id = path_ids(path)?;
+    let (rule, now) = (api.shared.settle_rule(), api.shared.clock.now_secs());
+    let mut store = lock(&api.store);
+    let task = store
+        .read(&task_id, rule, now)
+        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Task not found"))?;
+    Ok(reply::json(
+        StatusCode::OK,
+        json!({"task": task.to_json(), "messages": []}),
+    ))
+}
+
+pub(super) async fn list_projects(
+    State(api): State<Arc<Deepwork>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Answer {
+    let query = QueryParams::parse(raw.as_deref());
+    authorize(&api, &headers, &query)?;
+    let limit = query
+        .number("limit", 100, 1, 1000)
+        .map_err(|message| Detail::invalid_query("limit", None, message, None))?;
+    let status = query
+        .one("status")
+        .ok()
+        .flatten()
+        .filter(|status| !status.is_empty());
+    let store = lock(&api.store);
+    let matching: Vec<Value> = store
+        .projects
+        .iter()
+        .filter(|project| status.is_none_or(|status| project.status == status))
+        .map(Project::to_json)
+        .take(LIST_CAP)
+        .collect();
+    let count = matching.len();
+    let projects: Vec<Value> = matching
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    Ok(reply::json(
+        StatusCode::OK,
+        json!({"projects": projects, "count": count}),
+    ))
+}
+
+pub(super) async fn get_project(
+    State(api): State<Arc<Deepwork>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
+    let project_id = path_ids(path)?;
+    let store = lock(&api.store);
+    let project = store
+        .project(&project_id)
+        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Project not found"))?;
+    Ok(reply::json(
+        StatusCode::OK,
+        json!({
+            "project": project.to_json(),
+            "tasks": store.project_tasks(project.id),
+            "progress": store.progress(project.id),
+        }),
+    ))
+}
+
+pub(super) async fn get_plan(
+    State(api): State<Arc<Deepwork>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
+    let project_id = path_ids(path)?;
+    let store = lock(&api.store);
+    let project = store
+        .project(&project_id)
+        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Project not found"))?;
+    let tasks = store.project_tasks(project.id);
+    let ids: Vec<Value> = tasks.iter().map(|task| task["id"].clone()).collect();
+    let task_level_map: serde_json::Map<String, Value> = ids
+        .iter()
+        .filter_map(|id| id.as_str().map(|id| (id.to_owned(), json!(0))))
+        .collect();
+    Ok(reply::json(
+        StatusCode::OK,
+        json!({
+            "project": project.to_json(),
+            "tasks": tasks,
+            "progress": store.progress(project.id),
+            "prd": format!("# {}\n\nSeeded plan.", project.title),
+            "execution_levels": [ids],
+            "task_level_map": task_level_map,
+            "goal_analysis": null,
+        }),
+    ))
+}
+
+pub(super) async fn retry_task(
+    State(api): State<Arc<Deepwork>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Answer {
+    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
+    let (project_id, task_id) = path_ids(path)?;
+    let now = api.shared.clock.now_secs();
+    let mut store = lock(&api.store);
+    if !store.retry_route {
+        return Err(Detail::no_route());
+    }
+    if store.project(&project_id).is_none() {
+        return Err(Detail::new(StatusCode::NOT_FOUND, "Project not found"));
+    }
+    let task = store
+        .tasks
+        .iter_mut()
+        .find(|task| task.id == task_id)
+        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Task not found"))?;
+    if task.project_id != project_id {
+        return Err(Detail::new(
+            StatusCode::BAD_REQUEST,
+            "Task does not belong to this project",
+        ));
+    }
+    if task.status != Status::Blocked {
+        return Err(Detail::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Can only retry tasks with status 'blocked', got '{}'",
+                task.status.as_str()
+            ),
+        ));
+    }
+    task.status = Status::Assigned;
+    task.retry_count += 1;
+    task.error_message = None;
+    task.updated_at = now;
+    task.progress.start();
+    let retry_count = task.retry_count;
+    let task = task.to_json();
+    if let Some(project) = store
+        .projects
+        .iter_mut()
+        .find(|project| project.id == project_id.as_str())
+    {
+        if project.status == "failed" {
+            project.status = "executing";
+        }
+        project.updated_at = now;
+    }
+    if store.dispatch_fails(&task_id, retry_count) {
+        // The reset is saved; only the dispatch failed.
+        return Err(Detail::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Retry dispatch failed: the Deep Work session is not running (sandbox)",
+        ));
+    }
+    let progress = store.progress(&project_id);
+    Ok(reply::json(
+        StatusCode::OK,
+        json!({"success": true, "task": task, "progress": progress}),
+    ))
+}

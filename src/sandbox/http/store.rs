@@ -1,0 +1,148 @@
+//! The `http` API's tasks: seeding, the reads that move retried work on, and retries.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use super::model::{ERRORS, Status, Task, settled_status};
+use super::{NAME, SALT};
+use crate::sandbox::seeding::{Seeding, newest_first};
+use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
+
+/// The `http` API's tasks, kept in list order.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    pub(super) tasks: Vec<Task>,
+}
+
+/// Why a single retry was refused.
+pub(super) enum RetryRefusal {
+    NotFound,
+    NotRetryable(Status),
+}
+
+impl Store {
+    pub(crate) fn seeded(seeding: &Seeding) -> Store {
+        let Seeding { seed, now } = *seeding;
+        let mut rng = StdRng::seed_from_u64(seed ^ SALT);
+        let mut statuses: Vec<Status> = [
+            (Status::Failed, 24),
+            (Status::TimedOut, 6),
+            (Status::Canceled, 6),
+            (Status::Succeeded, 18),
+            (Status::Running, 6),
+        ]
+        .into_iter()
+        .flat_map(|(status, count)| std::iter::repeat_n(status, count))
+        .collect();
+        statuses.shuffle(&mut rng);
+
+        const JOBS: [&str; 6] = [
+            "nightly-export",
+            "invoice-sync",
+            "thumbnail-render",
+            "crm-import",
+            "report-mail",
+            "index-rebuild",
+        ];
+        let ten_days = 10 * 24 * 3600;
+        let mut tasks: Vec<Task> = statuses
+            .into_iter()
+            .enumerate()
+            .map(|(index, status)| {
+                let created_at = now - rng.random_range(60..ten_days);
+                let updated_at = match status {
+                    Status::Running | Status::Queued => created_at,
+                    _ => (created_at + rng.random_range(5..3600)).min(now),
+                };
+                let job = JOBS[rng.random_range(0..JOBS.len())];
+                let error = match status {
+                    Status::Failed => Some(ERRORS[rng.random_range(0..ERRORS.len())].to_owned()),
+                    Status::TimedOut => Some("timed out after 300s".to_owned()),
+                    _ => None,
+                };
+                let attempts = match status {
+                    Status::Failed | Status::TimedOut => rng.random_range(1..=3),
+                    Status::Running => 1,
+                    _ => rng.random_range(1..=2),
+                };
+                Task {
+                    id: format!("task-{:03}", index + 1),
+                    name: format!("{job} #{}", rng.random_range(100..1000)),
+                    status,
+                    created_at,
+                    updated_at,
+                    error,
+                    attempts,
+                    progress: Progress::Untouched,
+                    fate: Fate::Success,
+                }
+            })
+            .collect();
+        newest_first(&mut tasks, |item| (item.created_at, &item.id));
+        let retryable = tasks.iter().filter(|task| task.status.is_retryable());
+        let failing = settle::failing(seed, NAME, retryable.map(|task| task.id.as_str()));
+        for task in &mut tasks {
+            task.fate = settle::fate_of(&failing, &task.id);
+        }
+        Store { tasks }
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<Value> {
+        self.tasks
+            .iter()
+            .map(|task| {
+                let mut value = task.to_json();
+                let settles_to = (task.status.is_retryable() || task.progress.is_moving())
+                    .then(|| settled_status(task.fate).as_str());
+                value["sandbox_settles_to"] = json!(settles_to);
+                value
+            })
+            .collect()
+    }
+
+    pub(crate) fn settled(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .filter(|task| task.progress.is_settled())
+            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
+            .collect()
+    }
+
+    /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
+    pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
+        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
+        match task.progress.read(rule) {
+            Some(Step::InProgress { .. }) if task.status != Status::Running => {
+                task.status = Status::Running;
+                task.updated_at = now;
+            }
+            Some(Step::Settle) => {
+                task.status = settled_status(task.fate);
+                task.error = (task.fate == Fate::Failure)
+                    .then(|| ERRORS[rule.pick(NAME, &task.id, ERRORS.len())].to_owned());
+                task.updated_at = now;
+            }
+            _ => {}
+        }
+        Some(task)
+    }
+
+    pub(super) fn retry(&mut self, id: &str, now: i64) -> Result<(), RetryRefusal> {
+        let task = self
+            .tasks
+            .iter_mut()
+            .find(|task| task.id == id)
+            .ok_or(RetryRefusal::NotFound)?;
+        if !task.status.is_retryable() {
+            return Err(RetryRefusal::NotRetryable(task.status));
+        }
+        task.status = Status::Queued;
+        task.attempts += 1;
+        task.updated_at = now;
+        task.error = None;
+        task.progress.start();
+        Ok(())
+    }
+}
