@@ -2,6 +2,7 @@
 //! is rendered over the run's summary and sent once.
 //!
 //! Invariants:
+//! - A dry run sends no notification (it says so on stderr).
 //! - A notification never changes the run's exit code: if it cannot be rendered or sent, or is
 //!   answered with anything but 2xx, a warning says so (naming the URL's origin only, redacted:
 //!   a webhook's path is often its credential) and the run exits as it would have.
@@ -32,6 +33,13 @@ pub async fn send_all(
     });
     for notify in notifications {
         if notify.when == NotifyWhen::Failure && code == crate::exit::OK {
+            continue;
+        }
+        // A dry run sends nothing that changes anything; a message in a channel is such a thing.
+        if report.dry_run {
+            if !quiet {
+                eprintln!("dry run: the notification is not sent");
+            }
             continue;
         }
         match send(plan, notify, report, code).await {

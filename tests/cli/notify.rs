@@ -115,6 +115,23 @@ fn an_aborted_run_still_notifies_with_its_reason_and_keeps_exit_3() {
 }
 
 #[test]
+fn a_dry_run_sends_no_notification() {
+    let api = api(StatusCode::OK);
+    let ran = Runbook::play(&notifying("ok1", "{{ env('API_URL') }}", "always"))
+        .api(&api)
+        .env("HOOK_TOKEN", HOOK_TOKEN)
+        .arg("--dry-run")
+        .run();
+    ran.expect_code(0);
+    assert!(api.requests().is_empty(), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("dry run: the notification is not sent\n"),
+        "{ran:?}"
+    );
+}
+
+#[test]
 fn when_failure_sends_nothing_after_a_run_that_succeeded() {
     let api = api(StatusCode::OK);
     let ran = Runbook::play(&notifying("ok1", "{{ env('API_URL') }}", "failure"))
@@ -169,7 +186,11 @@ fn a_notify_block_is_checked_at_load_with_its_line() {
         .run();
     ran.expect_code(2);
     assert!(
-        ran.stderr.contains("item"),
+        ran.stderr
+            .starts_with("error: unknown variable `item` in template\n  --> playbook.yaml:")
+            && ran
+                .stderr
+                .ends_with("= help: here a template can use: vars, run, summary\n"),
         "only vars, run and summary: {ran:?}"
     );
 }
