@@ -227,3 +227,33 @@ fn the_readme_notify_example_runs() {
     assert!(ran.path("reports/nightly.prom").is_file());
     assert!(!ran.stderr.contains(HOOK_TOKEN), "{}", ran.stderr);
 }
+
+/// A webhook that never answers holds the run up only for the notification's timeout.
+#[test]
+fn a_hook_that_never_answers_is_given_up_after_its_timeout() {
+    let api = FakeApi::start(
+        Router::new()
+            .route("/tasks/{id}/retry", post(|| async { StatusCode::OK }))
+            .route("/hook/{token}", post(std::future::pending::<StatusCode>)),
+    );
+    let text = notifying("ok1", "{{ env('API_URL') }}", "always")
+        .replace("      notify:\n", "      notify:\n        timeout: 300ms\n");
+    let started = std::time::Instant::now();
+    let ran = Runbook::play(&text)
+        .api(&api)
+        .env("HOOK_TOKEN", HOOK_TOKEN)
+        .run();
+    ran.expect_code(0);
+    assert!(
+        ran.stderr.contains(&format!(
+            "warning: the notification was not delivered: {}/…: no answer within 300ms; the run's exit code is unchanged",
+            api.url()
+        )),
+        "{ran:?}"
+    );
+    assert_eq!(hooks(&api).len(), 1, "it did reach the hook");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "bounded by the timeout, not the hook"
+    );
+}
