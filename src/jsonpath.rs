@@ -14,6 +14,48 @@ use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
+pub use crate::jsonpath_functions::FunctionError;
+
+/// Why a JSONPath or a predicate was refused when the playbook was loaded; one variant per mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonPathError {
+    /// A path that does not start at the root `$`.
+    #[error("`{path}` is not a JSONPath: it must start at the root, like `$.tasks[*]`")]
+    NotRooted { path: String },
+    /// A path jsonpath-rust cannot parse (`why`: the first line of its message).
+    #[error("`{path}` is not a valid JSONPath: {why}")]
+    PathSyntax { path: String, why: String },
+    /// A path whose function call is wrong (an invalid pattern).
+    #[error("`{path}` is not a valid JSONPath: {problem}")]
+    PathFunction {
+        path: String,
+        problem: FunctionError,
+    },
+    /// A filter expression jsonpath-rust cannot parse.
+    #[error(
+        "`{expression}` is not a valid JSONPath filter expression ({why}); write it like `@.status == 'failed' && @.attempts < 3`"
+    )]
+    FilterSyntax { expression: String, why: String },
+    /// A filter expression whose function call is wrong.
+    #[error("`{expression}`: {problem}")]
+    FilterFunction {
+        expression: String,
+        problem: FunctionError,
+    },
+    /// More descendant segments (`..`) than [`MAX_DESCENDANTS`]; see the module's invariant.
+    #[error(
+        "`{path}` has {count} descendant segments (`..`); runbook allows {MAX_DESCENDANTS}, because each one multiplies the work by the size of the answer. Spell out the levels in between, like `$..tasks[*]` or `$.data[*].tasks[*]`"
+    )]
+    TooManyDescendants { path: String, count: usize },
+}
+
+/// The loader's diagnostics take text: the message, as shown.
+impl From<JsonPathError> for String {
+    fn from(e: JsonPathError) -> String {
+        e.to_string()
+    }
+}
+
 /// A JSONPath query such as `$.tasks[*]`.
 #[derive(Clone, Debug)]
 pub struct JsonPath {
@@ -22,21 +64,23 @@ pub struct JsonPath {
 }
 
 impl JsonPath {
-    pub fn parse(source: &str) -> Result<JsonPath, String> {
+    pub fn parse(source: &str) -> Result<JsonPath, JsonPathError> {
         let trimmed = source.trim();
         if !trimmed.starts_with('$') {
-            return Err(format!(
-                "`{source}` is not a JSONPath: it must start at the root, like `$.tasks[*]`"
-            ));
+            return Err(JsonPathError::NotRooted {
+                path: source.to_string(),
+            });
         }
-        let query = parse_json_path(trimmed).map_err(|e| {
-            format!(
-                "`{source}` is not a valid JSONPath: {}",
-                first_line(&e.to_string())
-            )
+        let query = parse_json_path(trimmed).map_err(|e| JsonPathError::PathSyntax {
+            path: source.to_string(),
+            why: first_line(&e.to_string()).to_string(),
         })?;
-        crate::jsonpath_functions::check(&query)
-            .map_err(|e| format!("`{source}` is not a valid JSONPath: {e}"))?;
+        crate::jsonpath_functions::check(&query).map_err(|problem| {
+            JsonPathError::PathFunction {
+                path: source.to_string(),
+                problem,
+            }
+        })?;
         check_descendants(trimmed)?;
         Ok(JsonPath {
             source: trimmed.to_string(),
@@ -75,19 +119,24 @@ pub struct Predicate {
 }
 
 impl Predicate {
-    pub fn parse(expression: &str) -> Result<Predicate, String> {
+    pub fn parse(expression: &str) -> Result<Predicate, JsonPathError> {
         let expression = expression.trim();
         let expression = expression
             .strip_prefix("$[?")
             .and_then(|e| e.strip_suffix(']'))
             .unwrap_or(expression);
         let query = parse_json_path(&format!("$[?({expression})]")).map_err(|e| {
-            format!(
-                "`{expression}` is not a valid JSONPath filter expression ({}); write it like `@.status == 'failed' && @.attempts < 3`",
-                first_line(&e.to_string())
-            )
+            JsonPathError::FilterSyntax {
+                expression: expression.to_string(),
+                why: first_line(&e.to_string()).to_string(),
+            }
         })?;
-        crate::jsonpath_functions::check(&query).map_err(|e| format!("`{expression}`: {e}"))?;
+        crate::jsonpath_functions::check(&query).map_err(|problem| {
+            JsonPathError::FilterFunction {
+                expression: expression.to_string(),
+                problem,
+            }
+        })?;
         check_descendants(expression)?;
         Ok(Predicate {
             source: expression.to_string(),
@@ -111,7 +160,7 @@ const MAX_DESCENDANTS: usize = 1;
 /// Refuse a path with more than [`MAX_DESCENDANTS`] descendant segments. Counted on the text, outside
 /// quoted names (where `..` is just characters), because jsonpath-rust's syntax tree nests queries
 /// inside filters and functions in a dozen types; in RFC 9535 syntax `..` means nothing else.
-fn check_descendants(source: &str) -> Result<(), String> {
+fn check_descendants(source: &str) -> Result<(), JsonPathError> {
     let mut count = 0;
     let mut quote: Option<char> = None;
     let mut chars = source.chars().peekable();
@@ -131,9 +180,10 @@ fn check_descendants(source: &str) -> Result<(), String> {
         }
     }
     if count > MAX_DESCENDANTS {
-        return Err(format!(
-            "`{source}` has {count} descendant segments (`..`); runbook allows {MAX_DESCENDANTS}, because each one multiplies the work by the size of the answer. Spell out the levels in between, like `$..tasks[*]` or `$.data[*].tasks[*]`"
-        ));
+        return Err(JsonPathError::TooManyDescendants {
+            path: source.to_string(),
+            count,
+        });
     }
     Ok(())
 }
@@ -186,24 +236,36 @@ mod tests {
     fn invalid_paths_are_refused() {
         assert!(JsonPath::parse("$.tasks[").is_err());
         assert!(JsonPath::parse("tasks").is_err());
+        // Each mistake has its own variant, for callers that act on the kind.
+        assert!(matches!(
+            JsonPath::parse("tasks"),
+            Err(JsonPathError::NotRooted { .. })
+        ));
+        assert!(matches!(
+            JsonPath::parse("$..a..b"),
+            Err(JsonPathError::TooManyDescendants { count: 2, .. })
+        ));
     }
 
     /// Regression (issue 7, case 6): `$..*..*..*` on a 157 KB answer took more than 4 GB.
     #[test]
     fn more_than_one_descendant_segment_is_refused() {
         assert_eq!(
-            JsonPath::parse("$..*..*..*").err().as_deref(),
+            JsonPath::parse("$..*..*..*")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
             Some(
                 "`$..*..*..*` has 3 descendant segments (`..`); runbook allows 1, because each one multiplies the work by the size of the answer. Spell out the levels in between, like `$..tasks[*]` or `$.data[*].tasks[*]`"
             )
         );
         assert!(
             JsonPath::parse("$..tasks[?@..id]")
-                .is_err_and(|e| e.contains("has 2 descendant segments"))
+                .is_err_and(|e| e.to_string().contains("has 2 descendant segments"))
         );
         assert!(
             Predicate::parse("@..a && @..b")
-                .is_err_and(|e| e.contains("has 2 descendant segments"))
+                .is_err_and(|e| e.to_string().contains("has 2 descendant segments"))
         );
         let doc = json!({"data": [{"tasks": [{"id": 1}]}, {"x": {"tasks": [{"id": 2}]}}]});
         let one = JsonPath::parse("$..tasks[*]").expect("one descendant segment is fine");

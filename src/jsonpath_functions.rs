@@ -15,12 +15,32 @@ use jsonpath_rust::parser::model::{
     TestFunction,
 };
 
+/// What is wrong with a function call of a JSONPath filter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FunctionError {
+    /// A literal pattern the `regex` crate does not compile (`why`: its last line).
+    #[error(
+        "the pattern '{pattern}' of {function}() is not a valid regular expression ({why}); escape a literal `[`, `(` or `\\` with a backslash"
+    )]
+    InvalidPattern {
+        function: &'static str,
+        pattern: String,
+        why: String,
+    },
+    /// A literal pattern that is not a string.
+    #[error("the pattern of {function}() must be a string, like '^task-[0-9]+$', not {literal}")]
+    PatternNotString {
+        function: &'static str,
+        literal: String,
+    },
+}
+
 /// The first problem with the function calls in `query`, said so a person can fix it.
-pub fn check(query: &JpQuery) -> Result<(), String> {
+pub fn check(query: &JpQuery) -> Result<(), FunctionError> {
     query.segments.iter().try_for_each(segment)
 }
 
-fn segment(s: &Segment) -> Result<(), String> {
+fn segment(s: &Segment) -> Result<(), FunctionError> {
     match s {
         Segment::Descendant(inner) => segment(inner),
         Segment::Selector(sel) => selector(sel),
@@ -28,14 +48,14 @@ fn segment(s: &Segment) -> Result<(), String> {
     }
 }
 
-fn selector(s: &Selector) -> Result<(), String> {
+fn selector(s: &Selector) -> Result<(), FunctionError> {
     match s {
         Selector::Filter(f) => filter(f),
         _ => Ok(()),
     }
 }
 
-fn filter(f: &Filter) -> Result<(), String> {
+fn filter(f: &Filter) -> Result<(), FunctionError> {
     match f {
         Filter::Or(all) | Filter::And(all) => all.iter().try_for_each(filter),
         Filter::Atom(FilterAtom::Filter { expr, .. }) => filter(expr),
@@ -44,20 +64,20 @@ fn filter(f: &Filter) -> Result<(), String> {
     }
 }
 
-fn comparison(c: &Comparison) -> Result<(), String> {
+fn comparison(c: &Comparison) -> Result<(), FunctionError> {
     let (left, right) = c.vals();
     comparable(left)?;
     comparable(right)
 }
 
-fn comparable(c: &Comparable) -> Result<(), String> {
+fn comparable(c: &Comparable) -> Result<(), FunctionError> {
     match c {
         Comparable::Function(f) => function(f),
         Comparable::Literal(_) | Comparable::SingularQuery(_) => Ok(()),
     }
 }
 
-fn test(t: &Test) -> Result<(), String> {
+fn test(t: &Test) -> Result<(), FunctionError> {
     match t {
         Test::RelQuery(segments) => segments.iter().try_for_each(segment),
         Test::AbsQuery(q) => check(q),
@@ -65,7 +85,7 @@ fn test(t: &Test) -> Result<(), String> {
     }
 }
 
-fn arg(a: &FnArg) -> Result<(), String> {
+fn arg(a: &FnArg) -> Result<(), FunctionError> {
     match a {
         FnArg::Literal(_) => Ok(()),
         FnArg::Test(t) => test(t),
@@ -73,7 +93,7 @@ fn arg(a: &FnArg) -> Result<(), String> {
     }
 }
 
-fn function(f: &TestFunction) -> Result<(), String> {
+fn function(f: &TestFunction) -> Result<(), FunctionError> {
     match f {
         TestFunction::Search(subject, pattern) => regex("search", subject, pattern),
         TestFunction::Match(subject, pattern) => regex("match", subject, pattern),
@@ -86,21 +106,27 @@ fn function(f: &TestFunction) -> Result<(), String> {
 
 /// A literal pattern must be a regular expression the `regex` crate compiles; one read from the
 /// data (`search(@.id, @.pattern)`) can only be judged when the filter runs.
-fn regex(name: &str, subject: &FnArg, pattern: &FnArg) -> Result<(), String> {
+fn regex(name: &'static str, subject: &FnArg, pattern: &FnArg) -> Result<(), FunctionError> {
     arg(subject)?;
     match pattern {
         FnArg::Literal(Literal::String(p)) => regex::Regex::new(p).map(|_| ()).map_err(|e| {
             let why = e.to_string();
             // The crate's message quotes the pattern with a caret line; its last line says why.
-            let why = why.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(&why);
-            format!(
-                "the pattern '{p}' of {name}() is not a valid regular expression ({}); escape a literal `[`, `(` or `\\` with a backslash",
-                why.trim().trim_start_matches("error: ")
-            )
+            let why = why
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(&why);
+            FunctionError::InvalidPattern {
+                function: name,
+                pattern: p.clone(),
+                why: why.trim().trim_start_matches("error: ").to_string(),
+            }
         }),
-        FnArg::Literal(other) => Err(format!(
-            "the pattern of {name}() must be a string, like '^task-[0-9]+$', not {other}"
-        )),
+        FnArg::Literal(other) => Err(FunctionError::PatternNotString {
+            function: name,
+            literal: other.to_string(),
+        }),
         other => arg(other),
     }
 }
@@ -112,19 +138,25 @@ mod tests {
     /// Regression: `search(@.id, '[')` passed `validate` and selected nothing.
     #[test]
     fn an_invalid_pattern_is_refused_at_load() {
-        let err = Predicate::parse("search(@.id, '[')").unwrap_err();
+        let err = Predicate::parse("search(@.id, '[')")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "`search(@.id, '[')`: the pattern '[' of search() is not a valid regular expression (unclosed character class); escape a literal `[`, `(` or `\\` with a backslash"
         );
-        let err = Predicate::parse("@.status == 'failed' && !match(@.id, 'a(b')").unwrap_err();
+        let err = Predicate::parse("@.status == 'failed' && !match(@.id, 'a(b')")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(
                 ": the pattern 'a(b' of match() is not a valid regular expression (unclosed group);"
             ),
             "{err}"
         );
-        let err = JsonPath::parse("$.tasks[?search(@.id, '[')]").unwrap_err();
+        let err = JsonPath::parse("$.tasks[?search(@.id, '[')]")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with(
                 "`$.tasks[?search(@.id, '[')]` is not a valid JSONPath: the pattern '[' of search()"
@@ -136,7 +168,7 @@ mod tests {
     #[test]
     fn a_pattern_that_is_not_a_string_is_refused() {
         assert_eq!(
-            Predicate::parse("search(@.id, 5)").unwrap_err(),
+            Predicate::parse("search(@.id, 5)").unwrap_err().to_string(),
             "`search(@.id, 5)`: the pattern of search() must be a string, like '^task-[0-9]+$', not 5"
         );
     }

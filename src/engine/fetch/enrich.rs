@@ -1,0 +1,138 @@
+//! Enrichment: each item a fetch found read again (`enrich:`), a few at a time, in the fetch's
+//! order; and [`Run::read_item`], the one read that verify and retry's checks use too.
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::answer::read_json;
+use super::{Item, Run, StepStop};
+use crate::http::Effect;
+use crate::playbook::compile::EnrichPlan;
+use crate::progress::{Counts, Event};
+use crate::report::{ItemOutcome, ItemReport};
+
+impl Run<'_> {
+    /// `items`, each read again by `plan` and its answer merged into (or put in place of) the
+    /// item; an item that cannot be read is reported failed and dropped.
+    pub(super) async fn enrich(
+        &mut self,
+        step: &str,
+        plan: &EnrichPlan,
+        items: Vec<Item>,
+        fields: &crate::playbook::compile::FieldsPlan,
+    ) -> Result<Vec<Item>, StepStop> {
+        let total = items.len() as u64;
+        let results: Vec<(usize, Item, Result<Value, ReadFailure>)> = {
+            let this = &*self;
+            futures_util::stream::iter(items.into_iter().enumerate())
+                .map(|(index, item)| async move {
+                    let result = this.read_item(plan, &item).await;
+                    (index, item, result)
+                })
+                .buffer_unordered(plan.concurrency.max(1))
+                .collect()
+                .await
+        };
+        let mut ordered = results;
+        ordered.sort_by_key(|(i, _, _)| *i);
+        let mut kept = Vec::new();
+        for (done, (_, mut item, result)) in (1u64..).zip(ordered) {
+            match result {
+                Ok(value) => {
+                    match (plan.merge, &mut item.raw, value) {
+                        (true, Value::Object(own), Value::Object(fresh)) => own.extend(fresh),
+                        (_, raw, fresh) => *raw = fresh,
+                    }
+                    item.reread(fields);
+                    kept.push(item);
+                }
+                Err(ReadFailure {
+                    message,
+                    abort: true,
+                    ..
+                }) => return Err(StepStop::Abort(message)),
+                Err(ReadFailure {
+                    message,
+                    http_status,
+                    attempts,
+                    ..
+                }) => {
+                    let message = self
+                        .redactor
+                        .redact(&format!("could not read the item: {message}"));
+                    self.report.items.push(ItemReport {
+                        id: item.id.clone(),
+                        label: item.label.clone(),
+                        status: item.status.clone(),
+                        outcome: ItemOutcome::Failed,
+                        http_status,
+                        attempts,
+                        message: Some(message),
+                        step: step.into(),
+                        request: None,
+                        new_id: None,
+                        chain: Vec::new(),
+                    });
+                }
+            }
+            self.progress.event(Event::StepProgress {
+                step: step.into(),
+                total: Some(total),
+                counts: Counts {
+                    done,
+                    ..Counts::default()
+                },
+            });
+        }
+        Ok(kept)
+    }
+
+    /// One item read again: its new value.
+    pub(in crate::engine) async fn read_item(
+        &self,
+        plan: &EnrichPlan,
+        item: &Item,
+    ) -> Result<Value, ReadFailure> {
+        let fail = |message: String, http_status, attempts, abort| ReadFailure {
+            message,
+            http_status,
+            attempts,
+            abort,
+        };
+        let req = self
+            .render_request(&plan.request, &self.item_ctx(item))
+            .map_err(|e| fail(e, None, 0, false))?;
+        let exchange = self
+            .http
+            .send(&req, Effect::Read, &self.plan.connection.backoff, None)
+            .await;
+        let status = exchange.response.as_ref().map(|r| r.status);
+        let attempts = exchange.attempts;
+        let cut_short = status.is_none() || exchange.error.is_some();
+        if cut_short && self.interrupted() {
+            return Err(fail("interrupted".into(), None, attempts, true));
+        }
+        match read_json(&req, &exchange, &self.redactor) {
+            Ok(json) => plan.item.first(json).cloned().ok_or_else(|| {
+                let m = format!(
+                    "{} {}: no item at {} in the answer",
+                    req.method,
+                    req.url,
+                    plan.item.source()
+                );
+                fail(m, status, attempts, false)
+            }),
+            Err(StepStop::Abort(m)) => Err(fail(m, status, attempts, true)),
+            Err(StepStop::Failed(m)) => Err(fail(m, status, attempts, false)),
+        }
+    }
+}
+
+/// Why one item could not be read again.
+pub(in crate::engine) struct ReadFailure {
+    pub(in crate::engine) message: String,
+    http_status: Option<u16>,
+    attempts: u32,
+    /// The run must stop (credentials refused).
+    abort: bool,
+}
