@@ -56,6 +56,14 @@ fn notifying(ids: &str, hook_base: &str, when: &str) -> String {
     .replace("name: test", "name: nightly")
 }
 
+/// `runbook play` of `text` against `api`, with the webhook's token set.
+fn play(text: &str, api: &FakeApi) -> Runbook {
+    Runbook::play(text).api(api).env("HOOK_TOKEN", HOOK_TOKEN)
+}
+
+/// The webhook served by the fake API itself.
+const LOCAL: &str = "{{ env('API_URL') }}";
+
 fn hooks(api: &FakeApi) -> Vec<crate::Recorded> {
     api.requests()
         .into_iter()
@@ -66,10 +74,7 @@ fn hooks(api: &FakeApi) -> Vec<crate::Recorded> {
 #[test]
 fn the_notification_carries_the_summary_and_no_output_holds_its_secret() {
     let api = api(StatusCode::OK);
-    let ran = Runbook::play(&notifying("ok1 bad1", "{{ env('API_URL') }}", "always"))
-        .api(&api)
-        .env("HOOK_TOKEN", HOOK_TOKEN)
-        .run();
+    let ran = play(&notifying("ok1 bad1", LOCAL, "always"), &api).run();
     ran.expect_code(1);
     let sent = hooks(&api);
     assert_eq!(sent.len(), 1, "sent once: {ran:?}");
@@ -99,10 +104,7 @@ fn the_notification_carries_the_summary_and_no_output_holds_its_secret() {
 #[test]
 fn an_aborted_run_still_notifies_with_its_reason_and_keeps_exit_3() {
     let api = api(StatusCode::OK);
-    let ran = Runbook::play(&notifying("auth1 ok1", "{{ env('API_URL') }}", "failure"))
-        .api(&api)
-        .env("HOOK_TOKEN", HOOK_TOKEN)
-        .run();
+    let ran = play(&notifying("auth1 ok1", LOCAL, "failure"), &api).run();
     ran.expect_code(3);
     let sent = hooks(&api);
     assert_eq!(sent.len(), 1, "{ran:?}");
@@ -117,9 +119,7 @@ fn an_aborted_run_still_notifies_with_its_reason_and_keeps_exit_3() {
 #[test]
 fn a_dry_run_sends_no_notification() {
     let api = api(StatusCode::OK);
-    let ran = Runbook::play(&notifying("ok1", "{{ env('API_URL') }}", "always"))
-        .api(&api)
-        .env("HOOK_TOKEN", HOOK_TOKEN)
+    let ran = play(&notifying("ok1", LOCAL, "always"), &api)
         .arg("--dry-run")
         .run();
     ran.expect_code(0);
@@ -134,10 +134,7 @@ fn a_dry_run_sends_no_notification() {
 #[test]
 fn when_failure_sends_nothing_after_a_run_that_succeeded() {
     let api = api(StatusCode::OK);
-    let ran = Runbook::play(&notifying("ok1", "{{ env('API_URL') }}", "failure"))
-        .api(&api)
-        .env("HOOK_TOKEN", HOOK_TOKEN)
-        .run();
+    let ran = play(&notifying("ok1", LOCAL, "failure"), &api).run();
     ran.expect_code(0);
     assert!(hooks(&api).is_empty(), "{ran:?}");
 }
@@ -150,10 +147,7 @@ fn an_undeliverable_notification_warns_and_leaves_the_exit_code_alone() {
         (dead.clone(), format!("{dead}/…: cannot connect")),
         (api.url(), format!("{}/…: answered HTTP 500", api.url())),
     ] {
-        let ran = Runbook::play(&notifying("ok1", &base, "always"))
-            .api(&api)
-            .env("HOOK_TOKEN", HOOK_TOKEN)
-            .run();
+        let ran = play(&notifying("ok1", &base, "always"), &api).run();
         ran.expect_code(0);
         assert!(
             ran.stderr.contains(&format!(
@@ -167,7 +161,7 @@ fn an_undeliverable_notification_warns_and_leaves_the_exit_code_alone() {
 
 #[test]
 fn a_notify_block_is_checked_at_load_with_its_line() {
-    let text = notifying("ok1", "{{ env('API_URL') }}", "always")
+    let text = notifying("ok1", LOCAL, "always")
         .replace("      notify:\n", "      notify:\n        method: FETCH\n");
     let ran = Runbook::validate(&text)
         .env("API_URL", "http://127.0.0.1:9")
@@ -178,8 +172,8 @@ fn a_notify_block_is_checked_at_load_with_its_line() {
         ran.stderr,
         "error: unknown HTTP method `FETCH`\n  --> playbook.yaml:12:17\n   |\n12 |         method: FETCH\n   |                 ^^^^^\n   = help: use POST, PUT, PATCH, GET or DELETE\n"
     );
-    let text = notifying("ok1", "{{ env('API_URL') }}", "always")
-        .replace("{{ summary.exit_code }}", "{{ item.id }}");
+    let text =
+        notifying("ok1", LOCAL, "always").replace("{{ summary.exit_code }}", "{{ item.id }}");
     let ran = Runbook::validate(&text)
         .env("API_URL", "http://127.0.0.1:9")
         .env("HOOK_TOKEN", HOOK_TOKEN)
@@ -236,13 +230,10 @@ fn a_hook_that_never_answers_is_given_up_after_its_timeout() {
             .route("/tasks/{id}/retry", post(|| async { StatusCode::OK }))
             .route("/hook/{token}", post(std::future::pending::<StatusCode>)),
     );
-    let text = notifying("ok1", "{{ env('API_URL') }}", "always")
+    let text = notifying("ok1", LOCAL, "always")
         .replace("      notify:\n", "      notify:\n        timeout: 300ms\n");
     let started = std::time::Instant::now();
-    let ran = Runbook::play(&text)
-        .api(&api)
-        .env("HOOK_TOKEN", HOOK_TOKEN)
-        .run();
+    let ran = play(&text, &api).run();
     ran.expect_code(0);
     assert!(
         ran.stderr.contains(&format!(
