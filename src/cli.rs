@@ -37,9 +37,13 @@ pub enum Command {
         /// Retry at most N items.
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
-        /// Write a report; the format follows the extension (.json, .md). Repeatable.
+        /// Write a report; the format follows the extension (.json, .md, .xml for JUnit, .prom for
+        /// Prometheus). Repeatable.
         #[arg(short = 'o', long = "output", value_name = "PATH")]
         outputs: Vec<PathBuf>,
+        /// Do not append the Markdown report to $GITHUB_STEP_SUMMARY.
+        #[arg(long)]
+        no_step_summary: bool,
         /// Requests in flight at once for retry steps (overrides the playbook).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
         concurrency: Option<u64>,
@@ -84,6 +88,9 @@ pub enum Command {
         /// Write a report; the format follows the extension (.json, .md). Repeatable.
         #[arg(short = 'o', long = "output", value_name = "PATH")]
         outputs: Vec<PathBuf>,
+        /// Do not append the Markdown report to $GITHUB_STEP_SUMMARY.
+        #[arg(long)]
+        no_step_summary: bool,
         /// Requests in flight at once.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
         concurrency: Option<u64>,
@@ -133,7 +140,7 @@ pub enum Command {
         run_id: String,
         #[arg(long, value_name = "PATH", default_value = runbook::ledger::DEFAULT_PATH)]
         ledger: PathBuf,
-        /// Write the report; the format follows the extension (.json, .md). Repeatable.
+        /// Write the report; the format follows the extension (.json, .md, .xml, .prom). Repeatable.
         #[arg(short = 'o', long = "output", value_name = "PATH")]
         outputs: Vec<PathBuf>,
     },
@@ -255,6 +262,7 @@ impl Args {
                 dry_run,
                 limit,
                 outputs,
+                no_step_summary,
                 concurrency,
                 quiet,
                 verbose,
@@ -269,6 +277,7 @@ impl Args {
                 dry_run,
                 limit,
                 outputs,
+                step_summary: !no_step_summary,
                 concurrency: concurrency.map(|c| c as usize),
                 progress: progress_mode(quiet),
                 verbose,
@@ -285,6 +294,7 @@ impl Args {
                 dry_run,
                 again,
                 outputs,
+                no_step_summary,
                 concurrency,
                 quiet,
                 verbose,
@@ -312,6 +322,7 @@ impl Args {
                     dry_run,
                     limit: None,
                     outputs,
+                    step_summary: !no_step_summary,
                     concurrency: concurrency.map(|c| c as usize),
                     progress: progress_mode(quiet),
                     verbose,

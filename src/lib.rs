@@ -12,6 +12,7 @@ pub mod jsonpath;
 mod jsonpath_functions;
 pub mod ledger;
 pub mod lock;
+pub mod notify;
 pub mod oneoff;
 pub mod playbook;
 pub mod progress;

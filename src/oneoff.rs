@@ -200,6 +200,7 @@ mod tests {
                 dry_run: false,
                 limit: None,
                 outputs: Vec::new(),
+                step_summary: false,
                 concurrency: None,
                 progress: crate::commands::ProgressMode::Quiet,
                 verbose: false,

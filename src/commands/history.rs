@@ -19,8 +19,7 @@ pub(crate) fn history(
         .map(|given| playbook_name(&opened, given))
         .transpose()
         .map_err(CommandError::Aborted)?;
-    let runs = opened
-        .runs(name.as_deref(), limit)?;
+    let runs = opened.runs(name.as_deref(), limit)?;
     if json {
         return print_stdout(&json_lines(&runs));
     }

@@ -31,6 +31,8 @@ pub struct PlayConfig {
     pub dry_run: bool,
     pub limit: Option<u64>,
     pub outputs: Vec<PathBuf>,
+    /// Append the Markdown report to `$GITHUB_STEP_SUMMARY` when it is set.
+    pub step_summary: bool,
     pub concurrency: Option<usize>,
     pub progress: ProgressMode,
     pub verbose: bool,
@@ -79,12 +81,23 @@ pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32,
     )
     .await
     .map_err(|e| CommandError::Invalid(e.to_string()))?;
-    let run_id = run.report.run_id.clone();
-    let code = report(config, &plan, run.report, run.files, redactor);
+    let code = report(config, &plan, &run.report, run.files, redactor);
     // The code is final once the reports are written: `history` shows it.
-    if let Some(Err(e)) = exit_ledger.map(|l| l.record_exit_code(&run_id, code)) {
+    if let Some(Err(e)) = exit_ledger.map(|l| l.record_exit_code(&run.report.run_id, code)) {
         eprintln!("warning: the run's exit code is not in the ledger: {e}");
     }
+    let summary_title = plan.steps.iter().find_map(|s| match &s.kind {
+        crate::playbook::compile::StepKind::Report(r) => r.title.clone(),
+        _ => None,
+    });
+    crate::report::github::publish(
+        &run.report,
+        summary_title.as_deref(),
+        redactor,
+        config.step_summary,
+    );
+    let quiet = config.progress == ProgressMode::Quiet;
+    crate::notify::send_all(&plan, &run.report, code, redactor, quiet).await;
     watcher.abort();
     if let Some(s) = sandbox {
         s.shutdown().await;
@@ -224,7 +237,7 @@ fn progress(config: &PlayConfig, redactor: &Redactor) -> Arc<dyn Progress> {
 fn report(
     config: &PlayConfig,
     plan: &Plan,
-    report: RunReport,
+    report: &RunReport,
     mut files: Vec<(PathBuf, Option<String>)>,
     redactor: &Redactor,
 ) -> i32 {

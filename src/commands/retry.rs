@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
-use crate::secrets::Redactor;
 use crate::oneoff::{self, DIR, RetryConfig};
+use crate::secrets::Redactor;
 
 /// Write the one-off playbook where errors can point at it.
 fn write_playbook(provider: &str, text: &str) -> std::io::Result<PathBuf> {
@@ -15,10 +15,7 @@ fn write_playbook(provider: &str, text: &str) -> std::io::Result<PathBuf> {
 }
 
 /// `runbook retry`: build the one-off playbook and play it. Exit codes as `play`.
-pub(crate) async fn retry(
-    config: RetryConfig,
-    redactor: &Redactor,
-) -> Result<i32, CommandError> {
+pub(crate) async fn retry(config: RetryConfig, redactor: &Redactor) -> Result<i32, CommandError> {
     let text = oneoff::playbook(&config).map_err(|e| CommandError::Invalid(e.to_string()))?;
     let path = write_playbook(&config.provider, &text).map_err(|e| {
         CommandError::Aborted(format!(

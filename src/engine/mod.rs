@@ -168,6 +168,7 @@ pub async fn run(
     );
     let report = RunReport {
         playbook: plan.name.clone(),
+        provider: plan.provider.name().to_string(),
         run_id,
         dry_run: options.dry_run,
         started_at: rfc3339(now),

@@ -84,7 +84,11 @@ pub fn render(
     })
 }
 
-fn render_body(templates: &Templates, body: &BodyTemplate, ctx: &Ctx) -> Result<Value, String> {
+pub(crate) fn render_body(
+    templates: &Templates,
+    body: &BodyTemplate,
+    ctx: &Ctx,
+) -> Result<Value, String> {
     Ok(match body {
         BodyTemplate::Literal(v) => v.clone(),
         BodyTemplate::Text(t) => templates.render_value(t, ctx)?,

@@ -6,3 +6,4 @@ pub mod compile;
 pub(crate) mod layer;
 pub mod load;
 pub mod model;
+pub mod notify;

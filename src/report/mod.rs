@@ -1,9 +1,13 @@
 //! What a run produced, and its renderings: the terminal table, JSON (a stable format that other
-//! tools read) and Markdown (ready for a CI job summary). The report is built from the run's
-//! results only; it never reads the network.
+//! tools read), Markdown (ready for a CI job summary), JUnit XML (for CI dashboards), Prometheus
+//! text (for alerting) and GitHub Actions annotations. The report is built from the run's results
+//! only; it never reads the network.
 
+pub mod github;
 pub mod json;
+pub mod junit;
 pub mod markdown;
+pub mod metrics;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// File extensions a report can be written as.
-pub const EXTENSIONS: &[&str] = &["json", "md"];
+pub const EXTENSIONS: &[&str] = &["json", "md", "xml", "prom"];
 
 pub fn is_known_extension(ext: &str) -> bool {
     EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
@@ -180,6 +184,9 @@ pub struct StepError {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
     pub playbook: String,
+    /// The provider adapter the playbook ran with (empty in reports stored before it was recorded).
+    #[serde(default)]
+    pub provider: String,
     pub run_id: String,
     pub dry_run: bool,
     pub started_at: String,
@@ -290,6 +297,18 @@ impl RunReport {
     }
 }
 
+/// How long the run took, in seconds (0 when its times cannot be read).
+pub(crate) fn duration_seconds(report: &RunReport) -> f64 {
+    let at = |text: &str| text.parse::<jiff::Timestamp>().ok();
+    match (at(&report.started_at), at(&report.finished_at)) {
+        (Some(start), Some(end)) => {
+            let nanos = end.as_nanosecond() - start.as_nanosecond();
+            (nanos.max(0) as f64) / 1e9
+        }
+        _ => 0.0,
+    }
+}
+
 /// Render `report` in the format `path`'s extension names.
 pub fn render_for(path: &Path, report: &RunReport, title: Option<&str>) -> Result<String, String> {
     let ext = path
@@ -300,6 +319,12 @@ pub fn render_for(path: &Path, report: &RunReport, title: Option<&str>) -> Resul
     match ext.as_str() {
         "json" => Ok(json::render(report)),
         "md" => Ok(markdown::render(report, title)),
+        "xml" => Ok(junit::render(report)),
+        // The last success is carried over from the file being replaced (see `metrics`).
+        "prom" => Ok(metrics::render(
+            report,
+            std::fs::read_to_string(path).ok().as_deref(),
+        )),
         _ => Err(format!(
             "cannot tell the report format of {}: end the file name with one of {}",
             path.display(),

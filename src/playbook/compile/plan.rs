@@ -281,4 +281,5 @@ pub struct VerifyPlan {
 pub struct ReportPlan {
     pub files: Vec<Template>,
     pub title: Option<String>,
+    pub notify: Option<crate::playbook::notify::NotifyPlan>,
 }

@@ -5,10 +5,13 @@
 use super::plan::ReportPlan;
 use super::{Compiler, broken_help};
 use crate::playbook::model;
+use crate::playbook::notify::{DEFAULT_TIMEOUT, Notify, NotifyPlan};
 use crate::template::{Trial, context};
 
 /// Names a report file name may use: the vars and the run (`run.id`, `run.playbook`, …).
 const ROOTS_REPORT: &[&str] = &["vars", "run"];
+/// Names a notification may use: the vars, the run and its summary.
+const ROOTS_NOTIFY: &[&str] = &["vars", "run", "summary"];
 
 impl Compiler<'_> {
     pub(super) fn report(&mut self, r: &model::Report) -> Option<ReportPlan> {
@@ -55,9 +58,50 @@ impl Compiler<'_> {
             }
             files.push(t);
         }
+        let notify = self.optional(r.notify.as_ref(), |c, n| c.notify(n))?;
         Some(ReportPlan {
             files,
             title: r.title.clone(),
+            notify,
+        })
+    }
+
+    /// The `notify:` request: its method checked, its templates compiled over vars, run, summary.
+    fn notify(&mut self, n: &Notify) -> Option<NotifyPlan> {
+        let method = match &n.method {
+            None => reqwest::Method::POST,
+            Some(m) => match m.value.to_ascii_uppercase().as_str() {
+                "POST" => reqwest::Method::POST,
+                "PUT" => reqwest::Method::PUT,
+                "PATCH" => reqwest::Method::PATCH,
+                "GET" => reqwest::Method::GET,
+                "DELETE" => reqwest::Method::DELETE,
+                _ => {
+                    return self.error(
+                        self.sources.place(m),
+                        format!("unknown HTTP method `{}`", m.value),
+                        Some("use POST, PUT, PATCH, GET or DELETE".into()),
+                    );
+                }
+            },
+        };
+        let url = self.template(&n.url, ROOTS_NOTIFY)?;
+        let mut headers = Vec::new();
+        for (name, value) in &n.headers {
+            headers.push((name.clone(), self.template(value, ROOTS_NOTIFY)?));
+        }
+        let body = n
+            .body
+            .as_ref()
+            .map(|b| self.body(&b.value, b, ROOTS_NOTIFY));
+        let timeout = self.span_or(&n.timeout, DEFAULT_TIMEOUT)?;
+        Some(NotifyPlan {
+            method,
+            url,
+            headers,
+            body,
+            when: n.when,
+            timeout,
         })
     }
 }

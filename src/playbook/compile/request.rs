@@ -113,7 +113,12 @@ impl Compiler<'_> {
     }
 
     /// A JSON body: a string holding a tag is a template, everything else is sent as written.
-    fn body(&mut self, value: &Value, at: &Spanned<Value>, roots: &[&str]) -> BodyTemplate {
+    pub(super) fn body(
+        &mut self,
+        value: &Value,
+        at: &Spanned<Value>,
+        roots: &[&str],
+    ) -> BodyTemplate {
         match value {
             Value::String(s) if s.contains("{{") || s.contains("{%") => {
                 let spanned = Spanned::new(s.clone(), at.referenced, at.defined);

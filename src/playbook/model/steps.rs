@@ -323,11 +323,16 @@ pub struct Filter {
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// Files to write; the format follows the extension (`.json`, `.md`). Templates.
+    /// Files to write; the format follows the extension (`.json`, `.md`, `.xml` for JUnit, `.prom`
+    /// for Prometheus). Templates.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub files: Vec<Spanned<String>>,
     /// Title of the Markdown report (default: the playbook's name).
     #[serde(default)]
     pub title: Option<String>,
+    /// A request sent at the end of the run (also when it aborted) with its summary: a Slack or
+    /// Teams webhook, any URL.
+    #[serde(default)]
+    pub notify: Option<crate::playbook::notify::Notify>,
 }
