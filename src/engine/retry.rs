@@ -130,7 +130,7 @@ impl Run<'_> {
             kind: "retry",
             total: Some(total),
         });
-        let (to_send, mut settled) = self.triage(plan, input).await;
+        let (to_send, mut without_request) = self.triage(plan, input).await;
         // The guards count what would be sent: on --resume, not what the run already handled.
         self.check_blast_radius(to_send.len() as u64)?;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
@@ -183,8 +183,8 @@ impl Run<'_> {
             }
         }
         done_list.sort_by_key(|d| d.index);
-        settled.index = usize::MAX;
-        done_list.push(settled);
+        without_request.index = usize::MAX;
+        done_list.push(without_request);
         let mut abort = None;
         let mut handled = Vec::new();
         for done in done_list {
@@ -255,10 +255,10 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Sort the step's items: those to send, and those settled without a request (handled by the
+    /// Sort the step's items: those to send, and those decided without a request (handled by the
     /// run being resumed, in flight then and now checked, over budget, outside `only_status`).
     async fn triage(&self, plan: &RetryPlan, input: Vec<Item>) -> (Vec<Item>, Done) {
-        let mut settled = Done::new(0);
+        let mut without_request = Done::new(0);
         let mut to_send = Vec::new();
         let since = plan.budget.and_then(|(_, per)| {
             let per = jiff::SignedDuration::try_from(per.0).ok()?;
@@ -279,7 +279,7 @@ impl Run<'_> {
                         "handled by the resumed run ({}): not sent again",
                         message.as_deref().unwrap_or(outcome.as_str())
                     );
-                    settled.push(item, outcome, Some(note));
+                    without_request.push(item, outcome, Some(note));
                     continue;
                 }
                 Some(Past::InFlight) if !self.options.dry_run => {
@@ -289,13 +289,13 @@ impl Run<'_> {
                                 "in flight when the resumed run stopped; the provider now shows {status}: it was carried out"
                             );
                             self.resolve_in_flight(&item.id, &note);
-                            settled.push(item, ItemOutcome::Retried, Some(note));
+                            without_request.push(item, ItemOutcome::Retried, Some(note));
                             continue;
                         }
                         Some(Checked::NotCarriedOut) => not_carried_out = true,
                         Some(Checked::Unreadable(_)) | None if !self.options.retry_unknown => {
                             let note = "in flight when the resumed run stopped and its status cannot be checked: not sent again (--retry-unknown sends it)";
-                            settled.push(item, ItemOutcome::Unknown, Some(note.into()));
+                            without_request.push(item, ItemOutcome::Unknown, Some(note.into()));
                             continue;
                         }
                         Some(Checked::Unreadable(_)) | None => {}
@@ -307,14 +307,14 @@ impl Run<'_> {
             if let Some(next) = lineage.as_ref().and_then(|l| l.next.as_ref()) {
                 // Its chain continues at the new work: only the chain's head may be retried.
                 let note = format!("retried before as {} in run {}", next.new_id, next.run_id);
-                settled.push(item, ItemOutcome::Skipped, Some(note));
+                without_request.push(item, ItemOutcome::Skipped, Some(note));
                 continue;
             }
             if let Some(run) = self.unanswered_new_work(plan, &item.id, not_carried_out) {
                 let note = format!(
                     "a retry sent in run {run} got no answer and may have created new work that runbook never learned of: not sent again (check the provider; --retry-unknown sends it)"
                 );
-                settled.push(item, ItemOutcome::Unknown, Some(note));
+                without_request.push(item, ItemOutcome::Unknown, Some(note));
                 continue;
             }
             if let (Some((max, per)), Some(since), Some(ledger)) =
@@ -334,7 +334,7 @@ impl Run<'_> {
                     let note = format!(
                         "{what} retried {used} times in the last {per} (budget {max}): not retried again"
                     );
-                    settled.push(item, ItemOutcome::Chronic, Some(note));
+                    without_request.push(item, ItemOutcome::Chronic, Some(note));
                     continue;
                 }
             }
@@ -347,12 +347,12 @@ impl Run<'_> {
                 let list = plan.only_status.as_deref().unwrap_or_default().join(", ");
                 let note =
                     format!("status {status} is not one selected for retry ({list}); not sent");
-                settled.push(item, ItemOutcome::Skipped, Some(note));
+                without_request.push(item, ItemOutcome::Skipped, Some(note));
                 continue;
             }
             to_send.push(item);
         }
-        (to_send, settled)
+        (to_send, without_request)
     }
 
     /// Where `id` stands in its chain of retries into new work; `None` without a ledger (or when

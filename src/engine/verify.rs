@@ -11,8 +11,9 @@ use crate::playbook::compile::VerifyPlan;
 use crate::progress::{Counts, Event};
 use crate::report::ItemOutcome;
 
-/// Where one item's work stands after a poll.
-enum Settled {
+/// What one poll found of an item's work. (Not "settled": that word is the sandbox's, for its
+/// emulated work finishing; here the poll's result is one of four.)
+enum PollResult {
     Recovered(String),
     StillFailing(String),
     /// Not final yet (or unreadable): the status or the error.
@@ -46,9 +47,10 @@ impl Run<'_> {
         let mut waiting: Vec<(Item, String)> =
             input.into_iter().map(|i| (i, String::new())).collect();
         let mut counts = Counts::default();
-        let mut settled: Vec<(Item, ItemOutcome, String)> = Vec::new();
+        // Items whose verification ended: recovered, still failing, or pending at the deadline.
+        let mut finished: Vec<(Item, ItemOutcome, String)> = Vec::new();
         loop {
-            let polled: Vec<(Item, String, Settled)> = {
+            let polled: Vec<(Item, String, PollResult)> = {
                 let this = &*self;
                 let limiter = limiter.as_ref();
                 futures_util::stream::iter(waiting.drain(..))
@@ -62,24 +64,24 @@ impl Run<'_> {
             };
             for (item, last, state) in polled {
                 match state {
-                    Settled::Recovered(s) => {
+                    PollResult::Recovered(s) => {
                         counts.retried += 1;
-                        settled.push((item, ItemOutcome::Recovered, format!("settled {s}")));
+                        finished.push((item, ItemOutcome::Recovered, format!("settled {s}")));
                     }
-                    Settled::StillFailing(s) => {
+                    PollResult::StillFailing(s) => {
                         counts.failed += 1;
-                        settled.push((
+                        finished.push((
                             item,
                             ItemOutcome::StillFailing,
                             format!("failed again: {s}"),
                         ));
                     }
-                    Settled::NotYet(s) => waiting.push((item, s)),
+                    PollResult::NotYet(s) => waiting.push((item, s)),
                     // The last status read stands.
-                    Settled::Stopped => waiting.push((item, last)),
+                    PollResult::Stopped => waiting.push((item, last)),
                 }
             }
-            counts.done = settled.len() as u64;
+            counts.done = finished.len() as u64;
             self.progress.event(Event::StepProgress {
                 step: step.into(),
                 total: Some(total),
@@ -113,10 +115,10 @@ impl Run<'_> {
                     crate::units::Span(plan.timeout)
                 )
             };
-            settled.push((item, ItemOutcome::Pending, message));
+            finished.push((item, ItemOutcome::Pending, message));
         }
         let mut out = Vec::new();
-        for (item, outcome, message) in settled {
+        for (item, outcome, message) in finished {
             if let Some(report) = self
                 .report
                 .items
@@ -148,16 +150,21 @@ impl Run<'_> {
         Ok(out)
     }
 
-    async fn poll(&self, plan: &VerifyPlan, item: &Item, limiter: Option<&RateLimiter>) -> Settled {
+    async fn poll(
+        &self,
+        plan: &VerifyPlan,
+        item: &Item,
+        limiter: Option<&RateLimiter>,
+    ) -> PollResult {
         if let Some(limiter) = limiter
             && limiter.acquire(self.http.stop()).await.is_err()
         {
-            return Settled::Stopped;
+            return PollResult::Stopped;
         }
         let fresh = match self.read_item(&plan.read, item).await {
             Ok(v) => v,
-            Err(_) if self.interrupted() => return Settled::Stopped,
-            Err(failure) => return Settled::NotYet(format!("read failed: {}", failure.message)),
+            Err(_) if self.interrupted() => return PollResult::Stopped,
+            Err(failure) => return PollResult::NotYet(format!("read failed: {}", failure.message)),
         };
         let mut now = item.clone();
         match (&mut now.raw, fresh) {
@@ -167,15 +174,15 @@ impl Run<'_> {
         now.reread(&plan.fields);
         let status = now.status.unwrap_or_default();
         if plan.success.contains(&status) {
-            Settled::Recovered(status)
+            PollResult::Recovered(status)
         } else if plan.failure.contains(&status) {
             let why = now
                 .message
                 .map(|m| format!("{status} ({m})"))
                 .unwrap_or(status);
-            Settled::StillFailing(why)
+            PollResult::StillFailing(why)
         } else {
-            Settled::NotYet(format!("status {status}"))
+            PollResult::NotYet(format!("status {status}"))
         }
     }
 }
