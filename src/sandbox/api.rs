@@ -12,7 +12,7 @@
 //!   an `.await`.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -20,6 +20,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::seeding::Seeding;
+use super::state::lock;
 
 /// One emulated provider API, served under `/<name>`.
 pub(crate) trait EmulatedApi: Any + Send + Sync {
@@ -29,15 +30,24 @@ pub(crate) trait EmulatedApi: Any + Send + Sync {
     /// The credentials a client of this API needs, as (environment variable, value).
     fn credentials(&self) -> Vec<(&'static str, &'static str)>;
 
+    /// The API's task store, behind its lock.
+    fn store(&self) -> &dyn StoreCell;
+
     /// Replaces the API's data with freshly seeded data; switches set through the
     /// [`super::Sandbox`] handle go back to their defaults.
-    fn seed(&self, seeding: &Seeding);
+    fn seed(&self, seeding: &Seeding) {
+        self.store().reseed(seeding);
+    }
 
     /// The API's tasks as JSON, each with `sandbox_settles_to` (see [`super::Sandbox::tasks`]).
-    fn snapshot(&self) -> Vec<Value>;
+    fn snapshot(&self) -> Vec<Value> {
+        self.store().snapshot()
+    }
 
     /// (id, final status) of the items a retry put in motion that have settled, in list order.
-    fn settled(&self) -> Vec<(String, String)>;
+    fn settled(&self) -> Vec<(String, String)> {
+        self.store().settled()
+    }
 
     /// The API's routes, relative to its prefix.
     fn router(self: Arc<Self>) -> Router;
@@ -45,6 +55,40 @@ pub(crate) trait EmulatedApi: Any + Send + Sync {
     /// The answer to an injected rate-limit fault in this API's dialect; `retry_after` is the
     /// `Retry-After` value the sandbox announces, for APIs whose real servers send one.
     fn rate_limited(&self, request_headers: &HeaderMap, retry_after: &str) -> Response;
+}
+
+/// An API's task store, what the sandbox asks of it through [`EmulatedApi`].
+pub(crate) trait TaskStore: Send + 'static {
+    /// Replaces the data with freshly seeded data.
+    fn reseed(&mut self, seeding: &Seeding);
+
+    /// The tasks as JSON, each with `sandbox_settles_to`.
+    fn snapshot(&self) -> Vec<Value>;
+
+    /// (id, final status) of the items a retry put in motion that have settled, in list order.
+    fn settled(&self) -> Vec<(String, String)>;
+}
+
+/// A [`TaskStore`] behind its lock, as a trait object the default methods of [`EmulatedApi`] can
+/// reach; each call holds the lock for its own length only.
+pub(crate) trait StoreCell: Send + Sync {
+    fn reseed(&self, seeding: &Seeding);
+    fn snapshot(&self) -> Vec<Value>;
+    fn settled(&self) -> Vec<(String, String)>;
+}
+
+impl<S: TaskStore> StoreCell for Mutex<S> {
+    fn reseed(&self, seeding: &Seeding) {
+        lock(self).reseed(seeding);
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        lock(self).snapshot()
+    }
+
+    fn settled(&self) -> Vec<(String, String)> {
+        lock(self).settled()
+    }
 }
 
 /// The API of type `T` among `apis`, each one in order (Beam is served twice).

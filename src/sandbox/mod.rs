@@ -9,7 +9,12 @@
 //! shows in progress for `settle_reads` reads, then succeeded or, for one item in five, failed
 //! again. Control endpoints for out-of-process users, never journaled nor faulted:
 //! `GET /_sandbox/requests`, `GET /_sandbox/violations` (Retry-After violations),
-//! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}`.
+//! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}` (`server.rs`).
+//!
+//! Each API is one folder implementing [`api::EmulatedApi`] and one line in [`registry`]; the
+//! sandbox knows them only through that trait. The shared modules (`api`, `config`, `fastapi`,
+//! `faults`, `record`, `reply`, `seeding`, `server`, `settle`, `state`, `time`) never import an API,
+//! and an API imports only shared modules, never this file nor another API.
 //!
 //! Invariants:
 //! - Only loopback is bound.

@@ -64,13 +64,9 @@ async fn control_violations(State(control): State<Control>) -> Response {
     )
 }
 
-/// The API a control path names; `Err` holds the name when there is none.
-fn named_api(
-    control: &Control,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<Arc<dyn EmulatedApi>, String> {
-    let name = name.map(|Path(name)| name).unwrap_or_default();
-    api::named(&control.apis, &name).cloned().ok_or(name)
+/// The API name a control path holds (empty when the path does not parse).
+fn path_name(name: Result<Path<String>, PathRejection>) -> String {
+    name.map(|Path(name)| name).unwrap_or_default()
 }
 
 /// The 404 for a control path naming no API.
@@ -85,9 +81,10 @@ async fn control_tasks(
     State(control): State<Control>,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    match named_api(&control, name) {
-        Ok(api) => reply::json(StatusCode::OK, json!(api.snapshot())),
-        Err(name) => no_such_api(&name),
+    let name = path_name(name);
+    match api::named(&control.apis, &name) {
+        Some(api) => reply::json(StatusCode::OK, json!(api.snapshot())),
+        None => no_such_api(&name),
     }
 }
 
@@ -96,9 +93,9 @@ async fn control_ids(
     State(control): State<Control>,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let api = match named_api(&control, name) {
-        Ok(api) => api,
-        Err(name) => return no_such_api(&name),
+    let name = path_name(name);
+    let Some(api) = api::named(&control.apis, &name) else {
+        return no_such_api(&name);
     };
     let ids: Vec<serde_json::Value> = api
         .snapshot()

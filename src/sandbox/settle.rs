@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// One item in this many (rounded up) of those a retry can be applied to settles to failure.
@@ -82,6 +83,62 @@ impl Rule {
         let count = u64::try_from(count.max(1)).unwrap_or(u64::MAX);
         usize::try_from(draw(self.seed, api, id, 1) % count).unwrap_or(0)
     }
+}
+
+/// (id, status) of the items that a retry put in motion and that have settled, in list order;
+/// `items` yields each item's progress, id and status as the API writes it.
+pub(crate) fn settled<'a, S: ToString>(
+    items: impl Iterator<Item = (Progress, &'a str, S)>,
+) -> Vec<(String, String)> {
+    items
+        .filter(|(progress, _, _)| progress.is_settled())
+        .map(|(_, id, status)| (id.to_owned(), status.to_string()))
+        .collect()
+}
+
+/// Every item as `show` writes it for a snapshot, with `sandbox_settles_to`: how a retry of it
+/// ends (`null` for an item that cannot be retried and is not in motion).
+pub(crate) fn snapshot<T, S: serde::Serialize>(
+    items: &[T],
+    show: impl Fn(&T) -> Value,
+    settles_to: impl Fn(&T) -> Option<S>,
+) -> Vec<Value> {
+    items
+        .iter()
+        .map(|item| {
+            let mut value = show(item);
+            value["sandbox_settles_to"] = serde_json::json!(settles_to(item));
+            value
+        })
+        .collect()
+}
+
+/// An item whose get-one read moves it on in one step: in progress, then settled ([`read`]).
+pub(crate) trait Settles {
+    /// The item's id and its progress.
+    fn motion(&mut self) -> (&str, &mut Progress);
+    /// Shows the item in progress as of `now` (a read while it moves).
+    fn show_in_progress(&mut self, now: i64);
+    /// Shows the final status its fate decides as of `now`; `rule` picks its failure details.
+    fn show_settled(&mut self, rule: Rule, now: i64);
+}
+
+/// Reads item `id` of `items` through its get-one endpoint, moving it on if a retry put it in
+/// motion; `None` when there is no such item.
+pub(crate) fn read<'a, T: Settles>(
+    items: &'a mut [T],
+    id: &str,
+    rule: Rule,
+    now: i64,
+) -> Option<&'a T> {
+    let index = items.iter_mut().position(|item| item.motion().0 == id)?;
+    let item = &mut items[index];
+    match item.motion().1.read(rule) {
+        Some(Step::InProgress { .. }) => item.show_in_progress(now),
+        Some(Step::Settle) => item.show_settled(rule, now),
+        None => {}
+    }
+    Some(item)
 }
 
 /// Where an item stands with respect to retries made through the sandbox.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::model::{Status, Task};
 use super::{Beam, MAX_PAGE_SIZE};
-use crate::sandbox::reply::{self, QueryParams, shown};
+use crate::sandbox::reply::{self, QueryParams, RequestError, shown};
 use crate::sandbox::state::lock;
 use crate::sandbox::time::parse_instant;
 
@@ -77,9 +77,9 @@ impl ListQuery {
     fn parse(raw: Option<&str>) -> Result<ListQuery, Vec<String>> {
         let query = QueryParams::parse(raw);
         let mut problems = Vec::new();
-        let mut note = |result: Result<u64, String>, default: u64| {
+        let mut note = |result: Result<u64, RequestError>, default: u64| {
             result.unwrap_or_else(|problem| {
-                problems.push(problem);
+                problems.push(problem.to_string());
                 default
             })
         };
@@ -136,14 +136,7 @@ impl ListQuery {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let text = |key: &str| {
-            query
-                .one(key)
-                .ok()
-                .flatten()
-                .filter(|value| !value.is_empty())
-                .map(str::to_owned)
-        };
+        let text = |key: &str| query.given(key).map(str::to_owned);
         Ok(ListQuery {
             page_num,
             page_size,
@@ -297,7 +290,8 @@ pub(super) async fn retry_task(
     body: Bytes,
 ) -> Answer {
     state.authorize(&headers)?;
-    let body = reply::json_body(&body, Value::Null).map_err(NestError::bad_request)?;
+    let body = reply::json_body(&body, Value::Null)
+        .map_err(|error| NestError::bad_request(error.to_string()))?;
     let Some(id) = body.get("taskId").and_then(Value::as_str) else {
         return Err(NestError::bad_request(vec!["taskId must be a string"]));
     };

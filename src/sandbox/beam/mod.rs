@@ -37,12 +37,11 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::sandbox::api::EmulatedApi;
+use crate::sandbox::api::{EmulatedApi, StoreCell};
 use crate::sandbox::faults;
 use crate::sandbox::reply;
-use crate::sandbox::seeding::Seeding;
 use crate::sandbox::state::{Shared, lock};
 use handlers::NestError;
 use store::Store;
@@ -107,7 +106,7 @@ impl Beam {
         Beam {
             shared,
             workspace,
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::empty(workspace)),
         }
     }
 
@@ -150,16 +149,8 @@ impl EmulatedApi for Beam {
         }
     }
 
-    fn seed(&self, seeding: &Seeding) {
-        *lock(&self.store) = Store::seeded(self.workspace, seeding);
-    }
-
-    fn snapshot(&self) -> Vec<Value> {
-        lock(&self.store).snapshot()
-    }
-
-    fn settled(&self) -> Vec<(String, String)> {
-        lock(&self.store).settled()
+    fn store(&self) -> &dyn StoreCell {
+        &self.store
     }
 
     fn router(self: Arc<Self>) -> Router {

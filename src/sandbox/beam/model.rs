@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::sandbox::settle::{Fate, Progress};
+use crate::sandbox::settle::{Fate, Progress, Rule, Settles};
 use crate::sandbox::time::rfc3339_ending;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,8 @@ impl Status {
 #[derive(Debug, Clone)]
 pub(super) struct Task {
     pub(super) id: String,
+    /// The sandbox API (host) serving the task: `beam` or `beam-prod`.
+    pub(super) host: &'static str,
     pub(super) agent_id: &'static str,
     pub(super) custom_id: String,
     pub(super) objective: String,
@@ -166,5 +168,25 @@ pub(super) fn settled_status(fate: Fate) -> Status {
     match fate {
         Fate::Success => Status::Completed,
         Fate::Failure => Status::Failed,
+    }
+}
+
+impl Settles for Task {
+    fn motion(&mut self) -> (&str, &mut Progress) {
+        (&self.id, &mut self.progress)
+    }
+
+    fn show_in_progress(&mut self, now: i64) {
+        if self.status != Status::InProgress {
+            self.status = Status::InProgress;
+            self.updated_at = now;
+        }
+    }
+
+    fn show_settled(&mut self, rule: Rule, now: i64) {
+        self.status = settled_status(self.fate);
+        self.failure = (self.fate == Fate::Failure)
+            .then(|| FAILURES[rule.pick(self.host, &self.id, FAILURES.len())]);
+        self.updated_at = now;
     }
 }

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use super::model::{FAILURES, Status, Task, settled_status};
 use super::{DAY, MAIN_AGENT, OTHER_AGENT, Workspace};
+use crate::sandbox::api::TaskStore;
 use crate::sandbox::seeding::{Seeding, newest_first, seeded_uuid};
-use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
+use crate::sandbox::settle::{self, Fate, Progress, Rule};
 
 /// One Beam host's tasks, in `createdAt` descending order.
 #[derive(Debug, Default)]
@@ -26,7 +27,15 @@ enum Age {
 }
 
 impl Store {
-    pub(crate) fn seeded(workspace: Workspace, seeding: &Seeding) -> Store {
+    /// A store for `workspace` with no tasks yet; [`TaskStore::reseed`] fills it.
+    pub(super) fn empty(workspace: Workspace) -> Store {
+        Store {
+            workspace,
+            ..Store::default()
+        }
+    }
+
+    fn seeded(workspace: Workspace, seeding: &Seeding) -> Store {
         let Seeding { seed, now } = *seeding;
         use Age::{LastDay, Older, ThisWeek};
         use Status::*;
@@ -77,6 +86,7 @@ impl Store {
                 let number = tasks.len() + 101;
                 tasks.push(Task {
                     id: seeded_uuid(&mut rng),
+                    host: workspace.name(),
                     agent_id,
                     custom_id: format!("AGE-{number}"),
                     objective: OBJECTIVES[rng.random_range(0..OBJECTIVES.len())].to_owned(),
@@ -111,45 +121,31 @@ impl Store {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.tasks
-            .iter()
-            .map(|task| {
-                let mut value = task.to_json();
-                value["workspaceId"] = json!(self.workspace.workspace_id());
-                let settles_to = (task.status.is_retryable() || task.progress.is_moving())
-                    .then(|| settled_status(task.fate).as_str());
-                value["sandbox_settles_to"] = json!(settles_to);
-                value
-            })
-            .collect()
-    }
-
-    pub(crate) fn settled(&self) -> Vec<(String, String)> {
-        self.tasks
-            .iter()
-            .filter(|task| task.progress.is_settled())
-            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
-            .collect()
-    }
-
     /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
     pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
-        let api = self.workspace.name();
-        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
-        match task.progress.read(rule) {
-            Some(Step::InProgress { .. }) if task.status != Status::InProgress => {
-                task.status = Status::InProgress;
-                task.updated_at = now;
-            }
-            Some(Step::Settle) => {
-                task.status = settled_status(task.fate);
-                task.failure = (task.fate == Fate::Failure)
-                    .then(|| FAILURES[rule.pick(api, &task.id, FAILURES.len())]);
-                task.updated_at = now;
-            }
-            _ => {}
-        }
-        Some(task)
+        settle::read(&mut self.tasks, id, rule, now)
+    }
+}
+
+impl TaskStore for Store {
+    fn reseed(&mut self, seeding: &Seeding) {
+        *self = Store::seeded(self.workspace, seeding);
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        let show = |task: &Task| {
+            let mut value = task.to_json();
+            value["workspaceId"] = json!(self.workspace.workspace_id());
+            value
+        };
+        settle::snapshot(&self.tasks, show, |task| {
+            (task.status.is_retryable() || task.progress.is_moving())
+                .then(|| settled_status(task.fate).as_str())
+        })
+    }
+
+    fn settled(&self) -> Vec<(String, String)> {
+        let items = self.tasks.iter();
+        settle::settled(items.map(|task| (task.progress, task.id.as_str(), task.status.as_str())))
     }
 }

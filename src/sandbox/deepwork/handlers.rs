@@ -32,6 +32,22 @@ fn path_ids<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Detail> {
     path.map(|Path(ids)| ids).map_err(|_| Detail::no_route())
 }
 
+/// The `limit` of a list route: 1 to 1000, 100 when absent (FastAPI's 422 otherwise).
+fn list_limit(query: &QueryParams) -> Result<usize, Detail> {
+    let limit = query
+        .number("limit", 100, 1, 1000)
+        .map_err(|error| Detail::invalid_query("limit", None, error.to_string(), None))?;
+    Ok(usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
+/// A list answer `{<key>: [first `limit` entries], count}`; `count` is taken from the entries as
+/// capped ([`LIST_CAP`]), before the limit, as PocketPaw does.
+fn capped_list(key: &str, matching: Vec<Value>, limit: usize) -> Response {
+    let count = matching.len();
+    let entries: Vec<Value> = matching.into_iter().take(limit).collect();
+    reply::json(StatusCode::OK, json!({key: entries, "count": count}))
+}
+
 pub(super) async fn list_tasks(
     State(api): State<Arc<Deepwork>>,
     headers: HeaderMap,
@@ -39,19 +55,9 @@ pub(super) async fn list_tasks(
 ) -> Answer {
     let query = QueryParams::parse(raw.as_deref());
     authorize(&api, &headers, &query)?;
-    let limit = query
-        .number("limit", 100, 1, 1000)
-        .map_err(|message| Detail::invalid_query("limit", None, message, None))?;
-    let status = query
-        .one("status")
-        .ok()
-        .flatten()
-        .filter(|status| !status.is_empty());
-    let assignee = query
-        .one("assignee_id")
-        .ok()
-        .flatten()
-        .filter(|id| !id.is_empty());
+    let limit = list_limit(&query)?;
+    let status = query.given("status");
+    let assignee = query.given("assignee_id");
     let tags = query.list("tags");
     let store = lock(&api.store);
     let mut by_update: Vec<&Task> = store.tasks.iter().collect();
@@ -80,13 +86,7 @@ pub(super) async fn list_tasks(
         })
         .take(LIST_CAP)
         .collect();
-    let count = matching.len();
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let tasks: Vec<Value> = matching.into_iter().take(limit).collect();
-    Ok(reply::json(
-        StatusCode::OK,
-        json!({"tasks": tasks, "count": count}),
-    ))
+    Ok(capped_list("tasks", matching, limit))
 }
 
 pub(super) async fn get_task(
@@ -115,14 +115,8 @@ pub(super) async fn list_projects(
 ) -> Answer {
     let query = QueryParams::parse(raw.as_deref());
     authorize(&api, &headers, &query)?;
-    let limit = query
-        .number("limit", 100, 1, 1000)
-        .map_err(|message| Detail::invalid_query("limit", None, message, None))?;
-    let status = query
-        .one("status")
-        .ok()
-        .flatten()
-        .filter(|status| !status.is_empty());
+    let limit = list_limit(&query)?;
+    let status = query.given("status");
     let store = lock(&api.store);
     let matching: Vec<Value> = store
         .projects
@@ -131,15 +125,7 @@ pub(super) async fn list_projects(
         .map(Project::to_json)
         .take(LIST_CAP)
         .collect();
-    let count = matching.len();
-    let projects: Vec<Value> = matching
-        .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect();
-    Ok(reply::json(
-        StatusCode::OK,
-        json!({"projects": projects, "count": count}),
-    ))
+    Ok(capped_list("projects", matching, limit))
 }
 
 pub(super) async fn get_project(

@@ -46,9 +46,8 @@ use axum::http::HeaderMap;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde_json::Value;
 
-use crate::sandbox::api::EmulatedApi;
+use crate::sandbox::api::{EmulatedApi, StoreCell, TaskStore};
 use crate::sandbox::config::RateLimit;
 use crate::sandbox::fastapi::Detail;
 use crate::sandbox::faults;
@@ -78,7 +77,7 @@ impl Deepwork {
     pub(crate) fn new(shared: Arc<Shared>) -> Deepwork {
         Deepwork {
             shared,
-            store: Mutex::new(Store::default()),
+            store: Mutex::default(),
         }
     }
 
@@ -118,18 +117,15 @@ impl EmulatedApi for Deepwork {
         vec![("DEEPWORK_TOKEN", TOKEN)]
     }
 
+    fn store(&self) -> &dyn StoreCell {
+        &self.store
+    }
+
+    /// Seeds as every API does, then applies the configured share of failing dispatches.
     fn seed(&self, seeding: &Seeding) {
-        let mut store = Store::seeded(seeding);
+        let mut store = lock(&self.store);
+        store.reseed(seeding);
         store.set_dispatch_failures(self.shared.config.deepwork_dispatch_failures);
-        *lock(&self.store) = store;
-    }
-
-    fn snapshot(&self) -> Vec<Value> {
-        lock(&self.store).snapshot()
-    }
-
-    fn settled(&self) -> Vec<(String, String)> {
-        lock(&self.store).settled()
     }
 
     fn router(self: Arc<Self>) -> Router {

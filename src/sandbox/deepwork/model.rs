@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::sandbox::settle::{Fate, Progress};
+use super::NAME;
+use crate::sandbox::settle::{Fate, Progress, Rule, Settles};
 use crate::sandbox::time::rfc3339_ending;
 
 /// How Python's `datetime.isoformat()` writes UTC.
@@ -123,5 +124,25 @@ impl Project {
             "created_at": rfc3339_ending(self.created_at, PYTHON_UTC),
             "updated_at": rfc3339_ending(self.updated_at, PYTHON_UTC),
         })
+    }
+}
+
+impl Settles for Task {
+    fn motion(&mut self) -> (&str, &mut Progress) {
+        (&self.id, &mut self.progress)
+    }
+
+    fn show_in_progress(&mut self, now: i64) {
+        if self.status != Status::InProgress {
+            self.status = Status::InProgress;
+            self.updated_at = now;
+        }
+    }
+
+    fn show_settled(&mut self, rule: Rule, now: i64) {
+        self.status = settled_status(self.fate);
+        self.error_message =
+            (self.fate == Fate::Failure).then(|| ERRORS[rule.pick(NAME, &self.id, ERRORS.len())]);
+        self.updated_at = now;
     }
 }

@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use super::limiter::Bucket;
 use super::model::{ERRORS, Project, Status, Task, settled_status};
 use super::{DAY, NAME, RATE_LIMIT, SALT};
+use crate::sandbox::api::TaskStore;
 use crate::sandbox::config::RateLimit;
 use crate::sandbox::seeding::{Seeding, newest_first, seeded_uuid};
-use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
+use crate::sandbox::settle::{self, Fate, Progress, Rule};
 
 /// The Deep Work projects and tasks, plus the limiter and bypass switches.
 #[derive(Debug, Default)]
@@ -28,7 +29,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn seeded(seeding: &Seeding) -> Store {
+    fn seeded(seeding: &Seeding) -> Store {
         let Seeding { seed, now } = *seeding;
         use Status::{Assigned, Blocked, Done, InProgress, Inbox, Review, Skipped};
         let mut rng = StdRng::seed_from_u64(seed ^ SALT);
@@ -128,44 +129,9 @@ impl Store {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.tasks
-            .iter()
-            .map(|task| {
-                let mut value = task.to_json();
-                let settles_to = (task.status == Status::Blocked || task.progress.is_moving())
-                    .then(|| settled_status(task.fate).as_str());
-                value["sandbox_settles_to"] = json!(settles_to);
-                value
-            })
-            .collect()
-    }
-
-    pub(crate) fn settled(&self) -> Vec<(String, String)> {
-        self.tasks
-            .iter()
-            .filter(|task| task.progress.is_settled())
-            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
-            .collect()
-    }
-
     /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
     pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
-        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
-        match task.progress.read(rule) {
-            Some(Step::InProgress { .. }) if task.status != Status::InProgress => {
-                task.status = Status::InProgress;
-                task.updated_at = now;
-            }
-            Some(Step::Settle) => {
-                task.status = settled_status(task.fate);
-                task.error_message = (task.fate == Fate::Failure)
-                    .then(|| ERRORS[rule.pick(NAME, &task.id, ERRORS.len())]);
-                task.updated_at = now;
-            }
-            _ => {}
-        }
-        Some(task)
+        settle::read(&mut self.tasks, id, rule, now)
     }
 
     pub(super) fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
@@ -253,5 +219,23 @@ impl Store {
             .filter(|task| task.project_id == project_id)
             .map(Task::to_json)
             .collect()
+    }
+}
+
+impl TaskStore for Store {
+    fn reseed(&mut self, seeding: &Seeding) {
+        *self = Store::seeded(seeding);
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        settle::snapshot(&self.tasks, Task::to_json, |task| {
+            (task.status == Status::Blocked || task.progress.is_moving())
+                .then(|| settled_status(task.fate).as_str())
+        })
+    }
+
+    fn settled(&self) -> Vec<(String, String)> {
+        let items = self.tasks.iter();
+        settle::settled(items.map(|task| (task.progress, task.id.as_str(), task.status.as_str())))
     }
 }

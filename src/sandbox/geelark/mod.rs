@@ -38,11 +38,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::sandbox::api::EmulatedApi;
+use crate::sandbox::api::{EmulatedApi, StoreCell};
 use crate::sandbox::reply;
-use crate::sandbox::seeding::Seeding;
 use crate::sandbox::state::{Shared, lock};
 use handlers::Envelope;
 #[cfg(test)]
@@ -75,7 +74,7 @@ impl Geelark {
     pub(crate) fn new(shared: Arc<Shared>) -> Geelark {
         Geelark {
             shared,
-            store: Mutex::new(Store::default()),
+            store: Mutex::default(),
         }
     }
 
@@ -111,16 +110,8 @@ impl EmulatedApi for Geelark {
         ]
     }
 
-    fn seed(&self, seeding: &Seeding) {
-        *lock(&self.store) = Store::seeded(seeding);
-    }
-
-    fn snapshot(&self) -> Vec<Value> {
-        lock(&self.store).snapshot()
-    }
-
-    fn settled(&self) -> Vec<(String, String)> {
-        lock(&self.store).settled()
+    fn store(&self) -> &dyn StoreCell {
+        &self.store
     }
 
     fn router(self: Arc<Self>) -> Router {

@@ -10,6 +10,7 @@ use super::{
     CANCELLED, COMPLETED, DAY, FAILED, HISTORY_WINDOW_SECS, IN_PROGRESS, MAX_RESTARTS, NAME, SALT,
     WAITING,
 };
+use crate::sandbox::api::TaskStore;
 use crate::sandbox::seeding::Seeding;
 use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
 
@@ -32,7 +33,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn seeded(seeding: &Seeding) -> Store {
+    fn seeded(seeding: &Seeding) -> Store {
         let Seeding { seed, now } = *seeding;
         // (status, within the 7-day window?, quirk, count)
         let plan: [(u8, bool, Quirk, usize); 10] = [
@@ -109,30 +110,6 @@ impl Store {
             per_minute_limit: None,
             minute_counts: Vec::new(),
         }
-    }
-
-    pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.tasks
-            .iter()
-            .map(|task| {
-                let mut value = task.to_json();
-                value["restartCount"] = json!(task.restarts);
-                value["envDeleted"] = json!(task.env_deleted);
-                value["resourceExpired"] = json!(task.resource_expired);
-                let settles_to = (task.is_restartable() || task.progress.is_moving())
-                    .then(|| settled_status(task.fate));
-                value["sandbox_settles_to"] = json!(settles_to);
-                value
-            })
-            .collect()
-    }
-
-    pub(crate) fn settled(&self) -> Vec<(String, String)> {
-        self.tasks
-            .iter()
-            .filter(|task| task.progress.is_settled())
-            .map(|task| (task.id.clone(), task.status.to_string()))
-            .collect()
     }
 
     /// Reads the tasks `ids` names, each once, moving on those a restart put in motion.
@@ -222,5 +199,29 @@ impl Store {
             task.progress = Progress::Untouched;
         }
         Ok(())
+    }
+}
+
+impl TaskStore for Store {
+    fn reseed(&mut self, seeding: &Seeding) {
+        *self = Store::seeded(seeding);
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        let show = |task: &Task| {
+            let mut value = task.to_json();
+            value["restartCount"] = json!(task.restarts);
+            value["envDeleted"] = json!(task.env_deleted);
+            value["resourceExpired"] = json!(task.resource_expired);
+            value
+        };
+        settle::snapshot(&self.tasks, show, |task| {
+            (task.is_restartable() || task.progress.is_moving()).then(|| settled_status(task.fate))
+        })
+    }
+
+    fn settled(&self) -> Vec<(String, String)> {
+        let items = self.tasks.iter();
+        settle::settled(items.map(|task| (task.progress, task.id.as_str(), task.status)))
     }
 }

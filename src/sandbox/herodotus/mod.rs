@@ -37,11 +37,10 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::sandbox::api::EmulatedApi;
+use crate::sandbox::api::{EmulatedApi, StoreCell};
 use crate::sandbox::faults;
-use crate::sandbox::seeding::Seeding;
 use crate::sandbox::state::{Shared, lock};
 use handlers::hd_error;
 use store::Store;
@@ -61,7 +60,7 @@ impl Herodotus {
     pub(crate) fn new(shared: Arc<Shared>) -> Herodotus {
         Herodotus {
             shared,
-            store: Mutex::new(Store::default()),
+            store: Mutex::default(),
         }
     }
 
@@ -80,16 +79,8 @@ impl EmulatedApi for Herodotus {
         vec![("HERODOTUS_API_KEY", API_KEY)]
     }
 
-    fn seed(&self, seeding: &Seeding) {
-        *lock(&self.store) = Store::seeded(seeding);
-    }
-
-    fn snapshot(&self) -> Vec<Value> {
-        lock(&self.store).snapshot()
-    }
-
-    fn settled(&self) -> Vec<(String, String)> {
-        lock(&self.store).settled()
+    fn store(&self) -> &dyn StoreCell {
+        &self.store
     }
 
     fn router(self: Arc<Self>) -> Router {

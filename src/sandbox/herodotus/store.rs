@@ -9,6 +9,7 @@ use super::model::{
     Task, Transition, failure_message, is_failed, is_retryable, path_to, retry_route,
 };
 use super::{DAY, NAME, SALT};
+use crate::sandbox::api::TaskStore;
 use crate::sandbox::seeding::{Seeding, newest_first};
 use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
 use crate::sandbox::time::rfc3339;
@@ -41,7 +42,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn seeded(seeding: &Seeding) -> Store {
+    fn seeded(seeding: &Seeding) -> Store {
         let Seeding { seed, now } = *seeding;
         // (status, recent?, has results, count); "recent" is within the last day, else 8–20 days ago.
         let plan: [(&str, bool, bool, usize); 13] = [
@@ -115,35 +116,6 @@ impl Store {
         store
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.tasks
-            .iter()
-            .map(|task| {
-                let mut value = task.status_json();
-                value["createdAt"] = json!(rfc3339(task.created_at));
-                value["hasResults"] = json!(task.has_results);
-                value["transitionCount"] = json!(task.transitions.len());
-                let settles_to = if task.progress.is_moving() {
-                    task.route.last().cloned()
-                } else if is_retryable(&task.status, task.has_results) {
-                    retry_route(&task.status, task.fate).pop()
-                } else {
-                    None
-                };
-                value["sandbox_settles_to"] = json!(settles_to);
-                value
-            })
-            .collect()
-    }
-
-    pub(crate) fn settled(&self) -> Vec<(String, String)> {
-        self.tasks
-            .iter()
-            .filter(|task| task.progress.is_settled())
-            .map(|task| (task.id.clone(), task.status.clone()))
-            .collect()
-    }
-
     /// Reads one task's status, moving it along its retry route if a retry put it in motion.
     pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
         let index = self.tasks.iter().position(|task| task.id == id)?;
@@ -186,5 +158,35 @@ impl Store {
 
     pub(super) fn find(&self, id: &str) -> Option<&Task> {
         self.tasks.iter().find(|task| task.id == id)
+    }
+}
+
+impl TaskStore for Store {
+    fn reseed(&mut self, seeding: &Seeding) {
+        *self = Store::seeded(seeding);
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        let show = |task: &Task| {
+            let mut value = task.status_json();
+            value["createdAt"] = json!(rfc3339(task.created_at));
+            value["hasResults"] = json!(task.has_results);
+            value["transitionCount"] = json!(task.transitions.len());
+            value
+        };
+        settle::snapshot(&self.tasks, show, |task| {
+            if task.progress.is_moving() {
+                task.route.last().cloned()
+            } else if is_retryable(&task.status, task.has_results) {
+                retry_route(&task.status, task.fate).pop()
+            } else {
+                None
+            }
+        })
+    }
+
+    fn settled(&self) -> Vec<(String, String)> {
+        let items = self.tasks.iter();
+        settle::settled(items.map(|task| (task.progress, task.id.as_str(), task.status.as_str())))
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::model::{Status, Task};
 use super::store::RetryRefusal;
 use super::{DEFAULT_PAGE_SIZE, Http, MAX_BATCH, MAX_PAGE_SIZE, TOKEN};
-use crate::sandbox::reply::{self, QueryParams, shown};
+use crate::sandbox::reply::{self, QueryParams, RequestError, shown};
 use crate::sandbox::state::lock;
 
 /// An error answer of the `http` API: `{"error": code, "message": message}`.
@@ -31,8 +31,8 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    fn bad_request(error: RequestError) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
     }
 
     fn not_found(id: &str) -> ApiError {
@@ -67,8 +67,9 @@ fn authorize(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn task_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id)
-        .map_err(|rejection| ApiError::bad_request(format!("invalid task id in path: {rejection}")))
+    path.map(|Path(id)| id).map_err(|rejection| {
+        ApiError::bad_request(RequestError::InvalidPathId(rejection.to_string()))
+    })
 }
 
 pub(super) async fn not_found_route(headers: HeaderMap) -> ApiError {
@@ -104,14 +105,12 @@ enum Paging {
 }
 
 impl Paging {
-    fn parse(query: &QueryParams) -> Result<Paging, String> {
+    fn parse(query: &QueryParams) -> Result<Paging, RequestError> {
         let page_style = query.has("page") || query.has("per_page");
         let offset_style = query.has("offset");
         if query.has("cursor") {
             if page_style || offset_style {
-                return Err(
-                    "'cursor' cannot be combined with 'page', 'per_page' or 'offset'".into(),
-                );
+                return Err(RequestError::CursorWithOtherPaging);
             }
             let cursor = query.one("cursor")?.unwrap_or_default();
             let after = if cursor.is_empty() {
@@ -124,7 +123,7 @@ impl Paging {
         }
         if page_style {
             if offset_style || query.has("limit") {
-                return Err("'page'/'per_page' cannot be combined with 'offset'/'limit'".into());
+                return Err(RequestError::PageWithOffset);
             }
             let page = query.number("page", 1, 1, u64::from(u32::MAX))?;
             let per_page = query.number("per_page", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
@@ -171,8 +170,8 @@ fn encode_cursor(task: &Task) -> String {
     hex::encode(format!("v1:{}:{}", task.created_at, task.id))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String), String> {
-    let invalid = || format!("invalid cursor '{}'", shown(cursor));
+fn decode_cursor(cursor: &str) -> Result<(i64, String), RequestError> {
+    let invalid = || RequestError::InvalidCursor(shown(cursor));
     let bytes = hex::decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let rest = text.strip_prefix("v1:").ok_or_else(invalid)?;
@@ -181,18 +180,17 @@ fn decode_cursor(cursor: &str) -> Result<(i64, String), String> {
     Ok((created_at, id.to_owned()))
 }
 
-fn status_filter(query: &QueryParams) -> Result<Vec<Status>, String> {
+fn status_filter(query: &QueryParams) -> Result<Vec<Status>, RequestError> {
     query
         .list("status")
         .into_iter()
         .map(|text| {
             Status::parse(text).ok_or_else(|| {
                 let known: Vec<_> = Status::ALL.iter().map(|status| status.as_str()).collect();
-                format!(
-                    "unknown status '{}'; expected one of {}",
-                    shown(text),
-                    known.join(", ")
-                )
+                RequestError::UnknownStatus {
+                    got: shown(text),
+                    expected: known.join(", "),
+                }
             })
         })
         .collect()
@@ -313,10 +311,9 @@ pub(super) async fn retry_one(
 }
 
 /// The ids of a batch retry body, or why the body is unacceptable.
-fn batch_ids(body: &[u8]) -> Result<Vec<String>, String> {
+fn batch_ids(body: &[u8]) -> Result<Vec<String>, RequestError> {
     let value = reply::json_body(body, Value::Null)?;
-    let shape_error =
-        || format!("body must be {{\"ids\": [...]}} with 1 to {MAX_BATCH} task id strings");
+    let shape_error = || RequestError::BadIdBatch { max: MAX_BATCH };
     let ids = value
         .get("ids")
         .and_then(Value::as_array)

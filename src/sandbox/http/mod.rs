@@ -29,12 +29,11 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::sandbox::api::EmulatedApi;
+use crate::sandbox::api::{EmulatedApi, StoreCell};
 use crate::sandbox::faults;
-use crate::sandbox::seeding::Seeding;
-use crate::sandbox::state::{Shared, lock};
+use crate::sandbox::state::Shared;
 use store::Store;
 
 /// The API's name: its path prefix and the `http` provider's.
@@ -56,7 +55,7 @@ impl Http {
     pub(crate) fn new(shared: Arc<Shared>) -> Http {
         Http {
             shared,
-            store: Mutex::new(Store::default()),
+            store: Mutex::default(),
         }
     }
 }
@@ -70,16 +69,8 @@ impl EmulatedApi for Http {
         vec![("TASKS_API_TOKEN", TOKEN)]
     }
 
-    fn seed(&self, seeding: &Seeding) {
-        *lock(&self.store) = Store::seeded(seeding);
-    }
-
-    fn snapshot(&self) -> Vec<Value> {
-        lock(&self.store).snapshot()
-    }
-
-    fn settled(&self) -> Vec<(String, String)> {
-        lock(&self.store).settled()
+    fn store(&self) -> &dyn StoreCell {
+        &self.store
     }
 
     fn router(self: Arc<Self>) -> Router {

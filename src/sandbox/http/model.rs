@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::sandbox::settle::{Fate, Progress};
+use super::NAME;
+use crate::sandbox::settle::{Fate, Progress, Rule, Settles};
 use crate::sandbox::time::rfc3339;
 
 /// Errors of failed tasks, seeded and settled alike.
@@ -93,5 +94,25 @@ pub(super) fn settled_status(fate: Fate) -> Status {
     match fate {
         Fate::Success => Status::Succeeded,
         Fate::Failure => Status::Failed,
+    }
+}
+
+impl Settles for Task {
+    fn motion(&mut self) -> (&str, &mut Progress) {
+        (&self.id, &mut self.progress)
+    }
+
+    fn show_in_progress(&mut self, now: i64) {
+        if self.status != Status::Running {
+            self.status = Status::Running;
+            self.updated_at = now;
+        }
+    }
+
+    fn show_settled(&mut self, rule: Rule, now: i64) {
+        self.status = settled_status(self.fate);
+        self.error = (self.fate == Fate::Failure)
+            .then(|| ERRORS[rule.pick(NAME, &self.id, ERRORS.len())].to_owned());
+        self.updated_at = now;
     }
 }

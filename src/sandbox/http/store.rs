@@ -3,12 +3,13 @@
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::model::{ERRORS, Status, Task, settled_status};
 use super::{NAME, SALT};
+use crate::sandbox::api::TaskStore;
 use crate::sandbox::seeding::{Seeding, newest_first};
-use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
+use crate::sandbox::settle::{self, Fate, Progress, Rule};
 
 /// The `http` API's tasks, kept in list order.
 #[derive(Debug, Default)]
@@ -23,7 +24,7 @@ pub(super) enum RetryRefusal {
 }
 
 impl Store {
-    pub(crate) fn seeded(seeding: &Seeding) -> Store {
+    fn seeded(seeding: &Seeding) -> Store {
         let Seeding { seed, now } = *seeding;
         let mut rng = StdRng::seed_from_u64(seed ^ SALT);
         let mut statuses: Vec<Status> = [
@@ -89,44 +90,9 @@ impl Store {
         Store { tasks }
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.tasks
-            .iter()
-            .map(|task| {
-                let mut value = task.to_json();
-                let settles_to = (task.status.is_retryable() || task.progress.is_moving())
-                    .then(|| settled_status(task.fate).as_str());
-                value["sandbox_settles_to"] = json!(settles_to);
-                value
-            })
-            .collect()
-    }
-
-    pub(crate) fn settled(&self) -> Vec<(String, String)> {
-        self.tasks
-            .iter()
-            .filter(|task| task.progress.is_settled())
-            .map(|task| (task.id.clone(), task.status.as_str().to_owned()))
-            .collect()
-    }
-
     /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
     pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
-        let task = self.tasks.iter_mut().find(|task| task.id == id)?;
-        match task.progress.read(rule) {
-            Some(Step::InProgress { .. }) if task.status != Status::Running => {
-                task.status = Status::Running;
-                task.updated_at = now;
-            }
-            Some(Step::Settle) => {
-                task.status = settled_status(task.fate);
-                task.error = (task.fate == Fate::Failure)
-                    .then(|| ERRORS[rule.pick(NAME, &task.id, ERRORS.len())].to_owned());
-                task.updated_at = now;
-            }
-            _ => {}
-        }
-        Some(task)
+        settle::read(&mut self.tasks, id, rule, now)
     }
 
     pub(super) fn retry(&mut self, id: &str, now: i64) -> Result<(), RetryRefusal> {
@@ -144,5 +110,23 @@ impl Store {
         task.error = None;
         task.progress.start();
         Ok(())
+    }
+}
+
+impl TaskStore for Store {
+    fn reseed(&mut self, seeding: &Seeding) {
+        *self = Store::seeded(seeding);
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        settle::snapshot(&self.tasks, Task::to_json, |task| {
+            (task.status.is_retryable() || task.progress.is_moving())
+                .then(|| settled_status(task.fate).as_str())
+        })
+    }
+
+    fn settled(&self) -> Vec<(String, String)> {
+        let items = self.tasks.iter();
+        settle::settled(items.map(|task| (task.progress, task.id.as_str(), task.status.as_str())))
     }
 }

@@ -53,7 +53,7 @@ impl ListQuery {
             let text = query.one(key).ok().flatten().unwrap_or_default().to_owned();
             query
                 .number(key, if key == "page" { 1 } else { 10 }, 1, u64::MAX)
-                .map_err(|message| Detail::invalid_query(key, None, message, Some(&text)))
+                .map_err(|error| Detail::invalid_query(key, None, error.to_string(), Some(&text)))
         };
         let page = number("page")?;
         let page_size = number("page_size")?;

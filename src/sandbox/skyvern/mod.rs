@@ -47,12 +47,11 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::sandbox::api::EmulatedApi;
+use crate::sandbox::api::{EmulatedApi, StoreCell};
 use crate::sandbox::fastapi::Detail;
 use crate::sandbox::faults;
-use crate::sandbox::seeding::Seeding;
 use crate::sandbox::state::{Shared, lock};
 pub use model::Refusal;
 use store::Store;
@@ -73,7 +72,7 @@ impl Skyvern {
     pub(crate) fn new(shared: Arc<Shared>) -> Skyvern {
         Skyvern {
             shared,
-            store: Mutex::new(Store::default()),
+            store: Mutex::default(),
         }
     }
 
@@ -92,16 +91,8 @@ impl EmulatedApi for Skyvern {
         vec![("SKYVERN_API_KEY", API_KEY)]
     }
 
-    fn seed(&self, seeding: &Seeding) {
-        *lock(&self.store) = Store::seeded(seeding);
-    }
-
-    fn snapshot(&self) -> Vec<Value> {
-        lock(&self.store).snapshot()
-    }
-
-    fn settled(&self) -> Vec<(String, String)> {
-        lock(&self.store).settled()
+    fn store(&self) -> &dyn StoreCell {
+        &self.store
     }
 
     fn router(self: Arc<Self>) -> Router {

@@ -3,8 +3,11 @@
 
 use serde_json::{Value, json};
 
-use super::ORGANIZATION;
-use crate::sandbox::settle::{Fate, Progress};
+use super::{NAME, ORGANIZATION};
+use crate::sandbox::settle::{Fate, Progress, Rule, Settles};
+
+/// The failure reason of a failed navigation, seeded and settled alike.
+pub(super) const NAVIGATION_FAILURE: &str = "Failed to navigate to url: net::ERR_CONNECTION_RESET";
 
 pub(super) const STATUSES: [&str; 9] = [
     "created",
@@ -166,4 +169,27 @@ pub enum Refusal {
     /// A run in a browser session that has no address any more: "Browser session … does not have
     /// an address.".
     MissingBrowserAddress,
+}
+
+impl Settles for Run {
+    fn motion(&mut self) -> (&str, &mut Progress) {
+        (&self.id, &mut self.progress)
+    }
+
+    fn show_in_progress(&mut self, now: i64) {
+        if self.status != "running" {
+            self.status = "running";
+            self.modified_at = now;
+        }
+    }
+
+    fn show_settled(&mut self, rule: Rule, now: i64) {
+        self.status = settled_status(self.fate);
+        (self.failure_reason, self.error_code) = match self.fate {
+            Fate::Success => (None, None),
+            Fate::Failure => (Some(NAVIGATION_FAILURE), Some("NAVIGATION_FAILED")),
+        };
+        self.step_count = 3 + u32::try_from(rule.pick(NAME, &self.id, 23)).unwrap_or(0);
+        self.modified_at = now;
+    }
 }

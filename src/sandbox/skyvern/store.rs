@@ -4,10 +4,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use super::model::{Refusal, Run, WORKFLOWS, is_final, naive, settled_status};
+use super::model::{NAVIGATION_FAILURE, Refusal, Run, WORKFLOWS, is_final, naive, settled_status};
 use super::{DAY, NAME, SALT};
+use crate::sandbox::api::TaskStore;
 use crate::sandbox::seeding::{Seeding, newest_first};
-use crate::sandbox::settle::{self, Fate, Progress, Rule, Step};
+use crate::sandbox::settle::{self, Fate, Progress, Rule};
 
 /// The Skyvern runs, newest first, and the RNG that names new runs.
 #[derive(Debug)]
@@ -37,7 +38,7 @@ impl Default for Store {
 }
 
 impl Store {
-    pub(crate) fn seeded(seeding: &Seeding) -> Store {
+    fn seeded(seeding: &Seeding) -> Store {
         let Seeding { seed, now } = *seeding;
         // (status, recent?, count); "recent" is within the last day, else 8–20 days ago.
         let plan: [(&'static str, bool, usize); 13] = [
@@ -66,10 +67,7 @@ impl Store {
                 };
                 let created_at = now - ago;
                 let (failure_reason, error_code) = match status {
-                    "failed" => (
-                        Some("Failed to navigate to url: net::ERR_CONNECTION_RESET"),
-                        Some("NAVIGATION_FAILED"),
-                    ),
+                    "failed" => (Some(NAVIGATION_FAILURE), Some("NAVIGATION_FAILED")),
                     "terminated" => (
                         Some("The login form rejects the supplied credentials"),
                         Some("GOAL_UNACHIEVABLE"),
@@ -123,51 +121,31 @@ impl Store {
         self.refusals.push((id.to_owned(), why));
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Value> {
-        self.runs
-            .iter()
-            .map(|run| {
-                let mut value = run.to_list_json();
-                value["run_request"] = run.to_response_json()["run_request"].clone();
-                value["sandbox_retry_of"] = json!(run.retry_of);
-                let settles_to = (is_final(run.status) || run.progress.is_moving())
-                    .then(|| settled_status(run.fate));
-                value["sandbox_settles_to"] = json!(settles_to);
-                value
-            })
-            .collect()
-    }
-
-    pub(crate) fn settled(&self) -> Vec<(String, String)> {
-        self.runs
-            .iter()
-            .filter(|run| run.progress.is_settled())
-            .map(|run| (run.id.clone(), run.status.to_owned()))
-            .collect()
-    }
-
-    /// Reads one run through its get-one endpoint, moving it on if it is a new run in motion.
+    /// Reads one run through its get-one endpoint, moving it on if a retry put it in motion.
     pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Run> {
-        let run = self.runs.iter_mut().find(|run| run.id == id)?;
-        match run.progress.read(rule) {
-            Some(Step::InProgress { .. }) if run.status != "running" => {
-                run.status = "running";
-                run.modified_at = now;
-            }
-            Some(Step::Settle) => {
-                run.status = settled_status(run.fate);
-                (run.failure_reason, run.error_code) = match run.fate {
-                    Fate::Success => (None, None),
-                    Fate::Failure => (
-                        Some("Failed to navigate to url: net::ERR_CONNECTION_RESET"),
-                        Some("NAVIGATION_FAILED"),
-                    ),
-                };
-                run.step_count = 3 + u32::try_from(rule.pick(NAME, &run.id, 23)).unwrap_or(0);
-                run.modified_at = now;
-            }
-            _ => {}
-        }
-        Some(run)
+        settle::read(&mut self.runs, id, rule, now)
+    }
+}
+
+impl TaskStore for Store {
+    fn reseed(&mut self, seeding: &Seeding) {
+        *self = Store::seeded(seeding);
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        let show = |run: &Run| {
+            let mut value = run.to_list_json();
+            value["run_request"] = run.to_response_json()["run_request"].clone();
+            value["sandbox_retry_of"] = json!(run.retry_of);
+            value
+        };
+        settle::snapshot(&self.runs, show, |run| {
+            (is_final(run.status) || run.progress.is_moving()).then(|| settled_status(run.fate))
+        })
+    }
+
+    fn settled(&self) -> Vec<(String, String)> {
+        let items = self.runs.iter();
+        settle::settled(items.map(|run| (run.progress, run.id.as_str(), run.status)))
     }
 }

@@ -7,6 +7,7 @@ mod geelark;
 mod herodotus;
 mod http;
 mod latency;
+mod registry;
 mod robustness;
 mod settling;
 mod skyvern;
