@@ -110,7 +110,7 @@ pub async fn play(config: PlayConfig) -> i32 {
     };
     print_warnings(&plan.warnings, &redactor);
     if let Err(e) = plan.provider.check_credentials(&env, &plan.options) {
-        eprintln!("error: {}", redactor.redact(&e));
+        eprintln!("error: {}", redactor.redact(&e.to_string()));
         return exit::INVALID;
     }
     if let Some(missing) = secret_names(&plan.file.text)
