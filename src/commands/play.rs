@@ -156,7 +156,7 @@ fn load(
 fn pre_checks(plan: &Plan, env: &EnvSource) -> Result<(), CommandError> {
     plan.provider
         .check_credentials(env, &plan.options)
-        .map_err(CommandError::Invalid)?;
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
     if let Some(missing) = plan.secrets_used().iter().find(|n| env.get(n).is_none()) {
         return Err(CommandError::Invalid(format!(
             "{}: secret {missing} is not set (the playbook uses secret('{missing}')): export {missing}=… or add it to .env",

@@ -86,7 +86,7 @@ impl Run<'_> {
             kind: "retry",
             total: Some(total),
         });
-        let (to_send, settled) = self.triage(plan, input).await;
+        let (to_send, without_request) = self.triage(plan, input).await;
         // The guards count what would be sent: on --resume, not what the run already handled.
         self.check_blast_radius(to_send.len() as u64)?;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
@@ -124,8 +124,8 @@ impl Run<'_> {
                 this.results.record(&this.step, Some(total), results);
             }
         }
-        // The items settled without a request come after those sent, as before any was sent.
-        let results = self.item_results(settled, &mut handled);
+        // The items decided without a request come after those sent, as before any was sent.
+        let results = self.item_results(without_request, &mut handled);
         self.results.record(&self.step, None, results);
         // Handed on in the order the items were sent.
         handled.sort_by_key(|(order, _)| *order);

@@ -15,8 +15,9 @@ use crate::playbook::compile::VerifyPlan;
 use crate::progress::Event;
 use crate::report::ItemOutcome;
 
-/// Where one item's work stands after a poll.
-enum Settled {
+/// What one poll found of an item's work. (Not "settled": that word is the sandbox's, for its
+/// emulated work finishing; here the poll's result is one of four.)
+enum PollResult {
     Recovered(String),
     StillFailing(String),
     /// Not final yet (or unreadable): the status or the error.
@@ -51,7 +52,7 @@ impl Run<'_> {
             input.into_iter().map(|i| (i, String::new())).collect();
         let mut out = Vec::new();
         loop {
-            let polled: Vec<(Item, String, Settled)> = {
+            let polled: Vec<(Item, String, PollResult)> = {
                 let this = &*self;
                 let limiter = limiter.as_ref();
                 futures_util::stream::iter(waiting.drain(..))
@@ -66,16 +67,16 @@ impl Run<'_> {
             let mut found = Vec::new();
             for (item, last, state) in polled {
                 let (to, message) = match state {
-                    Settled::Recovered(s) => (ItemOutcome::Recovered, format!("settled {s}")),
-                    Settled::StillFailing(s) => {
+                    PollResult::Recovered(s) => (ItemOutcome::Recovered, format!("settled {s}")),
+                    PollResult::StillFailing(s) => {
                         (ItemOutcome::StillFailing, format!("failed again: {s}"))
                     }
-                    Settled::NotYet(s) => {
+                    PollResult::NotYet(s) => {
                         waiting.push((item, s));
                         continue;
                     }
                     // The last status read stands.
-                    Settled::Stopped => {
+                    PollResult::Stopped => {
                         waiting.push((item, last));
                         continue;
                     }
@@ -142,16 +143,21 @@ impl Run<'_> {
         }
     }
 
-    async fn poll(&self, plan: &VerifyPlan, item: &Item, limiter: Option<&RateLimiter>) -> Settled {
+    async fn poll(
+        &self,
+        plan: &VerifyPlan,
+        item: &Item,
+        limiter: Option<&RateLimiter>,
+    ) -> PollResult {
         if let Some(limiter) = limiter
             && limiter.acquire(self.http.stop()).await.is_err()
         {
-            return Settled::Stopped;
+            return PollResult::Stopped;
         }
         let fresh = match self.read_item(&plan.read, item).await {
             Ok(v) => v,
-            Err(_) if self.interrupted() => return Settled::Stopped,
-            Err(failure) => return Settled::NotYet(format!("read failed: {}", failure.message)),
+            Err(_) if self.interrupted() => return PollResult::Stopped,
+            Err(failure) => return PollResult::NotYet(format!("read failed: {}", failure.message)),
         };
         let mut now = item.clone();
         match (&mut now.raw, fresh) {
@@ -161,15 +167,15 @@ impl Run<'_> {
         now.reread(&plan.fields);
         let status = now.status.unwrap_or_default();
         if plan.success.contains(&status) {
-            Settled::Recovered(status)
+            PollResult::Recovered(status)
         } else if plan.failure.contains(&status) {
             let why = now
                 .message
                 .map(|m| format!("{status} ({m})"))
                 .unwrap_or(status);
-            Settled::StillFailing(why)
+            PollResult::StillFailing(why)
         } else {
-            Settled::NotYet(format!("status {status}"))
+            PollResult::NotYet(format!("status {status}"))
         }
     }
 }

@@ -91,7 +91,7 @@ impl HttpClient {
         outgoing.headers = request.headers.clone();
         self.provider
             .prepare(&mut outgoing, &self.env)
-            .map_err(Failure::Unsendable)?;
+            .map_err(|e| Failure::Unsendable(e.to_string()))?;
         // Headers the adapter added (a signature, a bearer token) are as secret as any other.
         for (name, value) in &outgoing.headers {
             self.redactor
@@ -109,7 +109,8 @@ impl HttpClient {
     ) -> Result<reqwest::Request, Failure> {
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &outgoing.headers {
-            let (name, value) = header_pair(name, value).map_err(Failure::Unsendable)?;
+            let (name, value) =
+                header_pair(name, value).map_err(|e| Failure::Unsendable(e.to_string()))?;
             headers.append(name, value);
         }
         let mut builder = self

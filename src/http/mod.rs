@@ -272,20 +272,34 @@ impl HttpClient {
     }
 }
 
+/// Why a header cannot be sent; it names the header, never its value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// A name with characters HTTP does not allow in one (a space, a colon).
+    #[error(
+        "the header name {name:?} cannot be sent: HTTP allows only letters, digits and !#$%&'*+-.^_`|~ in a header name"
+    )]
+    BadName { name: String },
+    /// A value holding a line break or another control character.
+    #[error(
+        "the header {name} cannot be sent: its value holds a line break or another control character HTTP forbids; check the value it is built from"
+    )]
+    BadValue { name: String },
+}
+
 /// A header as HTTP can carry it, or why it cannot be sent (naming the header, never the value).
 pub fn header_pair(
     name: &str,
     value: &str,
-) -> Result<(reqwest::header::HeaderName, reqwest::header::HeaderValue), String> {
+) -> Result<(reqwest::header::HeaderName, reqwest::header::HeaderValue), HeaderError> {
     let header_name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        format!(
-            "the header name {name:?} cannot be sent: HTTP allows only letters, digits and !#$%&'*+-.^_`|~ in a header name"
-        )
+        HeaderError::BadName {
+            name: name.to_string(),
+        }
     })?;
-    let header_value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
-        format!(
-            "the header {name} cannot be sent: its value holds a line break or another control character HTTP forbids; check the value it is built from"
-        )
-    })?;
+    let header_value =
+        reqwest::header::HeaderValue::from_str(value).map_err(|_| HeaderError::BadValue {
+            name: name.to_string(),
+        })?;
     Ok((header_name, header_value))
 }

@@ -29,11 +29,7 @@ impl HttpClient {
         let mut paced = true;
         loop {
             if !paced && self.pace(limiter).await.is_err() {
-                let error = match attempt {
-                    0 => NOT_SENT_STOPPED.to_string(),
-                    n => format!("not sent again after {}: the run was stopped", attempts(n)),
-                };
-                return Exchange::without_answer(attempt, error);
+                return stopped_after(attempt);
             }
             paced = false;
             attempt += 1;
@@ -52,11 +48,7 @@ impl HttpClient {
                 }
                 Err(Failure::Interrupted { in_flight: false }) => {
                     attempt -= 1;
-                    let error = match attempt {
-                        0 => NOT_SENT_STOPPED.to_string(),
-                        n => format!("not sent again after {}: the run was stopped", attempts(n)),
-                    };
-                    return Exchange::without_answer(attempt, error);
+                    return stopped_after(attempt);
                 }
                 Err(Failure::Interrupted { in_flight: true }) => {
                     return match effect {
@@ -169,6 +161,15 @@ impl HttpClient {
             }
         }
     }
+}
+
+/// A request the run's stop kept from leaving, first or again after `made` attempts.
+fn stopped_after(made: u32) -> Exchange {
+    let error = match made {
+        0 => NOT_SENT_STOPPED.to_string(),
+        n => format!("not sent again after {}: the run was stopped", attempts(n)),
+    };
+    Exchange::without_answer(made, error)
 }
 
 /// "1 attempt", "3 attempts".

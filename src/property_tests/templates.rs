@@ -193,7 +193,8 @@ fn runaway_templates_stop_with_an_error() {
         let tpl = t.compile(source).expect("the template compiles");
         let err = t
             .render(&tpl, &template_ctx())
-            .expect_err("a runaway template is an error");
+            .expect_err("a runaway template is an error")
+            .to_string();
         assert!(!err.is_empty());
         assert!(
             started.elapsed() < PATIENCE,

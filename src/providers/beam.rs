@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{EnvVar, Provider, require};
+use super::{EnvVar, Provider, ProviderError, require};
 use crate::secrets::EnvSource;
 
 #[derive(Debug)]
@@ -34,7 +34,7 @@ struct Workspace {
     sandbox: &'static str,
 }
 
-fn workspace(options: &Map<String, Value>) -> Result<Workspace, String> {
+fn workspace(options: &Map<String, Value>) -> Result<Workspace, ProviderError> {
     match options
         .get("workspace")
         .and_then(Value::as_str)
@@ -52,9 +52,12 @@ fn workspace(options: &Map<String, Value>) -> Result<Workspace, String> {
             host: PROD_HOST,
             sandbox: "beam-prod",
         }),
-        other => Err(format!(
-            "beam: unknown workspace `{other}` in connection.options.workspace: use bid or prod"
-        )),
+        other => Err(ProviderError::UnknownOption {
+            provider: "beam",
+            option: "workspace",
+            value: other.to_string(),
+            choices: "bid or prod",
+        }),
     }
 }
 
@@ -109,12 +112,12 @@ impl Provider for Beam {
         &self,
         env: &EnvSource,
         options: &Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProviderError> {
         let w = workspace(options)?;
         require(env, self.name(), &[w.key, w.id])
     }
 
-    fn defaults_yaml(&self, options: &Map<String, Value>) -> Result<String, String> {
+    fn defaults_yaml(&self, options: &Map<String, Value>) -> Result<String, ProviderError> {
         let w = workspace(options)?;
         let auth = match options
             .get("auth")
@@ -124,9 +127,12 @@ impl Provider for Beam {
             "x-api-key" => format!("x-api-key: \"{{{{ secret('{}') }}}}\"", w.key),
             "bearer" => format!("Authorization: \"Bearer {{{{ secret('{}') }}}}\"", w.key),
             other => {
-                return Err(format!(
-                    "beam: unknown auth `{other}` in connection.options.auth: use x-api-key or bearer"
-                ));
+                return Err(ProviderError::UnknownOption {
+                    provider: "beam",
+                    option: "auth",
+                    value: other.to_string(),
+                    choices: "x-api-key or bearer",
+                });
             }
         };
         Ok(format!(

@@ -27,7 +27,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{EnvVar, Provider, require};
+use super::{EnvVar, Provider, ProviderError, require};
 use crate::secrets::EnvSource;
 
 #[derive(Debug)]
@@ -65,11 +65,11 @@ impl Provider for DeepWork {
         &self,
         env: &EnvSource,
         _options: &Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProviderError> {
         require(env, self.name(), &["DEEPWORK_TOKEN"])
     }
 
-    fn defaults_yaml(&self, _options: &Map<String, Value>) -> Result<String, String> {
+    fn defaults_yaml(&self, _options: &Map<String, Value>) -> Result<String, ProviderError> {
         Ok(r#"
 connection:
   base_url: "{{ env('DEEPWORK_BASE_URL', 'http://localhost:8000') }}"

@@ -24,7 +24,7 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{EnvVar, OutgoingRequest, Provider, Verdict, require};
+use super::{EnvVar, OutgoingRequest, Provider, ProviderError, Verdict, require};
 use crate::secrets::EnvSource;
 
 #[derive(Debug)]
@@ -96,11 +96,13 @@ impl Provider for GeeLark {
         &self,
         env: &EnvSource,
         options: &Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProviderError> {
         let half_key = env.get("GEELARK_APP_ID").is_some() != env.get("GEELARK_API_KEY").is_some();
         if use_token(env, options) && !(half_key && env.get("GEELARK_TOKEN").is_none()) {
             require(env, self.name(), &["GEELARK_TOKEN"]).map_err(|e| {
-                format!("{e} (or set GEELARK_APP_ID and GEELARK_API_KEY for key mode)")
+                ProviderError::MissingTokenOrKeyPair {
+                    missing: Box::new(e),
+                }
             })
         } else {
             // Key mode, or half of it given: name the half that is missing.
@@ -108,7 +110,7 @@ impl Provider for GeeLark {
         }
     }
 
-    fn prepare(&self, request: &mut OutgoingRequest, env: &EnvSource) -> Result<(), String> {
+    fn prepare(&self, request: &mut OutgoingRequest, env: &EnvSource) -> Result<(), ProviderError> {
         let trace_id = uuid::Uuid::new_v4().to_string();
         request.headers.retain(|(name, _)| {
             !["traceid", "appid", "ts", "nonce", "sign"]
@@ -123,9 +125,7 @@ impl Provider for GeeLark {
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         if token_mode {
-            let token = env
-                .get("GEELARK_TOKEN")
-                .ok_or("geelark: GEELARK_TOKEN is not set")?;
+            let token = env.get("GEELARK_TOKEN").ok_or(ProviderError::TokenNotSet)?;
             if !request
                 .headers
                 .iter()
@@ -187,7 +187,7 @@ impl Provider for GeeLark {
         }
     }
 
-    fn defaults_yaml(&self, options: &Map<String, Value>) -> Result<String, String> {
+    fn defaults_yaml(&self, options: &Map<String, Value>) -> Result<String, ProviderError> {
         let token = matches!(options.get("auth").and_then(Value::as_str), Some("token"));
         let auth = if token {
             "    Authorization: \"Bearer {{ secret('GEELARK_TOKEN') }}\"\n"

@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{EnvVar, Provider, require};
+use super::{EnvVar, Provider, ProviderError, require};
 use crate::secrets::EnvSource;
 
 #[derive(Debug)]
@@ -58,11 +58,11 @@ impl Provider for Herodotus {
         &self,
         env: &EnvSource,
         _options: &Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProviderError> {
         require(env, self.name(), &["HERODOTUS_API_KEY"])
     }
 
-    fn defaults_yaml(&self, _options: &Map<String, Value>) -> Result<String, String> {
+    fn defaults_yaml(&self, _options: &Map<String, Value>) -> Result<String, ProviderError> {
         Ok(r#"
 connection:
   base_url: "{{ env('HERODOTUS_BASE_URL', 'https://staging.hdp.api.herodotus.cloud') }}"

@@ -76,7 +76,7 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn defaults_yaml(
         &self,
         _options: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<String, String> {
+    ) -> Result<String, ProviderError> {
         Ok(String::new())
     }
 
@@ -96,12 +96,16 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         &self,
         _env: &EnvSource,
         _options: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
     /// Change a request before each attempt is sent (signatures, trace ids).
-    fn prepare(&self, _request: &mut OutgoingRequest, _env: &EnvSource) -> Result<(), String> {
+    fn prepare(
+        &self,
+        _request: &mut OutgoingRequest,
+        _env: &EnvSource,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -138,12 +142,51 @@ pub fn unknown_help(name: &str) -> String {
 }
 
 /// Fail, naming the first of `names` that is not set.
-pub fn require(env: &EnvSource, provider: &str, names: &[&str]) -> Result<(), String> {
+pub fn require(
+    env: &EnvSource,
+    provider: &'static str,
+    names: &[&'static str],
+) -> Result<(), ProviderError> {
     match names.iter().find(|n| env.get(n).is_none()) {
-        Some(missing) => Err(format!(
-            "{provider}: the environment variable {missing} is not set: export {missing}=… or add it to .env (runbook providers lists what each provider reads)"
-        )),
+        Some(missing) => Err(ProviderError::MissingVariable {
+            provider,
+            variable: missing,
+        }),
         None => Ok(()),
+    }
+}
+
+/// Why an adapter refused its options, its credentials or a request; one variant per mistake.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// A credential the adapter needs is not in the environment nor in `.env`.
+    #[error(
+        "{provider}: the environment variable {variable} is not set: export {variable}=… or add it to .env (runbook providers lists what each provider reads)"
+    )]
+    MissingVariable {
+        provider: &'static str,
+        variable: &'static str,
+    },
+    /// GeeLark in token mode without its token: either mode would do.
+    #[error("{missing} (or set GEELARK_APP_ID and GEELARK_API_KEY for key mode)")]
+    MissingTokenOrKeyPair { missing: Box<ProviderError> },
+    /// A `connection.options` value the adapter does not know.
+    #[error("{provider}: unknown {option} `{value}` in connection.options.{option}: use {choices}")]
+    UnknownOption {
+        provider: &'static str,
+        option: &'static str,
+        value: String,
+        choices: &'static str,
+    },
+    /// A request to sign in token mode when the token is not set.
+    #[error("geelark: GEELARK_TOKEN is not set")]
+    TokenNotSet,
+}
+
+/// Callers that report errors as text (the loader's diagnostics, the run's first error).
+impl From<ProviderError> for String {
+    fn from(e: ProviderError) -> String {
+        e.to_string()
     }
 }
 

@@ -25,7 +25,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{EnvVar, Provider, require};
+use super::{EnvVar, Provider, ProviderError, require};
 use crate::secrets::EnvSource;
 
 #[derive(Debug)]
@@ -67,11 +67,11 @@ impl Provider for Skyvern {
         &self,
         env: &EnvSource,
         _options: &Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProviderError> {
         require(env, self.name(), &["SKYVERN_API_KEY"])
     }
 
-    fn defaults_yaml(&self, _options: &Map<String, Value>) -> Result<String, String> {
+    fn defaults_yaml(&self, _options: &Map<String, Value>) -> Result<String, ProviderError> {
         Ok(r#"
 connection:
   base_url: "{{ env('SKYVERN_BASE_URL', 'https://api.skyvern.com') }}"

@@ -99,6 +99,49 @@ impl Template {
     }
 }
 
+/// Why a template did not render at run time; one variant per kind of mistake. The text is the
+/// one the run shows (`render` errors name the step and item around it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The template is broken whatever the data: out of fuel, recursion too deep, a syntax error.
+    #[error("{account}")]
+    Broken { account: String },
+    /// The data did not fit the template: an undefined value, a wrong type, a failed `required()`,
+    /// a missing variable. Only the item at hand fails.
+    #[error("{account}")]
+    Data { account: String },
+    /// The output passed its cap: broken whatever the data.
+    #[error("the template rendered more than {MAX_OUTPUT} bytes")]
+    TooLong,
+    /// A single expression's value was not JSON.
+    #[error("the expression did not give JSON: {why}")]
+    NotJson { why: String },
+}
+
+impl RenderError {
+    /// A minijinja error, judged broken or data (see [`is_broken`]) and described.
+    fn of(e: &minijinja::Error) -> RenderError {
+        let account = describe(e);
+        if is_broken(e) {
+            RenderError::Broken { account }
+        } else {
+            RenderError::Data { account }
+        }
+    }
+
+    /// The template is at fault whatever the data: the playbook is invalid.
+    pub fn is_broken(&self) -> bool {
+        matches!(self, RenderError::Broken { .. } | RenderError::TooLong)
+    }
+}
+
+/// Callers that report errors as text (the engine's step errors, the loader's diagnostics).
+impl From<RenderError> for String {
+    fn from(e: RenderError) -> String {
+        e.to_string()
+    }
+}
+
 /// What rendering a template once, to check it, found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Trial {
@@ -187,7 +230,7 @@ impl Templates {
     }
 
     /// Render to text. A native template renders its value: strings bare, anything else as JSON.
-    pub fn render(&self, template: &Template, ctx: &Value) -> Result<String, String> {
+    pub fn render(&self, template: &Template, ctx: &Value) -> Result<String, RenderError> {
         if template.literal {
             return Ok(template.source.to_string());
         }
@@ -200,45 +243,41 @@ impl Templates {
         &self,
         template: &Template,
         ctx: &Value,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, RenderError> {
         if template.literal {
             return Ok(serde_json::Value::String(template.source.to_string()));
         }
         let out = self.render_raw(template, ctx)?;
         if template.native {
-            serde_json::from_str(&out).map_err(|e| format!("the expression did not give JSON: {e}"))
+            serde_json::from_str(&out).map_err(|e| RenderError::NotJson { why: e.to_string() })
         } else {
             Ok(serde_json::Value::String(out))
         }
     }
 
-    fn render_raw(&self, template: &Template, ctx: &Value) -> Result<String, String> {
-        self.attempt(template, ctx).map_err(|(text, broken)| {
-            if broken {
+    fn render_raw(&self, template: &Template, ctx: &Value) -> Result<String, RenderError> {
+        self.attempt(template, ctx).inspect_err(|e| {
+            if e.is_broken() {
                 let mut first = self.broken.lock().unwrap_or_else(|e| e.into_inner());
                 if first.is_none() {
                     *first = Some(match &template.origin {
-                        Some(at) => format!("{at}: {text}"),
-                        None => text.clone(),
+                        Some(at) => format!("{at}: {e}"),
+                        None => e.to_string(),
                     });
                 }
             }
-            text
         })
     }
 
-    /// Render; an error says what went wrong and whether it makes the template broken.
-    fn attempt(&self, template: &Template, ctx: &Value) -> Result<String, (String, bool)> {
+    /// Render; an error says what went wrong, and its kind whether it makes the template broken.
+    fn attempt(&self, template: &Template, ctx: &Value) -> Result<String, RenderError> {
         let t = self
             .env
             .get_template(&template.name)
-            .map_err(|e| (describe(&e), is_broken(&e)))?;
-        let out = t.render(ctx).map_err(|e| (describe(&e), is_broken(&e)))?;
+            .map_err(|e| RenderError::of(&e))?;
+        let out = t.render(ctx).map_err(|e| RenderError::of(&e))?;
         if out.len() > MAX_OUTPUT {
-            return Err((
-                format!("the template rendered more than {MAX_OUTPUT} bytes"),
-                true,
-            ));
+            return Err(RenderError::TooLong);
         }
         Ok(out)
     }
@@ -251,8 +290,8 @@ impl Templates {
         }
         match self.attempt(template, ctx) {
             Ok(out) => Trial::Rendered(as_text(template, out)),
-            Err((text, true)) => Trial::Broken(text),
-            Err((_, false)) => Trial::Unresolved,
+            Err(e) if e.is_broken() => Trial::Broken(e.to_string()),
+            Err(_) => Trial::Unresolved,
         }
     }
 

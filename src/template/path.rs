@@ -11,7 +11,7 @@ use std::sync::Arc;
 use minijinja::{ErrorKind, Value};
 
 use super::scan::tag_end;
-use super::{FUNCTIONS, Template, Templates, describe};
+use super::{FUNCTIONS, RenderError, Template, Templates, describe};
 
 /// The filter that marks the text of an expression reading item data in a request path or URL.
 pub(super) const ITEM_VALUE_FILTER: &str = "__runbook_item_value";
@@ -162,7 +162,11 @@ impl Templates {
 
     /// Render a template compiled by [`Templates::path_template`] into the author's text and the
     /// item values between it, in order.
-    pub fn render_path(&self, template: &Template, ctx: &Value) -> Result<Vec<PathPiece>, String> {
+    pub fn render_path(
+        &self,
+        template: &Template,
+        ctx: &Value,
+    ) -> Result<Vec<PathPiece>, RenderError> {
         if template.literal {
             return Ok(vec![PathPiece::Fixed(template.source.to_string())]);
         }

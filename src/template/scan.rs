@@ -20,20 +20,12 @@ pub(super) fn too_many_operators(source: &str) -> bool {
     {
         let tag = &rest[open + 2..];
         let mut count = 0;
-        let mut quote = None;
-        let mut escaped = false;
+        let mut literal = StringLiteral::default();
         let mut word = String::new();
         let mut end = tag.len();
         let mut chars = tag.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
-            if let Some(q) = quote {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
+            if literal.consumes(c) {
                 continue;
             }
             if c.is_alphanumeric() || c == '_' {
@@ -45,7 +37,7 @@ pub(super) fn too_many_operators(source: &str) -> bool {
             }
             word.clear();
             match c {
-                '\'' | '"' => quote = Some(c),
+                '\'' | '"' => literal.open(c),
                 '}' | '%' if chars.peek().is_some_and(|(_, n)| *n == '}') => {
                     end = i;
                     break;
@@ -67,6 +59,37 @@ pub(super) fn too_many_operators(source: &str) -> bool {
     false
 }
 
+/// Where a scan stands relative to a string literal (`'…'` or `"…"`, with backslash escapes).
+#[derive(Default)]
+struct StringLiteral {
+    /// The quote of the literal the scan is inside, if any.
+    quote: Option<char>,
+    /// The previous character was a backslash inside the literal.
+    escaped: bool,
+}
+
+impl StringLiteral {
+    /// Whether `c` belongs to an open literal (its closing quote included): the scan skips it.
+    fn consumes(&mut self, c: char) -> bool {
+        let Some(q) = self.quote else {
+            return false;
+        };
+        if self.escaped {
+            self.escaped = false;
+        } else if c == '\\' {
+            self.escaped = true;
+        } else if c == q {
+            self.quote = None;
+        }
+        true
+    }
+
+    /// A literal opens with the quote `c`.
+    fn open(&mut self, c: char) {
+        self.quote = Some(c);
+    }
+}
+
 /// The expression inside `{{ … }}` when that is the whole (trimmed) source.
 pub(super) fn single_expression(source: &str) -> Option<&str> {
     let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?;
@@ -78,21 +101,13 @@ pub(super) fn single_expression(source: &str) -> Option<&str> {
 
 /// Where `closing` ends the tag whose text starts `body`, outside string literals.
 pub(super) fn tag_end(body: &str, closing: &str) -> Option<usize> {
-    let mut quote = None;
-    let mut escaped = false;
+    let mut literal = StringLiteral::default();
     for (i, c) in body.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
+        if literal.consumes(c) {
             continue;
         }
         if c == '\'' || c == '"' {
-            quote = Some(c);
+            literal.open(c);
         } else if body[i..].starts_with(closing) {
             return Some(i);
         }

@@ -54,10 +54,10 @@ fn ago_out_of_range_is_an_error_at_compile_or_render_never_a_panic() {
         &json!({"since": "18446744073709551615s1s", "n": i64::MAX}),
     )]);
     let tpl = t.compile("{{ ago(vars.since) }}").unwrap();
-    let err = t.render(&tpl, &ctx).unwrap_err();
+    let err = t.render(&tpl, &ctx).unwrap_err().to_string();
     assert!(err.contains(refused), "{err}");
     let tpl = t.compile("{{ ago(vars.n) }}").unwrap();
-    let err = t.render(&tpl, &ctx).unwrap_err();
+    let err = t.render(&tpl, &ctx).unwrap_err().to_string();
     assert_eq!(
         err,
         "invalid operation: ago(): 9223372036854775807s is out of range: the longest duration runbook takes is 36500d (100 years)"
@@ -72,7 +72,9 @@ fn strict_undefined_is_an_error() {
     let tpl = t.compile("{{ vars.agnet_id }}").unwrap();
     let ctx = context([("vars", &json!({"agent_id": "a"}))]);
     let err = t.render(&tpl, &ctx).unwrap_err();
-    assert!(err.contains("undefined"), "{err}");
+    assert!(err.to_string().contains("undefined"), "{err}");
+    assert!(matches!(err, RenderError::Data { .. }), "{err:?}");
+    assert!(!err.is_broken());
     assert!(t.variables(&tpl).contains("vars.agnet_id"));
 }
 
@@ -114,7 +116,7 @@ fn required_refuses_null_and_empty_values_with_the_reason() {
     assert_eq!(t.render(&tpl, &ok).unwrap(), "/p/p1");
     for missing in [json!({"project_id": null}), json!({"project_id": ""})] {
         let err = t.render(&tpl, &context([("item", &missing)])).unwrap_err();
-        assert!(err.contains("no project"), "{err}");
+        assert!(err.to_string().contains("no project"), "{err}");
     }
 }
 
@@ -146,6 +148,7 @@ fn secrets_are_registered_and_missing_ones_named() {
     assert!(
         t.render(&missing, &context([]))
             .unwrap_err()
+            .to_string()
             .contains("NOPE")
     );
 }
@@ -158,7 +161,9 @@ fn runaway_loops_run_out_of_fuel() {
             "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
         )
         .unwrap();
-    assert!(t.render(&tpl, &context([])).is_err());
+    let err = t.render(&tpl, &context([])).unwrap_err();
+    assert!(matches!(err, RenderError::Broken { .. }), "{err:?}");
+    assert!(err.is_broken());
 }
 
 #[test]

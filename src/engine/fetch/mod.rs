@@ -109,7 +109,7 @@ impl Run<'_> {
                     .plan
                     .templates
                     .render(path, &self.ctx(vec![]))
-                    .map_err(StepStop::Failed)?;
+                    .map_err(|e| StepStop::Failed(e.into()))?;
                 read_ids_file(std::path::Path::new(path.trim()), id_field.as_deref())
                     .map_err(StepStop::Failed)?
             }
@@ -118,7 +118,7 @@ impl Run<'_> {
                     .plan
                     .templates
                     .render_value(t, &self.ctx(vec![]))
-                    .map_err(StepStop::Failed)?;
+                    .map_err(|e| StepStop::Failed(e.into()))?;
                 ids_from_value(&value)
             }
         };

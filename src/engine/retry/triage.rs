@@ -1,4 +1,4 @@
-//! Sorting a retry step's items before anything is sent: those to send, and those settled without
+//! Sorting a retry step's items before anything is sent: those to send, and those decided without
 //! a request.
 //!
 //! In order:
@@ -35,10 +35,10 @@ pub(super) enum Checked {
 }
 
 impl Run<'_> {
-    /// Sort the step's items: those to send, and those settled without a request (handled by the
+    /// Sort the step's items: those to send, and those decided without a request (handled by the
     /// run being resumed, in flight then and now checked, over budget, outside `only_status`).
     pub(super) async fn triage(&self, plan: &RetryPlan, input: Vec<Item>) -> (Vec<Item>, Done) {
-        let mut settled = Done::new(usize::MAX);
+        let mut without_request = Done::new(usize::MAX);
         let mut to_send = Vec::new();
         let since = plan.budget.and_then(|(_, per)| {
             let per = jiff::SignedDuration::try_from(per.0).ok()?;
@@ -58,7 +58,7 @@ impl Run<'_> {
                         "handled by the resumed run ({}): not sent again",
                         message.as_deref().unwrap_or(outcome.as_str())
                     );
-                    settled.push(item, outcome, Some(note));
+                    without_request.push(item, outcome, Some(note));
                     continue;
                 }
                 Some(Past::InFlight) if !self.options.dry_run => {
@@ -68,13 +68,13 @@ impl Run<'_> {
                                 "in flight when the resumed run stopped; the provider now shows {status}: it was carried out"
                             );
                             self.resolve_in_flight(&item.id, &note);
-                            settled.push(item, ItemOutcome::Retried, Some(note));
+                            without_request.push(item, ItemOutcome::Retried, Some(note));
                             continue;
                         }
                         Some(Checked::NotCarriedOut) => not_carried_out = true,
                         Some(Checked::Unreadable(_)) | None if !self.options.retry_unknown => {
                             let note = "in flight when the resumed run stopped and its status cannot be checked: not sent again (--retry-unknown sends it)";
-                            settled.push(item, ItemOutcome::Unknown, Some(note.into()));
+                            without_request.push(item, ItemOutcome::Unknown, Some(note.into()));
                             continue;
                         }
                         Some(Checked::Unreadable(_)) | None => {}
@@ -86,14 +86,14 @@ impl Run<'_> {
             if let Some(next) = lineage.as_ref().and_then(|l| l.next.as_ref()) {
                 // Its chain continues at the new work: only the chain's head may be retried.
                 let note = format!("retried before as {} in run {}", next.new_id, next.run_id);
-                settled.push(item, ItemOutcome::Skipped, Some(note));
+                without_request.push(item, ItemOutcome::Skipped, Some(note));
                 continue;
             }
             if let Some(run) = self.unanswered_new_work(plan, &item.id, not_carried_out) {
                 let note = format!(
                     "a retry sent in run {run} got no answer and may have created new work that runbook never learned of: not sent again (check the provider; --retry-unknown sends it)"
                 );
-                settled.push(item, ItemOutcome::Unknown, Some(note));
+                without_request.push(item, ItemOutcome::Unknown, Some(note));
                 continue;
             }
             if let (Some((max, per)), Some(since), Some(ledger)) =
@@ -113,7 +113,7 @@ impl Run<'_> {
                     let note = format!(
                         "{what} retried {used} times in the last {per} (budget {max}): not retried again"
                     );
-                    settled.push(item, ItemOutcome::Chronic, Some(note));
+                    without_request.push(item, ItemOutcome::Chronic, Some(note));
                     continue;
                 }
             }
@@ -126,12 +126,12 @@ impl Run<'_> {
                 let list = plan.only_status.as_deref().unwrap_or_default().join(", ");
                 let note =
                     format!("status {status} is not one selected for retry ({list}); not sent");
-                settled.push(item, ItemOutcome::Skipped, Some(note));
+                without_request.push(item, ItemOutcome::Skipped, Some(note));
                 continue;
             }
             to_send.push(item);
         }
-        (to_send, settled)
+        (to_send, without_request)
     }
 
     /// Where `id` stands in its chain of retries into new work; `None` without a ledger (or when

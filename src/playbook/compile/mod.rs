@@ -284,7 +284,11 @@ impl Compiler<'_> {
             return Some(Ok(out));
         }
         let ctx = context([("vars", self.vars)]);
-        Some(self.templates.render(&template, &ctx))
+        Some(
+            self.templates
+                .render(&template, &ctx)
+                .map_err(|e| e.to_string()),
+        )
     }
 
     /// `compile` of a setting the playbook may leave out: `Some(None)` when it is left out, `None`

@@ -21,7 +21,9 @@ fn options(text: &str) -> serde_json::Map<String, Value> {
 /// its error names first among `candidates`.
 fn missing(provider: &str, opts: &str, set: &[(&str, &str)]) -> Result<(), String> {
     let adapter = find(provider).expect("a provider");
-    adapter.check_credentials(&env(set), &options(opts))
+    adapter
+        .check_credentials(&env(set), &options(opts))
+        .map_err(String::from)
 }
 
 #[test]

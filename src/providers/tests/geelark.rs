@@ -229,5 +229,6 @@ fn geelark_token_option_wins_over_a_key_pair() {
 fn geelark_token_mode_without_a_token_is_an_error() {
     let env = EnvSource::from_pairs([]);
     let err = GeeLark.prepare(&mut request(), &env).expect_err("no token");
-    assert!(err.contains("GEELARK_TOKEN"), "{err}");
+    assert_eq!(err, crate::providers::ProviderError::TokenNotSet);
+    assert!(err.to_string().contains("GEELARK_TOKEN"), "{err}");
 }
