@@ -245,7 +245,7 @@ fn report(
     if config.progress != ProgressMode::Quiet {
         print!(
             "{}",
-            redactor.redact(&report::table::render(&report, redactor))
+            redactor.redact(&report::table::render(report, redactor))
         );
     }
     let mut code = report.exit_code();
@@ -259,7 +259,7 @@ fn report(
         code = exit::INVALID;
     }
     for (path, title) in files {
-        let written = report::render_for(&path, &report, title.as_deref()).and_then(|text| {
+        let written = report::render_for(&path, report, title.as_deref()).and_then(|text| {
             report::write_atomically(&path, &redactor.redact(&text)).map_err(|e| e.to_string())
         });
         match written {
