@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use runbook::commands::{Config, PlayConfig, ProgressMode};
-use runbook::oneoff::{HttpTarget, RetryConfig};
+use runbook::commands::{HttpTarget, RetryConfig};
 use runbook::sandbox::SandboxConfig;
 use runbook::scaffold::Destination;
 

@@ -1,19 +1,18 @@
 //! runbook: declarative recovery playbooks for failed work at SaaS providers.
 //!
-//! Data flows one way: CLI → config → playbook → engine → steps → provider → http → report.
+//! Data flows one way: CLI → config → playbook → engine → steps → provider → client → report.
 
+pub mod client;
 pub mod commands;
 pub mod diagnostic;
 pub mod engine;
 pub mod exit;
 pub mod files;
-pub mod http;
 pub mod jsonpath;
 mod jsonpath_functions;
 pub mod ledger;
 pub mod lock;
 pub mod notify;
-pub mod oneoff;
 pub mod playbook;
 pub mod progress;
 #[cfg(test)]

@@ -13,8 +13,9 @@
 
 use serde_json::{Value, json};
 
+use crate::playbook::compile::NotifyPlan;
 use crate::playbook::compile::{Plan, StepKind};
-use crate::playbook::notify::{NotifyPlan, NotifyWhen};
+use crate::playbook::model::NotifyWhen;
 use crate::report::RunReport;
 use crate::secrets::Redactor;
 

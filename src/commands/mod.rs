@@ -34,6 +34,7 @@ use play::play;
 pub use play::{PlayConfig, ProgressMode};
 use providers::providers_text;
 use retry::retry;
+pub use retry::{HttpTarget, RetryConfig};
 use sandbox::sandbox;
 use schema::schema;
 use show::show;
@@ -43,7 +44,7 @@ use validate::validate;
 pub enum Config {
     Play(PlayConfig),
     /// `runbook retry`: a one-off retry of named tasks.
-    Retry(crate::oneoff::RetryConfig),
+    Retry(retry::RetryConfig),
     Validate(Vec<PathBuf>, Vec<(String, String)>),
     Schema,
     /// Text made at the edge from the clap definitions (`completions`, `man`), printed as it is.

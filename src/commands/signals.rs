@@ -14,7 +14,7 @@ pub(super) async fn watch_signals(interrupted: tokio_util::sync::CancellationTok
     let second = second_interrupt();
     eprintln!(
         "interrupted: finishing the requests in flight (at most {}ms more) and writing the reports (Ctrl-C again to quit now)",
-        crate::http::IN_FLIGHT_GRACE.as_millis()
+        crate::client::IN_FLIGHT_GRACE.as_millis()
     );
     second.await;
     eprintln!("interrupted twice: quitting now");

@@ -22,7 +22,7 @@ use minijinja::Value as Ctx;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::http::HttpClient;
+use crate::client::HttpClient;
 use crate::ledger::{Ledger, Past};
 use crate::playbook::compile::{Plan, StepKind};
 use crate::progress::{Event, Progress};
@@ -51,7 +51,7 @@ pub struct RunOptions {
     pub yes: bool,
     /// Cancelled on SIGINT/SIGTERM: every wait (rate slot, `Retry-After` gate, backoff, verify's
     /// poll interval) ends at once, nothing new is sent, reads in flight are dropped, retries in
-    /// flight get [`crate::http::IN_FLIGHT_GRACE`] and are then left in the ledger as in flight;
+    /// flight get [`crate::client::IN_FLIGHT_GRACE`] and are then left in the ledger as in flight;
     /// the report is written.
     pub interrupted: CancellationToken,
     /// Why the run must not start (the ledger cannot be used): no step runs, the run is aborted
@@ -140,7 +140,7 @@ pub async fn run(
         });
         // A header that can never be sent fails the run before its first request, not each
         // request five times.
-        crate::http::header_pair(name, &value).map_err(|e| SetupError::Header {
+        crate::client::header_pair(name, &value).map_err(|e| SetupError::Header {
             name: name.clone(),
             why: e.to_string(),
         })?;
@@ -152,7 +152,7 @@ pub async fn run(
         env,
         redactor.clone(),
         Arc::clone(&progress),
-        crate::http::ClientSettings {
+        crate::client::ClientSettings {
             rate: c.rate,
             timeout: c.timeout,
             connect_timeout: c.connect_timeout,
@@ -371,7 +371,7 @@ impl Run<'_> {
         &self,
         plan: &crate::playbook::compile::RequestPlan,
         ctx: &Ctx,
-    ) -> Result<crate::http::Request, String> {
+    ) -> Result<crate::client::Request, String> {
         request::render(
             &self.plan.templates,
             plan,

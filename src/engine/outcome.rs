@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::http::Exchange;
+use crate::client::Exchange;
 use crate::jsonpath::scalar_text;
 use crate::playbook::compile::OutcomePlan;
 use crate::playbook::model::Outcome;
@@ -169,7 +169,7 @@ pub fn classify(
 /// A 2xx answer that is not JSON but should have been: an HTML page (a sign-in page, a web app
 /// answering at a wrong base URL) or JSON that does not parse (truncated). It confirms nothing, so
 /// it is not a retry. An empty body (204) or plain text stays a success.
-fn is_broken(response: &crate::http::Response) -> bool {
+fn is_broken(response: &crate::client::Response) -> bool {
     let text = response.text.trim_start();
     let kind = response
         .header("content-type")

@@ -19,7 +19,7 @@
 use minijinja::Value as Ctx;
 use serde_json::Value;
 
-use crate::http::Request;
+use crate::client::Request;
 use crate::playbook::compile::{BodyTemplate, RequestPlan, Target};
 use crate::template::{PathPiece, Templates};
 

@@ -24,8 +24,8 @@ use self::triage::{Checked, counter};
 use super::outcome::{Classified, classify};
 use super::results::{Answer, ItemResult};
 use super::{Item, Run, StepStop};
-use crate::http::limiter::RateLimiter;
-use crate::http::{Effect, Exchange, Request};
+use crate::client::limiter::RateLimiter;
+use crate::client::{Effect, Exchange, Request};
 use crate::ledger::{Intent, Link};
 use crate::playbook::compile::{RetryMode, RetryPlan};
 use crate::playbook::model::OnAmbiguous;
@@ -335,7 +335,7 @@ impl Run<'_> {
         // The intent is recorded after the request's turn came, just before it leaves: a run killed
         // while requests wait for the rate limit leaves none of them "in flight".
         if self.http.pace(limiter).await.is_err() {
-            return Err(crate::http::NOT_SENT_STOPPED.into());
+            return Err(crate::client::NOT_SENT_STOPPED.into());
         }
         let url = self.redactor.redact(request.url.as_str());
         let request_id = self

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::results::Transition;
 use super::{Item, Run, StepStop};
-use crate::http::limiter::RateLimiter;
+use crate::client::limiter::RateLimiter;
 use crate::playbook::compile::VerifyPlan;
 use crate::progress::Event;
 use crate::report::ItemOutcome;
@@ -91,7 +91,7 @@ impl Run<'_> {
             }
             // The poll interval ends at once on SIGINT/SIGTERM.
             let pause = plan.every.min(deadline - now);
-            if crate::http::limiter::sleep(pause, self.http.stop())
+            if crate::client::limiter::sleep(pause, self.http.stop())
                 .await
                 .is_err()
             {

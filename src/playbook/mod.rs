@@ -6,4 +6,3 @@ pub mod compile;
 pub(crate) mod layer;
 pub mod load;
 pub mod model;
-pub mod notify;

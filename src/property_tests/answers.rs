@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::http::{Exchange, Request, Response};
+use crate::client::{Exchange, Request, Response};
 use crate::jsonpath::{JsonPath, Predicate};
 use crate::playbook::compile::{BodyRulePlan, ItemRulesPlan, OutcomePlan};
 use crate::playbook::model::Outcome;

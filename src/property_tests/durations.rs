@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use proptest::prelude::*;
 use serde_json::json;
 
-use crate::http::backoff::parse_retry_after;
+use crate::client::backoff::parse_retry_after;
 use crate::template::context;
 
 use super::config;
@@ -54,7 +54,7 @@ fn use_span(span: crate::units::Span) -> Result<(), TestCaseError> {
         .and_then(|s| jiff::Timestamp::now().checked_sub(s).ok());
     prop_assert!(back.is_some(), "now - {span}");
     prop_assert_eq!(crate::units::Span::parse(&span.to_string()), Ok(span));
-    let policy = crate::http::backoff::BackoffPolicy {
+    let policy = crate::client::backoff::BackoffPolicy {
         initial: d,
         max: d,
         max_retry_after: d,

@@ -116,18 +116,6 @@ impl From<ItemOutcome> for &'static str {
     }
 }
 
-/// The playbook's rule outcomes (`retried | skipped | failed`) are a narrower set of the same.
-impl From<crate::playbook::model::Outcome> for ItemOutcome {
-    fn from(outcome: crate::playbook::model::Outcome) -> ItemOutcome {
-        use crate::playbook::model::Outcome;
-        match outcome {
-            Outcome::Retried => ItemOutcome::Retried,
-            Outcome::Skipped => ItemOutcome::Skipped,
-            Outcome::Failed => ItemOutcome::Failed,
-        }
-    }
-}
-
 /// A request as shown in a dry run's plan, secrets redacted.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlannedRequest {

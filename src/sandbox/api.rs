@@ -20,7 +20,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::seeding::Seeding;
-use super::state::lock;
+use super::sync::lock;
 
 /// One emulated provider API, served under `/<name>`.
 pub(crate) trait EmulatedApi: Any + Send + Sync {

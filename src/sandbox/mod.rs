@@ -39,6 +39,7 @@ mod server;
 mod settle;
 mod skyvern;
 mod state;
+mod sync;
 mod time;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -7,7 +7,7 @@
 //! - Locks are never held across an `.await`; a poisoned lock is recovered, not propagated, because
 //!   the data behind it is plain values that stay consistent between statements.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use super::config::SandboxConfig;
 use super::faults::{Dice, Fault};
@@ -15,12 +15,7 @@ use super::seeding::Seeding;
 use super::settle::Rule;
 use super::time::Clock;
 
-/// Locks a mutex, recovering the data if a previous holder panicked.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub(crate) use super::sync::lock;
 
 /// One request an emulated API received, as the sandbox answered it.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::StepStop;
-use crate::http::{Exchange, Request};
+use crate::client::{Exchange, Request};
 use crate::jsonpath::JsonPath;
 use crate::providers::Verdict;
 use crate::secrets::Redactor;
@@ -59,7 +59,7 @@ pub(crate) fn read_json<'a>(
 }
 
 /// `: message` of an error answer (its JSON message, else its body described), or nothing.
-fn short_message(response: &crate::http::Response, redactor: &Redactor) -> String {
+fn short_message(response: &crate::client::Response, redactor: &Redactor) -> String {
     let from_json = response.json.as_ref().and_then(|j| {
         crate::jsonpath::message_paths()
             .iter()

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::answer::read_json;
 use super::{Item, Run, StepStop};
+use crate::client::Effect;
 use crate::engine::results::ItemResult;
-use crate::http::Effect;
 use crate::playbook::compile::EnrichPlan;
 use crate::progress::{Counts, Event};
 use crate::report::ItemOutcome;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::answer::{check_shape, read_json};
 use super::pages::PageState;
 use super::{Overflow, Run, StepStop};
-use crate::http::{Effect, Request};
+use crate::client::{Effect, Request};
 use crate::jsonpath::JsonPath;
 use crate::playbook::compile::{ListingPlan, PaginatePlan, RequestPlan};
 use crate::progress::{Counts, Event};

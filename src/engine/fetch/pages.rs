@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::http::Request;
+use crate::client::Request;
 use crate::jsonpath::scalar_text;
 use crate::playbook::compile::PageStyle;
 
@@ -87,7 +87,7 @@ impl PageState {
         style: &PageStyle,
         count: u64,
         json: &Value,
-        response: Option<&crate::http::Response>,
+        response: Option<&crate::client::Response>,
         current: &url::Url,
     ) -> Option<String> {
         match (self, style) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::plan::{ConnectionPlan, FieldsPlan};
 use super::{Compiler, ROOTS_CONNECTION, constant_path};
-use crate::http::backoff::BackoffPolicy;
+use crate::client::backoff::BackoffPolicy;
 use crate::jsonpath::JsonPath;
 use crate::playbook::model::{self, Spanned};
 use crate::template::Trial;
@@ -34,7 +34,7 @@ impl Compiler<'_> {
             // `validate` catches a header that can never be sent (a line break in it); a rendered
             // one is checked before the first request.
             if let (true, Some(Trial::Rendered(text))) = (is_constant_text(&value.value), &trial)
-                && let Err(e) = crate::http::header_pair(name, text)
+                && let Err(e) = crate::client::header_pair(name, text)
             {
                 let help = "write the value on one line, without control characters".to_string();
                 self.error::<()>(
@@ -51,9 +51,9 @@ impl Compiler<'_> {
         let connect_timeout = c.connect_timeout.as_ref().and_then(|t| self.span(t));
         let backoff = self.backoff(c.backoff.as_ref(), BackoffPolicy::default());
         let redirects = match c.redirects {
-            None | Some(model::RedirectRule::SameOrigin) => crate::http::Redirects::SameOrigin,
-            Some(model::RedirectRule::Any) => crate::http::Redirects::Any,
-            Some(model::RedirectRule::None) => crate::http::Redirects::None,
+            None | Some(model::RedirectRule::SameOrigin) => crate::client::Redirects::SameOrigin,
+            Some(model::RedirectRule::Any) => crate::client::Redirects::Any,
+            Some(model::RedirectRule::None) => crate::client::Redirects::None,
         };
         ConnectionPlan {
             base_url,

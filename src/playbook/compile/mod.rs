@@ -27,8 +27,8 @@ pub use plan::*;
 
 use super::layer::{Place, Sources, layer};
 use super::model::{self, Count, Playbook, Spanned};
+use crate::client::backoff::BackoffPolicy;
 use crate::diagnostic::{Diagnostic, SourceFile, did_you_mean};
-use crate::http::backoff::BackoffPolicy;
 use crate::jsonpath::{JsonPath, Predicate};
 use crate::providers::Provider;
 use crate::template::{Template, Templates, Trial, context};

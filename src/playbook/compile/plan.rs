@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::client::backoff::BackoffPolicy;
 use crate::diagnostic::{Diagnostic, Position, SourceFile};
-use crate::http::backoff::BackoffPolicy;
 use crate::jsonpath::{JsonPath, Predicate};
 use crate::playbook::model::{self, Outcome};
 use crate::providers::Provider;
@@ -61,7 +61,7 @@ pub struct ConnectionPlan {
     pub connect_timeout: Duration,
     pub backoff: BackoffPolicy,
     /// Which redirects a read follows (a retry follows none).
-    pub redirects: crate::http::Redirects,
+    pub redirects: crate::client::Redirects,
 }
 
 /// JSONPaths that read an item's common fields.
@@ -281,5 +281,15 @@ pub struct VerifyPlan {
 pub struct ReportPlan {
     pub files: Vec<Template>,
     pub title: Option<String>,
-    pub notify: Option<crate::playbook::notify::NotifyPlan>,
+    pub notify: Option<NotifyPlan>,
+}
+
+/// A compiled `notify:` block.
+pub struct NotifyPlan {
+    pub method: reqwest::Method,
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<BodyTemplate>,
+    pub when: crate::playbook::model::NotifyWhen,
+    pub timeout: std::time::Duration,
 }

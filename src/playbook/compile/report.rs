@@ -2,10 +2,11 @@
 //! rendered at load with a stand-in run, so that one leaving the working directory is an error
 //! before anything is sent, not a report missing afterwards.
 
+use super::plan::NotifyPlan;
 use super::plan::ReportPlan;
 use super::{Compiler, broken_help};
 use crate::playbook::model;
-use crate::playbook::notify::{DEFAULT_TIMEOUT, Notify, NotifyPlan};
+use crate::playbook::model::{DEFAULT_TIMEOUT, Notify};
 use crate::template::{Trial, context};
 
 /// Names a report file name may use: the vars and the run (`run.id`, `run.playbook`, …).

@@ -11,10 +11,12 @@ use serde::Deserialize;
 pub use serde_saphyr::Spanned;
 
 mod connection;
+mod notify;
 mod retry;
 mod steps;
 
 pub use connection::*;
+pub use notify::*;
 pub use retry::*;
 pub use steps::*;
 
@@ -144,6 +146,18 @@ pub enum Outcome {
     Retried,
     Skipped,
     Failed,
+}
+
+/// The playbook's rule outcomes (`retried | skipped | failed`) are a narrower set of the report's.
+impl From<Outcome> for crate::report::ItemOutcome {
+    fn from(outcome: Outcome) -> crate::report::ItemOutcome {
+        use crate::report::ItemOutcome;
+        match outcome {
+            Outcome::Retried => ItemOutcome::Retried,
+            Outcome::Skipped => ItemOutcome::Skipped,
+            Outcome::Failed => ItemOutcome::Failed,
+        }
+    }
 }
 
 /// What a provider adapter supplies, in the same language as a playbook (see `providers`).

@@ -334,5 +334,5 @@ pub struct Report {
     /// A request sent at the end of the run (also when it aborted) with its summary: a Slack or
     /// Teams webhook, any URL.
     #[serde(default)]
-    pub notify: Option<crate::playbook::notify::Notify>,
+    pub notify: Option<super::Notify>,
 }

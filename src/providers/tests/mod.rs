@@ -18,9 +18,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Provider, find};
+use crate::client::{Exchange, Response};
 use crate::diagnostic::SourceFile;
 use crate::engine::outcome::{Classified, classify};
-use crate::http::{Exchange, Response};
 use crate::playbook::compile::{Plan, RetryPlan, StepKind, compile};
 use crate::playbook::load::parse;
 use crate::report::ItemOutcome;

@@ -1,9 +1,10 @@
-//! The `notify:` block of a report step, as written and as compiled: one templated HTTP request
-//! (a Slack or Teams webhook, any URL) sent at the end of the run with its summary.
+//! The `notify:` block of a report step, as written: one templated HTTP request (a Slack or Teams
+//! webhook, any URL) sent at the end of the run with its summary. Compiled into
+//! [`crate::playbook::compile::NotifyPlan`]; sending is `crate::notify`'s job.
 //!
 //! Invariants: the URL, headers and body are templates over `vars`, `run` and `summary` (plus
 //! `env()` and `secret()`), checked at load like every template; the method is one of the usual
-//! five; the timeout is a duration, 10 s unless given. Sending is `crate::notify`'s job.
+//! five; the timeout is a duration, 10 s unless given.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,9 +12,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::compile::BodyTemplate;
-use super::model::Spanned;
-use crate::template::Template;
+use super::Spanned;
 
 /// How long a notification may take unless `timeout:` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,14 +57,4 @@ pub enum NotifyWhen {
     Always,
     /// After a run whose exit code is not 0 (some failed, aborted, invalid mid-run).
     Failure,
-}
-
-/// A compiled `notify:` block.
-pub struct NotifyPlan {
-    pub method: reqwest::Method,
-    pub url: Template,
-    pub headers: Vec<(String, Template)>,
-    pub body: Option<BodyTemplate>,
-    pub when: NotifyWhen,
-    pub timeout: Duration,
 }

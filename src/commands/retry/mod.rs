@@ -1,11 +1,14 @@
 //! `runbook retry PROVIDER ID...`: write the one-off playbook (see `oneoff`) where an error can
 //! point at it, and play it like any playbook.
 
+mod oneoff;
+
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
-use crate::oneoff::{self, DIR, RetryConfig};
 use crate::secrets::Redactor;
+use oneoff::DIR;
+pub use oneoff::{HttpTarget, RetryConfig};
 
 /// Write the one-off playbook where errors can point at it.
 fn write_playbook(provider: &str, text: &str) -> std::io::Result<PathBuf> {
