@@ -31,34 +31,11 @@ pub enum Command {
         /// Set a playbook variable (repeatable): --var days=7
         #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
         vars: Vec<(String, String)>,
-        /// Perform the reads, send nothing that changes anything; report each request as `planned`.
-        #[arg(long)]
-        dry_run: bool,
         /// Retry at most N items.
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
-        /// Write a report; the format follows the extension (.json, .md, .xml for JUnit, .prom for
-        /// Prometheus). Repeatable.
-        #[arg(short = 'o', long = "output", value_name = "PATH")]
-        outputs: Vec<PathBuf>,
-        /// Do not append the Markdown report to $GITHUB_STEP_SUMMARY.
-        #[arg(long)]
-        no_step_summary: bool,
-        /// Requests in flight at once for retry steps (overrides the playbook).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-        concurrency: Option<u64>,
-        /// Print nothing but errors.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Print every request and backoff.
-        #[arg(short, long)]
-        verbose: bool,
-        /// Start the sandbox in-process and point the playbook at it, with sandbox credentials.
-        #[arg(long)]
-        sandbox: bool,
-        /// The run ledger (default .runbook/ledger.db; .runbook/sandbox-ledger.db with --sandbox).
-        #[arg(long, value_name = "PATH")]
-        ledger: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunFlags,
         /// Continue the last unfinished run of this playbook: nothing it retried is sent again.
         #[arg(long)]
         resume: bool,
@@ -66,9 +43,6 @@ pub enum Command {
         /// (with --resume), or retries into new work that got no answer in an earlier run.
         #[arg(long)]
         retry_unknown: bool,
-        /// Go past the blast-radius guards (max_selected, max_selected_ratio).
-        #[arg(long)]
-        yes: bool,
     },
     /// Retry named tasks now, as a playbook would: read each, retry the failed ones, report.
     Retry {
@@ -79,36 +53,11 @@ pub enum Command {
         /// A JSON file of ids instead (an array of ids, or of objects with an `id`).
         #[arg(long = "file", value_name = "PATH", conflicts_with = "ids")]
         ids_file: Option<PathBuf>,
-        /// Send nothing that changes anything; report each request as `planned`.
-        #[arg(long)]
-        dry_run: bool,
         /// Send even the ids retried in the last day (by this command or any playbook).
         #[arg(long)]
         again: bool,
-        /// Write a report; the format follows the extension (.json, .md). Repeatable.
-        #[arg(short = 'o', long = "output", value_name = "PATH")]
-        outputs: Vec<PathBuf>,
-        /// Do not append the Markdown report to $GITHUB_STEP_SUMMARY.
-        #[arg(long)]
-        no_step_summary: bool,
-        /// Requests in flight at once.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-        concurrency: Option<u64>,
-        /// Print nothing but errors.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Print every request and backoff.
-        #[arg(short, long)]
-        verbose: bool,
-        /// Start the sandbox in-process and point the retry at it, with sandbox credentials.
-        #[arg(long)]
-        sandbox: bool,
-        /// The run ledger (default .runbook/ledger.db; .runbook/sandbox-ledger.db with --sandbox).
-        #[arg(long, value_name = "PATH")]
-        ledger: Option<PathBuf>,
-        /// Go past the blast-radius guards.
-        #[arg(long)]
-        yes: bool,
+        #[command(flatten)]
+        run: RunFlags,
         /// http: the API's base URL (a template: {{ env('API_URL') }} works).
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
@@ -187,6 +136,71 @@ pub enum Command {
     },
 }
 
+/// The flags of a run that `play` and `retry` share, spelled once so both say the same.
+#[derive(Debug, clap::Args)]
+pub struct RunFlags {
+    /// Perform the reads, send nothing that changes anything; report each request as `planned`.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write a report; the format follows the extension (.json, .md, .xml for JUnit, .prom for
+    /// Prometheus). Repeatable.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    outputs: Vec<PathBuf>,
+    /// Do not append the Markdown report to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    no_step_summary: bool,
+    /// Requests in flight at once for retry steps (overrides the playbook).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    concurrency: Option<u64>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print every request and backoff.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Start the sandbox in-process and point the run at it, with sandbox credentials.
+    #[arg(long)]
+    sandbox: bool,
+    /// The run ledger (default .runbook/ledger.db; .runbook/sandbox-ledger.db with --sandbox).
+    #[arg(long, value_name = "PATH")]
+    ledger: Option<PathBuf>,
+    /// Go past the blast-radius guards (max_selected, max_selected_ratio).
+    #[arg(long)]
+    yes: bool,
+}
+
+/// What only `play` sets of a run; `retry` plays a one-off playbook written later, from the start.
+#[derive(Default)]
+struct PlayOnly {
+    playbook: PathBuf,
+    vars: Vec<(String, String)>,
+    limit: Option<u64>,
+    resume: bool,
+    retry_unknown: bool,
+}
+
+impl RunFlags {
+    /// The one conversion of the shared flags into a run's configuration.
+    fn into_play_config(self, only: PlayOnly) -> PlayConfig {
+        PlayConfig {
+            playbook: only.playbook,
+            vars: only.vars,
+            dry_run: self.dry_run,
+            limit: only.limit,
+            outputs: self.outputs,
+            step_summary: !self.no_step_summary,
+            concurrency: self.concurrency.map(|c| c as usize),
+            progress: progress_mode(self.quiet),
+            verbose: self.verbose,
+            sandbox: self.sandbox,
+            ledger: self.ledger,
+            resume: only.resume,
+            retry_unknown: only.retry_unknown,
+            yes: self.yes,
+        }
+    }
+}
+
 /// A command-line value clap cannot take; clap prints it after `invalid value '…' for '--…':`.
 #[derive(Debug, thiserror::Error)]
 enum ValueError {
@@ -259,48 +273,23 @@ impl Args {
             Command::Play {
                 playbook,
                 vars,
-                dry_run,
                 limit,
-                outputs,
-                no_step_summary,
-                concurrency,
-                quiet,
-                verbose,
-                sandbox,
-                ledger,
+                run,
                 resume,
                 retry_unknown,
-                yes,
-            } => Config::Play(PlayConfig {
+            } => Config::Play(run.into_play_config(PlayOnly {
                 playbook,
                 vars,
-                dry_run,
                 limit,
-                outputs,
-                step_summary: !no_step_summary,
-                concurrency: concurrency.map(|c| c as usize),
-                progress: progress_mode(quiet),
-                verbose,
-                sandbox,
-                ledger,
                 resume,
                 retry_unknown,
-                yes,
-            }),
+            })),
             Command::Retry {
                 provider,
                 ids,
                 ids_file,
-                dry_run,
                 again,
-                outputs,
-                no_step_summary,
-                concurrency,
-                quiet,
-                verbose,
-                sandbox,
-                ledger,
-                yes,
+                run,
                 base_url,
                 retry_path,
                 method,
@@ -316,22 +305,7 @@ impl Args {
                     headers,
                 },
                 again,
-                play: PlayConfig {
-                    playbook: PathBuf::new(),
-                    vars: Vec::new(),
-                    dry_run,
-                    limit: None,
-                    outputs,
-                    step_summary: !no_step_summary,
-                    concurrency: concurrency.map(|c| c as usize),
-                    progress: progress_mode(quiet),
-                    verbose,
-                    sandbox,
-                    ledger,
-                    resume: false,
-                    retry_unknown: false,
-                    yes,
-                },
+                play: run.into_play_config(PlayOnly::default()),
             }),
             Command::Validate { playbooks, vars } => Config::Validate(playbooks, vars),
             Command::Schema => Config::Schema,

@@ -49,6 +49,7 @@ mod redirects;
 mod report_paths;
 mod reports;
 mod retry_after;
+mod run_flags;
 mod sandbox;
 mod schema;
 mod secret_precheck;
