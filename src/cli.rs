@@ -254,17 +254,54 @@ fn completion_script(shell: Shell) -> String {
     String::from_utf8_lossy(&script).into_owned()
 }
 
-/// The man page (roff), from the clap definitions: the command, its options and its subcommands.
+/// The man page (roff), from the clap definitions: one page that holds every subcommand, since no
+/// `runbook-play(1)` and the like are installed for it to point at.
 fn man_page() -> String {
+    let mut cmd = Args::command();
+    cmd.build();
     let mut page = Vec::new();
+    let man = clap_mangen::Man::new(cmd.clone());
     // Rendering into memory cannot fail but for a bug in clap_mangen; an empty page says so.
-    if clap_mangen::Man::new(Args::command())
-        .render(&mut page)
-        .is_err()
-    {
-        page.clear();
+    let rendered = man
+        .render_title(&mut page)
+        .and_then(|()| man.render_name_section(&mut page))
+        .and_then(|()| man.render_synopsis_section(&mut page))
+        .and_then(|()| man.render_description_section(&mut page))
+        .and_then(|()| man.render_options_section(&mut page));
+    if rendered.is_err() {
+        return String::new();
     }
-    String::from_utf8_lossy(&page).into_owned()
+    let mut text = String::from_utf8_lossy(&page).into_owned();
+    text.push_str(".SH SUBCOMMANDS\n");
+    for sub in cmd.get_subcommands_mut().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name().to_string();
+        if name == "help" {
+            continue;
+        }
+        text.push_str(&format!(".SS \"runbook {name}\"\n.nf\n"));
+        text.push_str(&roff_literal(&sub.render_long_help().to_string()));
+        text.push_str(".fi\n");
+    }
+    text.push_str(&format!(
+        ".SH VERSION\nv{}\n",
+        cmd.get_version().unwrap_or_default()
+    ));
+    text
+}
+
+/// `text` as roff that prints it verbatim inside `.nf`: backslashes and minus signs escaped (so a
+/// flag copied from the page is still `--flag`), a leading `.` or `'` kept from being a request.
+fn roff_literal(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+        if escaped.starts_with('.') || escaped.starts_with('\'') {
+            out.push_str("\\&");
+        }
+        out.push_str(&escaped);
+        out.push('\n');
+    }
+    out
 }
 
 impl Args {

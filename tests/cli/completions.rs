@@ -1,5 +1,6 @@
 //! `runbook completions SHELL` and `runbook man`, made from the clap definitions: each names every
-//! subcommand that `runbook --help` lists, and bash's script is valid bash.
+//! subcommand that `runbook --help` lists, bash's script is valid bash, and the man page holds every
+//! subcommand's flags in itself.
 
 use crate::Runbook;
 
@@ -95,8 +96,10 @@ fn which_bash() -> Result<std::path::PathBuf, ()> {
         .ok_or(())
 }
 
+/// Regression: the page listed `runbook-play(1)` and the like, pages nothing installs. Now the one
+/// page holds each subcommand's own section, with every flag its `--help` lists.
 #[test]
-fn the_man_page_is_roff_and_names_every_subcommand() {
+fn the_man_page_is_roff_and_holds_every_subcommand_with_its_flags() {
     let names = subcommands();
     let ran = Runbook::new(["man"]).run();
     ran.expect_code(0);
@@ -108,8 +111,29 @@ fn the_man_page_is_roff_and_names_every_subcommand() {
     assert!(ran.stdout.contains("\n.SH SUBCOMMANDS\n"), "{}", ran.stdout);
     for name in &names {
         assert!(
-            ran.stdout.contains(&format!("runbook\\-{name}(1)")),
-            "no `{name}` in the man page"
+            !ran.stdout.contains(&format!("runbook\\-{name}(1)")),
+            "`{name}` points at a page that is not installed"
         );
+        let heading = format!("\n.SS \"runbook {name}\"\n");
+        let section = ran
+            .stdout
+            .split(&heading)
+            .nth(1)
+            .and_then(|rest| rest.split("\n.SS ").next())
+            .unwrap_or_else(|| panic!("no section for `{name}`: {}", ran.stdout));
+        let help = Runbook::new([name.as_str(), "--help"]).run();
+        help.expect_code(0);
+        let flags = help
+            .stdout
+            .split_whitespace()
+            .filter(|w| w.starts_with("--"))
+            .map(|w| w.trim_end_matches(','));
+        for flag in flags {
+            let in_roff = flag.replace('-', "\\-");
+            assert!(
+                section.contains(&in_roff),
+                "`{name}`'s section lacks {flag}: {section}"
+            );
+        }
     }
 }
