@@ -5,7 +5,9 @@
 //! modeline, how to try the playbook, which credentials it reads, and what each step does (`http`
 //! explains every field). Three placeholders are filled in: `__NAME__` (the playbook's name, from
 //! the file name when it is a valid one), `__FILE__` (the file, for the commands in the comments)
-//! and `__SCHEMA__` (the modeline's path to `schemas/playbook.schema.json`).
+//! and `__SCHEMA__` (the modeline's path to the schema: the nearest committed
+//! `schemas/playbook.schema.json`, else `playbook.schema.json` beside the playbook, which
+//! `runbook new` writes there when it is missing, so the modeline always names a file that exists).
 //!
 //! Invariants: every template validates and plays with `--sandbox --dry-run` as it is written (the
 //! integration test `new_playbooks` runs each); an existing file is never overwritten, not even by
@@ -26,9 +28,9 @@ const TEMPLATES: [(&str, &str); 6] = [
 /// Where the schema is committed in a project laid out like runbook's.
 const SCHEMA_FILE: &str = "schemas/playbook.schema.json";
 
-/// The modeline's path when no schema file is found: the shipped layout (`playbooks/` beside
-/// `schemas/`).
-const SCHEMA_FALLBACK: &str = "../schemas/playbook.schema.json";
+/// The modeline's path when no committed schema is found: a copy beside the playbook (what
+/// `runbook schema > playbook.schema.json` writes).
+const SCHEMA_BESIDE: &str = "playbook.schema.json";
 
 /// Where `runbook new` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,7 +95,7 @@ fn playbook_name(provider: &str, destination: &Destination) -> String {
 }
 
 /// The modeline's path to the schema, relative to `dir`: the nearest `schemas/playbook.schema.json`
-/// in `dir` or its ancestors, or [`SCHEMA_FALLBACK`].
+/// in `dir` or its ancestors, or [`SCHEMA_BESIDE`].
 fn schema_path(dir: &Path) -> String {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let found = absolute
@@ -103,8 +105,38 @@ fn schema_path(dir: &Path) -> String {
     match found {
         Some((0, _)) => SCHEMA_FILE.to_string(),
         Some((ups, _)) => format!("{}{SCHEMA_FILE}", "../".repeat(ups)),
-        None => SCHEMA_FALLBACK.to_string(),
+        None => SCHEMA_BESIDE.to_string(),
     }
+}
+
+/// The folder a destination's playbook goes in (`.` for a bare file name and for stdout).
+fn folder_of(destination: &Destination) -> PathBuf {
+    let dir = match destination {
+        Destination::Stdout => PathBuf::from("."),
+        Destination::File(path) => path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    if dir.as_os_str().is_empty() || dir.components().all(|c| c == Component::CurDir) {
+        PathBuf::from(".")
+    } else {
+        dir
+    }
+}
+
+/// The schema file `runbook new` must write beside a new playbook file so that its modeline names
+/// a file that exists: `Some` only when no committed schema is near and none is beside it yet.
+pub(crate) fn schema_to_write(destination: &Destination) -> Option<PathBuf> {
+    let Destination::File(_) = destination else {
+        return None;
+    };
+    let dir = folder_of(destination);
+    let beside = if dir == Path::new(".") {
+        PathBuf::from(SCHEMA_BESIDE)
+    } else {
+        dir.join(SCHEMA_BESIDE)
+    };
+    (schema_path(&dir) == SCHEMA_BESIDE && beside.symlink_metadata().is_err()).then_some(beside)
 }
 
 /// Write `text` to `path` unless something is there: written aside in the same folder, then
@@ -139,20 +171,11 @@ pub(crate) fn write_new(path: &Path, text: &str) -> Result<(), NewError> {
 /// The starter playbook of `provider` for `destination`.
 pub(crate) fn starter(provider: &str, destination: &Destination) -> Result<String, NewError> {
     let name = playbook_name(provider, destination);
-    let (shown, dir) = match destination {
-        Destination::Stdout => (format!("{name}.yaml"), PathBuf::from(".")),
-        Destination::File(path) => {
-            let dir = path
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            (path.display().to_string(), dir)
-        }
+    let shown = match destination {
+        Destination::Stdout => format!("{name}.yaml"),
+        Destination::File(path) => path.display().to_string(),
     };
-    let dir = if dir.as_os_str().is_empty() || dir.components().all(|c| c == Component::CurDir) {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
+    let dir = folder_of(destination);
     render(provider, &name, &shown, &schema_path(&dir))
 }
 
@@ -207,7 +230,7 @@ mod tests {
         let root = tempfile::tempdir().expect("a temporary directory");
         let nested = root.path().join("playbooks/team");
         std::fs::create_dir_all(&nested).expect("folders");
-        assert_eq!(schema_path(&nested), SCHEMA_FALLBACK);
+        assert_eq!(schema_path(&nested), SCHEMA_BESIDE);
         std::fs::create_dir_all(root.path().join("schemas")).expect("folders");
         std::fs::write(root.path().join(SCHEMA_FILE), "{}").expect("a schema");
         assert_eq!(schema_path(&nested), "../../schemas/playbook.schema.json");

@@ -52,6 +52,7 @@ mod retry_after;
 mod run_flags;
 mod sandbox;
 mod schema;
+mod schema_modeline;
 mod secret_precheck;
 mod secrets;
 mod signals;
