@@ -228,3 +228,21 @@ fn http_without_an_address_says_how_to_give_one() {
         "error: runbook retry http needs --base-url URL (the API's address), or --sandbox to try it against the sandbox\n"
     );
 }
+
+/// Regression: `runbook retry http ID --sandbox` without `--header` was refused by the sandbox
+/// (HTTP 401, run aborted). With `--sandbox` and no header, the sandbox's bearer token is sent.
+#[test]
+fn http_against_the_sandbox_needs_no_header() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir = dir.path();
+    let ids = sandbox_ids(dir, "http-example", 2);
+    let mut args = vec!["retry", "http"];
+    args.extend(ids.iter().map(String::as_str));
+    args.extend(["--sandbox", "--quiet", "-o", "r.json"]);
+    let ran = run_in(dir, &args);
+    ran.expect_code(0);
+    let report = json(dir, "r.json");
+    for id in &ids {
+        assert_eq!(outcome_of(&report, id).0, "retried", "{id}: {report:#}");
+    }
+}

@@ -25,6 +25,11 @@ pub(crate) const DIR: &str = ".runbook";
 /// The default retry path of the generic `http` adapter.
 pub const DEFAULT_RETRY_PATH: &str = "/tasks/{{ task.id | urlencode }}/retry";
 
+/// The header `--sandbox` sends for `http` when no `--header` is given: the sandbox's generic API
+/// wants a bearer token, and the sandbox provides it as the credential `TASKS_API_TOKEN` (as the
+/// starter playbook of `runbook new http` reads it).
+const SANDBOX_HTTP_AUTH: &str = "Authorization: Bearer {{ secret('TASKS_API_TOKEN') }}";
+
 /// What the generic `http` adapter needs to be told; the built-in providers know it.
 #[derive(Clone, Debug, Default)]
 pub struct HttpTarget {
@@ -120,15 +125,21 @@ pub(crate) fn playbook(config: &RetryConfig) -> Result<String, OneOffError> {
         (None, true, false) => return Err(OneOffError::NoBaseUrl),
         (None, false, _) => None,
     };
-    if base_url.is_some() || !config.target.headers.is_empty() {
+    let sandbox_auth = [SANDBOX_HTTP_AUTH.to_string()];
+    let headers = if generic && config.play.sandbox && config.target.headers.is_empty() {
+        &sandbox_auth[..]
+    } else {
+        &config.target.headers[..]
+    };
+    if base_url.is_some() || !headers.is_empty() {
         out.push_str("connection:\n");
     }
     if let Some(url) = &base_url {
         out.push_str(&format!("  base_url: {}\n", quoted(url)));
     }
-    if !config.target.headers.is_empty() {
+    if !headers.is_empty() {
         out.push_str("  headers:\n");
-        for header in &config.target.headers {
+        for header in headers {
             let (k, v) = header
                 .split_once(':')
                 .filter(|(k, _)| !k.trim().is_empty())
