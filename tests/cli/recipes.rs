@@ -88,6 +88,10 @@ fn the_crontab_line_is_quiet_when_all_is_well() {
     let command = fields[5..].join(" ");
     let (cd, runbook) = command.split_once(" && ").expect("cd DIR && runbook …");
     assert!(cd.starts_with("cd /"), "{cd}");
+    assert!(
+        runbook.starts_with("/usr/local/bin/runbook "),
+        "cron's PATH is /usr/bin:/bin: the binary needs its full path: {runbook}"
+    );
     // The command as cron runs it (its `%` escaped, its date expanded), against the sandbox.
     let args: Vec<String> = runbook
         .replace("$(date +\\%F)", "2026-01-01")
