@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::model::{Project, Status, Task};
 use super::{Deepwork, LIST_CAP, TOKEN};
 use crate::sandbox::fastapi::Detail;
+use crate::sandbox::gate::{Admitted, Gate};
 use crate::sandbox::reply::{self, QueryParams};
 use crate::sandbox::state::lock;
 
@@ -28,8 +29,16 @@ fn authorize(api: &Deepwork, headers: &HeaderMap, query: &QueryParams) -> Result
     }
 }
 
-fn path_ids<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Detail> {
-    path.map(|Path(ids)| ids).map_err(|_| Detail::no_route())
+impl Gate for Deepwork {
+    type Refusal = Detail;
+
+    fn authorize(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), Detail> {
+        authorize(self, headers, &QueryParams::parse(query))
+    }
+
+    fn undecodable<T: Default>(_: PathRejection) -> Result<T, Detail> {
+        Err(Detail::no_route())
+    }
 }
 
 /// The `limit` of a list route: 1 to 1000, 100 when absent (FastAPI's 422 otherwise).
@@ -91,12 +100,8 @@ pub(super) async fn list_tasks(
 
 pub(super) async fn get_task(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(task_id): Admitted<String>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let task_id = path_ids(path)?;
     let (rule, now) = (api.shared.settle_rule(), api.shared.clock.now_secs());
     let mut store = lock(&api.store);
     let task = store
@@ -130,12 +135,8 @@ pub(super) async fn list_projects(
 
 pub(super) async fn get_project(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(project_id): Admitted<String>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let project_id = path_ids(path)?;
     let store = lock(&api.store);
     let project = store
         .project(&project_id)
@@ -152,12 +153,8 @@ pub(super) async fn get_project(
 
 pub(super) async fn get_plan(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(project_id): Admitted<String>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let project_id = path_ids(path)?;
     let store = lock(&api.store);
     let project = store
         .project(&project_id)
@@ -184,12 +181,8 @@ pub(super) async fn get_plan(
 
 pub(super) async fn retry_task(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<(String, String)>, PathRejection>,
+    Admitted((project_id, task_id)): Admitted<(String, String)>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let (project_id, task_id) = path_ids(path)?;
     let now = api.shared.clock.now_secs();
     let mut store = lock(&api.store);
     if !store.retry_route {

@@ -3,6 +3,7 @@
 mod beam;
 mod control;
 mod deepwork;
+mod gate;
 mod geelark;
 mod herodotus;
 mod http;
