@@ -172,24 +172,23 @@ pub enum Refusal {
 }
 
 impl Settles for Run {
+    type Status = &'static str;
+    const MOVING: &'static str = "running";
+
     fn motion(&mut self) -> (&str, &mut Progress) {
         (&self.id, &mut self.progress)
     }
 
-    fn show_in_progress(&mut self, now: i64) {
-        if self.status != "running" {
-            self.status = "running";
-            self.modified_at = now;
-        }
+    fn face(&mut self) -> (&mut &'static str, &mut i64) {
+        (&mut self.status, &mut self.modified_at)
     }
 
-    fn show_settled(&mut self, rule: Rule, now: i64) {
-        self.status = settled_status(self.fate);
+    fn settle_details(&mut self, rule: Rule) -> &'static str {
         (self.failure_reason, self.error_code) = match self.fate {
             Fate::Success => (None, None),
             Fate::Failure => (Some(NAVIGATION_FAILURE), Some("NAVIGATION_FAILED")),
         };
         self.step_count = 3 + u32::try_from(rule.pick(NAME, &self.id, 23)).unwrap_or(0);
-        self.modified_at = now;
+        settled_status(self.fate)
     }
 }
