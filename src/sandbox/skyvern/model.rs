@@ -1,7 +1,7 @@
 //! A Skyvern workflow run, as the real server writes it (in a list and as a single answer), and why
 //! it may refuse a retry.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{NAME, ORGANIZATION};
 use crate::sandbox::settle::{Fate, Progress, Rule, Settles};
@@ -97,18 +97,14 @@ impl Run {
     /// The list item (`WorkflowRun`).
     pub(super) fn to_list_json(&self) -> Value {
         let (wpid, workflow_id, title) = WORKFLOWS[self.workflow];
-        json!({
+        let head = json!({
             "workflow_run_id": self.id,
             "workflow_id": workflow_id,
             "workflow_permanent_id": wpid,
             "organization_id": ORGANIZATION,
             "status": self.status,
-            "created_at": naive(self.created_at),
-            "modified_at": naive(self.modified_at),
-            "queued_at": naive(self.created_at),
-            "started_at": self.started_at().map(naive),
-            "finished_at": self.finished_at().map(naive),
-            "failure_reason": self.failure_reason,
+        });
+        let tail = json!({
             "failure_category": self.error_code.map_or_else(Vec::new, |code| vec![code]),
             "workflow_title": title,
             "parent_workflow_run_id": null,
@@ -116,7 +112,8 @@ impl Run {
             "browser_session_id": null,
             "proxy_location": "RESIDENTIAL",
             "webhook_callback_url": null,
-        })
+        });
+        self.framed(head, tail)
     }
 
     /// The single-run answer (`WorkflowRunResponse`).
@@ -127,16 +124,12 @@ impl Run {
             .map(|code| json!({"error_code": code, "reasoning": self.failure_reason}))
             .into_iter()
             .collect();
-        json!({
+        let head = json!({
             "run_id": self.id,
             "status": self.status,
             "run_type": "workflow_run",
-            "created_at": naive(self.created_at),
-            "modified_at": naive(self.modified_at),
-            "queued_at": naive(self.created_at),
-            "started_at": self.started_at().map(naive),
-            "finished_at": self.finished_at().map(naive),
-            "failure_reason": self.failure_reason,
+        });
+        let tail = json!({
             "errors": errors,
             "output": if self.status == "completed" { json!({"rows_synced": 42}) } else { Value::Null },
             "downloaded_files": [],
@@ -156,7 +149,32 @@ impl Run {
                 "proxy_location": "RESIDENTIAL",
                 "webhook_url": null,
             },
+        });
+        self.framed(head, tail)
+    }
+
+    /// The keys both shapes share, in their order: the run's times and its failure.
+    fn timeline(&self) -> Value {
+        json!({
+            "created_at": naive(self.created_at),
+            "modified_at": naive(self.modified_at),
+            "queued_at": naive(self.created_at),
+            "started_at": self.started_at().map(naive),
+            "finished_at": self.finished_at().map(naive),
+            "failure_reason": self.failure_reason,
         })
+    }
+
+    /// One shape of the run: `head`'s keys, then its [`timeline`](Self::timeline), then `tail`'s,
+    /// in that order (the real server's key order, which clients may show).
+    fn framed(&self, head: Value, tail: Value) -> Value {
+        let mut shape = Map::new();
+        for part in [head, self.timeline(), tail] {
+            if let Value::Object(keys) = part {
+                shape.extend(keys);
+            }
+        }
+        Value::Object(shape)
     }
 }
 
