@@ -41,6 +41,18 @@ impl Gate for Deepwork {
     }
 }
 
+/// The opening of a list route: its query, once the caller's credentials pass, and its `limit`.
+fn open_list(
+    api: &Deepwork,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+) -> Result<(QueryParams, usize), Detail> {
+    let query = QueryParams::parse(raw);
+    authorize(api, headers, &query)?;
+    let limit = list_limit(&query)?;
+    Ok((query, limit))
+}
+
 /// The `limit` of a list route: 1 to 1000, 100 when absent (FastAPI's 422 otherwise).
 fn list_limit(query: &QueryParams) -> Result<usize, Detail> {
     let limit = query
@@ -62,9 +74,7 @@ pub(super) async fn list_tasks(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Answer {
-    let query = QueryParams::parse(raw.as_deref());
-    authorize(&api, &headers, &query)?;
-    let limit = list_limit(&query)?;
+    let (query, limit) = open_list(&api, &headers, raw.as_deref())?;
     let status = query.given("status");
     let assignee = query.given("assignee_id");
     let tags = query.list("tags");
@@ -118,9 +128,7 @@ pub(super) async fn list_projects(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Answer {
-    let query = QueryParams::parse(raw.as_deref());
-    authorize(&api, &headers, &query)?;
-    let limit = list_limit(&query)?;
+    let (query, limit) = open_list(&api, &headers, raw.as_deref())?;
     let status = query.given("status");
     let store = lock(&api.store);
     let matching: Vec<Value> = store
