@@ -63,7 +63,8 @@ fn list_limit(query: &QueryParams) -> Result<usize, Detail> {
 
 /// A list answer `{<key>: [first `limit` entries], count}`; `count` is taken from the entries as
 /// capped ([`LIST_CAP`]), before the limit, as PocketPaw does.
-fn capped_list(key: &str, matching: Vec<Value>, limit: usize) -> Response {
+fn capped_list(key: &str, matching: impl Iterator<Item = Value>, limit: usize) -> Response {
+    let matching: Vec<Value> = matching.take(LIST_CAP).collect();
     let count = matching.len();
     let entries: Vec<Value> = matching.into_iter().take(limit).collect();
     reply::json(StatusCode::OK, json!({key: entries, "count": count}))
@@ -85,7 +86,7 @@ pub(super) async fn list_tasks(
             .cmp(&a.updated_at)
             .then_with(|| a.id.cmp(&b.id))
     });
-    let matching: Vec<Value> = by_update
+    let matching = by_update
         .into_iter()
         .map(Task::to_json)
         .filter(|task| status.is_none_or(|status| task["status"] == json!(status)))
@@ -102,9 +103,7 @@ pub(super) async fn list_tasks(
                     .as_array()
                     .is_some_and(|tags| tags.contains(&json!(tag)))
             })
-        })
-        .take(LIST_CAP)
-        .collect();
+        });
     Ok(capped_list("tasks", matching, limit))
 }
 
@@ -131,13 +130,11 @@ pub(super) async fn list_projects(
     let (query, limit) = open_list(&api, &headers, raw.as_deref())?;
     let status = query.given("status");
     let store = lock(&api.store);
-    let matching: Vec<Value> = store
+    let matching = store
         .projects
         .iter()
         .filter(|project| status.is_none_or(|status| project.status == status))
-        .map(Project::to_json)
-        .take(LIST_CAP)
-        .collect();
+        .map(Project::to_json);
     Ok(capped_list("projects", matching, limit))
 }
 
