@@ -61,6 +61,11 @@ fn list_limit(query: &QueryParams) -> Result<usize, Detail> {
     Ok(usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
+/// The 404 of a route naming a project that does not exist.
+fn no_project() -> Detail {
+    Detail::new(StatusCode::NOT_FOUND, "Project not found")
+}
+
 /// A list answer `{<key>: [first `limit` entries], count}`; `count` is taken from the entries as
 /// capped ([`LIST_CAP`]), before the limit, as PocketPaw does.
 fn capped_list(key: &str, matching: impl Iterator<Item = Value>, limit: usize) -> Response {
@@ -143,9 +148,7 @@ pub(super) async fn get_project(
     Admitted(project_id): Admitted<String>,
 ) -> Answer {
     let store = lock(&api.store);
-    let project = store
-        .project(&project_id)
-        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Project not found"))?;
+    let project = store.project(&project_id).ok_or_else(no_project)?;
     Ok(reply::json(
         StatusCode::OK,
         json!({
@@ -161,9 +164,7 @@ pub(super) async fn get_plan(
     Admitted(project_id): Admitted<String>,
 ) -> Answer {
     let store = lock(&api.store);
-    let project = store
-        .project(&project_id)
-        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Project not found"))?;
+    let project = store.project(&project_id).ok_or_else(no_project)?;
     let tasks = store.project_tasks(project.id);
     let ids: Vec<Value> = tasks.iter().map(|task| task["id"].clone()).collect();
     let task_level_map: serde_json::Map<String, Value> = ids
@@ -194,7 +195,7 @@ pub(super) async fn retry_task(
         return Err(Detail::no_route());
     }
     if store.project(&project_id).is_none() {
-        return Err(Detail::new(StatusCode::NOT_FOUND, "Project not found"));
+        return Err(no_project());
     }
     let task = store
         .tasks
