@@ -13,7 +13,7 @@
 //!
 //! Each API is one folder implementing [`api::EmulatedApi`] and one line in [`registry`]; the
 //! sandbox knows them only through that trait. The shared modules (`api`, `config`, `fastapi`,
-//! `faults`, `record`, `reply`, `seeding`, `server`, `settle`, `state`, `time`) never import an API,
+//! `faults`, `gate`, `record`, `reply`, `seeding`, `server`, `settle`, `state`, `time`) never import an API,
 //! and an API imports only shared modules, never this file nor another API.
 //!
 //! Invariants:
@@ -29,6 +29,7 @@ mod config;
 mod deepwork;
 mod fastapi;
 mod faults;
+mod gate;
 mod geelark;
 mod herodotus;
 mod http;

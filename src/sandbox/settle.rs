@@ -114,13 +114,25 @@ pub(crate) fn snapshot<T, S: serde::Serialize>(
 }
 
 /// An item whose get-one read moves it on in one step: in progress, then settled ([`read`]).
+///
+/// Every API's item shows its motion the same way: while it moves, its status reads [`MOVING`]
+/// (its last-changed second is touched once, when the status changes); when it settles, its status
+/// and failure details are the ones its fate decides, changed as of that read. An API states only
+/// what differs: its fields, its spelling of the statuses, its failure details.
+///
+/// [`MOVING`]: Settles::MOVING
 pub(crate) trait Settles {
+    /// How the API spells a status.
+    type Status: PartialEq + Copy;
+    /// The status an item shows while it moves.
+    const MOVING: Self::Status;
     /// The item's id and its progress.
     fn motion(&mut self) -> (&str, &mut Progress);
-    /// Shows the item in progress as of `now` (a read while it moves).
-    fn show_in_progress(&mut self, now: i64);
-    /// Shows the final status its fate decides as of `now`; `rule` picks its failure details.
-    fn show_settled(&mut self, rule: Rule, now: i64);
+    /// The item's status and the second it last changed.
+    fn face(&mut self) -> (&mut Self::Status, &mut i64);
+    /// Sets the failure details the item's fate decides (none on success), `rule` picking among
+    /// them, and returns the final status it settles to.
+    fn settle_details(&mut self, rule: Rule) -> Self::Status;
 }
 
 /// Reads item `id` of `items` through its get-one endpoint, moving it on if a retry put it in
@@ -134,8 +146,19 @@ pub(crate) fn read<'a, T: Settles>(
     let index = items.iter_mut().position(|item| item.motion().0 == id)?;
     let item = &mut items[index];
     match item.motion().1.read(rule) {
-        Some(Step::InProgress { .. }) => item.show_in_progress(now),
-        Some(Step::Settle) => item.show_settled(rule, now),
+        Some(Step::InProgress { .. }) => {
+            let (status, changed) = item.face();
+            if *status != T::MOVING {
+                *status = T::MOVING;
+                *changed = now;
+            }
+        }
+        Some(Step::Settle) => {
+            let settled = item.settle_details(rule);
+            let (status, changed) = item.face();
+            *status = settled;
+            *changed = now;
+        }
         None => {}
     }
     Some(item)

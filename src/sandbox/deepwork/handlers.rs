@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::model::{Project, Status, Task};
 use super::{Deepwork, LIST_CAP, TOKEN};
 use crate::sandbox::fastapi::Detail;
+use crate::sandbox::gate::{Admitted, Gate};
 use crate::sandbox::reply::{self, QueryParams};
 use crate::sandbox::state::lock;
 
@@ -28,8 +29,28 @@ fn authorize(api: &Deepwork, headers: &HeaderMap, query: &QueryParams) -> Result
     }
 }
 
-fn path_ids<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Detail> {
-    path.map(|Path(ids)| ids).map_err(|_| Detail::no_route())
+impl Gate for Deepwork {
+    type Refusal = Detail;
+
+    fn authorize(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), Detail> {
+        authorize(self, headers, &QueryParams::parse(query))
+    }
+
+    fn undecodable<T: Default>(_: PathRejection) -> Result<T, Detail> {
+        Err(Detail::no_route())
+    }
+}
+
+/// The opening of a list route: its query, once the caller's credentials pass, and its `limit`.
+fn open_list(
+    api: &Deepwork,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+) -> Result<(QueryParams, usize), Detail> {
+    let query = QueryParams::parse(raw);
+    authorize(api, headers, &query)?;
+    let limit = list_limit(&query)?;
+    Ok((query, limit))
 }
 
 /// The `limit` of a list route: 1 to 1000, 100 when absent (FastAPI's 422 otherwise).
@@ -40,9 +61,15 @@ fn list_limit(query: &QueryParams) -> Result<usize, Detail> {
     Ok(usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
+/// The 404 of a route naming a project that does not exist.
+fn no_project() -> Detail {
+    Detail::new(StatusCode::NOT_FOUND, "Project not found")
+}
+
 /// A list answer `{<key>: [first `limit` entries], count}`; `count` is taken from the entries as
 /// capped ([`LIST_CAP`]), before the limit, as PocketPaw does.
-fn capped_list(key: &str, matching: Vec<Value>, limit: usize) -> Response {
+fn capped_list(key: &str, matching: impl Iterator<Item = Value>, limit: usize) -> Response {
+    let matching: Vec<Value> = matching.take(LIST_CAP).collect();
     let count = matching.len();
     let entries: Vec<Value> = matching.into_iter().take(limit).collect();
     reply::json(StatusCode::OK, json!({key: entries, "count": count}))
@@ -53,9 +80,7 @@ pub(super) async fn list_tasks(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Answer {
-    let query = QueryParams::parse(raw.as_deref());
-    authorize(&api, &headers, &query)?;
-    let limit = list_limit(&query)?;
+    let (query, limit) = open_list(&api, &headers, raw.as_deref())?;
     let status = query.given("status");
     let assignee = query.given("assignee_id");
     let tags = query.list("tags");
@@ -66,7 +91,7 @@ pub(super) async fn list_tasks(
             .cmp(&a.updated_at)
             .then_with(|| a.id.cmp(&b.id))
     });
-    let matching: Vec<Value> = by_update
+    let matching = by_update
         .into_iter()
         .map(Task::to_json)
         .filter(|task| status.is_none_or(|status| task["status"] == json!(status)))
@@ -83,20 +108,14 @@ pub(super) async fn list_tasks(
                     .as_array()
                     .is_some_and(|tags| tags.contains(&json!(tag)))
             })
-        })
-        .take(LIST_CAP)
-        .collect();
+        });
     Ok(capped_list("tasks", matching, limit))
 }
 
 pub(super) async fn get_task(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(task_id): Admitted<String>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let task_id = path_ids(path)?;
     let (rule, now) = (api.shared.settle_rule(), api.shared.clock.now_secs());
     let mut store = lock(&api.store);
     let task = store
@@ -113,33 +132,23 @@ pub(super) async fn list_projects(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Answer {
-    let query = QueryParams::parse(raw.as_deref());
-    authorize(&api, &headers, &query)?;
-    let limit = list_limit(&query)?;
+    let (query, limit) = open_list(&api, &headers, raw.as_deref())?;
     let status = query.given("status");
     let store = lock(&api.store);
-    let matching: Vec<Value> = store
+    let matching = store
         .projects
         .iter()
         .filter(|project| status.is_none_or(|status| project.status == status))
-        .map(Project::to_json)
-        .take(LIST_CAP)
-        .collect();
+        .map(Project::to_json);
     Ok(capped_list("projects", matching, limit))
 }
 
 pub(super) async fn get_project(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(project_id): Admitted<String>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let project_id = path_ids(path)?;
     let store = lock(&api.store);
-    let project = store
-        .project(&project_id)
-        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Project not found"))?;
+    let project = store.project(&project_id).ok_or_else(no_project)?;
     Ok(reply::json(
         StatusCode::OK,
         json!({
@@ -152,16 +161,10 @@ pub(super) async fn get_project(
 
 pub(super) async fn get_plan(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(project_id): Admitted<String>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let project_id = path_ids(path)?;
     let store = lock(&api.store);
-    let project = store
-        .project(&project_id)
-        .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Project not found"))?;
+    let project = store.project(&project_id).ok_or_else(no_project)?;
     let tasks = store.project_tasks(project.id);
     let ids: Vec<Value> = tasks.iter().map(|task| task["id"].clone()).collect();
     let task_level_map: serde_json::Map<String, Value> = ids
@@ -184,19 +187,15 @@ pub(super) async fn get_plan(
 
 pub(super) async fn retry_task(
     State(api): State<Arc<Deepwork>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    path: Result<Path<(String, String)>, PathRejection>,
+    Admitted((project_id, task_id)): Admitted<(String, String)>,
 ) -> Answer {
-    authorize(&api, &headers, &QueryParams::parse(raw.as_deref()))?;
-    let (project_id, task_id) = path_ids(path)?;
     let now = api.shared.clock.now_secs();
     let mut store = lock(&api.store);
     if !store.retry_route {
         return Err(Detail::no_route());
     }
     if store.project(&project_id).is_none() {
-        return Err(Detail::new(StatusCode::NOT_FOUND, "Project not found"));
+        return Err(no_project());
     }
     let task = store
         .tasks

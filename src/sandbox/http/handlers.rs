@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 use super::model::{Status, Task};
 use super::store::RetryRefusal;
 use super::{DEFAULT_PAGE_SIZE, Http, MAX_BATCH, MAX_PAGE_SIZE, TOKEN};
+use crate::sandbox::gate::{Admitted, Gate};
 use crate::sandbox::reply::{self, QueryParams, RequestError, shown};
 use crate::sandbox::state::lock;
 
 /// An error answer of the `http` API: `{"error": code, "message": message}`.
-pub(super) struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -66,10 +67,18 @@ fn authorize(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn task_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id).map_err(|rejection| {
-        ApiError::bad_request(RequestError::InvalidPathId(rejection.to_string()))
-    })
+impl Gate for Http {
+    type Refusal = ApiError;
+
+    fn authorize(&self, headers: &HeaderMap, _: Option<&str>) -> Result<(), ApiError> {
+        authorize(headers)
+    }
+
+    fn undecodable<T: Default>(rejection: PathRejection) -> Result<T, ApiError> {
+        Err(ApiError::bad_request(RequestError::InvalidPathId(
+            rejection.to_string(),
+        )))
+    }
 }
 
 pub(super) async fn not_found_route(headers: HeaderMap) -> ApiError {
@@ -276,11 +285,8 @@ fn not_retryable_message(id: &str, status: Status) -> String {
 
 pub(super) async fn get_task(
     State(api): State<Arc<Http>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(id): Admitted<String>,
 ) -> Answer {
-    authorize(&headers)?;
-    let id = task_id(path)?;
     let (rule, now) = (api.shared.settle_rule(), api.shared.clock.now_secs());
     match lock(&api.store).read(&id, rule, now) {
         Some(task) => Ok(reply::json(StatusCode::OK, task.to_json())),
@@ -290,11 +296,8 @@ pub(super) async fn get_task(
 
 pub(super) async fn retry_one(
     State(api): State<Arc<Http>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(id): Admitted<String>,
 ) -> Answer {
-    authorize(&headers)?;
-    let id = task_id(path)?;
     let now = api.shared.clock.now_secs();
     match lock(&api.store).retry(&id, now) {
         Ok(()) => Ok(reply::json(

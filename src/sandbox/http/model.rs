@@ -98,21 +98,20 @@ pub(super) fn settled_status(fate: Fate) -> Status {
 }
 
 impl Settles for Task {
+    type Status = Status;
+    const MOVING: Status = Status::Running;
+
     fn motion(&mut self) -> (&str, &mut Progress) {
         (&self.id, &mut self.progress)
     }
 
-    fn show_in_progress(&mut self, now: i64) {
-        if self.status != Status::Running {
-            self.status = Status::Running;
-            self.updated_at = now;
-        }
+    fn face(&mut self) -> (&mut Status, &mut i64) {
+        (&mut self.status, &mut self.updated_at)
     }
 
-    fn show_settled(&mut self, rule: Rule, now: i64) {
-        self.status = settled_status(self.fate);
+    fn settle_details(&mut self, rule: Rule) -> Status {
         self.error = (self.fate == Fate::Failure)
             .then(|| ERRORS[rule.pick(NAME, &self.id, ERRORS.len())].to_owned());
-        self.updated_at = now;
+        settled_status(self.fate)
     }
 }

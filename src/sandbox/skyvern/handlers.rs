@@ -13,6 +13,7 @@ use super::model::{Refusal, Run, STATUSES, WORKFLOWS, is_final};
 use super::store::new_run_id;
 use super::{API_KEY, Skyvern};
 use crate::sandbox::fastapi::Detail;
+use crate::sandbox::gate::{Admitted, Gate};
 use crate::sandbox::reply::{self, QueryParams, shown};
 use crate::sandbox::settle::Progress;
 use crate::sandbox::state::lock;
@@ -32,6 +33,19 @@ fn authorize(headers: &HeaderMap) -> Result<(), Detail> {
             "Invalid authentication method",
         )),
         None => Err(Detail::new(StatusCode::FORBIDDEN, "Invalid credentials")),
+    }
+}
+
+impl Gate for Skyvern {
+    type Refusal = Detail;
+
+    fn authorize(&self, headers: &HeaderMap, _: Option<&str>) -> Result<(), Detail> {
+        authorize(headers)
+    }
+
+    /// An id that does not decode is read as the empty id, which no run has (FastAPI's 404).
+    fn undecodable<T: Default>(_: PathRejection) -> Result<T, Detail> {
+        Ok(T::default())
     }
 }
 
@@ -184,11 +198,8 @@ pub(super) async fn list_agent_runs(
 
 pub(super) async fn get_run(
     State(api): State<Arc<Skyvern>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(id): Admitted<String>,
 ) -> Answer {
-    authorize(&headers)?;
-    let id = path.map(|Path(id)| id).unwrap_or_default();
     let (rule, now) = (api.shared.settle_rule(), api.shared.clock.now_secs());
     let mut store = lock(&api.store);
     let run = store.read(&id, rule, now).ok_or_else(|| {
@@ -202,11 +213,8 @@ pub(super) async fn get_run(
 
 pub(super) async fn retry_run(
     State(api): State<Arc<Skyvern>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Admitted(id): Admitted<String>,
 ) -> Answer {
-    authorize(&headers)?;
-    let id = path.map(|Path(id)| id).unwrap_or_default();
     let now = api.shared.clock.now_secs();
     let mut store = lock(&api.store);
     let original = store

@@ -1,7 +1,7 @@
 //! A Skyvern workflow run, as the real server writes it (in a list and as a single answer), and why
 //! it may refuse a retry.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{NAME, ORGANIZATION};
 use crate::sandbox::settle::{Fate, Progress, Rule, Settles};
@@ -97,18 +97,14 @@ impl Run {
     /// The list item (`WorkflowRun`).
     pub(super) fn to_list_json(&self) -> Value {
         let (wpid, workflow_id, title) = WORKFLOWS[self.workflow];
-        json!({
+        let head = json!({
             "workflow_run_id": self.id,
             "workflow_id": workflow_id,
             "workflow_permanent_id": wpid,
             "organization_id": ORGANIZATION,
             "status": self.status,
-            "created_at": naive(self.created_at),
-            "modified_at": naive(self.modified_at),
-            "queued_at": naive(self.created_at),
-            "started_at": self.started_at().map(naive),
-            "finished_at": self.finished_at().map(naive),
-            "failure_reason": self.failure_reason,
+        });
+        let tail = json!({
             "failure_category": self.error_code.map_or_else(Vec::new, |code| vec![code]),
             "workflow_title": title,
             "parent_workflow_run_id": null,
@@ -116,7 +112,8 @@ impl Run {
             "browser_session_id": null,
             "proxy_location": "RESIDENTIAL",
             "webhook_callback_url": null,
-        })
+        });
+        self.framed(head, tail)
     }
 
     /// The single-run answer (`WorkflowRunResponse`).
@@ -127,16 +124,12 @@ impl Run {
             .map(|code| json!({"error_code": code, "reasoning": self.failure_reason}))
             .into_iter()
             .collect();
-        json!({
+        let head = json!({
             "run_id": self.id,
             "status": self.status,
             "run_type": "workflow_run",
-            "created_at": naive(self.created_at),
-            "modified_at": naive(self.modified_at),
-            "queued_at": naive(self.created_at),
-            "started_at": self.started_at().map(naive),
-            "finished_at": self.finished_at().map(naive),
-            "failure_reason": self.failure_reason,
+        });
+        let tail = json!({
             "errors": errors,
             "output": if self.status == "completed" { json!({"rows_synced": 42}) } else { Value::Null },
             "downloaded_files": [],
@@ -156,7 +149,32 @@ impl Run {
                 "proxy_location": "RESIDENTIAL",
                 "webhook_url": null,
             },
+        });
+        self.framed(head, tail)
+    }
+
+    /// The keys both shapes share, in their order: the run's times and its failure.
+    fn timeline(&self) -> Value {
+        json!({
+            "created_at": naive(self.created_at),
+            "modified_at": naive(self.modified_at),
+            "queued_at": naive(self.created_at),
+            "started_at": self.started_at().map(naive),
+            "finished_at": self.finished_at().map(naive),
+            "failure_reason": self.failure_reason,
         })
+    }
+
+    /// One shape of the run: `head`'s keys, then its [`timeline`](Self::timeline), then `tail`'s,
+    /// in that order (the real server's key order, which clients may show).
+    fn framed(&self, head: Value, tail: Value) -> Value {
+        let mut shape = Map::new();
+        for part in [head, self.timeline(), tail] {
+            if let Value::Object(keys) = part {
+                shape.extend(keys);
+            }
+        }
+        Value::Object(shape)
     }
 }
 
@@ -172,24 +190,23 @@ pub enum Refusal {
 }
 
 impl Settles for Run {
+    type Status = &'static str;
+    const MOVING: &'static str = "running";
+
     fn motion(&mut self) -> (&str, &mut Progress) {
         (&self.id, &mut self.progress)
     }
 
-    fn show_in_progress(&mut self, now: i64) {
-        if self.status != "running" {
-            self.status = "running";
-            self.modified_at = now;
-        }
+    fn face(&mut self) -> (&mut &'static str, &mut i64) {
+        (&mut self.status, &mut self.modified_at)
     }
 
-    fn show_settled(&mut self, rule: Rule, now: i64) {
-        self.status = settled_status(self.fate);
+    fn settle_details(&mut self, rule: Rule) -> &'static str {
         (self.failure_reason, self.error_code) = match self.fate {
             Fate::Success => (None, None),
             Fate::Failure => (Some(NAVIGATION_FAILURE), Some("NAVIGATION_FAILED")),
         };
         self.step_count = 3 + u32::try_from(rule.pick(NAME, &self.id, 23)).unwrap_or(0);
-        self.modified_at = now;
+        settled_status(self.fate)
     }
 }

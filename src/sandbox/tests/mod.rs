@@ -3,6 +3,7 @@
 mod beam;
 mod control;
 mod deepwork;
+mod gate;
 mod geelark;
 mod herodotus;
 mod http;
@@ -15,6 +16,17 @@ mod skyvern;
 use serde_json::Value;
 
 use super::{Sandbox, SandboxConfig};
+
+/// Every emulated API's public name, in the registry's order.
+const APIS: [&str; 7] = [
+    "http",
+    "beam",
+    "beam-prod",
+    "deepwork",
+    "herodotus",
+    "geelark",
+    "skyvern",
+];
 
 /// A sandbox with the given seed and fault rate.
 async fn sandbox(seed: u64, faults: f64) -> Sandbox {

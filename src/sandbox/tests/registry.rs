@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::APIS;
 use crate::sandbox::seeding::Seeding;
 use crate::sandbox::state::Shared;
 use crate::sandbox::{SandboxConfig, registry};
@@ -18,18 +19,7 @@ fn apis() -> Vec<Arc<dyn crate::sandbox::api::EmulatedApi>> {
 #[test]
 fn every_api_is_registered_once_under_its_public_name() {
     let names: Vec<&str> = apis().iter().map(|api| api.name()).collect();
-    assert_eq!(
-        names,
-        [
-            "http",
-            "beam",
-            "beam-prod",
-            "deepwork",
-            "herodotus",
-            "geelark",
-            "skyvern"
-        ]
-    );
+    assert_eq!(names, APIS);
 }
 
 #[test]

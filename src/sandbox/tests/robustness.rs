@@ -3,18 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::{client, sandbox, status_and_json};
+use super::{APIS, client, sandbox, status_and_json};
 use crate::sandbox::Sandbox;
-
-const APIS: [&str; 7] = [
-    "http",
-    "beam",
-    "beam-prod",
-    "deepwork",
-    "herodotus",
-    "geelark",
-    "skyvern",
-];
 
 /// One retry-style request per API that would change state if it got through.
 fn mutating_request(sandbox: &Sandbox, api: &str) -> reqwest::RequestBuilder {

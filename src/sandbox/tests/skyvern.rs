@@ -279,3 +279,67 @@ async fn new_run_ids_repeat_for_a_seed() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// The keys of a JSON object, in the order the answer gave them.
+fn keys(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .map(|keys| keys.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn both_shapes_of_a_run_keep_the_real_servers_key_order() {
+    let sandbox = sandbox(7, 0.0).await;
+    let (status, list) = get(&format!("{}/v1/agents/runs", base(&sandbox))).await;
+    assert_eq!(status, 200, "{list}");
+    let item = list.get(0).expect("a listed run");
+    let timeline = [
+        "created_at",
+        "modified_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "failure_reason",
+    ];
+    let mut expected = vec![
+        "workflow_run_id",
+        "workflow_id",
+        "workflow_permanent_id",
+        "organization_id",
+        "status",
+    ];
+    expected.extend(timeline);
+    expected.extend([
+        "failure_category",
+        "workflow_title",
+        "parent_workflow_run_id",
+        "trigger_type",
+        "browser_session_id",
+        "proxy_location",
+        "webhook_callback_url",
+    ]);
+    assert_eq!(keys(item), expected);
+    let id = item["workflow_run_id"].as_str().expect("run id");
+    let (status, run) = get(&format!("{}/v1/runs/{id}", base(&sandbox))).await;
+    assert_eq!(status, 200, "{run}");
+    let mut expected = vec!["run_id", "status", "run_type"];
+    expected.extend(timeline);
+    expected.extend([
+        "errors",
+        "output",
+        "downloaded_files",
+        "recording_url",
+        "screenshot_urls",
+        "app_url",
+        "browser_session_id",
+        "browser_profile_id",
+        "step_count",
+        "run_with",
+        "ai_fallback",
+        "script_run",
+        "run_request",
+    ]);
+    assert_eq!(keys(&run), expected);
+    sandbox.shutdown().await;
+}
