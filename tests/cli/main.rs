@@ -49,6 +49,7 @@ mod redirects;
 mod report_paths;
 mod reports;
 mod retry_after;
+mod run_time_aborts;
 mod sandbox;
 mod schema;
 mod secret_precheck;

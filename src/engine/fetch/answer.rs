@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::StepStop;
 use crate::client::{Exchange, Request};
+use crate::engine::Abort;
 use crate::jsonpath::JsonPath;
 use crate::providers::Verdict;
 use crate::secrets::Redactor;
@@ -20,9 +21,9 @@ pub(crate) fn read_json<'a>(
 ) -> Result<&'a Value, StepStop> {
     let what = format!("{} {}", req.method, req.url);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
-        return Err(StepStop::Abort(format!(
+        return Err(StepStop::Abort(Abort::CredentialsRefused(format!(
             "authentication failed: {what}: {reason}"
-        )));
+        ))));
     }
     let Some(response) = &exchange.response else {
         return Err(StepStop::Failed(format!(
@@ -32,10 +33,10 @@ pub(crate) fn read_json<'a>(
     };
     if matches!(response.status, 401 | 403) {
         let detail = short_message(response, redactor);
-        return Err(StepStop::Abort(format!(
+        return Err(StepStop::Abort(Abort::CredentialsRefused(format!(
             "authentication failed: {what}: HTTP {}{detail}",
             response.status
-        )));
+        ))));
     }
     if let Some(error) = &exchange.error {
         return Err(StepStop::Failed(format!("{what}: {error}")));
