@@ -80,8 +80,8 @@ pub enum SetupError {
     #[error("connection.headers.{name}: {why}")]
     Header { name: String, why: String },
     /// The HTTP client cannot be built.
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
 }
 
 /// Everything a run shares between its steps.
@@ -163,8 +163,7 @@ pub async fn run(
             redirects: c.redirects,
         },
         options.interrupted.clone(),
-    )
-    .map_err(SetupError::Client)?;
+    )?;
     let run_id = format!(
         "{}-{:04x}",
         now.strftime("%Y%m%dT%H%M%SZ"),
@@ -380,7 +379,7 @@ impl Run<'_> {
         &self,
         plan: &crate::playbook::compile::RequestPlan,
         ctx: &Ctx,
-    ) -> Result<crate::client::Request, String> {
+    ) -> Result<crate::client::Request, request::RequestError> {
         request::render(
             &self.plan.templates,
             plan,

@@ -519,7 +519,11 @@ impl Run<'_> {
         }
     }
 
-    fn retry_request(&self, plan: &RetryPlan, items: &[Item]) -> Result<Request, String> {
+    fn retry_request(
+        &self,
+        plan: &RetryPlan,
+        items: &[Item],
+    ) -> Result<Request, super::request::RequestError> {
         match &plan.mode {
             RetryMode::PerItem(request) => self.render_request(request, &self.item_ctx(&items[0])),
             RetryMode::Batch { request, .. } => {

@@ -73,19 +73,24 @@ fn short_message(response: &crate::client::Response, redactor: &Redactor) -> Str
     }
 }
 
+/// An answer without the shape a listing's `items:` path expects; the text says what was found.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct WrongShape(String);
+
 /// When a path found no items: fine if the list is there and empty, an error if the answer does not
 /// have the shape the path expects.
-pub(crate) fn check_shape(items: &JsonPath, json: &Value) -> Result<(), String> {
+pub(crate) fn check_shape(items: &JsonPath, json: &Value) -> Result<(), WrongShape> {
     let source = items.source();
     let parent = source.strip_suffix("[*]").unwrap_or(source);
     if parent == "$" || parent.is_empty() {
         return if json.is_array() {
             Ok(())
         } else {
-            Err(format!(
+            Err(WrongShape(format!(
                 "expected a JSON array of items, got {}",
                 kind(json)
-            ))
+            )))
         };
     }
     let Ok(parent_path) = JsonPath::parse(parent) else {
@@ -93,19 +98,19 @@ pub(crate) fn check_shape(items: &JsonPath, json: &Value) -> Result<(), String> 
     };
     match parent_path.query(json).first() {
         Some(Value::Array(_)) | Some(Value::Null) => Ok(()),
-        Some(other) if parent != source => Err(format!(
+        Some(other) if parent != source => Err(WrongShape(format!(
             "expected an array at {parent}, got {}",
             kind(other)
-        )),
+        ))),
         Some(_) => Ok(()),
         None => {
             let keys = json
                 .as_object()
                 .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
                 .unwrap_or_else(|| kind(json).into());
-            Err(format!(
+            Err(WrongShape(format!(
                 "the answer has nothing at {parent} (it has: {keys}); check `items:`"
-            ))
+            )))
         }
     }
 }

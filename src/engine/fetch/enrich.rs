@@ -103,7 +103,7 @@ impl Run<'_> {
         };
         let req = self
             .render_request(&plan.request, &self.item_ctx(item))
-            .map_err(|e| fail(e, None, 0, None))?;
+            .map_err(|e| fail(e.to_string(), None, 0, None))?;
         let exchange = self
             .http
             .send(&req, Effect::Read, &self.plan.connection.backoff, None)

@@ -123,7 +123,7 @@ impl Run<'_> {
     ) -> Result<Vec<Value>, StepStop> {
         let base = self
             .render_request(listing.request, ctx)
-            .map_err(StepStop::Failed)?;
+            .map_err(|e| StepStop::Failed(e.to_string()))?;
         let what = format!("{} {}", base.method, base.url);
         let found = self.list(step, base, listing, budget).await?;
         truncated.extend(capped(
