@@ -263,9 +263,10 @@ impl Run<'_> {
             Ok(sent) => sent,
             // Stopped while it waited its turn: not sent; the step reports the interruption.
             Err(reason) if self.interrupted() => {
-                return (every(ItemOutcome::Failed, Some(reason)), None);
+                return (every(ItemOutcome::Failed, Some(reason.to_string())), None);
             }
             Err(reason) => {
+                let reason = reason.to_string();
                 return (
                     every(ItemOutcome::Failed, Some(reason.clone())),
                     Some(Abort::LedgerUnusable(reason)),
@@ -331,11 +332,11 @@ impl Run<'_> {
         request: &Request,
         ids: &[String],
         limiter: Option<&RateLimiter>,
-    ) -> Result<Sent, String> {
+    ) -> Result<Sent, NotSent> {
         // The intent is recorded after the request's turn came, just before it leaves: a run killed
         // while requests wait for the rate limit leaves none of them "in flight".
         if self.http.pace(limiter).await.is_err() {
-            return Err(crate::client::NOT_SENT_STOPPED.into());
+            return Err(NotSent::Stopped);
         }
         let url = self.redactor.redact(request.url.as_str());
         let request_id = self
@@ -349,7 +350,7 @@ impl Run<'_> {
                 url: &url,
                 at: &rfc3339(jiff::Timestamp::now()),
             })
-            .map_err(|e| format!("not sent: the ledger cannot record it: {e}"))?;
+            .map_err(|e| NotSent::Unrecorded(e.to_string()))?;
         let mut exchange = self
             .http
             .send_paced(request, Effect::Mutate, &plan.backoff, limiter)
@@ -577,6 +578,17 @@ fn mark_ambiguous(plan: &RetryPlan, exchange: &mut Exchange) {
         "HTTP {}{detail}; the provider may have carried it out before failing, so it was not sent again",
         response.status
     ));
+}
+
+/// Why a retry request was not sent.
+#[derive(Debug, thiserror::Error)]
+enum NotSent {
+    /// The run was stopped while the request waited its turn.
+    #[error("{}", crate::client::NOT_SENT_STOPPED)]
+    Stopped,
+    /// The ledger could not record the request's intent: sending it would break `--resume`.
+    #[error("not sent: the ledger cannot record it: {0}")]
+    Unrecorded(String),
 }
 
 /// The reason to stop when the answer means the server has no such route (a web framework's own
