@@ -191,7 +191,14 @@ pub struct HttpClient {
     stop: CancellationToken,
 }
 
+/// Why the HTTP client could not be built: nothing has been sent.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
 impl HttpClient {
+    /// The run's one client: its timeouts, rate and redirect rule from `settings`, the adapter's
+    /// credentials registered with `redactor`.
     pub fn new(
         provider: Arc<dyn Provider>,
         env: Arc<EnvSource>,
@@ -199,7 +206,7 @@ impl HttpClient {
         progress: Arc<dyn Progress>,
         settings: ClientSettings,
         stop: CancellationToken,
-    ) -> Result<HttpClient, String> {
+    ) -> Result<HttpClient, ClientError> {
         // Redirects are followed by hand (`attempt`), header by header: reqwest's policy would
         // carry the adapter's credential headers to another origin and resend a POST.
         let client = reqwest::Client::builder()
@@ -207,8 +214,7 @@ impl HttpClient {
             .connect_timeout(settings.connect_timeout)
             .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+            .build()?;
         // An adapter may use a credential without a template ever reading it (GeeLark signs with
         // its key): it is redacted all the same.
         for var in provider.env_vars() {

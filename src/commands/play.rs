@@ -81,6 +81,13 @@ pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32,
     )
     .await
     .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    // The step that stopped the run and its line (redacted already); a broken template is told
+    // once, by `report`, as the playbook being invalid.
+    if let Some(stopped) = &run.stopped
+        && !matches!(stopped.kind, engine::Abort::TemplateBroken(_))
+    {
+        eprintln!("error: {stopped}");
+    }
     let code = report(config, &plan, &run.report, run.files, redactor);
     // The code is final once the reports are written: `history` shows it.
     if let Some(Err(e)) = exit_ledger.map(|l| l.record_exit_code(&run.report.run_id, code)) {

@@ -6,6 +6,7 @@
 //! a template found broken whatever the data (out of fuel, recursion) stops the run before its next
 //! step; every message that reaches the report has passed the redactor.
 
+mod error;
 pub(crate) mod fetch;
 mod filter;
 pub mod item;
@@ -26,9 +27,10 @@ use crate::client::HttpClient;
 use crate::ledger::{Ledger, Past};
 use crate::playbook::compile::{Plan, StepKind};
 use crate::progress::{Event, Progress};
-use crate::report::{RunReport, StepError, Totals};
+use crate::report::{RunReport, StepError as ReportedError, Totals};
 use crate::secrets::{EnvSource, Redactor, SecretSource};
 use crate::time::rfc3339;
+pub use error::{Abort, StepError};
 pub use item::Item;
 
 /// Choices made on the command line for one run.
@@ -64,8 +66,8 @@ pub struct RunOptions {
 pub enum StepStop {
     /// The step failed; later steps still run on what there is.
     Failed(String),
-    /// The run stops: authentication refused, a guard tripped.
-    Abort(String),
+    /// The run stops: authentication refused, a guard tripped, interrupted.
+    Abort(Abort),
 }
 
 /// Why a run could not be set up: nothing has been sent. Each names the playbook's setting.
@@ -78,8 +80,8 @@ pub enum SetupError {
     #[error("connection.headers.{name}: {why}")]
     Header { name: String, why: String },
     /// The HTTP client cannot be built.
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
 }
 
 /// Everything a run shares between its steps.
@@ -103,6 +105,8 @@ pub struct Run<'a> {
     pub report: RunReport,
     /// Report files named by report steps, rendered.
     pub files: Vec<(std::path::PathBuf, Option<String>)>,
+    /// The step that stopped the run, and where it is written (redacted).
+    pub stopped: Option<StepError>,
 }
 
 /// Run `plan`. Errors here are set-up errors (a template in the connection settings that cannot be
@@ -159,8 +163,7 @@ pub async fn run(
             redirects: c.redirects,
         },
         options.interrupted.clone(),
-    )
-    .map_err(SetupError::Client)?;
+    )?;
     let run_id = format!(
         "{}-{:04x}",
         now.strftime("%Y%m%dT%H%M%SZ"),
@@ -215,6 +218,7 @@ pub async fn run(
         results,
         report,
         files: Vec::new(),
+        stopped: None,
     };
     // A run the ledger did not record is not finished in it either.
     let recorded = stop_before_start.is_none();
@@ -235,7 +239,7 @@ pub async fn run(
             &run.report.totals,
             &json,
         ) {
-            run.report.errors.push(StepError {
+            run.report.errors.push(ReportedError {
                 step: "ledger".into(),
                 message: e.into(),
             });
@@ -257,18 +261,13 @@ impl Run<'_> {
                 name: step.name.clone(),
             };
             if self.interrupted() {
-                self.abort_with(&step.name, "interrupted".into());
+                self.abort_with(index, Abort::Interrupted);
                 return;
             }
             // A template that cannot be rendered whatever the data makes the playbook invalid:
             // the run stops before the next step (exit 2).
             if let Some(why) = self.plan.templates.broken() {
-                self.abort_with(
-                    &step.name,
-                    format!(
-                        "not run: the playbook is invalid: a template cannot be rendered: {why}"
-                    ),
-                );
+                self.abort_with(index, Abort::TemplateBroken(why));
                 return;
             }
             let input = match &step.kind {
@@ -295,14 +294,14 @@ impl Run<'_> {
                         step: step.name.clone(),
                         summary: format!("failed: {message}"),
                     });
-                    self.report.errors.push(StepError {
+                    self.report.errors.push(ReportedError {
                         step: step.name.clone(),
                         message,
                     });
                     self.finish_step(&step.name, Vec::new());
                 }
                 Err(StepStop::Abort(reason)) => {
-                    self.abort_with(&step.name, reason);
+                    self.abort_with(index, reason);
                     return;
                 }
             }
@@ -319,14 +318,23 @@ impl Run<'_> {
         }
     }
 
-    /// Stop the run: record why, and still name every report file.
-    fn abort_with(&mut self, step: &str, reason: String) {
-        let reason = self.redactor.redact(&reason);
+    /// Stop the run at step `index`: record why and where, and still name every report file.
+    fn abort_with(&mut self, index: usize, reason: Abort) {
+        let plan = self.plan;
+        let step = &plan.steps[index];
+        let reason = reason.redacted(&self.redactor);
         self.progress.event(Event::StepFinished {
-            step: step.to_string(),
+            step: step.name.clone(),
             summary: format!("aborted: {reason}"),
         });
-        self.report.aborted = Some(format!("step {step}: {reason}"));
+        self.report.aborted = Some(format!("step {}: {reason}", step.name));
+        self.stopped = Some(StepError {
+            index,
+            name: step.name.clone(),
+            file: plan.file.path.display().to_string(),
+            position: step.position,
+            kind: reason,
+        });
         for later in &self.plan.steps {
             if let StepKind::Report(r) = &later.kind {
                 self.report_files(r);
@@ -371,7 +379,7 @@ impl Run<'_> {
         &self,
         plan: &crate::playbook::compile::RequestPlan,
         ctx: &Ctx,
-    ) -> Result<crate::client::Request, String> {
+    ) -> Result<crate::client::Request, request::RequestError> {
         request::render(
             &self.plan.templates,
             plan,
@@ -394,7 +402,7 @@ impl Run<'_> {
                 .and_then(|p| crate::report::confined_path(&p));
             match path {
                 Ok(path) => self.files.push((path, r.title.clone())),
-                Err(message) => self.report.errors.push(StepError {
+                Err(message) => self.report.errors.push(ReportedError {
                     step: "report".into(),
                     message: self.redactor.redact(&message),
                 }),

@@ -21,7 +21,29 @@ use serde_json::Value;
 
 use crate::client::Request;
 use crate::playbook::compile::{BodyTemplate, RequestPlan, Target};
-use crate::template::{PathPiece, Templates};
+use crate::template::{PathPiece, RenderError, Templates};
+
+/// Why a request could not be rendered: nothing was sent. The text is what the run shows.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// A template of the request did not render.
+    #[error(transparent)]
+    Template(#[from] RenderError),
+    /// A `path:` request without a base URL.
+    #[error(
+        "there is no base URL: set `connection.base_url` (or the provider's <PROVIDER>_BASE_URL)"
+    )]
+    NoBaseUrl,
+    /// The rendered URL does not parse.
+    #[error("`{url}` is not a URL: {why}")]
+    NotAUrl { url: String, why: url::ParseError },
+    /// The rendered URL is not http or https.
+    #[error("`{url}` is not an http or https URL")]
+    NotHttp { url: String },
+    /// An item's value would change the path's shape (a `/`, `?`, `#`, `..`).
+    #[error("{0}")]
+    PathShape(String),
+}
 
 /// Render `plan` against `ctx`. `base_url` is the connection's; `headers` the connection's, rendered.
 pub fn render(
@@ -30,27 +52,30 @@ pub fn render(
     ctx: &Ctx,
     base_url: Option<&str>,
     headers: &[(String, String)],
-) -> Result<Request, String> {
+) -> Result<Request, RequestError> {
     let (template, pieces) = match &plan.target {
         Target::Url(t) => (t, templates.render_path(t, ctx)?),
         Target::Path(t) => {
             let pieces = templates.render_path(t, ctx)?;
-            let base = base_url.ok_or_else(|| {
-                "there is no base URL: set `connection.base_url` (or the provider's <PROVIDER>_BASE_URL)".to_string()
-            })?;
+            let base = base_url.ok_or(RequestError::NoBaseUrl)?;
             (t, join_pieces(base, pieces))
         }
     };
-    let shape = Shape::of(&pieces).map_err(|e| e.describe(template.source()))?;
+    let shape =
+        Shape::of(&pieces).map_err(|e| RequestError::PathShape(e.describe(template.source())))?;
     let url_text = shape.text.trim();
-    let mut url =
-        url::Url::parse(url_text).map_err(|e| format!("`{url_text}` is not a URL: {e}"))?;
+    let mut url = url::Url::parse(url_text).map_err(|why| RequestError::NotAUrl {
+        url: url_text.to_string(),
+        why,
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("`{url_text}` is not an http or https URL"));
+        return Err(RequestError::NotHttp {
+            url: url_text.to_string(),
+        });
     }
     shape
         .check_parsed(&url)
-        .map_err(|e| e.describe(template.source()))?;
+        .map_err(|e| RequestError::PathShape(e.describe(template.source())))?;
     {
         let mut pairs = url.query_pairs_mut();
         for (name, values) in &plan.query {
@@ -88,7 +113,7 @@ pub(crate) fn render_body(
     templates: &Templates,
     body: &BodyTemplate,
     ctx: &Ctx,
-) -> Result<Value, String> {
+) -> Result<Value, RenderError> {
     Ok(match body {
         BodyTemplate::Literal(v) => v.clone(),
         BodyTemplate::Text(t) => templates.render_value(t, ctx)?,
@@ -102,7 +127,7 @@ pub(crate) fn render_body(
             fields
                 .iter()
                 .map(|(k, b)| Ok((k.clone(), render_body(templates, b, ctx)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, RenderError>>()?,
         ),
     })
 }
@@ -352,7 +377,9 @@ mod tests {
             ("task", &json!({ "id": id })),
             ("vars", &json!({"v": "/x/y"})),
         ]);
-        render(&t, &plan, &ctx, Some("http://h:1/base/"), &[]).map(|r| r.url.to_string())
+        render(&t, &plan, &ctx, Some("http://h:1/base/"), &[])
+            .map(|r| r.url.to_string())
+            .map_err(|e| e.to_string())
     }
 
     const ENCODED: &str = "/tasks/{{ task.id | urlencode }}/retry";

@@ -23,7 +23,7 @@ use self::breaker::Breaker;
 use self::triage::{Checked, counter};
 use super::outcome::{Classified, classify};
 use super::results::{Answer, ItemResult};
-use super::{Item, Run, StepStop};
+use super::{Abort, Item, Run, StepStop};
 use crate::client::limiter::RateLimiter;
 use crate::client::{Effect, Exchange, Request};
 use crate::ledger::{Intent, Link};
@@ -41,7 +41,7 @@ struct Done {
     http_status: Option<u16>,
     attempts: u32,
     planned: Option<PlannedRequest>,
-    abort: Option<String>,
+    abort: Option<Abort>,
 }
 
 impl Done {
@@ -110,7 +110,7 @@ impl Run<'_> {
                 for r in &done.results {
                     let failed = matches!(r.outcome, ItemOutcome::Failed);
                     if let Some(reason) = breaker.record(failed) {
-                        done.abort.get_or_insert(reason);
+                        done.abort.get_or_insert(Abort::Guard(reason));
                     }
                 }
                 if let Some(reason) = done.abort.take() {
@@ -133,7 +133,7 @@ impl Run<'_> {
         // The first request's reason to stop, in sending order.
         let mut abort = abort.map(|(_, reason)| reason);
         if self.interrupted() {
-            abort.get_or_insert_with(|| "interrupted".to_string());
+            abort.get_or_insert(Abort::Interrupted);
         }
         if let Some(reason) = abort {
             return Err(StepStop::Abort(reason));
@@ -192,18 +192,18 @@ impl Run<'_> {
         }
         let g = &self.plan.guards;
         if let Some(max) = g.max_selected.filter(|m| selected > *m) {
-            return Err(StepStop::Abort(format!(
+            return Err(StepStop::Abort(Abort::Guard(format!(
                 "{selected} items selected for retry, more than guards.max_selected = {max}; nothing was sent. A mass failure is usually an outage: look first, then rerun with --yes"
-            )));
+            ))));
         }
         let fetched = self.results.fetched_so_far();
         if let Some(max) = g.max_selected_ratio
             && fetched > 0
             && selected as f64 / fetched as f64 > max
         {
-            return Err(StepStop::Abort(format!(
+            return Err(StepStop::Abort(Abort::Guard(format!(
                 "{selected} of {fetched} fetched items selected for retry, more than guards.max_selected_ratio = {max}; nothing was sent. A mass failure is usually an outage: look first, then rerun with --yes"
-            )));
+            ))));
         }
         Ok(())
     }
@@ -237,7 +237,7 @@ impl Run<'_> {
         limiter: Option<&RateLimiter>,
         stop: &AtomicBool,
         done: &mut Done,
-    ) -> (Vec<Classified>, Option<String>) {
+    ) -> (Vec<Classified>, Option<Abort>) {
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let every =
             |outcome, message: Option<String>| vec![Classified::new(outcome, message); ids.len()];
@@ -263,12 +263,13 @@ impl Run<'_> {
             Ok(sent) => sent,
             // Stopped while it waited its turn: not sent; the step reports the interruption.
             Err(reason) if self.interrupted() => {
-                return (every(ItemOutcome::Failed, Some(reason)), None);
+                return (every(ItemOutcome::Failed, Some(reason.to_string())), None);
             }
             Err(reason) => {
+                let reason = reason.to_string();
                 return (
                     every(ItemOutcome::Failed, Some(reason.clone())),
-                    Some(reason),
+                    Some(Abort::LedgerUnusable(reason)),
                 );
             }
         };
@@ -280,7 +281,7 @@ impl Run<'_> {
             let reason = self.redactor.redact(&reason);
             return (
                 every(ItemOutcome::Failed, Some(reason.clone())),
-                Some(reason),
+                Some(Abort::NoSuchRoute(reason)),
             );
         }
         if sent.exchange.ambiguous {
@@ -302,7 +303,7 @@ impl Run<'_> {
             Ok(results) => (results, None),
             Err(reason) => (
                 every(ItemOutcome::Failed, Some(reason.clone())),
-                Some(reason),
+                Some(Abort::CredentialsRefused(reason)),
             ),
         };
         if exchange.ambiguous {
@@ -331,11 +332,11 @@ impl Run<'_> {
         request: &Request,
         ids: &[String],
         limiter: Option<&RateLimiter>,
-    ) -> Result<Sent, String> {
+    ) -> Result<Sent, NotSent> {
         // The intent is recorded after the request's turn came, just before it leaves: a run killed
         // while requests wait for the rate limit leaves none of them "in flight".
         if self.http.pace(limiter).await.is_err() {
-            return Err(crate::client::NOT_SENT_STOPPED.into());
+            return Err(NotSent::Stopped);
         }
         let url = self.redactor.redact(request.url.as_str());
         let request_id = self
@@ -349,7 +350,7 @@ impl Run<'_> {
                 url: &url,
                 at: &rfc3339(jiff::Timestamp::now()),
             })
-            .map_err(|e| format!("not sent: the ledger cannot record it: {e}"))?;
+            .map_err(|e| NotSent::Unrecorded(e.to_string()))?;
         let mut exchange = self
             .http
             .send_paced(request, Effect::Mutate, &plan.backoff, limiter)
@@ -519,7 +520,11 @@ impl Run<'_> {
         }
     }
 
-    fn retry_request(&self, plan: &RetryPlan, items: &[Item]) -> Result<Request, String> {
+    fn retry_request(
+        &self,
+        plan: &RetryPlan,
+        items: &[Item],
+    ) -> Result<Request, super::request::RequestError> {
         match &plan.mode {
             RetryMode::PerItem(request) => self.render_request(request, &self.item_ctx(&items[0])),
             RetryMode::Batch { request, .. } => {
@@ -573,6 +578,17 @@ fn mark_ambiguous(plan: &RetryPlan, exchange: &mut Exchange) {
         "HTTP {}{detail}; the provider may have carried it out before failing, so it was not sent again",
         response.status
     ));
+}
+
+/// Why a retry request was not sent.
+#[derive(Debug, thiserror::Error)]
+enum NotSent {
+    /// The run was stopped while the request waited its turn.
+    #[error("{}", crate::client::NOT_SENT_STOPPED)]
+    Stopped,
+    /// The ledger could not record the request's intent: sending it would break `--resume`.
+    #[error("not sent: the ledger cannot record it: {0}")]
+    Unrecorded(String),
 }
 
 /// The reason to stop when the answer means the server has no such route (a web framework's own

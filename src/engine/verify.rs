@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::results::Transition;
-use super::{Item, Run, StepStop};
+use super::{Abort, Item, Run, StepStop};
 use crate::client::limiter::RateLimiter;
 use crate::playbook::compile::VerifyPlan;
 use crate::progress::Event;
@@ -129,7 +129,7 @@ impl Run<'_> {
             ),
         });
         if self.interrupted() {
-            return Err(StepStop::Abort("interrupted".into()));
+            return Err(StepStop::Abort(Abort::Interrupted));
         }
         Ok(out)
     }

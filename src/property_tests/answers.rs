@@ -130,7 +130,11 @@ proptest! {
                     let _ = crate::engine::fetch::check_shape(&JsonPath::parse(path).expect("a path"), json);
                 }
             }
-            Err(crate::engine::StepStop::Failed(m) | crate::engine::StepStop::Abort(m)) => {
+            Err(stop) => {
+                let m = match stop {
+                    crate::engine::StepStop::Failed(m) => m,
+                    crate::engine::StepStop::Abort(a) => a.to_string(),
+                };
                 prop_assert!(m.contains("GET http://127.0.0.1:9/tasks"), "{m}");
                 prop_assert!(m.len() < 1_000, "a short message: {m}");
             }

@@ -50,6 +50,7 @@ mod report_paths;
 mod reports;
 mod retry_after;
 mod run_flags;
+mod run_time_aborts;
 mod sandbox;
 mod schema;
 mod schema_modeline;

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::StepStop;
 use crate::client::{Exchange, Request};
+use crate::engine::Abort;
 use crate::jsonpath::JsonPath;
 use crate::providers::Verdict;
 use crate::secrets::Redactor;
@@ -20,9 +21,9 @@ pub(crate) fn read_json<'a>(
 ) -> Result<&'a Value, StepStop> {
     let what = format!("{} {}", req.method, req.url);
     if let Verdict::AuthFailed { reason } = &exchange.verdict {
-        return Err(StepStop::Abort(format!(
+        return Err(StepStop::Abort(Abort::CredentialsRefused(format!(
             "authentication failed: {what}: {reason}"
-        )));
+        ))));
     }
     let Some(response) = &exchange.response else {
         return Err(StepStop::Failed(format!(
@@ -32,10 +33,10 @@ pub(crate) fn read_json<'a>(
     };
     if matches!(response.status, 401 | 403) {
         let detail = short_message(response, redactor);
-        return Err(StepStop::Abort(format!(
+        return Err(StepStop::Abort(Abort::CredentialsRefused(format!(
             "authentication failed: {what}: HTTP {}{detail}",
             response.status
-        )));
+        ))));
     }
     if let Some(error) = &exchange.error {
         return Err(StepStop::Failed(format!("{what}: {error}")));
@@ -72,19 +73,24 @@ fn short_message(response: &crate::client::Response, redactor: &Redactor) -> Str
     }
 }
 
+/// An answer without the shape a listing's `items:` path expects; the text says what was found.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct WrongShape(String);
+
 /// When a path found no items: fine if the list is there and empty, an error if the answer does not
 /// have the shape the path expects.
-pub(crate) fn check_shape(items: &JsonPath, json: &Value) -> Result<(), String> {
+pub(crate) fn check_shape(items: &JsonPath, json: &Value) -> Result<(), WrongShape> {
     let source = items.source();
     let parent = source.strip_suffix("[*]").unwrap_or(source);
     if parent == "$" || parent.is_empty() {
         return if json.is_array() {
             Ok(())
         } else {
-            Err(format!(
+            Err(WrongShape(format!(
                 "expected a JSON array of items, got {}",
                 kind(json)
-            ))
+            )))
         };
     }
     let Ok(parent_path) = JsonPath::parse(parent) else {
@@ -92,19 +98,19 @@ pub(crate) fn check_shape(items: &JsonPath, json: &Value) -> Result<(), String> 
     };
     match parent_path.query(json).first() {
         Some(Value::Array(_)) | Some(Value::Null) => Ok(()),
-        Some(other) if parent != source => Err(format!(
+        Some(other) if parent != source => Err(WrongShape(format!(
             "expected an array at {parent}, got {}",
             kind(other)
-        )),
+        ))),
         Some(_) => Ok(()),
         None => {
             let keys = json
                 .as_object()
                 .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
                 .unwrap_or_else(|| kind(json).into());
-            Err(format!(
+            Err(WrongShape(format!(
                 "the answer has nothing at {parent} (it has: {keys}); check `items:`"
-            ))
+            )))
         }
     }
 }

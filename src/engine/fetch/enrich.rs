@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::answer::read_json;
-use super::{Item, Run, StepStop};
+use super::{Abort, Item, Run, StepStop};
 use crate::client::Effect;
 use crate::engine::results::ItemResult;
 use crate::playbook::compile::EnrichPlan;
@@ -48,10 +48,9 @@ impl Run<'_> {
                     kept.push(item);
                 }
                 Err(ReadFailure {
-                    message,
-                    abort: true,
+                    abort: Some(reason),
                     ..
-                }) => return Err(StepStop::Abort(message)),
+                }) => return Err(StepStop::Abort(reason)),
                 Err(ReadFailure {
                     message,
                     http_status,
@@ -104,7 +103,7 @@ impl Run<'_> {
         };
         let req = self
             .render_request(&plan.request, &self.item_ctx(item))
-            .map_err(|e| fail(e, None, 0, false))?;
+            .map_err(|e| fail(e.to_string(), None, 0, None))?;
         let exchange = self
             .http
             .send(&req, Effect::Read, &self.plan.connection.backoff, None)
@@ -113,7 +112,12 @@ impl Run<'_> {
         let attempts = exchange.attempts;
         let cut_short = status.is_none() || exchange.error.is_some();
         if cut_short && self.interrupted() {
-            return Err(fail("interrupted".into(), None, attempts, true));
+            return Err(fail(
+                "interrupted".into(),
+                None,
+                attempts,
+                Some(Abort::Interrupted),
+            ));
         }
         match read_json(&req, &exchange, &self.redactor) {
             Ok(json) => plan.item.first(json).cloned().ok_or_else(|| {
@@ -123,10 +127,10 @@ impl Run<'_> {
                     req.url,
                     plan.item.source()
                 );
-                fail(m, status, attempts, false)
+                fail(m, status, attempts, None)
             }),
-            Err(StepStop::Abort(m)) => Err(fail(m, status, attempts, true)),
-            Err(StepStop::Failed(m)) => Err(fail(m, status, attempts, false)),
+            Err(StepStop::Abort(a)) => Err(fail(a.to_string(), status, attempts, Some(a))),
+            Err(StepStop::Failed(m)) => Err(fail(m, status, attempts, None)),
         }
     }
 }
@@ -136,6 +140,6 @@ pub(in crate::engine) struct ReadFailure {
     pub(in crate::engine) message: String,
     http_status: Option<u16>,
     attempts: u32,
-    /// The run must stop (credentials refused).
-    abort: bool,
+    /// Why the run must stop (credentials refused, interrupted), if it must.
+    abort: Option<Abort>,
 }

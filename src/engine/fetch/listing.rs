@@ -13,6 +13,7 @@ use super::answer::{check_shape, read_json};
 use super::pages::PageState;
 use super::{Overflow, Run, StepStop};
 use crate::client::{Effect, Request};
+use crate::engine::Abort;
 use crate::jsonpath::JsonPath;
 use crate::playbook::compile::{ListingPlan, PaginatePlan, RequestPlan};
 use crate::progress::{Counts, Event};
@@ -122,7 +123,7 @@ impl Run<'_> {
     ) -> Result<Vec<Value>, StepStop> {
         let base = self
             .render_request(listing.request, ctx)
-            .map_err(StepStop::Failed)?;
+            .map_err(|e| StepStop::Failed(e.to_string()))?;
         let what = format!("{} {}", base.method, base.url);
         let found = self.list(step, base, listing, budget).await?;
         truncated.extend(capped(
@@ -169,7 +170,7 @@ impl Run<'_> {
             // Cut short by SIGINT/SIGTERM (a wait ended, or the read was dropped): the run stops.
             let cut_short = exchange.response.is_none() || exchange.error.is_some();
             if cut_short && self.interrupted() {
-                return Err(StepStop::Abort("interrupted".into()));
+                return Err(StepStop::Abort(Abort::Interrupted));
             }
             let json = read_json(&req, &exchange, &self.redactor)?;
             let found: Vec<&Value> = items_paths.iter().flat_map(|p| p.query(json)).collect();
@@ -236,17 +237,17 @@ impl Run<'_> {
                 break;
             }
             if pages >= paginate.max_pages {
-                return Err(StepStop::Abort(format!(
+                return Err(StepStop::Abort(Abort::Guard(format!(
                     "the listing has more than max_pages = {} pages; stopped rather than work on a partial list. Raise `paginate.max_pages` or narrow the query",
                     paginate.max_pages
-                )));
+                ))));
             }
         }
         if let Some(said) = total_said.filter(|t| *t > all.len() as u64) {
-            return Err(StepStop::Abort(format!(
+            return Err(StepStop::Abort(Abort::Guard(format!(
                 "the API says there are {said} items but returned {}; stopped rather than work on a truncated list. Raise the request's limit or narrow the query",
                 all.len()
-            )));
+            ))));
         }
         Ok(all)
     }

@@ -25,7 +25,7 @@ mod pages;
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{Item, Run, StepStop};
+use super::{Abort, Item, Run, StepStop};
 use crate::playbook::compile::{FetchPlan, FetchSource};
 use crate::progress::Event;
 use crate::report::StepError;
@@ -77,9 +77,9 @@ impl fmt::Display for Overflow {
 impl Overflow {
     /// The run's abort: what was seen, the cap, how to raise it.
     fn abort(self, max_items: u64) -> StepStop {
-        StepStop::Abort(format!(
+        StepStop::Abort(Abort::Guard(format!(
             "{self} than max_items = {max_items}; stopped rather than hold them all in memory. Raise `max_items` on this fetch step (a number, or a template like \"{{{{ vars.max_items }}}}\" to set it with --var) or narrow the query"
-        ))
+        )))
     }
 }
 

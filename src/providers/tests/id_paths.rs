@@ -31,7 +31,8 @@ fn item_requests(provider: &str, id: &str) -> Vec<(String, Result<String, String
             _ => continue,
         };
         let sent = render(&plan.templates, request, &ctx, Some("http://h:1"), &[])
-            .map(|r| format!("{} {}", r.method, r.url.path()));
+            .map(|r| format!("{} {}", r.method, r.url.path()))
+            .map_err(|e| e.to_string());
         requests.push((step.kind.label().to_string(), sent));
     }
     requests
