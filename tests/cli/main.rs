@@ -12,6 +12,7 @@
 
 mod agreement;
 mod ambiguous_answers;
+mod architecture;
 mod batch;
 mod broken_ledger;
 mod canary;
