@@ -76,7 +76,7 @@ pub async fn run(config: Config) -> i32 {
         Config::Retry(config) => retry(config, &redactor).await,
         Config::Validate(paths, vars) => validate(&paths, &vars),
         Config::Schema => print_stdout(&schema()),
-        Config::New(provider, destination) => Ok(new(&provider, &destination)),
+        Config::New(provider, destination) => new(&provider, &destination),
         Config::Print(text) => print_stdout(&text),
         Config::Providers => print_stdout(&providers_text()),
         Config::Sandbox(config) => sandbox(config).await,
