@@ -1,0 +1,211 @@
+"""The harness of bench/bench.py: what a case reports (`Row`), the processes it drives (the
+sandbox, a timed runbook, hey) and the `Bench` every case is given. See bench.py for why Python."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAYBOOKS = ROOT / "bench" / "playbooks"
+TOKEN = "sandbox-token"
+AUTH = f"Authorization: Bearer {TOKEN}"
+
+
+# --- what a case reports ------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the results table: a runbook figure beside its reference and its target."""
+
+    case: str
+    metric: str
+    runbook: str
+    reference: str
+    target: str
+    ok: Optional[bool]  # None: not judged (pending, or a figure without a target)
+    note: str = ""
+
+
+@dataclass
+class Case:
+    name: str
+    group: str
+    run: Callable[["Bench"], list]
+    what: str
+    how: str = ""  # how the figure and its reference are taken, for BENCHMARKS.md's notes
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+class Sandbox:
+    """`runbook sandbox --port 0 ARGS…`, ready once it has printed its address; stopped by SIGINT."""
+
+    def __init__(self, bench: "Bench", args: list):
+        self.command = [str(bench.runbook), "sandbox", "--port", "0", *args]
+        bench.note_command(shlex.join(["runbook", *self.command[1:]]))
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        first = self.process.stdout.readline().strip() if self.process.stdout else ""
+        prefix = "runbook sandbox listening on "
+        if not first.startswith(prefix):
+            self.stop()
+            raise SystemExit(f"bench: the sandbox did not start: {first!r} ({' '.join(args)})")
+        self.origin = first[len(prefix):]
+        self.host, port = self.origin.removeprefix("http://").split(":")
+        self.port = int(port)
+        self.api = f"{self.origin}/http"
+
+    def get(self, path: str):
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        body = answer.read()
+        connection.close()
+        return json.loads(body)
+
+    def retryable_ids(self, count: int) -> list:
+        tasks = self.get("/_sandbox/tasks/http")
+        ids = [t["id"] for t in tasks if t["status"] in ("failed", "timed_out")]
+        if len(ids) < count:
+            raise SystemExit(f"bench: the sandbox holds {len(ids)} retryable tasks, not {count}")
+        return ids[:count]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
+
+
+@dataclass
+class Timed:
+    seconds: float
+    max_rss_mb: float
+    code: int
+    stderr: str
+
+
+def timed(command: list, cwd: Path, env: Optional[dict] = None) -> Timed:
+    """Runs `command` to its end: wall time, and peak RSS of that process from `os.wait4`."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    # ru_maxrss is in kilobytes on Linux.
+    return Timed(seconds, usage.ru_maxrss / 1024, process.returncode, text)
+
+
+# --- the bench ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    runbook: Path
+    hey: str
+    runs: int
+    quick: bool
+    ledger_off: str = ""
+    preface: str = ""
+    commands: dict = field(default_factory=dict)
+    current: str = ""
+    cache: dict = field(default_factory=dict)
+
+    def note_command(self, command: str):
+        listed = self.commands.setdefault(self.current, [])
+        if command not in listed:
+            listed.append(command)
+
+    def sandbox(self, *args: str) -> Sandbox:
+        return Sandbox(self, list(args))
+
+    def retry_sandbox(self, tasks: int, *args: str) -> Sandbox:
+        """A sandbox whose generic API holds `tasks` retryable tasks (half its mix is)."""
+        return self.sandbox("--tasks", f"http={2 * tasks}", *args)
+
+    def retry_all(self, sandbox: Sandbox, tasks: int, concurrency: int, *args: str):
+        """Plays bench/playbooks/retry.yaml over `tasks` retryable ids: (the run, the ids)."""
+        ids = sandbox.retryable_ids(tasks)
+        played = self.play(sandbox, "retry.yaml", "--concurrency", str(concurrency), *args, ids=ids)
+        return played, ids
+
+    def retry_seconds(self, tasks: int, concurrency: int, *args: str) -> float:
+        """Seconds one run of retry.yaml takes over `tasks` ids, on a fresh sandbox."""
+        with self.retry_sandbox(tasks) as sandbox:
+            return self.retry_all(sandbox, tasks, concurrency, *args)[0].seconds
+
+    def play(self, sandbox: Sandbox, playbook: str, *args: str, ids: Optional[list] = None) -> Timed:
+        """`runbook play bench/playbooks/PLAYBOOK` in a fresh directory (so a fresh ledger)."""
+        with tempfile.TemporaryDirectory(prefix="runbook-bench-") as directory:
+            if ids is not None:
+                Path(directory, "ids.json").write_text(json.dumps(ids))
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "TASKS_API_URL": sandbox.api,
+                "TASKS_API_TOKEN": TOKEN,
+            }
+            shown = ["runbook", "play", f"bench/playbooks/{playbook}", "--quiet", "--yes", *args]
+            self.note_command(
+                f"TASKS_API_URL={sandbox.origin.replace(str(sandbox.port), 'PORT')}/http "
+                f"TASKS_API_TOKEN={TOKEN} " + shlex.join(shown)
+            )
+            command = [str(self.runbook), *shown[1:]]
+            command[2] = str(PLAYBOOKS / playbook)
+            result = timed(command, Path(directory), env)
+        if result.code != 0:
+            raise SystemExit(
+                f"bench: runbook exited {result.code} on {playbook}:\n{result.stderr[-2000:]}"
+            )
+        return result
+
+    def hey_rps(self, url: str, requests: int, concurrency: int, method: str = "GET") -> float:
+        """Requests per second `hey` reaches on `url`."""
+        args = ["-n", str(requests), "-c", str(concurrency), "-m", method, "-H", AUTH, url]
+        shown = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", shlex.join(["hey", *args]))
+        self.note_command(shown)
+        output = subprocess.run([self.hey, *args], capture_output=True, text=True, check=True)
+        found = re.search(r"Requests/sec:\s+([0-9.]+)", output.stdout)
+        if not found:
+            raise SystemExit(f"bench: no Requests/sec in hey's output:\n{output.stdout}")
+        return float(found.group(1))
+
+    def size(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def judge(value: float, target: float, at_least: bool) -> bool:
+    return value >= target if at_least else value <= target
+
