@@ -30,6 +30,7 @@ import datetime
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def write_report(path: Path, bench: Bench, rows: list, argv: list, started: date
         f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}, {minutes:.1f} minutes",
         f"- commit: {commit()}",
         f"- machine: {info['CPU']}, {info['cores']} cores, {info['RAM']} RAM, {info['kernel']}",
-        f"- command: `bench/run {' '.join(argv)}`".rstrip() + ("" if argv else ""),
+        f"- command: `{shlex.join(['bench/run', *argv])}`",
         f"- runs per case: {bench.runs} (figures are medians){'; QUICK mode: smaller task counts, not the targets sizes' if bench.quick else ''}",
         f"- binary: {bench.runbook}; server: its `runbook sandbox` on 127.0.0.1, a fresh one for every run; load generator: `hey`",
         f"- each run's working directory (its ledger) is under {info['tmp']}",
@@ -122,7 +123,11 @@ def write_report(path: Path, bench: Bench, rows: list, argv: list, started: date
         text += [f"- {row.case}: {row.metric} — {row.runbook} against {row.target}" for row in misses]
         text += [""]
     text += ["## How each case measures", ""]
-    text += [f"- {case.name}: {case.how}" for case in CASES if case.name in bench.commands and case.how]
+    explained = {}
+    for case in CASES:
+        if case.name in bench.commands and case.how:
+            explained.setdefault(case.how, []).append(case.name)
+    text += [f"- {', '.join(names)}: {how}" for how, names in explained.items()]
     text += [""]
     kept = ROOT / "bench" / "notes.md"
     if kept.is_file():

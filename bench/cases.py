@@ -311,9 +311,9 @@ RETRY_HOW = (
 
 CASES = [
     Case("retry-20k-c8", "throughput", retry_throughput(20_000, 8), "retries/s vs hey on the retry endpoint", RETRY_HOW),
-    Case("retry-20k-c64", "throughput", retry_throughput(20_000, 64), "same, concurrency 64"),
-    Case("retry-100k-c8", "throughput", retry_throughput(100_000, 8), "same, 100,000 tasks"),
-    Case("retry-100k-c64", "throughput", retry_throughput(100_000, 64), "same, concurrency 64"),
+    Case("retry-20k-c64", "throughput", retry_throughput(20_000, 64), "same, concurrency 64", RETRY_HOW),
+    Case("retry-100k-c8", "throughput", retry_throughput(100_000, 8), "same, 100,000 tasks", RETRY_HOW),
+    Case("retry-100k-c64", "throughput", retry_throughput(100_000, 64), "same, concurrency 64", RETRY_HOW),
     Case("scaling", "throughput", scaling, "time per item at 100,000 vs at 1,000",
          "Wall time per task of the retry case at concurrency 8 (reused from retry-100k-c8 when it ran)."),
     Case("ledger", "throughput", ledger_cost, "ledger on vs off (part 9A's switch: --ledger-off ARGS)",
