@@ -295,18 +295,29 @@ impl Drop for Sandbox {
 }
 
 /// Serves until ctrl-c, after printing each API's base URL and the credentials to stdout.
+///
+/// The banner goes out in one write whose failure is ignored: a reader that takes the first line
+/// (the address) and closes the pipe, as `runbook sandbox | head -1` or a benchmark does, must not
+/// stop the server.
 pub async fn serve_forever(config: SandboxConfig) -> std::io::Result<()> {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
     let sandbox = Sandbox::start(config).await?;
-    println!("runbook sandbox listening on http://{}", sandbox.addr());
+    let mut banner = format!("runbook sandbox listening on http://{}\n", sandbox.addr());
     for api in sandbox.apis.iter() {
         if let Some(url) = sandbox.base_url(api.name()) {
-            println!("  {:<10} {url}", api.name());
+            let _ = writeln!(banner, "  {:<10} {url}", api.name());
         }
     }
-    println!("credentials:");
+    banner.push_str("credentials:\n");
     for (name, value) in sandbox.credentials() {
-        println!("  {name}={value}");
+        let _ = writeln!(banner, "  {name}={value}");
     }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown().await;
     Ok(())

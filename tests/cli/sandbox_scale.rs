@@ -2,7 +2,7 @@
 //! as it is told, per API or for all, and refuses a count it cannot place.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 
 use serde_json::Value;
 
@@ -12,6 +12,10 @@ use crate::{Runbook, runtime};
 struct Served {
     child: Child,
     origin: String,
+    /// Kept open while the sandbox runs: it prints more after its address, and a closed pipe
+    /// would end it (regression: the test read one line, dropped the pipe, and the sandbox died
+    /// on its next line when the machine was slow enough for the drop to come first).
+    _stdout: BufReader<ChildStdout>,
 }
 
 impl Served {
@@ -24,14 +28,17 @@ impl Served {
             .spawn()
             .expect("the runbook binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stdout = BufReader::new(stdout);
         let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("the sandbox prints its address");
+        (stdout.read_line(&mut first)).expect("the sandbox prints its address");
         let origin = (first.trim().strip_prefix("runbook sandbox listening on "))
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
-        Served { child, origin }
+        Served {
+            child,
+            origin,
+            _stdout: stdout,
+        }
     }
 
     /// How many ids the control endpoint lists for `api`.
