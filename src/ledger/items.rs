@@ -73,7 +73,7 @@ fn retry_outcomes_sql() -> String {
 }
 
 /// A request's answer as [`Ledger::answer_in`] writes it.
-pub(crate) struct Answered<'a> {
+pub(super) struct Answered<'a> {
     pub request_id: i64,
     pub http_status: Option<u16>,
     /// Each item's (id, outcome, redacted message).
