@@ -232,13 +232,17 @@ pub async fn run(
         let json = run
             .redactor
             .redact(&crate::report::json::render(&run.report));
-        if let Err(e) = run.results.finish(
-            &run.report.run_id,
-            run.report.aborted.is_some(),
-            &run.report.finished_at,
-            &run.report.totals,
-            &json,
-        ) {
+        if let Err(e) = run
+            .results
+            .finish(
+                &run.report.run_id,
+                run.report.aborted.is_some(),
+                &run.report.finished_at,
+                &run.report.totals,
+                &json,
+            )
+            .await
+        {
             run.report.errors.push(ReportedError {
                 step: "ledger".into(),
                 message: e.into(),

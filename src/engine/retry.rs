@@ -124,6 +124,9 @@ impl Run<'_> {
                 this.results.record(&this.step, Some(total), results);
             }
         }
+        // What this step wrote is committed before a later step reads the ledger (a second retry
+        // step's triage).
+        self.results.flush().await;
         // The items decided without a request come after those sent, as before any was sent.
         let results = self.item_results(without_request, &mut handled);
         self.results.record(&self.step, None, results);
@@ -350,6 +353,7 @@ impl Run<'_> {
                 url: &url,
                 at: &rfc3339(jiff::Timestamp::now()),
             })
+            .await
             .map_err(|e| NotSent::Unrecorded(e.to_string()))?;
         let mut exchange = self
             .http
