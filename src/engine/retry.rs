@@ -426,7 +426,7 @@ impl Run<'_> {
             OnAmbiguous::Check => {
                 let mut results = Vec::new();
                 for item in items {
-                    let before = plan.counter.as_ref().and_then(|p| counter(p, &item.raw));
+                    let before = plan.counter.as_ref().and_then(|p| counter(p, &item.raw()));
                     results.push(match self.check(plan, item, before).await {
                         Some(Checked::CarriedOut(status)) => {
                             let note = format!(
@@ -499,10 +499,7 @@ impl Run<'_> {
                 continue;
             }
             let ctx = vec![
-                (
-                    "item",
-                    minijinja::Value::from(minijinja::value::Serde(&item.raw)),
-                ),
+                ("item", item.template_value()),
                 (
                     "task",
                     minijinja::Value::from(minijinja::value::Serde(item.task())),
@@ -532,7 +529,7 @@ impl Run<'_> {
         match &plan.mode {
             RetryMode::PerItem(request) => self.render_request(request, &self.item_ctx(&items[0])),
             RetryMode::Batch { request, .. } => {
-                let raw: Vec<serde_json::Value> = items.iter().map(|i| i.raw.clone()).collect();
+                let raw: Vec<serde_json::Value> = items.iter().map(Item::raw).collect();
                 let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
                 let tasks: Vec<serde_json::Value> = items.iter().map(Item::task).collect();
                 let ctx = self.ctx(vec![
