@@ -124,6 +124,9 @@ impl Run<'_> {
                 this.results.record(&this.step, Some(total), results);
             }
         }
+        // What this step wrote is committed before a later step reads the ledger (a second retry
+        // step's triage).
+        self.results.flush().await;
         // The items decided without a request come after those sent, as before any was sent.
         let results = self.item_results(without_request, &mut handled);
         self.results.record(&self.step, None, results);
@@ -353,6 +356,7 @@ impl Run<'_> {
                 url: &url,
                 at: &rfc3339(jiff::Timestamp::now()),
             })
+            .await
             .map_err(|e| NotSent::Unrecorded(e.to_string()))?;
         let mut exchange = self
             .http
@@ -425,7 +429,7 @@ impl Run<'_> {
             OnAmbiguous::Check => {
                 let mut results = Vec::new();
                 for item in items {
-                    let before = plan.counter.as_ref().and_then(|p| counter(p, &item.raw));
+                    let before = plan.counter.as_ref().and_then(|p| counter(p, &item.raw()));
                     results.push(match self.check(plan, item, before).await {
                         Some(Checked::CarriedOut(status)) => {
                             let note = format!(
@@ -498,10 +502,7 @@ impl Run<'_> {
                 continue;
             }
             let ctx = vec![
-                (
-                    "item",
-                    minijinja::Value::from(minijinja::value::Serde(&item.raw)),
-                ),
+                ("item", item.template_value()),
                 (
                     "task",
                     minijinja::Value::from(minijinja::value::Serde(item.task())),
@@ -531,7 +532,7 @@ impl Run<'_> {
         match &plan.mode {
             RetryMode::PerItem(request) => self.render_request(request, &self.item_ctx(&items[0])),
             RetryMode::Batch { request, .. } => {
-                let raw: Vec<serde_json::Value> = items.iter().map(|i| i.raw.clone()).collect();
+                let raw: Vec<serde_json::Value> = items.iter().map(Item::raw).collect();
                 let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
                 let tasks: Vec<serde_json::Value> = items.iter().map(Item::task).collect();
                 let ctx = self.ctx(vec![

@@ -22,6 +22,7 @@ mod completions;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod filtered_as_read;
 mod found_at_load;
 mod gate;
 mod github_actions;

@@ -127,6 +127,9 @@ pub struct FetchPlan {
     pub max_items: u64,
     pub enrich: Option<EnrichPlan>,
     pub fields: FieldsPlan,
+    /// Whether the next step, a filter, alone reads this fetch's items (and no template does): its
+    /// tests then run on each item as the fetch finds it, and only the kept items are held.
+    pub filtered_by_next: bool,
 }
 
 pub enum FetchSource {
