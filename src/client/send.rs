@@ -201,17 +201,20 @@ impl HttpClient {
             None => Signal::Neutral,
         };
         let announced = Announced::read(&response.headers, SystemTime::now());
+        let mut shown = None;
         for limiter in limiters {
             let seen = Observation {
                 sent_at,
                 signal: signal.clone(),
                 announced: announced.clone(),
             };
-            if let Some(change) = limiter.observe(seen) {
+            // The connection's pace and the step's, moved alike by one answer, are shown once.
+            if let Some(change) = limiter.observe(seen).filter(|c| shown.as_ref() != Some(c)) {
                 self.progress.event(Event::Pace {
                     pace: show(change.to),
                     reason: format!("{} (was {})", change.reason, show(change.from)),
                 });
+                shown = Some(change);
             }
         }
     }

@@ -51,7 +51,7 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
         };
         let _ = writeln!(
             out,
-            "\nPace (`rate: auto`, {}): reached {:.2}/s (started at {:.2}/s, highest {:.2}/s); slowed down {} times on {} throttled answers{announced}.",
+            "\nPace (`rate: auto`, {}): reached {:.2}/s (started at {:.2}/s, highest {:.2}/s); slow-downs: {}, throttled answers: {}{announced}.",
             escape(&pace.scope),
             pace.reached,
             pace.start,

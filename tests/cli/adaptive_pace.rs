@@ -48,9 +48,23 @@ fn throttles_the_third() -> FakeApi {
 fn a_throttle_slows_the_adaptive_pace_says_why_and_the_report_records_it() {
     let api = throttles_the_third();
     let text = eight_retries("{auto: true, start: 20/s, max: 40/s}");
-    let ran = Runbook::play(&text).api(&api).arg("-v").run();
+    let ran = Runbook::play(&text)
+        .api(&api)
+        .args(["-v", "-o", "report.md"])
+        .run();
     ran.expect_code(0);
     assert_eq!(ran.total("retried"), 8);
+    let markdown = std::fs::read_to_string(ran.path("report.md")).expect("the Markdown report");
+    let line = markdown
+        .lines()
+        .find(|l| l.starts_with("Pace (`rate: auto`, resend): reached "))
+        .unwrap_or_else(|| panic!("no pace line in:\n{markdown}"));
+    assert!(
+        line.ends_with(
+            "(started at 20.00/s, highest 20.00/s); slow-downs: 1, throttled answers: 1."
+        ),
+        "{line}"
+    );
     assert!(
         ran.stderr
             .contains("  pace 10/s: slowed down: HTTP 429 (was 20/s)\n"),

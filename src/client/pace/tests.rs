@@ -36,6 +36,14 @@ fn throttled(sent_at: Instant) -> Observation {
     }
 }
 
+/// A clean answer carrying rate-limit headers.
+fn announcing(announced: Announced, sent_at: Instant) -> Observation {
+    Observation {
+        announced: Some(announced),
+        ..clean(sent_at)
+    }
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -188,11 +196,9 @@ fn headers_set_the_pace_outright_within_the_bounds() {
         window: Some(Duration::from_secs(1)),
         ..Announced::default()
     };
-    let seen = Observation {
-        announced: Some(announced.clone()),
-        ..clean(t0)
-    };
-    let change = c.observe(seen, t0 + ms(5)).unwrap();
+    let change = c
+        .observe(announcing(announced.clone(), t0), t0 + ms(5))
+        .unwrap();
     assert_eq!(change.to, 40.0 * MARGIN);
     assert_eq!(
         change.reason.to_string(),
@@ -203,13 +209,7 @@ fn headers_set_the_pace_outright_within_the_bounds() {
         limit: Some(400),
         ..announced
     };
-    c.observe(
-        Observation {
-            announced: Some(too_fast),
-            ..clean(t0)
-        },
-        t0 + ms(10),
-    );
+    c.observe(announcing(too_fast, t0), t0 + ms(10));
     assert_eq!(c.rate(), 50.0, "never above max");
 }
 
@@ -223,13 +223,7 @@ fn a_quota_is_spread_over_its_reset_window() {
         reset: Some(Duration::from_secs(300)),
         window: None,
     };
-    c.observe(
-        Observation {
-            announced: Some(quota),
-            ..clean(t0)
-        },
-        t0,
-    );
+    c.observe(announcing(quota, t0), t0);
     // 600 left for 300 s: 2/s, not 100/s and then five minutes of waiting.
     assert!((c.rate() - 2.0 * MARGIN).abs() < 1e-9, "{}", c.rate());
     assert_eq!(c.interval(), Duration::from_secs_f64(1.0 / (2.0 * MARGIN)));
