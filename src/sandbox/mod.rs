@@ -9,12 +9,14 @@
 //! shows in progress for `settle_reads` reads, then succeeded or, for one item in five, failed
 //! again. Control endpoints for out-of-process users, never journaled nor faulted:
 //! `GET /_sandbox/requests`, `GET /_sandbox/violations` (Retry-After violations),
-//! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}` (`server.rs`).
+//! `GET /_sandbox/tasks/{api}`, `GET /_sandbox/ids/{api}` and `GET /_sandbox/rate-limit`
+//! (`server.rs`). With a request limit (`ratelimit/`), each API admits that many requests in any
+//! sliding second and throttles the rest in its own dialect.
 //!
 //! Each API is one folder implementing [`api::EmulatedApi`] and one line in [`registry`]; the
 //! sandbox knows them only through that trait. The shared modules (`api`, `config`, `fastapi`,
-//! `faults`, `gate`, `record`, `reply`, `seeding`, `server`, `settle`, `state`, `time`) never import an API,
-//! and an API imports only shared modules, never this file nor another API.
+//! `faults`, `gate`, `ratelimit`, `record`, `reply`, `seeding`, `server`, `settle`, `state`, `time`)
+//! never import an API, and an API imports only shared modules, never this file nor another API.
 //!
 //! Invariants:
 //! - Only loopback is bound.
@@ -33,6 +35,7 @@ mod gate;
 mod geelark;
 mod herodotus;
 mod http;
+mod ratelimit;
 mod record;
 mod reply;
 mod seeding;
@@ -51,6 +54,7 @@ use tokio::task::JoinHandle;
 
 use api::EmulatedApi;
 pub use config::{RateLimit, SandboxConfig};
+pub use ratelimit::{LimitChange, LimitHeaders, LimitTally, RequestLimit};
 pub use skyvern::Refusal as SkyvernRefusal;
 pub use state::RecordedRequest;
 use state::Shared;
@@ -146,6 +150,15 @@ impl Sandbox {
     /// earlier request) was still open.
     pub fn retry_after_violations(&self) -> Vec<RecordedRequest> {
         self.shared.retry_after_violations()
+    }
+
+    /// What each API admitted and throttled under the request limit, by API then by second since
+    /// start (seconds without requests left out); empty without a limit.
+    pub fn rate_limit_tally(&self) -> Vec<LimitTally> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map_or_else(Vec::new, |limiter| limiter.tally())
     }
 
     /// Current state of one API's tasks as JSON; empty for an unknown API name. Each task also
@@ -281,6 +294,9 @@ pub async fn serve_forever(config: SandboxConfig) -> std::io::Result<()> {
         if let Some(url) = sandbox.base_url(api.name()) {
             println!("  {:<10} {url}", api.name());
         }
+    }
+    if let Some(limit) = &sandbox.shared.config.request_limit {
+        println!("rate limit: {limit}");
     }
     println!("credentials:");
     for (name, value) in sandbox.credentials() {
