@@ -107,7 +107,9 @@ pub enum LimitHeaders {
 /// second. Written `AFTER:LIMIT`, e.g. `10s:10`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitChange {
+    /// Time since the sandbox started from which the new limit holds.
     pub after: Duration,
+    /// The new limit: requests each API admits in any sliding second.
     pub per_second: u32,
 }
 
@@ -140,11 +142,14 @@ impl FromStr for LimitChange {
 /// What one API admitted and refused in one second since the sandbox started.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LimitTally {
+    /// The API's name as served (`http`, `beam-prod`, …).
     pub api: String,
     /// Whole seconds since the sandbox started: this tally counts requests that arrived from
     /// `second` to `second + 1`.
     pub second: u64,
+    /// Requests admitted in that second.
     pub admitted: u64,
+    /// Requests refused with the API's throttle in that second.
     pub throttled: u64,
 }
 

@@ -24,6 +24,15 @@ async fn limited(limit: RequestLimit) -> Sandbox {
     .expect("sandbox starts")
 }
 
+/// A sandbox admitting `per_second` requests per API, announced in `form`.
+async fn announcing(form: LimitHeaders, per_second: u32) -> Sandbox {
+    limited(RequestLimit {
+        headers: form,
+        ..RequestLimit::new(per_second)
+    })
+    .await
+}
+
 /// One answer, as the limit tests look at it.
 #[derive(Debug)]
 struct Answer {
@@ -35,6 +44,13 @@ struct Answer {
 impl Answer {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The values of the headers `names`, in that order.
+    fn headers_named(&self, names: &[&str]) -> Vec<Option<String>> {
+        (names.iter())
+            .map(|name| self.header(name).map(str::to_owned))
+            .collect()
     }
 
     /// Whether this is the API's throttle: GeeLark's envelope code 40007, a 429 elsewhere.
@@ -65,6 +81,13 @@ async fn send(sandbox: &Sandbox, api: &str) -> Answer {
         body: serde_json::from_str(&text).unwrap_or(Value::Null),
         headers,
     }
+}
+
+/// What `GET /_sandbox/rate-limit` answers.
+async fn control_report(sandbox: &Sandbox) -> Value {
+    let control = format!("http://{}/_sandbox/rate-limit", sandbox.addr());
+    let answer = client().get(control).send().await.expect("sent");
+    answer.json().await.expect("JSON")
 }
 
 /// Fails when the paused clock moved on its own (it must only move when a test advances it).
@@ -134,31 +157,26 @@ async fn the_window_slides_a_slot_frees_when_the_oldest_leaves() {
 
 #[tokio::test(start_paused = true)]
 async fn ietf_headers_announce_the_policy_and_what_remains() {
-    let sandbox = limited(RequestLimit {
-        headers: LimitHeaders::Ietf,
-        ..RequestLimit::new(2)
-    })
-    .await;
+    let sandbox = announcing(LimitHeaders::Ietf, 2).await;
     let mut seen = Vec::new();
     for _ in 0..3 {
         let answer = send(&sandbox, "http").await;
-        let policy = answer.header("ratelimit-policy").map(str::to_owned);
-        let limit = answer.header("ratelimit").map(str::to_owned);
-        seen.push((
-            answer.status,
-            policy,
-            limit,
-            answer.header("retry-after").map(str::to_owned),
-        ));
+        let names = ["ratelimit-policy", "ratelimit", "retry-after"];
+        seen.push((answer.status, answer.headers_named(&names)));
     }
-    let policy = Some("\"default\";q=2;w=1".to_owned());
-    let limit = |r: u32| Some(format!("\"default\";r={r};t=1"));
+    let announced = |remaining: u32, retry_after: Option<&str>| {
+        vec![
+            Some("\"default\";q=2;w=1".to_owned()),
+            Some(format!("\"default\";r={remaining};t=1")),
+            retry_after.map(str::to_owned),
+        ]
+    };
     assert_eq!(
         seen,
         [
-            (401, policy.clone(), limit(1), None),
-            (401, policy.clone(), limit(0), None),
-            (429, policy, limit(0), Some("1".to_owned())),
+            (401, announced(1, None)),
+            (401, announced(0, None)),
+            (429, announced(0, Some("1"))),
         ]
     );
     sandbox.shutdown().await;
@@ -166,11 +184,7 @@ async fn ietf_headers_announce_the_policy_and_what_remains() {
 
 #[tokio::test(start_paused = true)]
 async fn x_headers_announce_limit_remaining_and_reset_seconds_on_every_api() {
-    let sandbox = limited(RequestLimit {
-        headers: LimitHeaders::X,
-        ..RequestLimit::new(1)
-    })
-    .await;
+    let sandbox = announcing(LimitHeaders::X, 1).await;
     for api in APIS {
         let mut seen = Vec::new();
         for _ in 0..2 {
@@ -180,11 +194,7 @@ async fn x_headers_announce_limit_remaining_and_reset_seconds_on_every_api() {
                 "x-ratelimit-remaining",
                 "x-ratelimit-reset",
             ];
-            let values: Vec<Option<String>> = names
-                .iter()
-                .map(|name| answer.header(name).map(str::to_owned))
-                .collect();
-            seen.push((answer.throttled(), values));
+            seen.push((answer.throttled(), answer.headers_named(&names)));
         }
         let values = |remaining: &str| {
             ["1", remaining, "1"]
@@ -258,15 +268,7 @@ async fn the_limit_halves_at_its_set_time_and_the_tally_shows_it() {
             second(3, 2, 4)
         ]
     );
-    let control = format!("http://{}/_sandbox/rate-limit", sandbox.addr());
-    let report: Value = client()
-        .get(control)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
+    let report = control_report(&sandbox).await;
     assert_eq!(
         (
             &report["per_second"],
@@ -305,15 +307,7 @@ async fn a_refused_request_is_journaled_and_draws_no_fault() {
 #[tokio::test]
 async fn without_a_limit_the_control_endpoint_says_so() {
     let sandbox = super::sandbox(7, 0.0).await;
-    let control = format!("http://{}/_sandbox/rate-limit", sandbox.addr());
-    let report: Value = client()
-        .get(control)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
+    let report = control_report(&sandbox).await;
     assert_eq!(
         report,
         json!({"per_second": null, "throttled": 0, "admitted": 0, "seconds": []})
