@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use runbook::commands::{Config, PlayConfig, ProgressMode};
 use runbook::commands::{HttpTarget, RetryConfig};
-use runbook::sandbox::{LimitChange, LimitHeaders, RequestLimit, SandboxConfig};
+use runbook::sandbox::{LimitChange, LimitHeaders, RequestLimit, SandboxConfig, TaskCounts};
 use runbook::scaffold::Destination;
 
 #[derive(Debug, Parser)]
@@ -151,6 +151,13 @@ pub enum Command {
         /// halve --rate-limit 20 after ten seconds (repeatable).
         #[arg(long, value_name = "AFTER:LIMIT", requires = "rate_limit")]
         rate_limit_change: Vec<LimitChange>,
+        /// Tasks to seed: N for every API, API=N for one (repeatable: --tasks http=200000);
+        /// default: each API's small mix. Each API pages through them its own way.
+        #[arg(long = "tasks", value_name = "N|API=N", value_parser = parse_task_count)]
+        tasks: Vec<(Option<String>, usize)>,
+        /// Milliseconds every API answer is held back (the control endpoints never are).
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        latency: u64,
     },
 }
 
@@ -248,6 +255,8 @@ enum ValueError {
     NotANumber(String),
     #[error("the fault rate is between 0 and 1")]
     RateOutOfRange,
+    #[error("`{0}` is not a task count: N, or API=N such as http=100000")]
+    NotATaskCount(String),
 }
 
 fn parse_var(text: &str) -> Result<(String, String), ValueError> {
@@ -269,6 +278,30 @@ fn parse_rate(text: &str) -> Result<f64, ValueError> {
     } else {
         Err(ValueError::RateOutOfRange)
     }
+}
+
+/// `N` (every API) or `API=N` (one API) of `sandbox --tasks`; the sandbox checks the API's name.
+fn parse_task_count(text: &str) -> Result<(Option<String>, usize), ValueError> {
+    let (api, count) = match text.split_once('=') {
+        Some((api, count)) => (Some(api.trim().to_owned()), count),
+        None => (None, text),
+    };
+    match count.trim().replace('_', "").parse() {
+        Ok(count) if api.as_ref().is_none_or(|api| !api.is_empty()) => Ok((api, count)),
+        _ => Err(ValueError::NotATaskCount(text.to_owned())),
+    }
+}
+
+/// The task counts of `sandbox --tasks`: a bare N sets every API's, a later one winning.
+fn task_counts(given: Vec<(Option<String>, usize)>) -> TaskCounts {
+    let mut counts = TaskCounts::default();
+    for (api, count) in given {
+        match api {
+            Some(api) => counts.per_api.push((api, count)),
+            None => counts.all = Some(count),
+        }
+    }
+    counts
 }
 
 /// Bars on a terminal, plain lines in a log, nothing with `--quiet`.
@@ -421,6 +454,8 @@ impl Args {
                 rate_limit,
                 rate_limit_headers,
                 rate_limit_change,
+                tasks,
+                latency,
             } => Config::Sandbox(SandboxConfig {
                 port,
                 seed,
@@ -431,6 +466,8 @@ impl Args {
                     headers: rate_limit_headers.into(),
                     changes: rate_limit_change,
                 }),
+                tasks: task_counts(tasks),
+                latency_ms: latency,
                 ..SandboxConfig::default()
             }),
         }

@@ -2,7 +2,7 @@
 //! rate-limit shape the APIs that limit requests share.
 //!
 //! Invariant: plain data, checked where it is used (`Sandbox::start` refuses a fault share outside
-//! 0.0..=1.0).
+//! 0.0..=1.0 and a task count for an API it does not serve).
 
 use super::ratelimit::RequestLimit;
 
@@ -29,6 +29,30 @@ pub struct SandboxConfig {
     /// Requests each API admits in any sliding second, beyond which it answers its throttle
     /// (`--rate-limit`); `None`: no such limit.
     pub request_limit: Option<RequestLimit>,
+    /// How many tasks each API is seeded with (default: each API's own small mix).
+    pub tasks: TaskCounts,
+}
+
+/// How many tasks each emulated API is seeded with: `runbook sandbox --tasks 100000` for every
+/// API, `--tasks http=200000` for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    /// For every API not named in `per_api`; `None`: each API's default mix.
+    pub all: Option<usize>,
+    /// (API name as served, e.g. `http`, `beam-prod`; count); a later entry for an API wins.
+    pub per_api: Vec<(String, usize)>,
+}
+
+impl TaskCounts {
+    /// The count API `name` is seeded with; `None`: its default mix.
+    pub(crate) fn for_api(&self, name: &str) -> Option<usize> {
+        self.per_api
+            .iter()
+            .rev()
+            .find(|(api, _)| api == name)
+            .map(|(_, count)| *count)
+            .or(self.all)
+    }
 }
 
 impl Default for SandboxConfig {
@@ -42,6 +66,7 @@ impl Default for SandboxConfig {
             latency_ms: 0,
             deepwork_dispatch_failures: 0.0,
             request_limit: None,
+            tasks: TaskCounts::default(),
         }
     }
 }

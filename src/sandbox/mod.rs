@@ -53,7 +53,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use api::EmulatedApi;
-pub use config::{RateLimit, SandboxConfig};
+pub use config::{RateLimit, SandboxConfig, TaskCounts};
 pub use ratelimit::{LimitChange, LimitHeaders, LimitTally, RequestLimit};
 pub use skyvern::Refusal as SkyvernRefusal;
 pub use state::RecordedRequest;
@@ -99,9 +99,9 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
         let apis: Arc<[Arc<dyn EmulatedApi>]> = registry(&shared).into();
-        let seeding = shared.seeding();
+        unknown_task_counts(&shared.config.tasks, &apis)?;
         for api in apis.iter() {
-            api.seed(&seeding);
+            api.seed(&shared.seeding(api.name()));
         }
         let app = server::app(Arc::clone(&shared), Arc::clone(&apis));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -265,6 +265,26 @@ impl Sandbox {
     }
 }
 
+/// Refuses a task count for an API the sandbox does not serve, naming the ones it does.
+fn unknown_task_counts(
+    counts: &config::TaskCounts,
+    apis: &[Arc<dyn EmulatedApi>],
+) -> std::io::Result<()> {
+    let Some((name, _)) =
+        (counts.per_api.iter()).find(|(name, _)| api::named(apis, name).is_none())
+    else {
+        return Ok(());
+    };
+    let known: Vec<&str> = apis.iter().map(|api| api.name()).collect();
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "--tasks names no sandbox API '{name}'; the APIs are {}",
+            known.join(", ")
+        ),
+    ))
+}
+
 /// How long [`Sandbox::shutdown`] lets open connections finish.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -286,22 +306,32 @@ impl Drop for Sandbox {
     }
 }
 
-/// Serves until ctrl-c, after printing each API's base URL and the credentials to stdout.
+/// Serves until ctrl-c, after printing each API's base URL and the credentials to stdout. A reader
+/// that stops reading the banner (`runbook sandbox | head -1`, a test that wants only the address)
+/// does not stop the sandbox: the banner is written once and a closed pipe is ignored.
 pub async fn serve_forever(config: SandboxConfig) -> std::io::Result<()> {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+
     let sandbox = Sandbox::start(config).await?;
-    println!("runbook sandbox listening on http://{}", sandbox.addr());
+    let mut banner = format!("runbook sandbox listening on http://{}\n", sandbox.addr());
     for api in sandbox.apis.iter() {
         if let Some(url) = sandbox.base_url(api.name()) {
-            println!("  {:<10} {url}", api.name());
+            let _ = writeln!(banner, "  {:<10} {url}", api.name());
         }
     }
     if let Some(limit) = &sandbox.shared.config.request_limit {
-        println!("rate limit: {limit}");
+        let _ = writeln!(banner, "rate limit: {limit}");
     }
-    println!("credentials:");
+    banner.push_str("credentials:\n");
     for (name, value) in sandbox.credentials() {
-        println!("  {name}={value}");
+        let _ = writeln!(banner, "  {name}={value}");
     }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown().await;
     Ok(())

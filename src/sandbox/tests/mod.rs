@@ -11,6 +11,7 @@ mod latency;
 mod ratelimit;
 mod registry;
 mod robustness;
+mod scale;
 mod settling;
 mod skyvern;
 
