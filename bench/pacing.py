@@ -1,53 +1,141 @@
-#!/usr/bin/env python3
-"""Issue 10's pacing cases: `rate: auto` against `runbook sandbox --rate-limit`.
+"""Issue 10's group of cases: `rate: auto` against `runbook sandbox --rate-limit`.
 
 Each case starts its own sandbox (`--tasks http=2N+60`, so at least N tasks are failed or timed
-out), plays `pacing.yaml` (connection `rate: auto`, a retry step at concurrency 64 retrying N
-tasks) and reads what the server admitted and throttled, second by second, from
-`GET /_sandbox/rate-limit`. Throttled answers are counted at the server, not in runbook's report.
+out; `--rate-limit L`, announced or not) and plays bench/playbooks/pacing.yaml: connection
+`rate: auto`, a fetch of the failed tasks by cursor, 100 a page, and a retry step at concurrency
+64 retrying N of them. What the server admitted and throttled, second by second, comes from its
+`GET /_sandbox/rate-limit`: throttled answers are counted at the server, not in runbook's report.
 
-Targets (issue 10), with ideal = N / limit (the ~N/100 list pages add about 1%):
-  announced (ietf, x)  0 throttled answers; time within 10% of ideal
-  not announced        throttled <= 2% of requests; time within 15% of ideal
-  limit halves at 10 s throttled <= 3% of requests; follows within 5 s: from 5 s after the
-                       change on, no second holds a throttled answer and the admitted pace
-                       averages at least 90% of the new limit; ideal = 10 + (N - 10 L) / (L/2)
+Targets (issue 10), with ideal = N / L (the list pages, about N/100, add about 1%):
+- limit announced (`ietf`, `x`): 0 throttled answers; time within 10% of ideal;
+- not announced: throttled <= 2% of requests; time within 15% of ideal;
+- limit halves 10 s after the sandbox started: throttled <= 3% of requests, and it follows
+  within 5 s: from 15 s on, no second holds a throttled answer and the admitted pace averages
+  at least 90% of the new limit (the run's last, partial second left out).
 
-A case costs about its ideal time: at N = 5,000, 250 s at 20/s, 25 s at 200/s, 40 s for 200/s
-halving to 100/s, 490 s for 20/s halving to 10/s.
-
-Python's standard library only, so the suite needs nothing but python3 beside runbook.
-
-Standalone:  python3 bench/pacing.py [--tasks N] [--cases NAME,...] [--runbook PATH]
+The group is opt-in (`bench/run --cases pacing`, or one case by name): at N = 5,000 a case at
+20/s takes 250 s. N is `BENCH_PACING_TASKS` (default 5,000; 500 with --quick). Each case runs
+once whatever `--runs` says: its figures are counts at the server and a time minutes long.
 """
 
-import argparse
-import json
+from __future__ import annotations
+
 import os
-import re
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-import urllib.request
+from typing import Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PLAYBOOK = os.path.join(HERE, "pacing.yaml")
+from harness import Bench, Case, Row, judge
 
-# When the mid-run change happens, in seconds after the sandbox started.
+# When the limit changes, in seconds after the sandbox started (`--rate-limit-change 10s:L/2`).
 CHANGE_AFTER_S = 10
-# How long a client may take to follow a changed limit.
+# How long the client may take to follow the changed limit.
 FOLLOW_WITHIN_S = 5
 CONCURRENCY = 64
+TASKS_ENV = "BENCH_PACING_TASKS"
 
 
-def case(name, limit, headers, halves=False):
-    return {"name": name, "limit": limit, "headers": headers, "halves": halves}
+def pacing_tasks(bench: Bench) -> int:
+    given = os.environ.get(TASKS_ENV, "").replace("_", "")
+    if given:
+        if not given.isdigit() or int(given) == 0:
+            raise SystemExit(f"bench: {TASKS_ENV} must be a number of tasks, got {given!r}")
+        return int(given)
+    return bench.size(5_000, 500)
 
 
-# Every pacing case, in the order they run; pick some with --cases (names or prefixes).
-CASES = [
+def ideal_seconds(limit: int, halves: bool, tasks: int) -> float:
+    """What the limit alone forces: tasks / limit, or with the halving its two phases."""
+    before = CHANGE_AFTER_S * limit
+    if not halves or tasks <= before:
+        return tasks / limit
+    return CHANGE_AFTER_S + (tasks - before) / (limit // 2)
+
+
+def following(seconds: list, new_limit: int) -> Optional[tuple]:
+    """From FOLLOW_WITHIN_S after the change to the run's last full second: (throttled, mean
+    admitted per second); None when the run ended before that."""
+    start = CHANGE_AFTER_S + FOLLOW_WITHIN_S
+    if not seconds:
+        return None
+    last = max(s["second"] for s in seconds)  # partial: the run ended in it
+    if last <= start:
+        return None
+    full = [s for s in seconds if start <= s["second"] < last]
+    throttled = sum(s["throttled"] for s in full)
+    mean = sum(s["admitted"] for s in full) / (last - start)
+    return throttled, mean
+
+
+def pacing(limit: int, headers: str, halves: bool = False):
+    def run(bench: Bench) -> list:
+        tasks = pacing_tasks(bench)
+        args = ["--tasks", f"http={2 * tasks + 60}", "--rate-limit", str(limit)]
+        args += ["--rate-limit-headers", headers]
+        if halves:
+            args += ["--rate-limit-change", f"{CHANGE_AFTER_S}s:{limit // 2}"]
+        with bench.sandbox(*args) as sandbox:
+            played = bench.play(
+                sandbox, "pacing.yaml", "--var", f"tasks={tasks}",
+                "--concurrency", str(CONCURRENCY),
+            )
+            tally = sandbox.get("/_sandbox/rate-limit")
+        seconds = [s for s in tally["seconds"] if s["api"] == "http"]
+        throttled = sum(s["throttled"] for s in seconds)
+        requests = throttled + sum(s["admitted"] for s in seconds)
+        share = throttled / requests if requests else 0.0
+        ideal = ideal_seconds(limit, halves, tasks)
+        off = played.seconds / ideal - 1
+        shown = f"{throttled:,} of {requests:,} ({share:.1%})"
+        where = f"{tasks:,} tasks, limit {limit}/s" + (
+            f" halving to {limit // 2}/s at {CHANGE_AFTER_S} s" if halves else f", headers {headers}"
+        )
+        if halves:
+            followed = following(seconds, limit // 2)
+            if followed is None:
+                result, ok = f"run ended before {CHANGE_AFTER_S + FOLLOW_WITHIN_S} s", None
+            else:
+                late, mean = followed
+                ok = late == 0 and mean >= 0.9 * (limit // 2)
+                result = f"from {CHANGE_AFTER_S + FOLLOW_WITHIN_S} s: {late} throttled, {mean:.0f}/s"
+            return [
+                Row(bench.current, f"time, {where}", f"{played.seconds:.1f} s ({off:+.0%})",
+                    f"what the limits force: {ideal:.1f} s", "—", None),
+                Row(bench.current, "throttled answers at the server", shown, "—", "≤ 3%",
+                    judge(share, 0.03, False)),
+                Row(bench.current, "follows the halved limit within 5 s", result,
+                    f"{limit // 2}/s", "0 throttled, ≥ 90% of it", ok),
+            ]
+        announced = headers != "none"
+        within = 0.10 if announced else 0.15
+        return [
+            Row(bench.current, f"time, {where}", f"{played.seconds:.1f} s ({off:+.0%})",
+                f"tasks ÷ limit: {ideal:.1f} s", f"within {within:.0%}", abs(off) <= within),
+            Row(bench.current, "throttled answers at the server", shown, "—",
+                "0" if announced else "≤ 2%",
+                throttled == 0 if announced else judge(share, 0.02, False)),
+        ]
+
+    return run
+
+
+PACING_HOW = (
+    "bench/playbooks/pacing.yaml (connection `rate: auto`, retry at concurrency 64) against a "
+    "sandbox started with `--rate-limit`; time is the wall time of `runbook play`; requests and "
+    "throttled answers are the sandbox's own tallies for the generic API (/_sandbox/rate-limit), "
+    "list pages included. One run per case. Opt-in: `bench/run --cases pacing`; "
+    f"{TASKS_ENV}=N sets the task count. Costs at 5,000 tasks: about 25 s per case at 200/s, "
+    "40 s for 200/s halving to 100/s, 250 s per case at 20/s, 490 s for 20/s halving to 10/s "
+    "(about 23 minutes for the group)."
+)
+
+
+def case(name: str, limit: int, headers: str, halves: bool = False) -> Case:
+    what = f"`rate: auto` against --rate-limit {limit}" + (
+        f" halving after {CHANGE_AFTER_S} s" if halves else f", headers {headers}"
+    )
+    return Case(name, "adaptive", pacing(limit, headers, halves), what, PACING_HOW, opt_in=True)
+
+
+PACING_CASES = [
     case("pacing-200-ietf", 200, "ietf"),
     case("pacing-200-x", 200, "x"),
     case("pacing-200-none", 200, "none"),
@@ -57,142 +145,3 @@ CASES = [
     case("pacing-20-none", 20, "none"),
     case("pacing-20-halves", 20, "none", halves=True),
 ]
-
-
-def ideal_seconds(c, tasks):
-    """What the limit alone forces: tasks / limit, or with the halving its two phases."""
-    limit = c["limit"]
-    if not c["halves"]:
-        return tasks / limit
-    before = CHANGE_AFTER_S * limit
-    if tasks <= before:
-        return tasks / limit
-    return CHANGE_AFTER_S + (tasks - before) / (limit // 2)
-
-
-def sandbox_command(runbook, c, tasks):
-    command = [
-        runbook, "sandbox", "--port", "0",
-        "--tasks", f"http={2 * tasks + 60}",
-        "--rate-limit", str(c["limit"]),
-        "--rate-limit-headers", c["headers"],
-    ]
-    if c["halves"]:
-        command += ["--rate-limit-change", f"{CHANGE_AFTER_S}s:{c['limit'] // 2}"]
-    return command
-
-
-def play_command(runbook, tasks):
-    return [runbook, "play", PLAYBOOK, "--var", f"tasks={tasks}", "--quiet",
-            "--concurrency", str(CONCURRENCY), "--ledger", "ledger.db"]
-
-
-def start_sandbox(command):
-    """Starts the sandbox; returns (process, origin) once its banner names the address."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
-    for line in process.stdout:
-        found = re.match(r"runbook sandbox listening on (http://\S+)", line)
-        if found:
-            return process, found.group(1)
-    process.kill()
-    raise RuntimeError(f"the sandbox did not start: {' '.join(command)}")
-
-
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=30) as answer:
-        return json.load(answer)
-
-
-def follows(c, seconds, ended_s):
-    """Whether, from FOLLOW_WITHIN_S after the change, no second was throttled and the pace held
-    90% of the new limit (the run's last, partial second left out)."""
-    start = CHANGE_AFTER_S + FOLLOW_WITHIN_S
-    full = [s for s in seconds if start <= s["second"] < int(ended_s)]
-    if not full:
-        return None
-    new_limit = c["limit"] // 2
-    calm = all(s["throttled"] == 0 for s in full)
-    mean = sum(s["admitted"] for s in full) / (int(ended_s) - start)
-    return calm and mean >= 0.9 * new_limit
-
-
-def run_case(c, tasks, runbook):
-    """Runs one case; returns its measured figures and verdict."""
-    sandbox = sandbox_command(runbook, c, tasks)
-    process, origin = start_sandbox(sandbox)
-    # Drain the rest of the banner: a closed pipe would stop the sandbox at its next line.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
-    started_at = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory() as workdir:
-            env = dict(os.environ, TASKS_API_URL=f"{origin}/http",
-                       TASKS_API_TOKEN="sandbox-token")
-            play = play_command(runbook, tasks)
-            began = time.monotonic()
-            ran = subprocess.run(play, cwd=workdir, env=env, capture_output=True, text=True)
-            took = time.monotonic() - began
-        ended_s = time.monotonic() - started_at
-        tally = get_json(f"{origin}/_sandbox/rate-limit")
-    finally:
-        process.terminate()
-        process.wait()
-    seconds = [s for s in tally["seconds"] if s["api"] == "http"]
-    throttled = sum(s["throttled"] for s in seconds)
-    requests = throttled + sum(s["admitted"] for s in seconds)
-    ideal = ideal_seconds(c, tasks)
-    share = throttled / requests if requests else 0.0
-    off = abs(took - ideal) / ideal
-    if c["halves"]:
-        followed = follows(c, seconds, ended_s)
-        met = share <= 0.03 and bool(followed)
-        target = "throttled <= 3%; follows within 5 s"
-    elif c["headers"] != "none":
-        followed = None
-        met = throttled == 0 and off <= 0.10
-        target = "0 throttled; time within 10%"
-    else:
-        followed = None
-        met = share <= 0.02 and off <= 0.15
-        target = "throttled <= 2%; time within 15%"
-    return {
-        "case": c["name"], "tasks": tasks, "limit": c["limit"], "headers": c["headers"],
-        "seconds": round(took, 1), "ideal": round(ideal, 1), "off": round(off, 3),
-        "requests": requests, "throttled": throttled, "share": round(share, 4),
-        "followed": followed, "exit": ran.returncode, "target": target,
-        "met": met and ran.returncode == 0,
-        "commands": [" ".join(sandbox), " ".join(play)],
-        "stderr": ran.stderr[-2000:] if ran.returncode else "",
-    }
-
-
-def select(names):
-    if not names:
-        return CASES
-    wanted = [n.strip() for n in names.split(",") if n.strip()]
-    return [c for c in CASES if any(c["name"].startswith(w) for w in wanted)]
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", type=int, default=5000, help="tasks each case retries")
-    parser.add_argument("--cases", default="", help="names or prefixes, comma-separated")
-    parser.add_argument("--runbook", default="target/release/runbook")
-    args = parser.parse_args()
-    chosen = select(args.cases)
-    if not chosen:
-        sys.exit(f"no pacing case matches {args.cases!r}; cases: "
-                 + ", ".join(c["name"] for c in CASES))
-    print("| case | tasks | time s | ideal s | requests | throttled | target | met |")
-    print("|---|---|---|---|---|---|---|---|")
-    for c in chosen:
-        r = run_case(c, args.tasks, args.runbook)
-        print(f"| {r['case']} | {r['tasks']} | {r['seconds']} | {r['ideal']} | {r['requests']} "
-              f"| {r['throttled']} ({100 * r['share']:.1f}%) | {r['target']} "
-              f"| {'yes' if r['met'] else 'MISS'} |", flush=True)
-        if r["stderr"]:
-            print(r["stderr"], file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()
