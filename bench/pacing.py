@@ -23,8 +23,6 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from harness import Bench, Case, Row, judge
-
 # When the limit changes, in seconds after the sandbox started (`--rate-limit-change 10s:L/2`).
 CHANGE_AFTER_S = 10
 # How long the client may take to follow the changed limit.
@@ -33,7 +31,7 @@ CONCURRENCY = 64
 TASKS_ENV = "BENCH_PACING_TASKS"
 
 
-def pacing_tasks(bench: Bench) -> int:
+def pacing_tasks(bench) -> int:
     given = os.environ.get(TASKS_ENV, "").replace("_", "")
     if given:
         if not given.isdigit() or int(given) == 0:
@@ -65,8 +63,8 @@ def following(seconds: list, new_limit: int) -> Optional[tuple]:
     return throttled, mean
 
 
-def pacing(limit: int, headers: str, halves: bool = False):
-    def run(bench: Bench) -> list:
+def pacing(Row, judge, limit: int, headers: str, halves: bool = False):
+    def run(bench) -> list:
         tasks = pacing_tasks(bench)
         args = ["--tasks", f"http={2 * tasks + 60}", "--rate-limit", str(limit)]
         args += ["--rate-limit-headers", headers]
@@ -128,20 +126,37 @@ PACING_HOW = (
 )
 
 
-def case(name: str, limit: int, headers: str, halves: bool = False) -> Case:
-    what = f"`rate: auto` against --rate-limit {limit}" + (
-        f" halving after {CHANGE_AFTER_S} s" if halves else f", headers {headers}"
-    )
-    return Case(name, "adaptive", pacing(limit, headers, halves), what, PACING_HOW, opt_in=True)
+def pacing_cases(Case, Row, judge) -> list:
+    """The group's `Case`s, built from the suite's own `Case`, `Row` and `judge` (so this file
+    imports nothing of the suite and serves it in one file or split)."""
+    extra = {"how": PACING_HOW} if "how" in getattr(Case, "__dataclass_fields__", {}) else {}
+
+    def case(name: str, limit: int, headers: str, halves: bool = False):
+        what = f"opt-in: `rate: auto` against --rate-limit {limit}" + (
+            f" halving after {CHANGE_AFTER_S} s" if halves else f", headers {headers}"
+        )
+        run = pacing(Row, judge, limit, headers, halves)
+        return Case(name=name, group="adaptive", run=run, what=what, opt_in=True, **extra)
+
+    return [
+        case("pacing-200-ietf", 200, "ietf"),
+        case("pacing-200-x", 200, "x"),
+        case("pacing-200-none", 200, "none"),
+        case("pacing-200-halves", 200, "none", halves=True),
+        case("pacing-20-ietf", 20, "ietf"),
+        case("pacing-20-x", 20, "x"),
+        case("pacing-20-none", 20, "none"),
+        case("pacing-20-halves", 20, "none", halves=True),
+    ]
 
 
-PACING_CASES = [
-    case("pacing-200-ietf", 200, "ietf"),
-    case("pacing-200-x", 200, "x"),
-    case("pacing-200-none", 200, "none"),
-    case("pacing-200-halves", 200, "none", halves=True),
-    case("pacing-20-ietf", 20, "ietf"),
-    case("pacing-20-x", 20, "x"),
-    case("pacing-20-none", 20, "none"),
-    case("pacing-20-halves", 20, "none", halves=True),
-]
+def self_test():
+    """The group's arithmetic (`bench/run --self-test`)."""
+    assert ideal_seconds(20, False, 5000) == 250
+    assert ideal_seconds(200, True, 5000) == 40
+    assert ideal_seconds(200, True, 1000) == 5
+    seconds = [{"second": s, "admitted": 100, "throttled": 0} for s in range(0, 21)]
+    assert following(seconds, 100) == (0, 100)
+    seconds[16]["throttled"] = 3
+    assert following(seconds, 100) == (3, 100)
+    assert following(seconds[:15], 100) is None
