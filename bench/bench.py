@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pacing
 from cases import CASES, busiest_second, union_ms
 from harness import ROOT, Bench, Row
 
@@ -149,6 +150,7 @@ def self_test() -> int:
     assert busiest_second(list(range(0, 20_000, 20))) == 50
     assert busiest_second([]) == 0
     assert table([Row("c", "m", "1", "2", "t", None, "n")]).endswith("| c | m | 1 | 2 | t | — (n) |")
+    pacing.self_test()
     names = [case.name for case in CASES]
     assert len(names) == len(set(names)), "case names are unique"
     print("bench: self-test ok")
@@ -177,7 +179,7 @@ def main() -> int:
 
     if args.self_test:
         return self_test()
-    chosen = CASES
+    chosen = [case for case in CASES if not case.opt_in]
     if args.cases:
         prefixes = [p.strip() for p in args.cases.split(",") if p.strip()]
         chosen = [c for c in CASES if any(c.name.startswith(p) for p in prefixes)]

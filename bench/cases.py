@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import time
 
+import pacing
 from harness import ROOT, TOKEN, Bench, Case, Row, Sandbox, judge, median, timed
 
 
@@ -339,3 +340,5 @@ CASES = [
          "POST after the other, no delay) against runbook at concurrency 64, ledger on."),
 ]
 
+# Issue 10's adaptive pacing group (bench/pacing.py): opt-in, minutes per case.
+CASES += pacing.pacing_cases(Case, Row, judge)

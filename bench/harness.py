@@ -46,6 +46,7 @@ class Case:
     run: Callable[["Bench"], list]
     what: str
     how: str = ""  # how the figure and its reference are taken, for BENCHMARKS.md's notes
+    opt_in: bool = False  # run only when --cases names it (a long group)
 
 
 # --- processes ----------------------------------------------------------------------------------

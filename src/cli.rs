@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use runbook::commands::{Config, PlayConfig, ProgressMode};
 use runbook::commands::{HttpTarget, RetryConfig};
-use runbook::sandbox::{SandboxConfig, TaskCounts};
+use runbook::sandbox::{LimitChange, LimitHeaders, RequestLimit, SandboxConfig, TaskCounts};
 use runbook::scaffold::Destination;
 
 #[derive(Debug, Parser)]
@@ -133,6 +133,24 @@ pub enum Command {
         /// Share (0 to 1) of Deep Work retries answered 500 after the reset was saved.
         #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
         deepwork_dispatch_failures: f64,
+        /// Each API admits N requests in any sliding second; beyond it, 429 with Retry-After
+        /// (GeeLark: its code 40007 envelope; Skyvern: no Retry-After, as the real servers do).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        rate_limit: Option<u32>,
+        /// Announce the limit on every answer: ietf (RateLimit-Policy and RateLimit, the IETF
+        /// draft's structured fields), x (X-RateLimit-Limit, -Remaining, -Reset in seconds) or none.
+        #[arg(
+            long,
+            value_enum,
+            value_name = "FORM",
+            default_value = "none",
+            requires = "rate_limit"
+        )]
+        rate_limit_headers: LimitHeadersArg,
+        /// Change the limit AFTER the sandbox started to LIMIT requests a second, e.g. 10s:10 to
+        /// halve --rate-limit 20 after ten seconds (repeatable).
+        #[arg(long, value_name = "AFTER:LIMIT", requires = "rate_limit")]
+        rate_limit_change: Vec<LimitChange>,
         /// Tasks to seed: N for every API, API=N for one (repeatable: --tasks http=200000);
         /// default: each API's small mix. Each API pages through them its own way.
         #[arg(long = "tasks", value_name = "N|API=N", value_parser = parse_task_count)]
@@ -141,6 +159,24 @@ pub enum Command {
         #[arg(long, value_name = "MS", default_value_t = 0)]
         latency: u64,
     },
+}
+
+/// `--rate-limit-headers`: how the sandbox announces its request limit.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LimitHeadersArg {
+    None,
+    Ietf,
+    X,
+}
+
+impl From<LimitHeadersArg> for LimitHeaders {
+    fn from(form: LimitHeadersArg) -> LimitHeaders {
+        match form {
+            LimitHeadersArg::None => LimitHeaders::None,
+            LimitHeadersArg::Ietf => LimitHeaders::Ietf,
+            LimitHeadersArg::X => LimitHeaders::X,
+        }
+    }
 }
 
 /// The flags of a run that `play` and `retry` share, spelled once so both say the same.
@@ -415,6 +451,9 @@ impl Args {
                 seed,
                 faults,
                 deepwork_dispatch_failures,
+                rate_limit,
+                rate_limit_headers,
+                rate_limit_change,
                 tasks,
                 latency,
             } => Config::Sandbox(SandboxConfig {
@@ -422,6 +461,11 @@ impl Args {
                 seed,
                 faults,
                 deepwork_dispatch_failures,
+                request_limit: rate_limit.map(|per_second| RequestLimit {
+                    per_second,
+                    headers: rate_limit_headers.into(),
+                    changes: rate_limit_change,
+                }),
                 tasks: task_counts(tasks),
                 latency_ms: latency,
                 ..SandboxConfig::default()

@@ -4,6 +4,8 @@
 //! Invariant: plain data, checked where it is used (`Sandbox::start` refuses a fault share outside
 //! 0.0..=1.0 and a task count for an API it does not serve).
 
+use super::ratelimit::RequestLimit;
+
 /// How to run a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -24,6 +26,9 @@ pub struct SandboxConfig {
     /// Share, from 0.0 to 1.0, of Deep Work retries answered 500 "Retry dispatch failed" after the
     /// reset was saved, as PocketPaw does when a dispatch fails.
     pub deepwork_dispatch_failures: f64,
+    /// Requests each API admits in any sliding second, beyond which it answers its throttle
+    /// (`--rate-limit`); `None`: no such limit.
+    pub request_limit: Option<RequestLimit>,
     /// How many tasks each API is seeded with (default: each API's own small mix).
     pub tasks: TaskCounts,
 }
@@ -60,6 +65,7 @@ impl Default for SandboxConfig {
             settle_reads: 1,
             latency_ms: 0,
             deepwork_dispatch_failures: 0.0,
+            request_limit: None,
             tasks: TaskCounts::default(),
         }
     }

@@ -10,12 +10,14 @@
 //! again. Control endpoints for out-of-process users, never journaled nor faulted:
 //! `GET /_sandbox/requests` (with each arrival time), `GET /_sandbox/violations` (Retry-After
 //! violations), `GET /_sandbox/windows` (the Retry-After windows announced),
-//! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}` (`server.rs`).
+//! `GET /_sandbox/tasks/{api}`, `GET /_sandbox/ids/{api}` and `GET /_sandbox/rate-limit`
+//! (`server.rs`). With a request limit (`ratelimit/`), each API admits that many requests in any
+//! sliding second and throttles the rest in its own dialect.
 //!
 //! Each API is one folder implementing [`api::EmulatedApi`] and one line in [`registry`]; the
 //! sandbox knows them only through that trait. The shared modules (`api`, `config`, `fastapi`,
-//! `faults`, `gate`, `record`, `reply`, `seeding`, `server`, `settle`, `state`, `time`) never import an API,
-//! and an API imports only shared modules, never this file nor another API.
+//! `faults`, `gate`, `ratelimit`, `record`, `reply`, `seeding`, `server`, `settle`, `state`, `time`)
+//! never import an API, and an API imports only shared modules, never this file nor another API.
 //!
 //! Invariants:
 //! - Only loopback is bound.
@@ -34,6 +36,7 @@ mod gate;
 mod geelark;
 mod herodotus;
 mod http;
+mod ratelimit;
 mod record;
 mod reply;
 mod seeding;
@@ -52,6 +55,7 @@ use tokio::task::JoinHandle;
 
 use api::EmulatedApi;
 pub use config::{RateLimit, SandboxConfig, TaskCounts};
+pub use ratelimit::{LimitChange, LimitHeaders, LimitTally, RequestLimit};
 pub use skyvern::Refusal as SkyvernRefusal;
 pub use state::RecordedRequest;
 use state::Shared;
@@ -147,6 +151,15 @@ impl Sandbox {
     /// earlier request) was still open.
     pub fn retry_after_violations(&self) -> Vec<RecordedRequest> {
         self.shared.retry_after_violations()
+    }
+
+    /// What each API admitted and throttled under the request limit, by API then by second since
+    /// start (seconds without requests left out); empty without a limit.
+    pub fn rate_limit_tally(&self) -> Vec<LimitTally> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map_or_else(Vec::new, |limiter| limiter.tally())
     }
 
     /// Current state of one API's tasks as JSON; empty for an unknown API name. Each task also
@@ -294,20 +307,22 @@ impl Drop for Sandbox {
     }
 }
 
-/// Serves until ctrl-c, after printing each API's base URL and the credentials to stdout.
-///
-/// The banner goes out in one write whose failure is ignored: a reader that takes the first line
-/// (the address) and closes the pipe, as `runbook sandbox | head -1` or a benchmark does, must not
-/// stop the server.
+/// Serves until ctrl-c, after printing each API's base URL and the credentials to stdout. A reader
+/// that stops reading the banner (`runbook sandbox | head -1`, a test that wants only the address)
+/// does not stop the sandbox: the banner is written once and a closed pipe is ignored.
 pub async fn serve_forever(config: SandboxConfig) -> std::io::Result<()> {
     use std::fmt::Write as _;
     use std::io::Write as _;
+
     let sandbox = Sandbox::start(config).await?;
     let mut banner = format!("runbook sandbox listening on http://{}\n", sandbox.addr());
     for api in sandbox.apis.iter() {
         if let Some(url) = sandbox.base_url(api.name()) {
             let _ = writeln!(banner, "  {:<10} {url}", api.name());
         }
+    }
+    if let Some(limit) = &sandbox.shared.config.request_limit {
+        let _ = writeln!(banner, "rate limit: {limit}");
     }
     banner.push_str("credentials:\n");
     for (name, value) in sandbox.credentials() {

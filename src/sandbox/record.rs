@@ -1,5 +1,6 @@
 //! The recording middleware wrapped around every emulated API: it journals each request, injects
-//! faults, and notes the Retry-After windows the sandbox announces.
+//! faults, and notes the Retry-After windows the sandbox announces. With a request limit
+//! (`ratelimit/`), a request beyond it is refused here before any fault or handler.
 //!
 //! Invariants:
 //! - Every request under an API prefix is journaled exactly once, even when it is faulted or its
@@ -74,19 +75,32 @@ pub(crate) async fn record(
         return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
     };
 
-    let response = match fault {
-        Some(fault) => faults::respond(
+    // The request limit comes first, like a provider's gateway: a refused request draws no fault.
+    let admission = shared
+        .limiter
+        .as_ref()
+        .map(|limiter| limiter.admit(context.api.name()));
+    let refusal = admission
+        .as_ref()
+        .and_then(|admission| admission.refusal(context.api.as_ref(), &parts.headers));
+    let fault = fault.filter(|_| refusal.is_none());
+    let mut response = match (refusal, fault) {
+        (Some(refusal), _) => refusal,
+        (None, Some(fault)) => faults::respond(
             context.api.as_ref(),
             fault,
             &parts.headers,
             shared.config.retry_after_secs,
         ),
-        None => {
+        (None, None) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
     };
 
+    if let Some(admission) = &admission {
+        admission.announce(response.headers_mut());
+    }
     shared.finish_request(index, response.status().as_u16(), fault.is_some());
     hold_back(shared).await;
     if let Some(wait_ms) = response

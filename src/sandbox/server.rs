@@ -17,6 +17,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::api::{self, EmulatedApi};
+use super::ratelimit::LimitTally;
 use super::record::{self, ApiContext};
 use super::reply;
 use super::state::Shared;
@@ -36,6 +37,7 @@ pub(crate) fn app(shared: Arc<Shared>, apis: Arc<[Arc<dyn EmulatedApi>]>) -> Rou
         .route("/_sandbox/windows", get(control_windows))
         .route("/_sandbox/tasks/{api}", get(control_tasks))
         .route("/_sandbox/ids/{api}", get(control_ids))
+        .route("/_sandbox/rate-limit", get(control_rate_limit))
         .fallback(unknown_prefix)
         .with_state(Control {
             shared: Arc::clone(&shared),
@@ -62,6 +64,23 @@ async fn control_violations(State(control): State<Control>) -> Response {
     reply::json(
         StatusCode::OK,
         json!(control.shared.retry_after_violations()),
+    )
+}
+
+/// The request limit in force (`null` without one), the throttled and admitted totals, and each
+/// API's tallies by second since start (see [`super::Sandbox::rate_limit_tally`]).
+async fn control_rate_limit(State(control): State<Control>) -> Response {
+    let limiter = control.shared.limiter.as_ref();
+    let tally = limiter.map(|limiter| limiter.tally()).unwrap_or_default();
+    let total = |count: fn(&LimitTally) -> u64| tally.iter().map(count).sum::<u64>();
+    reply::json(
+        StatusCode::OK,
+        json!({
+            "per_second": limiter.map(|limiter| limiter.per_second_now()),
+            "throttled": total(|second| second.throttled),
+            "admitted": total(|second| second.admitted),
+            "seconds": tally,
+        }),
     )
 }
 

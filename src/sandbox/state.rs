@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use super::config::SandboxConfig;
 use super::faults::{Dice, Fault};
+use super::ratelimit::Limiter;
 use super::seeding::Seeding;
 use super::settle::Rule;
 use super::time::Clock;
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     /// `http://127.0.0.1:PORT`, for absolute URLs in answers.
     pub(crate) origin: String,
+    /// The `--rate-limit` windows, when the sandbox has one.
+    pub(crate) limiter: Option<Limiter>,
     journal: Mutex<Journal>,
     dice: Mutex<Dice>,
 }
@@ -74,6 +77,7 @@ impl Shared {
         let seed = config.seed;
         Shared {
             dice: Mutex::new(Dice::new(seed, config.faults)),
+            limiter: config.request_limit.clone().map(Limiter::new),
             config,
             clock,
             origin,

@@ -8,6 +8,7 @@ mod geelark;
 mod herodotus;
 mod http;
 mod latency;
+mod ratelimit;
 mod registry;
 mod robustness;
 mod scale;
