@@ -16,7 +16,7 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "**{}**", report.headline());
     let _ = writeln!(out);
-    let mode = if report.dry_run { " (dry run)" } else { "" };
+    let mode = report.kind_note();
     let _ = writeln!(
         out,
         "Run `{}`{mode}, {} → {}.",

@@ -177,6 +177,10 @@ pub struct RunReport {
     pub provider: String,
     pub run_id: String,
     pub dry_run: bool,
+    /// Whether the run was against the built-in sandbox (`--sandbox`), not the real service
+    /// (false in reports stored before it was recorded).
+    #[serde(default)]
+    pub sandbox: bool,
     pub started_at: String,
     pub finished_at: String,
     pub totals: Totals,
@@ -281,6 +285,22 @@ impl RunReport {
             format!("planned {} of {} selected", t.planned, t.selected)
         } else {
             format!("retried {} of {} selected", t.retried, t.selected)
+        }
+    }
+}
+
+impl RunReport {
+    /// What kind of run it was, for a heading: ` (sandbox)`, ` (dry run)`, ` (sandbox, dry run)`,
+    /// or nothing for a real run.
+    pub(crate) fn kind_note(&self) -> String {
+        let kind: Vec<&str> = [(self.sandbox, "sandbox"), (self.dry_run, "dry run")]
+            .into_iter()
+            .filter_map(|(is, name)| is.then_some(name))
+            .collect();
+        if kind.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kind.join(", "))
         }
     }
 }

@@ -15,7 +15,7 @@ const MAX_REASON: usize = 100;
 pub fn render(report: &RunReport, redactor: &Redactor) -> String {
     let mut out = String::new();
     let t = &report.totals;
-    let mode = if report.dry_run { " (dry run)" } else { "" };
+    let mode = report.kind_note();
     let _ = writeln!(
         out,
         "{}{mode}: run {}: {}",
