@@ -47,6 +47,7 @@ mod rate;
 mod recipes;
 mod redaction;
 mod redirects;
+mod report_files;
 mod report_paths;
 mod reports;
 mod retry_after;
