@@ -181,3 +181,20 @@ fn sandbox_and_ledger_are_one_or_the_other() {
         "error: no sandbox ledger at .runbook/sandbox-ledger.db: `runbook play PLAYBOOK --sandbox` records its runs there (runbook history without --sandbox reads the other runs)\n"
     );
 }
+
+/// Issue 11, point 10: a taken port said only "Address already in use".
+#[test]
+fn a_taken_sandbox_port_says_which_and_how_to_choose_another() {
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a port to take");
+    let port = taken.local_addr().expect("its address").port().to_string();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ran = run_in(dir.path(), &["sandbox", "--port", &port]);
+    ran.expect_code(3);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: sandbox: port {port} on 127.0.0.1 is taken (another runbook sandbox, or another server): choose another with --port N, or --port 0 for any free port\n"
+        )
+    );
+    assert!(ran.stdout.is_empty(), "{ran:#?}");
+}
