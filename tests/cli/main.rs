@@ -64,6 +64,7 @@ mod transient;
 mod unattended;
 mod unreadable_files;
 mod unsendable_headers;
+mod walkthrough;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
