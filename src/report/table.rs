@@ -56,13 +56,7 @@ pub fn render(report: &RunReport, redactor: &Redactor) -> String {
             continue;
         }
         let _ = writeln!(out, "\n  {} ({}):", outcome.as_str(), rows.len());
-        let id_width = rows
-            .iter()
-            .take(MAX_ROWS)
-            .map(|i| i.id.chars().count())
-            .max()
-            .unwrap_or(2)
-            .min(40);
+        let id_width = id_width(&rows);
         for item in rows.iter().take(MAX_ROWS) {
             let message = item.message.as_deref().unwrap_or("");
             // Messages about an answer usually name its status already.
@@ -72,11 +66,7 @@ pub fn render(report: &RunReport, redactor: &Redactor) -> String {
                 .map(|s| format!("HTTP {s}: "))
                 .unwrap_or_default();
             let detail = format!("{http}{message}");
-            let label = item
-                .label
-                .as_deref()
-                .map(|l| format!(" ({l})"))
-                .unwrap_or_default();
+            let label = label(item);
             let _ = writeln!(
                 out,
                 "    {:<id_width$}{label}  {}",
@@ -118,17 +108,7 @@ fn planned(out: &mut String, rows: &[&ItemReport], redactor: &Redactor) {
         "\n  planned ({}):",
         super::planned_count(rows.len(), groups.len())
     );
-    let named = |i: &ItemReport| match i.label.as_deref() {
-        Some(label) => format!("{} ({label})", i.id),
-        None => i.id.clone(),
-    };
-    let id_width = rows
-        .iter()
-        .take(MAX_ROWS)
-        .map(|i| i.id.chars().count())
-        .max()
-        .unwrap_or(2)
-        .min(40);
+    let id_width = id_width(rows);
     for group in groups.iter().take(MAX_ROWS) {
         let request = group
             .request
@@ -146,15 +126,15 @@ fn planned(out: &mut String, rows: &[&ItemReport], redactor: &Redactor) {
             })
             .unwrap_or_default();
         if let [item] = group.items.as_slice() {
-            let label = item
-                .label
-                .as_deref()
-                .map(|l| format!(" ({l})"))
-                .unwrap_or_default();
+            let label = label(item);
             let _ = writeln!(out, "    {:<id_width$}{label}  {request}", item.id);
             continue;
         }
-        let items: Vec<String> = group.items.iter().map(|i| named(i)).collect();
+        let items: Vec<String> = group
+            .items
+            .iter()
+            .map(|i| format!("{}{}", i.id, label(i)))
+            .collect();
         let _ = writeln!(out, "    {request}");
         let _ = writeln!(
             out,
@@ -170,6 +150,24 @@ fn planned(out: &mut String, rows: &[&ItemReport], redactor: &Redactor) {
             groups.len() - MAX_ROWS
         );
     }
+}
+
+/// The width of the id column: the longest id listed, within bounds.
+fn id_width(rows: &[&ItemReport]) -> usize {
+    rows.iter()
+        .take(MAX_ROWS)
+        .map(|i| i.id.chars().count())
+        .max()
+        .unwrap_or(2)
+        .min(40)
+}
+
+/// An item's label as it follows its id: ` (label)`, or nothing.
+fn label(item: &ItemReport) -> String {
+    item.label
+        .as_deref()
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default()
 }
 
 fn shorten(text: &str, max: usize, redactor: &Redactor) -> String {
