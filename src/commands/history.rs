@@ -31,6 +31,9 @@ pub(crate) fn history(
         .transpose()
         .map_err(CommandError::Aborted)?;
     let runs = opened.runs(name.as_deref(), limit)?;
+    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    // Unreadable counts leave the notes out, as before.
+    let new_work = opened.links_per_run(&ids).unwrap_or_default();
     if json {
         return print_stdout(&json_lines(&runs));
     }
@@ -39,8 +42,15 @@ pub(crate) fn history(
             "note: sandbox runs are recorded apart, in {SANDBOX_LEDGER}: runbook history --sandbox"
         );
     }
-    let rows: Vec<(Vec<String>, String)> =
-        runs.iter().map(|r| (cells(r), notes(&opened, r))).collect();
+    let rows: Vec<(Vec<String>, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                cells(r),
+                notes(r, new_work.get(&r.id).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
     print_stdout(&table(&rows))
 }
 
@@ -69,14 +79,15 @@ fn cells(r: &RunSummary) -> Vec<String> {
     ]
 }
 
-/// What follows a run's cells: the run it resumed, the new work its retries created.
-fn notes(ledger: &Ledger, r: &RunSummary) -> String {
+/// What follows a run's cells: the run it resumed, and how many of its retries created new work
+/// (`links`).
+fn notes(r: &RunSummary, links: u64) -> String {
     let resumed = r
         .resumed_from
         .as_ref()
         .map(|f| format!("  (resumed {f})"))
         .unwrap_or_default();
-    format!("{resumed}{}", new_work(ledger, &r.id))
+    format!("{resumed}{}", new_work_note(links))
 }
 
 /// The header and `rows`, each column as wide as its widest cell, one space between columns.
@@ -159,14 +170,12 @@ fn duration_seconds(started: &str, finished: Option<&str>) -> Option<f64> {
     Some(millis as f64 / 1000.0)
 }
 
-/// `history`'s note on the retries of run `id` that created new work (chains it extended).
-fn new_work(ledger: &Ledger, id: &str) -> String {
-    match ledger.links_of_run(id) {
-        Ok(links) if links.len() == 1 => "  (1 retry created new work)".to_string(),
-        Ok(links) if !links.is_empty() => {
-            format!("  ({} retries created new work)", links.len())
-        }
-        _ => String::new(),
+/// `history`'s note on a run's retries that created new work (chains it extended).
+fn new_work_note(links: u64) -> String {
+    match links {
+        0 => String::new(),
+        1 => "  (1 retry created new work)".to_string(),
+        n => format!("  ({n} retries created new work)"),
     }
 }
 

@@ -49,6 +49,23 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
     if let Some(from) = &report.resumed_from {
         let _ = writeln!(out, "\nResumed run `{from}`.");
     }
+    for pace in &report.pace {
+        let announced = if pace.announced {
+            ", limit announced by the provider"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "\nPace (`rate: auto`, {}): reached {:.2}/s (started at {:.2}/s, highest {:.2}/s); slowed down {} times on {} throttled answers{announced}.",
+            escape(&pace.scope),
+            pace.reached,
+            pace.start,
+            pace.highest,
+            pace.slowdowns,
+            pace.throttled
+        );
+    }
     // Those that need attention first, then every other outcome: every item is listed.
     let rest = ItemOutcome::ALL.into_iter().filter(|o| !LISTED.contains(o));
     for outcome in LISTED.into_iter().chain(rest) {

@@ -36,6 +36,7 @@ fn report(items: Vec<ItemReport>) -> RunReport {
         aborted: None,
         resumed_from: None,
         errors: Vec::new(),
+        pace: Vec::new(),
     }
 }
 
