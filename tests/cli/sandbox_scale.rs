@@ -12,6 +12,8 @@ use crate::{Runbook, runtime};
 struct Served {
     child: Child,
     origin: String,
+    /// Kept open: the sandbox prints more lines after its address, and a closed pipe kills it.
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Served {
@@ -25,13 +27,18 @@ impl Served {
             .expect("the runbook binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut first = String::new();
-        BufReader::new(stdout)
+        let mut stdout = BufReader::new(stdout);
+        stdout
             .read_line(&mut first)
             .expect("the sandbox prints its address");
         let origin = (first.trim().strip_prefix("runbook sandbox listening on "))
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
-        Served { child, origin }
+        Served {
+            child,
+            origin,
+            _stdout: stdout,
+        }
     }
 
     /// How many ids the control endpoint lists for `api`.
