@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use runbook::commands::{Config, PlayConfig, ProgressMode};
+use runbook::commands::{Config, LedgerChoice, PlayConfig, ProgressMode};
 use runbook::commands::{HttpTarget, RetryConfig};
 use runbook::sandbox::{LimitChange, LimitHeaders, RequestLimit, SandboxConfig, TaskCounts};
 use runbook::scaffold::Destination;
@@ -75,8 +75,12 @@ pub enum Command {
     History {
         /// Only the runs of this playbook (a file or a playbook name).
         playbook: Option<String>,
-        #[arg(long, value_name = "PATH", default_value = runbook::ledger::DEFAULT_PATH)]
-        ledger: PathBuf,
+        /// The ledger to read (default .runbook/ledger.db).
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        /// Read the sandbox runs' ledger (.runbook/sandbox-ledger.db), where play --sandbox records.
+        #[arg(long, conflicts_with = "ledger")]
+        sandbox: bool,
         /// Show at most N runs.
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
@@ -86,9 +90,14 @@ pub enum Command {
     },
     /// Print a past run's report from the ledger, or write it again with -o.
     Show {
+        /// The run's id, a prefix only it has, or `last` (the newest run).
         run_id: String,
-        #[arg(long, value_name = "PATH", default_value = runbook::ledger::DEFAULT_PATH)]
-        ledger: PathBuf,
+        /// The ledger to read (default .runbook/ledger.db).
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        /// Read the sandbox runs' ledger (.runbook/sandbox-ledger.db), where play --sandbox records.
+        #[arg(long, conflicts_with = "ledger")]
+        sandbox: bool,
         /// Write the report; the format follows the extension (.json, .md, .xml, .prom). Repeatable.
         #[arg(short = 'o', long = "output", value_name = "PATH")]
         outputs: Vec<PathBuf>,
@@ -426,10 +435,11 @@ impl Args {
             Command::History {
                 playbook,
                 ledger,
+                sandbox,
                 limit,
                 json,
             } => Config::History {
-                ledger,
+                ledger: LedgerChoice::from_flags(ledger, sandbox),
                 playbook,
                 limit,
                 json,
@@ -437,9 +447,10 @@ impl Args {
             Command::Show {
                 run_id,
                 ledger,
+                sandbox,
                 outputs,
             } => Config::Show {
-                ledger,
+                ledger: LedgerChoice::from_flags(ledger, sandbox),
                 run_id,
                 outputs,
             },

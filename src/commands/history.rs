@@ -1,20 +1,31 @@
 //! `runbook history`: the runs recorded in the ledger, newest first, one line each.
+//!
+//! The table's columns are as wide as their widest cell (a state reads `finished (dry)`, a
+//! playbook name may be long), text to the left and numbers to the right. Written by hand: the
+//! table crates either align every column the same way or draw borders a script cannot split.
 
 use std::path::Path;
 
+use super::ledger_choice::{LedgerChoice, SANDBOX_LEDGER};
 use super::play::file_key;
-use super::{CommandError, ledger_exists, print_stdout};
-use crate::ledger::Ledger;
+use super::{CommandError, print_stdout};
+use crate::ledger::{Ledger, RunSummary};
+
+/// The table's columns; the first [`LEFT_ALIGNED`] are text, the others numbers.
+const COLUMNS: [&str; 11] = [
+    "run", "playbook", "started", "state", "duration", "fetched", "selected", "retried", "skipped",
+    "failed", "exit",
+];
+const LEFT_ALIGNED: usize = 4;
 
 /// `runbook history`: the runs in the ledger, newest first; `json`: one JSON object per line.
 pub(crate) fn history(
-    ledger: &Path,
+    choice: &LedgerChoice,
     playbook: Option<&str>,
     limit: usize,
     json: bool,
 ) -> Result<i32, CommandError> {
-    ledger_exists(ledger)?;
-    let opened = Ledger::open_to_read(ledger)?;
+    let opened = choice.open("history")?;
     let name = playbook
         .map(|given| playbook_name(&opened, given))
         .transpose()
@@ -26,47 +37,100 @@ pub(crate) fn history(
     if json {
         return print_stdout(&json_lines(&runs));
     }
-    let mut out = String::new();
-    out.push_str(&format!(
-        "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6} {:>4}\n",
-        "run",
-        "playbook",
-        "started",
-        "state",
-        "fetched",
-        "selected",
-        "retried",
-        "skipped",
-        "failed",
-        "exit"
-    ));
-    for r in runs {
-        let state = if r.dry_run {
-            format!("{} (dry)", r.state)
-        } else {
-            r.state.clone()
-        };
-        out.push_str(&format!(
-            "{:<24} {:<20} {:<21} {:<9} {:>7} {:>8} {:>7} {:>7} {:>6} {:>4}{}{}\n",
-            r.id,
-            r.playbook,
-            r.started_at,
-            state,
-            r.fetched,
-            r.selected,
-            r.retried,
-            r.skipped,
-            r.failed,
-            r.exit_code
-                .map_or_else(|| "-".to_string(), |c| c.to_string()),
-            r.resumed_from
-                .as_ref()
-                .map(|f| format!("  (resumed {f})"))
-                .unwrap_or_default(),
-            new_work_note(new_work.get(&r.id).copied().unwrap_or(0)),
-        ));
+    if *choice == LedgerChoice::Default && Path::new(SANDBOX_LEDGER).exists() {
+        eprintln!(
+            "note: sandbox runs are recorded apart, in {SANDBOX_LEDGER}: runbook history --sandbox"
+        );
     }
-    print_stdout(&out)
+    let rows: Vec<(Vec<String>, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                cells(r),
+                notes(r, new_work.get(&r.id).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    print_stdout(&table(&rows))
+}
+
+/// One run's cells, in [`COLUMNS`] order.
+fn cells(r: &RunSummary) -> Vec<String> {
+    let state = if r.dry_run {
+        format!("{} (dry)", r.state)
+    } else {
+        r.state.clone()
+    };
+    let duration = duration_seconds(&r.started_at, r.finished_at.as_deref())
+        .map_or_else(|| "-".to_string(), short_duration);
+    vec![
+        r.id.clone(),
+        r.playbook.clone(),
+        r.started_at.clone(),
+        state,
+        duration,
+        r.fetched.to_string(),
+        r.selected.to_string(),
+        r.retried.to_string(),
+        r.skipped.to_string(),
+        r.failed.to_string(),
+        r.exit_code
+            .map_or_else(|| "-".to_string(), |c| c.to_string()),
+    ]
+}
+
+/// What follows a run's cells: the run it resumed, and how many of its retries created new work
+/// (`links`).
+fn notes(r: &RunSummary, links: u64) -> String {
+    let resumed = r
+        .resumed_from
+        .as_ref()
+        .map(|f| format!("  (resumed {f})"))
+        .unwrap_or_default();
+    format!("{resumed}{}", new_work_note(links))
+}
+
+/// The header and `rows`, each column as wide as its widest cell, one space between columns.
+fn table(rows: &[(Vec<String>, String)]) -> String {
+    let mut widths: Vec<usize> = COLUMNS.iter().map(|c| c.chars().count()).collect();
+    for (cells, _) in rows {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String], notes: &str| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, &w))| {
+                if i < LEFT_ALIGNED {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        format!("{}{notes}\n", padded.join(" "))
+    };
+    let header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    let mut out = line(&header, "");
+    for (cells, notes) in rows {
+        out.push_str(&line(cells, notes));
+    }
+    out
+}
+
+/// A run's duration in one short word: `0.8s`, `42.0s`, `3m04s`, `2h05m`.
+fn short_duration(seconds: f64) -> String {
+    let whole = seconds.max(0.0).round() as u64;
+    if seconds < 60.0 {
+        format!("{:.1}s", seconds.max(0.0))
+    } else if whole < 3600 {
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h{:02}m", whole / 3600, (whole % 3600) / 60)
+    }
 }
 
 /// The runs as JSON Lines, for scripts and dashboards: one object per run, newest first.
@@ -126,4 +190,47 @@ fn playbook_name(ledger: &Ledger, given: &str) -> Result<String, String> {
         .playbook_of_file(&file_key(path))
         .map_err(|e| e.to_string())?
         .unwrap_or_else(|| given.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(state: &str, playbook: &str) -> (Vec<String>, String) {
+        let mut cells: Vec<String> = COLUMNS.iter().map(|_| "1".to_string()).collect();
+        cells[0] = "20261203T145824Z-28df".into();
+        cells[1] = playbook.into();
+        cells[2] = "2026-12-03T14:58:24Z".into();
+        cells[3] = state.into();
+        (cells, String::new())
+    }
+
+    /// Regression: `finished (dry)` is wider than the state column was, and shifted every column
+    /// after it on its row.
+    #[test]
+    fn columns_stay_aligned_whatever_the_width_of_a_cell() {
+        let text = table(&[
+            row("finished (dry)", "a-very-long-playbook-name-indeed"),
+            row("finished", "b"),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let widths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{text}");
+        // Every count sits under the end of its header, every state under the start of its own.
+        let end_of = |name: &str| lines[0].find(name).map(|at| at + name.len());
+        for line in &lines[1..] {
+            assert_eq!(line.find("finished"), lines[0].find("state"), "{text}");
+            assert_eq!(line.rfind(" 1").map(|at| at + 2), end_of("exit"), "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_are_one_short_word() {
+        assert_eq!(short_duration(0.84), "0.8s");
+        assert_eq!(short_duration(42.0), "42.0s");
+        assert_eq!(short_duration(184.2), "3m04s");
+        assert_eq!(short_duration(7500.0), "2h05m");
+        assert_eq!(short_duration(-1.0), "0.0s");
+    }
 }

@@ -5,9 +5,11 @@
 //! may be a closed pipe, a ledger that must exist) lives here.
 
 mod history;
+mod ledger_choice;
 mod new;
 mod play;
 mod providers;
+mod recorded;
 mod retry;
 mod sandbox;
 mod schema;
@@ -29,6 +31,7 @@ use crate::secrets::{EnvSource, Redactor};
 use crate::template::Templates;
 
 use history::history;
+pub use ledger_choice::LedgerChoice;
 use new::new;
 use play::play;
 pub use play::{PlayConfig, ProgressMode};
@@ -54,14 +57,14 @@ pub enum Config {
     Providers,
     Sandbox(SandboxConfig),
     History {
-        ledger: PathBuf,
+        ledger: LedgerChoice,
         playbook: Option<String>,
         limit: usize,
         /// JSON Lines instead of the table.
         json: bool,
     },
     Show {
-        ledger: PathBuf,
+        ledger: LedgerChoice,
         run_id: String,
         outputs: Vec<PathBuf>,
     },
@@ -180,18 +183,6 @@ pub(super) fn print_warnings(warnings: &[Diagnostic], redactor: &Redactor) {
     for w in warnings {
         eprint!("{}", redactor.redact(&w.to_string()));
     }
-}
-
-/// `history` and `show` read a ledger that runs made: none there is a mistake on the command line
-/// (exit 2), not an empty history.
-pub(super) fn ledger_exists(ledger: &Path) -> Result<(), CommandError> {
-    if ledger.exists() {
-        return Ok(());
-    }
-    Err(CommandError::Invalid(format!(
-        "no ledger at {} (runs record themselves there; --ledger PATH points elsewhere)",
-        ledger.display()
-    )))
 }
 
 /// Print to stdout; a closed pipe (`runbook schema | head`) is not an error.

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::ledger_choice::LedgerChoice;
+use super::recorded::where_recorded;
 use super::signals::watch_signals;
 use super::{CommandError, prepare, print_warnings};
 use crate::engine::{self, RunOptions};
@@ -88,10 +90,21 @@ pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32,
     {
         eprintln!("error: {stopped}");
     }
-    let code = report(config, &plan, &run.report, run.files, redactor);
+    let (code, written) = report(config, &plan, &run.report, run.files, redactor);
     // The code is final once the reports are written: `history` shows it.
-    if let Some(Err(e)) = exit_ledger.map(|l| l.record_exit_code(&run.report.run_id, code)) {
+    if let Some(Err(e)) = exit_ledger
+        .as_ref()
+        .map(|l| l.record_exit_code(&run.report.run_id, code))
+    {
         eprintln!("warning: the run's exit code is not in the ledger: {e}");
+    }
+    if config.progress != ProgressMode::Quiet {
+        let recorded = exit_ledger.is_some_and(|l| l.has_run(&run.report.run_id).unwrap_or(false));
+        let choice = LedgerChoice::from_flags(config.ledger.clone(), config.sandbox);
+        let line = where_recorded(&run.report.run_id, recorded.then_some(&choice), &written);
+        if let Some(line) = line {
+            eprintln!("{line}");
+        }
     }
     let summary_title = plan.steps.iter().find_map(|s| match &s.kind {
         crate::playbook::compile::StepKind::Report(r) => r.title.clone(),
@@ -175,13 +188,7 @@ fn pre_checks(plan: &Plan, env: &EnvSource) -> Result<(), CommandError> {
 
 /// The ledger's path: `--ledger`, or the default (a separate one for the sandbox).
 fn ledger_path(config: &PlayConfig) -> PathBuf {
-    config.ledger.clone().unwrap_or_else(|| {
-        PathBuf::from(if config.sandbox {
-            ".runbook/sandbox-ledger.db"
-        } else {
-            crate::ledger::DEFAULT_PATH
-        })
-    })
+    LedgerChoice::from_flags(config.ledger.clone(), config.sandbox).path()
 }
 
 /// The playbook's run lock, held until `play` returns; none for a dry run, which changes nothing.
@@ -240,14 +247,15 @@ fn progress(config: &PlayConfig, redactor: &Redactor) -> Arc<dyn Progress> {
     }
 }
 
-/// Print the table, write every report (the playbook's and `-o`'s), and decide the exit code.
+/// Print the table, write every report (the playbook's and `-o`'s), and decide the exit code;
+/// the files written.
 fn report(
     config: &PlayConfig,
     plan: &Plan,
     report: &RunReport,
     mut files: Vec<(PathBuf, Option<String>)>,
     redactor: &Redactor,
-) -> i32 {
+) -> (i32, Vec<PathBuf>) {
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
     if config.progress != ProgressMode::Quiet {
         print!(
@@ -265,15 +273,13 @@ fn report(
         );
         code = exit::INVALID;
     }
+    let mut written_files = Vec::new();
     for (path, title) in files {
         let written = report::render_for(&path, report, title.as_deref()).and_then(|text| {
             report::write_atomically(&path, &redactor.redact(&text)).map_err(|e| e.to_string())
         });
         match written {
-            Ok(()) if config.progress != ProgressMode::Quiet => {
-                eprintln!("wrote {}", path.display())
-            }
-            Ok(()) => {}
+            Ok(()) => written_files.push(path),
             Err(e) => {
                 eprintln!(
                     "error: cannot write report {}: {}",
@@ -286,7 +292,7 @@ fn report(
             }
         }
     }
-    code
+    (code, written_files)
 }
 
 /// Record which playbook the file is, so that `history FILE` lists its runs by the name recorded

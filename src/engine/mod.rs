@@ -178,6 +178,8 @@ pub async fn run(
         provider: plan.provider.name().to_string(),
         run_id,
         dry_run: options.dry_run,
+        // Only the sandbox sets the base URL from outside the playbook.
+        sandbox: options.base_url.is_some(),
         started_at: rfc3339(now),
         finished_at: String::new(),
         totals: Totals::default(),

@@ -212,6 +212,26 @@ impl Ledger {
             .map_err(err)
     }
 
+    /// Ids of the runs whose id starts with `prefix`, newest first, at most `limit` of them (for
+    /// `show` given a shortened id). `substr` rather than `LIKE`: `_` and `%` in a prefix are text.
+    pub fn run_ids_starting_with(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, LedgerError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id FROM runs WHERE substr(id, 1, length(?1)) = ?1
+                 ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![prefix, limit as i64], |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
     /// Whether run `id` exists.
     pub fn has_run(&self, id: &str) -> Result<bool, LedgerError> {
         self.conn()

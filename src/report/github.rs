@@ -152,6 +152,7 @@ mod tests {
             provider: "http".into(),
             run_id: "r".into(),
             dry_run: false,
+            sandbox: false,
             started_at: String::new(),
             finished_at: String::new(),
             totals: Totals::default(),

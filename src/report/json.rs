@@ -1,5 +1,5 @@
 //! The JSON report. Its fields are a stable interface: `playbook`, `provider`, `run_id`, `dry_run`,
-//! `started_at`, `finished_at`, `totals`, `items[]` (`id`, `label`, `status`, `outcome`,
+//! `sandbox` (a run against the built-in sandbox), `started_at`, `finished_at`, `totals`, `items[]` (`id`, `label`, `status`, `outcome`,
 //! `http_status`, `attempts`, `message`), `aborted`, `errors`. New fields may be added; existing ones
 //! keep their meaning.
 

@@ -1,13 +1,19 @@
-//! The Markdown report: a headline, the counts, then the items that need a person's attention, then
-//! the chains of retries that created new work. It is made to be appended to
+//! The Markdown report: a headline, the counts, then every item by outcome — first those that need
+//! a person's attention, then the ones retried (folded in a `<details>` block when there are many),
+//! each with its note — then the chains of retries that created new work. A dry run's batch
+//! requests are listed once each, with the items they carry. It is made to be appended to
 //! `$GITHUB_STEP_SUMMARY` as it is.
 
 use std::fmt::Write;
 
-use super::{ItemOutcome, RunReport};
+use super::{ItemOutcome, ItemReport, LISTED, RunReport};
 
-/// Items listed at most; the JSON report has them all.
-const MAX_ROWS: usize = 200;
+/// Rows listed at most per section; the JSON report has them all. GitHub refuses a step summary
+/// over 1 MiB, which some tens of thousands of rows would pass.
+const MAX_ROWS: usize = 1000;
+
+/// Sections of work that went well longer than this are folded.
+const FOLD_OVER: usize = 20;
 
 pub fn render(report: &RunReport, title: Option<&str>) -> String {
     let mut out = String::new();
@@ -16,7 +22,7 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "**{}**", report.headline());
     let _ = writeln!(out);
-    let mode = if report.dry_run { " (dry run)" } else { "" };
+    let mode = report.kind_note();
     let _ = writeln!(
         out,
         "Run `{}`{mode}, {} → {}.",
@@ -60,58 +66,16 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
             pace.throttled
         );
     }
-    for outcome in super::LISTED {
-        let heading = heading(outcome);
-        let rows: Vec<_> = report
+    // Those that need attention first, then every other outcome: every item is listed.
+    let rest = ItemOutcome::ALL.into_iter().filter(|o| !LISTED.contains(o));
+    for outcome in LISTED.into_iter().chain(rest) {
+        let rows: Vec<&ItemReport> = report
             .items
             .iter()
             .filter(|i| i.outcome == outcome)
             .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(out, "### {heading} ({})", rows.len());
-        let _ = writeln!(out);
-        if outcome == ItemOutcome::Planned {
-            let _ = writeln!(out, "| id | label | request |");
-            let _ = writeln!(out, "|---|---|---|");
-        } else {
-            let _ = writeln!(out, "| id | label | status | HTTP | attempts | reason |");
-            let _ = writeln!(out, "|---|---|---|---:|---:|---|");
-        }
-        for item in rows.iter().take(MAX_ROWS) {
-            let label = escape(item.label.as_deref().unwrap_or(""));
-            if let Some(req) = item
-                .request
-                .as_ref()
-                .filter(|_| outcome == ItemOutcome::Planned)
-            {
-                let _ = writeln!(
-                    out,
-                    "| `{}` | {label} | `{} {}` |",
-                    escape(&item.id),
-                    req.method,
-                    escape(&req.url)
-                );
-            } else {
-                let http = item.http_status.map(|s| s.to_string()).unwrap_or_default();
-                let status = escape(item.status.as_deref().unwrap_or(""));
-                let reason = escape(item.message.as_deref().unwrap_or(""));
-                let _ = writeln!(
-                    out,
-                    "| `{}` | {label} | {status} | {http} | {} | {reason} |",
-                    escape(&item.id),
-                    item.attempts
-                );
-            }
-        }
-        if rows.len() > MAX_ROWS {
-            let _ = writeln!(
-                out,
-                "\n…and {} more (see the JSON report).",
-                rows.len() - MAX_ROWS
-            );
+        if !rows.is_empty() {
+            section(&mut out, outcome, &rows);
         }
     }
     let chains = report.chains();
@@ -125,13 +89,7 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
             let chain: Vec<String> = chain.iter().map(|id| format!("`{}`", escape(id))).collect();
             let _ = writeln!(out, "| {} | {} |", chain.join(" → "), outcome.as_str());
         }
-        if chains.len() > MAX_ROWS {
-            let _ = writeln!(
-                out,
-                "\n…and {} more (see the JSON report).",
-                chains.len() - MAX_ROWS
-            );
-        }
+        more(&mut out, chains.len());
     }
     if !report.errors.is_empty() {
         let _ = writeln!(out);
@@ -142,6 +100,102 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
         }
     }
     out
+}
+
+/// One outcome's section: its heading and its table, folded when it lists many items that went
+/// well.
+fn section(out: &mut String, outcome: ItemOutcome, rows: &[&ItemReport]) {
+    let (count, table) = if outcome == ItemOutcome::Planned {
+        planned_table(rows)
+    } else {
+        (rows.len().to_string(), items_table(outcome, rows))
+    };
+    let heading = heading(outcome);
+    let _ = writeln!(out);
+    if !LISTED.contains(&outcome) && rows.len() > FOLD_OVER {
+        // GitHub renders a table inside <details> only after a blank line.
+        let _ = writeln!(
+            out,
+            "<details><summary>{heading} ({count})</summary>\n\n{table}\n</details>"
+        );
+    } else {
+        let _ = write!(out, "### {heading} ({count})\n\n{table}");
+    }
+}
+
+/// The items of one outcome, a row each, with their reason or note.
+fn items_table(outcome: ItemOutcome, rows: &[&ItemReport]) -> String {
+    let mut out = String::new();
+    let last = if LISTED.contains(&outcome) {
+        "reason"
+    } else {
+        "note"
+    };
+    let _ = writeln!(out, "| id | label | status | HTTP | attempts | {last} |");
+    let _ = writeln!(out, "|---|---|---|---:|---:|---|");
+    for item in rows.iter().take(MAX_ROWS) {
+        let http = item.http_status.map(|s| s.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {http} | {} | {} |",
+            escape(&item.id),
+            escape(item.label.as_deref().unwrap_or("")),
+            escape(item.status.as_deref().unwrap_or("")),
+            item.attempts,
+            escape(item.message.as_deref().unwrap_or("")),
+        );
+    }
+    more(&mut out, rows.len());
+    out
+}
+
+/// A dry run's plan: a row per request; a batch request names the items it carries. Its heading's
+/// count.
+fn planned_table(rows: &[&ItemReport]) -> (String, String) {
+    let groups = super::planned_groups(rows.iter().copied());
+    let count = super::planned_count(rows.len(), groups.len());
+    let request = |g: &super::PlannedGroup| {
+        g.request
+            .map(|r| format!("`{} {}`", r.method, escape(&r.url)))
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    if groups.len() == rows.len() {
+        let _ = writeln!(out, "| id | label | request |");
+        let _ = writeln!(out, "|---|---|---|");
+        for g in groups.iter().take(MAX_ROWS) {
+            let item = g.items[0];
+            let label = escape(item.label.as_deref().unwrap_or(""));
+            let _ = writeln!(out, "| `{}` | {label} | {} |", escape(&item.id), request(g));
+        }
+    } else {
+        let _ = writeln!(out, "| request | items |");
+        let _ = writeln!(out, "|---|---|");
+        for g in groups.iter().take(MAX_ROWS) {
+            let items: Vec<String> = g
+                .items
+                .iter()
+                .map(|i| match i.label.as_deref() {
+                    Some(label) => format!("`{}` {}", escape(&i.id), escape(label)),
+                    None => format!("`{}`", escape(&i.id)),
+                })
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", request(g), items.join(", "));
+        }
+    }
+    more(&mut out, groups.len());
+    (count, out)
+}
+
+/// The line that says how many rows beyond [`MAX_ROWS`] were left out.
+fn more(out: &mut String, rows: usize) {
+    if rows > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "\n…and {} more (see the JSON report).",
+            rows - MAX_ROWS
+        );
+    }
 }
 
 fn heading(outcome: ItemOutcome) -> &'static str {

@@ -117,7 +117,7 @@ impl From<ItemOutcome> for &'static str {
 }
 
 /// A request as shown in a dry run's plan, secrets redacted.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlannedRequest {
     pub method: String,
     pub url: String,
@@ -177,6 +177,10 @@ pub struct RunReport {
     pub provider: String,
     pub run_id: String,
     pub dry_run: bool,
+    /// Whether the run was against the built-in sandbox (`--sandbox`), not the real service
+    /// (false in reports stored before it was recorded).
+    #[serde(default)]
+    pub sandbox: bool,
     pub started_at: String,
     pub finished_at: String,
     pub totals: Totals,
@@ -292,9 +296,26 @@ impl RunReport {
         chains.into_iter().map(|(c, o, _)| (c, o)).collect()
     }
 
-    /// One line on what the run achieved: how much was recovered when it was verified.
+    /// One line on what the run achieved: how much was recovered when it was verified; for an
+    /// aborted run, that it was aborted, where, and what it did before.
     pub fn headline(&self) -> String {
         let t = &self.totals;
+        if let Some(reason) = &self.aborted {
+            // The engine writes `step NAME: why` for a step that stopped the run (see
+            // `engine::error`); anything else stopped it before its first step.
+            let at = reason
+                .strip_prefix("step ")
+                .and_then(|rest| rest.split_once(": "))
+                .map_or_else(
+                    || "aborted before its first step".to_string(),
+                    |(step, _)| format!("aborted at step {step}"),
+                );
+            return match (self.dry_run, t.selected) {
+                (_, 0) => at,
+                (true, n) => format!("{at}, after planning {} of {n} selected", t.planned),
+                (false, n) => format!("{at}, after retrying {} of {n} selected", t.retried),
+            };
+        }
         if t.recovered + t.still_failing + t.pending > 0 {
             format!("recovered {} of {} retried", t.recovered, t.retried)
         } else if self.dry_run {
@@ -303,6 +324,65 @@ impl RunReport {
             format!("retried {} of {} selected", t.retried, t.selected)
         }
     }
+}
+
+impl RunReport {
+    /// What kind of run it was, for a heading: ` (sandbox)`, ` (dry run)`, ` (sandbox, dry run)`,
+    /// or nothing for a real run.
+    pub(crate) fn kind_note(&self) -> String {
+        let kind: Vec<&str> = [(self.sandbox, "sandbox"), (self.dry_run, "dry run")]
+            .into_iter()
+            .filter_map(|(is, name)| is.then_some(name))
+            .collect();
+        if kind.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kind.join(", "))
+        }
+    }
+}
+
+/// A dry run's planned request and the items it was planned for.
+pub(crate) struct PlannedGroup<'a> {
+    pub(crate) request: Option<&'a PlannedRequest>,
+    pub(crate) items: Vec<&'a ItemReport>,
+}
+
+/// Planned `items` grouped by request, in report order: the items of a batch, reported side by
+/// side with one and the same request, make one group; a per-item request (it names its item, so
+/// it differs from its neighbour's) makes a group of one, and so does an item with no request.
+pub(crate) fn planned_groups<'a>(
+    items: impl IntoIterator<Item = &'a ItemReport>,
+) -> Vec<PlannedGroup<'a>> {
+    let mut groups: Vec<PlannedGroup<'a>> = Vec::new();
+    for item in items {
+        if let Some(last) = groups.last_mut()
+            && let (Some(ours), Some(theirs)) = (item.request.as_ref(), last.request)
+            && ours == theirs
+            && last
+                .items
+                .first()
+                .is_some_and(|first| first.step == item.step)
+        {
+            last.items.push(item);
+            continue;
+        }
+        groups.push(PlannedGroup {
+            request: item.request.as_ref(),
+            items: vec![item],
+        });
+    }
+    groups
+}
+
+/// How a planned section is headed: `10` for per-item requests, `10 items in 1 request` when
+/// batches carried them.
+pub(crate) fn planned_count(items: usize, groups: usize) -> String {
+    if items == groups {
+        return items.to_string();
+    }
+    let s = if groups == 1 { "" } else { "s" };
+    format!("{items} items in {groups} request{s}")
 }
 
 /// How long the run took, in seconds (0 when its times cannot be read).
@@ -371,6 +451,10 @@ pub fn confined_path(rendered: &str) -> Result<PathBuf, String> {
 }
 
 /// Write `text` to `path` whole or not at all: a temporary file beside it, then a rename.
+///
+/// The file gets the permissions any new file of the user gets (0666 less the umask, as a shell's
+/// `>` gives), not the temporary file's private 0600: a report is for CI artifact uploaders and
+/// colleagues to read, and holds no secret (it is redacted before it is written).
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path
@@ -378,12 +462,22 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The kernel applies the umask to the mode a file is created with.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(text.as_bytes())?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod render_tests;
 
 #[cfg(test)]
 mod tests {

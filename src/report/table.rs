@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{ItemOutcome, RunReport};
+use super::{ItemOutcome, ItemReport, RunReport};
 use crate::secrets::Redactor;
 
 /// Items listed per outcome on a terminal; the file reports have them all.
@@ -15,7 +15,7 @@ const MAX_REASON: usize = 100;
 pub fn render(report: &RunReport, redactor: &Redactor) -> String {
     let mut out = String::new();
     let t = &report.totals;
-    let mode = if report.dry_run { " (dry run)" } else { "" };
+    let mode = report.kind_note();
     let _ = writeln!(
         out,
         "{}{mode}: run {}: {}",
@@ -51,40 +51,22 @@ pub fn render(report: &RunReport, redactor: &Redactor) -> String {
         if rows.is_empty() {
             continue;
         }
+        if outcome == ItemOutcome::Planned {
+            planned(&mut out, &rows, redactor);
+            continue;
+        }
         let _ = writeln!(out, "\n  {} ({}):", outcome.as_str(), rows.len());
-        let id_width = rows
-            .iter()
-            .take(MAX_ROWS)
-            .map(|i| i.id.chars().count())
-            .max()
-            .unwrap_or(2)
-            .min(40);
+        let id_width = id_width(&rows);
         for item in rows.iter().take(MAX_ROWS) {
-            let detail = match (&item.request, outcome) {
-                (Some(req), ItemOutcome::Planned) => {
-                    let body = req
-                        .body
-                        .as_ref()
-                        .map(|b| format!(" {b}"))
-                        .unwrap_or_default();
-                    format!("{} {}{body}", req.method, req.url)
-                }
-                _ => {
-                    let message = item.message.as_deref().unwrap_or("");
-                    // Messages about an answer usually name its status already.
-                    let http = item
-                        .http_status
-                        .filter(|_| !message.starts_with("HTTP "))
-                        .map(|s| format!("HTTP {s}: "))
-                        .unwrap_or_default();
-                    format!("{http}{message}")
-                }
-            };
-            let label = item
-                .label
-                .as_deref()
-                .map(|l| format!(" ({l})"))
+            let message = item.message.as_deref().unwrap_or("");
+            // Messages about an answer usually name its status already.
+            let http = item
+                .http_status
+                .filter(|_| !message.starts_with("HTTP "))
+                .map(|s| format!("HTTP {s}: "))
                 .unwrap_or_default();
+            let detail = format!("{http}{message}");
+            let label = label(item);
             let _ = writeln!(
                 out,
                 "    {:<id_width$}{label}  {}",
@@ -115,6 +97,77 @@ pub fn render(report: &RunReport, redactor: &Redactor) -> String {
         }
     }
     out
+}
+
+/// A dry run's plan: each request once, as it would be sent; a batch request is followed by the
+/// items it carries.
+fn planned(out: &mut String, rows: &[&ItemReport], redactor: &Redactor) {
+    let groups = super::planned_groups(rows.iter().copied());
+    let _ = writeln!(
+        out,
+        "\n  planned ({}):",
+        super::planned_count(rows.len(), groups.len())
+    );
+    let id_width = id_width(rows);
+    for group in groups.iter().take(MAX_ROWS) {
+        let request = group
+            .request
+            .map(|req| {
+                let body = req
+                    .body
+                    .as_ref()
+                    .map(|b| format!(" {b}"))
+                    .unwrap_or_default();
+                shorten(
+                    &format!("{} {}{body}", req.method, req.url),
+                    MAX_REASON,
+                    redactor,
+                )
+            })
+            .unwrap_or_default();
+        if let [item] = group.items.as_slice() {
+            let label = label(item);
+            let _ = writeln!(out, "    {:<id_width$}{label}  {request}", item.id);
+            continue;
+        }
+        let items: Vec<String> = group
+            .items
+            .iter()
+            .map(|i| format!("{}{}", i.id, label(i)))
+            .collect();
+        let _ = writeln!(out, "    {request}");
+        let _ = writeln!(
+            out,
+            "      for {} items: {}",
+            items.len(),
+            shorten(&items.join(", "), MAX_REASON * 2, redactor)
+        );
+    }
+    if groups.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "    …and {} more (write a report with -o report.json)",
+            groups.len() - MAX_ROWS
+        );
+    }
+}
+
+/// The width of the id column: the longest id listed, within bounds.
+fn id_width(rows: &[&ItemReport]) -> usize {
+    rows.iter()
+        .take(MAX_ROWS)
+        .map(|i| i.id.chars().count())
+        .max()
+        .unwrap_or(2)
+        .min(40)
+}
+
+/// An item's label as it follows its id: ` (label)`, or nothing.
+fn label(item: &ItemReport) -> String {
+    item.label
+        .as_deref()
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default()
 }
 
 fn shorten(text: &str, max: usize, redactor: &Redactor) -> String {

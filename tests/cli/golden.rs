@@ -46,8 +46,16 @@ pub(crate) fn compare_case(name: &str, api: &FakeApi) {
         let contents = read(&case.join(&input));
         runbook = runbook.file(&input, &contents);
     }
-    let scrub = Scrubber::new(runbook.dir(), &api.url());
+    let mut scrub = Scrubber::new(runbook.dir(), &api.url());
     let ran = runbook.run();
+    // The run's id, which the line a run ends with names, changes from run to run.
+    let report = std::fs::read_to_string(ran.path("report.json")).unwrap_or_default();
+    if let Some(id) = serde_json::from_str::<serde_json::Value>(&report)
+        .ok()
+        .and_then(|r| r["run_id"].as_str().map(String::from))
+    {
+        scrub.holes.push((id, "[RUN_ID]"));
+    }
     let mut mismatches = Vec::new();
     let mut compare = |file: &str, actual: String| {
         let path = case.join(file);

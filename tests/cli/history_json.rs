@@ -111,7 +111,7 @@ fn the_table_shows_the_exit_code() {
     assert!(lines[0].ends_with(" failed exit"), "{}", ran.stdout);
     let exits: Vec<&str> = lines[1..]
         .iter()
-        .map(|l| l.split_whitespace().nth(9).unwrap_or_default())
+        .map(|l| l.split_whitespace().nth(10).unwrap_or_default())
         .collect();
     assert_eq!(exits, ["1", "0"], "{}", ran.stdout);
 }

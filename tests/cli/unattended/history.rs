@@ -29,8 +29,8 @@ async fn history_lists_runs_and_show_reprints_their_reports() {
     assert_eq!(
         columns,
         [
-            "run", "playbook", "started", "state", "fetched", "selected", "retried", "skipped",
-            "failed", "exit"
+            "run", "playbook", "started", "state", "duration", "fetched", "selected", "retried",
+            "skipped", "failed", "exit"
         ]
     );
     let rows = history_rows(&history.stdout);
