@@ -3,7 +3,9 @@
 //! while a provider's `Retry-After` runs.
 //!
 //! Invariants: every wait here ends at once when the run's stop token is cancelled (SIGINT,
-//! SIGTERM), returning [`Interrupted`]; the gate is read and closed without awaiting, so a request
+//! SIGTERM), returning [`Interrupted`]; the limiter never catches up: one caller at a time waits
+//! for the next slot, and a caller woken late (the process stalled) starts the schedule again from
+//! its own wake, so a stall never releases the requests it held back in one burst; the gate is read and closed without awaiting, so a request
 //! can look at it immediately before it is written, and an answer can close it as soon as its
 //! headers are read.
 //!
@@ -41,8 +43,14 @@ pub async fn sleep(wait: Duration, stop: &CancellationToken) -> Result<(), Inter
 #[derive(Debug)]
 pub struct RateLimiter {
     pacing: Pacing,
-    next: Mutex<Option<Instant>>,
+    /// The next free slot; held by the one caller waiting for it (FIFO), across its wait.
+    next: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// A wake this much after its slot counts as a stall: the schedule restarts from the wake instead
+/// of sending the slots that passed at once. Below it (timer granularity) the schedule is kept, so
+/// the mean rate stays the rate.
+const LATE: Duration = Duration::from_millis(5);
 
 /// Where the interval comes from.
 #[derive(Debug)]
@@ -56,7 +64,7 @@ impl RateLimiter {
     pub fn new(rate: Rate) -> RateLimiter {
         RateLimiter {
             pacing: Pacing::Fixed(rate.interval()),
-            next: Mutex::new(None),
+            next: tokio::sync::Mutex::const_new(None),
         }
     }
 
@@ -69,7 +77,7 @@ impl RateLimiter {
                     bounds,
                     Instant::now(),
                 )))),
-                next: Mutex::new(None),
+                next: tokio::sync::Mutex::const_new(None),
             },
         }
     }
@@ -104,17 +112,23 @@ impl RateLimiter {
         if stop.is_cancelled() {
             return Err(Interrupted);
         }
-        let interval = self.interval();
-        let slot = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            // An interval too long for the clock (`1/30000000000000w`) leaves every later slot at
-            // the far end of time rather than overflowing.
-            *next = Some(slot.checked_add(interval).unwrap_or_else(far_future));
+        let mut next = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Err(Interrupted),
+            next = self.next.lock() => next,
+        };
+        let slot = next.map_or_else(Instant::now, |n| n.max(Instant::now()));
+        sleep_until(slot, stop).await?;
+        let woke = Instant::now();
+        let from = if woke.saturating_duration_since(slot) > LATE {
+            woke
+        } else {
             slot
         };
-        sleep_until(slot, stop).await
+        // An interval too long for the clock (`1/30000000000000w`) leaves every later slot at
+        // the far end of time rather than overflowing.
+        *next = Some(from.checked_add(self.interval()).unwrap_or_else(far_future));
+        Ok(())
     }
 }
 
@@ -200,6 +214,39 @@ mod tests {
             assert!(pair[1] - pair[0] >= Duration::from_millis(200), "{all:?}");
         }
         assert_eq!(*all.last().unwrap(), Duration::from_millis(19 * 200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_never_releases_the_held_back_requests_in_a_burst() {
+        let limiter = Arc::new(RateLimiter::new(Rate::parse("50/s").unwrap()));
+        let stop = CancellationToken::new();
+        let start = Instant::now();
+        let mut handles = Vec::new();
+        for _ in 0..8 {
+            let l = Arc::clone(&limiter);
+            let stop = stop.clone();
+            handles.push(tokio::spawn(async move {
+                let mut times = Vec::new();
+                for _ in 0..10 {
+                    l.acquire(&stop).await.unwrap();
+                    times.push(Instant::now() - start);
+                }
+                times
+            }));
+        }
+        // Let the workers queue for slots, then stall the runtime's clock past several of them
+        // at once (what a starved process sees): the waiters must not all go together.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.await.unwrap());
+        }
+        all.sort();
+        assert_eq!(all.len(), 80);
+        for pair in all.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(20), "{all:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]
