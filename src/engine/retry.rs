@@ -86,7 +86,8 @@ impl Run<'_> {
             kind: "retry",
             total: Some(total),
         });
-        let (to_send, without_request) = self.triage(plan, input).await;
+        let chains = self.chains_exist();
+        let (to_send, without_request) = self.triage(plan, input, chains).await;
         // The guards count what would be sent: on --resume, not what the run already handled.
         self.check_blast_radius(to_send.len() as u64)?;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
@@ -120,7 +121,7 @@ impl Run<'_> {
                         abort = Some((done.index, reason));
                     }
                 }
-                let results = this.item_results(done, &mut handled);
+                let results = this.item_results(done, &mut handled, chains);
                 this.results.record(&this.step, Some(total), results);
             }
         }
@@ -128,7 +129,7 @@ impl Run<'_> {
         // step's triage).
         self.results.flush().await;
         // The items decided without a request come after those sent, as before any was sent.
-        let results = self.item_results(without_request, &mut handled);
+        let results = self.item_results(without_request, &mut handled, chains);
         self.results.record(&self.step, None, results);
         if let Some(summary) = limiter.as_ref().and_then(RateLimiter::summary) {
             self.report.pace.push(super::pace_report(step, summary));
@@ -162,10 +163,12 @@ impl Run<'_> {
 
     /// What one request (or the triage) decided, as one result per item; the items the provider
     /// accepted (or, in a dry run, would be sent) are handed on to `handled`, keyed by sending order.
+    /// `chains`: whether the ledger had chains of retries into new work at the step's start.
     fn item_results(
         &self,
         done: Done,
         handled: &mut Vec<((usize, usize), Item)>,
+        chains: bool,
     ) -> Vec<ItemResult> {
         let mut results = Vec::with_capacity(done.items.len());
         for (position, (mut item, result)) in done.items.into_iter().zip(done.results).enumerate() {
@@ -181,7 +184,7 @@ impl Run<'_> {
                 attempts: done.attempts,
                 message: result.message,
                 request: done.planned.clone(),
-                chain: self.chain_of(&item.id, result.new_id.as_deref()),
+                chain: self.chain_of(&item.id, result.new_id.as_deref(), chains),
                 new_id: result.new_id,
             });
             if result.outcome.counts_as_retry() || result.outcome == ItemOutcome::Planned {

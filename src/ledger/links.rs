@@ -15,6 +15,9 @@ const FORWARD: &str =
     "SELECT l.new_id, r.run_id FROM links l JOIN requests r ON r.id = l.request_id
      WHERE l.provider = ?1 AND l.item_id = ?2 ORDER BY l.rowid DESC LIMIT 1";
 
+/// Whether the provider `?1` has a link.
+const ANY_LINK: &str = "SELECT 1 FROM links WHERE provider = ?1 LIMIT 1";
+
 /// Longest chain followed: a guard against a cycle a provider could make by handing back an old id.
 const MAX_CHAIN: usize = 1000;
 
@@ -67,6 +70,16 @@ impl Ledger {
         Ok(Lineage { chain, next })
     }
 
+    /// Whether `provider` has any chain of retries into new work in the ledger. Where it has none
+    /// (every provider but those whose retries create new work), every id is a chain of one, and
+    /// a step need not look up each item's lineage.
+    pub fn has_links(&self, provider: &str) -> Result<bool, LedgerError> {
+        self.conn()
+            .prepare_cached(ANY_LINK)
+            .and_then(|mut stmt| stmt.exists(params![provider]))
+            .map_err(err)
+    }
+
     /// The links run `run_id` recorded, as (retried id, new id), in the order they were made.
     pub fn links_of_run(&self, run_id: &str) -> Result<Vec<(String, String)>, LedgerError> {
         let conn = self.conn();
@@ -106,5 +119,5 @@ const LINKS_PER_RUN: &str =
 /// query plans.
 #[cfg(test)]
 pub(super) fn lookup_statements() -> Vec<&'static str> {
-    vec![LINKS_PER_RUN, BACK, FORWARD]
+    vec![LINKS_PER_RUN, BACK, FORWARD, ANY_LINK]
 }

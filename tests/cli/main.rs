@@ -33,6 +33,7 @@ mod id_paths;
 mod ids_are_ids;
 mod item_caps;
 mod junit;
+mod ledger_in_memory;
 mod lock_race;
 mod malformed_answers;
 mod max_pages;

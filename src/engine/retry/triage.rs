@@ -37,7 +37,15 @@ pub(super) enum Checked {
 impl Run<'_> {
     /// Sort the step's items: those to send, and those decided without a request (handled by the
     /// run being resumed, in flight then and now checked, over budget, outside `only_status`).
-    pub(super) async fn triage(&self, plan: &RetryPlan, input: Vec<Item>) -> (Vec<Item>, Done) {
+    ///
+    /// `chains`: whether the ledger has chains of retries into new work for the provider
+    /// ([`Run::chains_exist`]); without any, no item's lineage is looked up.
+    pub(super) async fn triage(
+        &self,
+        plan: &RetryPlan,
+        input: Vec<Item>,
+        chains: bool,
+    ) -> (Vec<Item>, Done) {
         let mut without_request = Done::new(usize::MAX);
         let mut to_send = Vec::new();
         let since = plan.budget.and_then(|(_, per)| {
@@ -82,7 +90,7 @@ impl Run<'_> {
                 }
                 _ => {}
             }
-            let lineage = self.lineage(&item.id);
+            let lineage = chains.then(|| self.lineage(&item.id)).flatten();
             if let Some(next) = lineage.as_ref().and_then(|l| l.next.as_ref()) {
                 // Its chain continues at the new work: only the chain's head may be retried.
                 let note = format!("retried before as {} in run {}", next.new_id, next.run_id);
@@ -134,6 +142,22 @@ impl Run<'_> {
         (to_send, without_request)
     }
 
+    /// Whether the ledger has any chain of retries into new work for the provider, read once per
+    /// step: without one, every item is a chain of one and no lineage is looked up per item (a
+    /// chain this step's own answers start is added by [`Run::chain_of`] from the answer itself).
+    /// When it cannot be read (warned), each item is looked up as before.
+    pub(super) fn chains_exist(&self) -> bool {
+        let Some(ledger) = self.options.ledger.as_ref() else {
+            return false;
+        };
+        ledger
+            .has_links(self.plan.provider.name())
+            .unwrap_or_else(|e| {
+                self.progress.event(Event::Warning(format!("ledger: {e}")));
+                true
+            })
+    }
+
     /// Where `id` stands in its chain of retries into new work; `None` without a ledger (or when
     /// it cannot be read: warned, and the item is treated as never retried into new work).
     fn lineage(&self, id: &str) -> Option<Lineage> {
@@ -165,10 +189,12 @@ impl Run<'_> {
     }
 
     /// The chain an item's report shows: from the original to the newest id, this run's `new_id`
-    /// included; empty for an item never retried into new work.
-    pub(super) fn chain_of(&self, id: &str, new_id: Option<&str>) -> Vec<String> {
-        let mut chain = self
-            .lineage(id)
+    /// included; empty for an item never retried into new work. With no `chains` in the ledger at
+    /// the step's start, only this run's `new_id` can make one.
+    pub(super) fn chain_of(&self, id: &str, new_id: Option<&str>, chains: bool) -> Vec<String> {
+        let mut chain = chains
+            .then(|| self.lineage(id))
+            .flatten()
             .map_or_else(|| vec![id.to_string()], |l| l.chain);
         if let Some(new_id) = new_id.filter(|n| *n != id && !chain.iter().any(|c| c == n)) {
             chain.push(new_id.to_string());
