@@ -185,6 +185,7 @@ pub async fn run(
         aborted: None,
         resumed_from: options.resume.as_ref().map(|(id, _)| id.clone()),
         errors: Vec::new(),
+        pace: Vec::new(),
     };
     let results = results::Results::new(
         options.ledger.clone(),
@@ -231,19 +232,26 @@ pub async fn run(
         Some(reason) => run.refuse_to_start(reason),
         None => run.execute().await,
     }
+    if let Some(summary) = run.http.pace_summary() {
+        run.report.pace.push(pace_report("connection", summary));
+    }
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
     (run.report.items, run.report.totals) = run.results.report();
     if recorded {
         let json = run
             .redactor
             .redact(&crate::report::json::render(&run.report));
-        if let Err(e) = run.results.finish(
-            &run.report.run_id,
-            run.report.aborted.is_some(),
-            &run.report.finished_at,
-            &run.report.totals,
-            &json,
-        ) {
+        if let Err(e) = run
+            .results
+            .finish(
+                &run.report.run_id,
+                run.report.aborted.is_some(),
+                &run.report.finished_at,
+                &run.report.totals,
+                &json,
+            )
+            .await
+        {
             run.report.errors.push(ReportedError {
                 step: "ledger".into(),
                 message: e.into(),
@@ -251,6 +259,23 @@ pub async fn run(
         }
     }
     Ok(run)
+}
+
+/// An adaptive pace's summary as the report records it, paces rounded to hundredths.
+pub(crate) fn pace_report(
+    scope: &str,
+    summary: crate::client::pace::PaceSummary,
+) -> crate::report::PaceReport {
+    let round = |rate: f64| (rate * 100.0).round() / 100.0;
+    crate::report::PaceReport {
+        scope: scope.to_string(),
+        start: round(summary.start),
+        reached: round(summary.reached),
+        highest: round(summary.highest),
+        slowdowns: summary.slowdowns,
+        throttled: summary.throttled,
+        announced: summary.announced,
+    }
 }
 
 impl Run<'_> {

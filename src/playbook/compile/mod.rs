@@ -11,6 +11,7 @@ mod connection;
 mod fetch;
 mod filter;
 mod plan;
+mod rate;
 mod report;
 mod request;
 mod retry;
