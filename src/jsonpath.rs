@@ -61,6 +61,25 @@ impl From<JsonPathError> for String {
 pub struct JsonPath {
     source: String,
     query: JpQuery,
+    /// For a path of plain names (`$.id`, `$.data.status`): the names, followed by hand. Such a
+    /// path is read for every field of every item (a million times in a 200,000-item fetch), and
+    /// jsonpath-rust builds a path string for each value it finds; the result is the same.
+    names: Option<Vec<String>>,
+}
+
+/// The names of a path made only of `.name` segments (ASCII letters, digits, `_`), or `None`.
+fn plain_names(path: &str) -> Option<Vec<String>> {
+    let rest = path.strip_prefix("$.")?;
+    rest.split('.')
+        .map(|name| {
+            let plain = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            plain.then(|| name.to_string())
+        })
+        .collect()
 }
 
 impl JsonPath {
@@ -85,6 +104,7 @@ impl JsonPath {
         Ok(JsonPath {
             source: trimmed.to_string(),
             query,
+            names: plain_names(trimmed),
         })
     }
 
@@ -94,6 +114,12 @@ impl JsonPath {
 
     /// Every value the path selects.
     pub fn query<'a>(&self, value: &'a Value) -> Vec<&'a Value> {
+        if let Some(names) = &self.names {
+            let found = names
+                .iter()
+                .try_fold(value, |v, name| v.as_object()?.get(name));
+            return found.into_iter().collect();
+        }
         match js_path_process(&self.query, value) {
             Ok(found) => found.into_iter().map(|r| r.val()).collect(),
             Err(_) => Vec::new(),
@@ -235,6 +261,50 @@ mod tests {
                 .as_deref(),
             Some("2")
         );
+    }
+
+    #[test]
+    fn plain_name_paths_find_what_jsonpath_rust_finds() {
+        let docs = [
+            json!({"id": 1, "a": {"b": {"c": "x"}, "n": null}, "arr": [1, 2]}),
+            json!([{"id": 1}]),
+            json!("text"),
+            json!({"a": [{"b": 1}], "a.b": 2}),
+            json!(null),
+        ];
+        for path in [
+            "$.id",
+            "$.a.b.c",
+            "$.a.n",
+            "$.a.b",
+            "$.arr",
+            "$.missing.x",
+            "$.a.b.c.d",
+        ] {
+            let fast = JsonPath::parse(path).expect("a valid path");
+            assert!(fast.names.is_some(), "{path} is read by hand");
+            let mut slow = fast.clone();
+            slow.names = None;
+            for doc in &docs {
+                assert_eq!(fast.query(doc), slow.query(doc), "{path} on {doc}");
+            }
+        }
+        for other in [
+            "$",
+            "$[0]",
+            "$.a[*]",
+            "$..id",
+            "$['id']",
+            "$.é",
+            "$.1a",
+            "$.a.",
+            "$.tasks[?@.id]",
+        ] {
+            assert!(
+                !JsonPath::parse(other).is_ok_and(|p| p.names.is_some()),
+                "{other} goes to jsonpath-rust"
+            );
+        }
     }
 
     #[test]

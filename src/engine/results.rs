@@ -311,10 +311,13 @@ impl Results {
             .unwrap_or_default()
     }
 
-    /// The report's items, in decision order, and the totals derived from them.
+    /// The report's items, in decision order, and the totals derived from them. Called once, when
+    /// the run ends: the results move into the report.
     pub(crate) fn report(&self) -> (Vec<ItemReport>, Totals) {
-        let received = self.received();
-        let mut results: Vec<&ItemResult> = received.results.iter().collect();
+        let mut received = self.received();
+        // Moved, not copied: a run's results are held once, in the report, from here on.
+        let mut results = std::mem::take(&mut received.results);
+        received.retried.clear();
         // Stable: results of one step and position keep the order they came in.
         results.sort_by_key(|r| (r.step.index, r.order));
         let items: Vec<ItemReport> = results.into_iter().map(ItemReport::from).collect();
@@ -336,20 +339,20 @@ fn count(counts: &mut Counts, outcome: ItemOutcome) {
     }
 }
 
-impl From<&ItemResult> for ItemReport {
-    fn from(r: &ItemResult) -> ItemReport {
+impl From<ItemResult> for ItemReport {
+    fn from(r: ItemResult) -> ItemReport {
         ItemReport {
-            id: r.id.clone(),
-            label: r.label.clone(),
-            status: r.status.clone(),
+            id: r.id,
+            label: r.label,
+            status: r.status,
             outcome: r.outcome,
             http_status: r.http_status,
             attempts: r.attempts,
-            message: r.message.clone(),
-            step: r.step.name.clone(),
-            request: r.request.clone(),
-            new_id: r.new_id.clone(),
-            chain: r.chain.clone(),
+            message: r.message,
+            step: r.step.name,
+            request: r.request,
+            new_id: r.new_id,
+            chain: r.chain,
         }
     }
 }

@@ -49,18 +49,28 @@ fn listing(filter: &str, max_items: u64, retry_query: &str) -> String {
     ))
 }
 
+/// Plan the retries of [`listing`] against `api` (`--dry-run`); it exits 0. The first planned
+/// request's URL beside the run.
+fn plan(api: &FakeApi, filter: &str, retry_query: &str) -> (crate::Ran, String) {
+    let ran = Runbook::play(&listing(filter, 50_000, retry_query))
+        .api(api)
+        .arg("--dry-run")
+        .run();
+    ran.expect_code(0);
+    let report = ran.report();
+    let url = report["items"][0]["request"]["url"].as_str().unwrap_or("");
+    let url = url.to_string();
+    (ran, url)
+}
+
 #[test]
 fn many_pages_filtered_as_they_arrive_keep_the_count_order_and_limit() {
     let api = api(40, 25);
-    let ran = Runbook::play(&listing(
+    let (ran, url) = plan(
+        &api,
         "{status_in: [failed], limit: 100}",
-        50_000,
         "{{ steps.all.count }}",
-    ))
-    .api(&api)
-    .arg("--dry-run")
-    .run();
-    ran.expect_code(0);
+    );
     assert_eq!(ran.total("fetched"), 1000, "{ran:?}");
     let expected: Vec<String> = failed_ids(40, 25).into_iter().take(100).collect();
     assert_eq!(ran.item_ids(), expected, "the first 100 failed, in order");
@@ -69,8 +79,6 @@ fn many_pages_filtered_as_they_arrive_keep_the_count_order_and_limit() {
         ran.stderr.contains("[failed] kept 100 of 1000\n"),
         "{ran:?}"
     );
-    let report = ran.report();
-    let url = report["items"][0]["request"]["url"].as_str().unwrap_or("");
     assert!(
         url.ends_with("/tasks/p001-00/retry?of=1000"),
         "steps.all.count is every item read: {url}"
@@ -99,18 +107,12 @@ fn max_items_counts_every_item_read_not_only_those_the_filter_keeps() {
 #[test]
 fn a_later_template_reading_the_fetched_items_sees_every_one() {
     let api = api(12, 25);
-    let ran = Runbook::play(&listing(
+    let (ran, url) = plan(
+        &api,
         "{status_in: [failed]}",
-        50_000,
         "{{ steps.all.items | length }}-{{ steps.all.items[299].id }}",
-    ))
-    .api(&api)
-    .arg("--dry-run")
-    .run();
-    ran.expect_code(0);
+    );
     assert_eq!(ran.item_ids(), failed_ids(12, 25));
-    let report = ran.report();
-    let url = report["items"][0]["request"]["url"].as_str().unwrap_or("");
     assert!(url.ends_with("?of=300-p012-24"), "{url}");
     assert!(ran.stderr.contains("[failed] kept 108 of 300\n"), "{ran:?}");
 }

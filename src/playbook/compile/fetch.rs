@@ -311,7 +311,9 @@ fn readers(steps: &[StepPlan], i: usize) -> impl Iterator<Item = (usize, &StepPl
 
 /// A fetch without enrichment whose only reader is the filter right after it, and whose items no
 /// template reads (`steps_read`: what templates read of `steps`; its count may be read), is
-/// filtered as it is read: see `FetchPlan::filtered_by_next`.
+/// filtered as it is read: see `FetchPlan::filtered_by_next`. A filter with a `time:` template
+/// renders it while the fetch still runs, before `steps.<fetch>` exists: then no template may read
+/// the fetch at all.
 pub(super) fn filters_as_read(steps: &mut [StepPlan], steps_read: &BTreeSet<String>) {
     for i in 0..steps.len() {
         let StepKind::Fetch(fetch) = &steps[i].kind else {
@@ -320,20 +322,26 @@ pub(super) fn filters_as_read(steps: &mut [StepPlan], steps_read: &BTreeSet<Stri
         let name = steps[i].name.as_str();
         let own = format!("steps.{name}");
         let count = format!("{own}.count");
-        let items_read = steps_read.iter().any(|r| {
-            r == "steps" || r == &own || (r.starts_with(&format!("{own}.")) && r != &count)
-        });
-        let only_next_filter = matches!(
-            readers(steps, i).collect::<Vec<_>>().as_slice(),
-            [(
-                0,
-                StepPlan {
-                    kind: StepKind::Filter(_),
-                    ..
-                }
-            )]
-        );
-        let fused = fetch.enrich.is_none() && only_next_filter && !items_read;
+        let reads = |also_count: bool| {
+            steps_read.iter().any(|r| {
+                r == "steps"
+                    || r == &own
+                    || (r.starts_with(&format!("{own}.")) && (also_count || r != &count))
+            })
+        };
+        let filter = match readers(steps, i).collect::<Vec<_>>().as_slice() {
+            [
+                (
+                    0,
+                    StepPlan {
+                        kind: StepKind::Filter(f),
+                        ..
+                    },
+                ),
+            ] => Some(f),
+            _ => None,
+        };
+        let fused = fetch.enrich.is_none() && filter.is_some_and(|f| !reads(f.time.is_some()));
         if let StepKind::Fetch(fetch) = &mut steps[i].kind {
             fetch.filtered_by_next = fused;
         }
@@ -507,5 +515,11 @@ mod tests {
         assert!(!fused(
             "  - name: all\n    fetch: {request: {path: /t}, enrich: {request: {path: /one}}}\n  - filter: {limit: 1}\n"
         ));
+        // A `time:` template runs while the fetch reads: no template may read the fetch then.
+        let timed = format!(
+            "{fetch_step}  - filter: {{since: 1d, time: \"{{{{ item.at }}}}\"}}\n  - retry: {{request: {{path: \"/r/{{{{ steps.all.count }}}}\"}}}}\n"
+        );
+        assert!(!fused(&timed));
+        assert!(fused(&timed.replace("steps.all.count", "task.id")));
     }
 }
