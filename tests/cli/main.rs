@@ -54,6 +54,7 @@ mod run_flags;
 mod run_time_aborts;
 mod sandbox;
 mod schema;
+mod schema_agreement;
 mod schema_modeline;
 mod secret_precheck;
 mod secrets;

@@ -14,11 +14,13 @@ mod connection;
 mod notify;
 mod retry;
 mod steps;
+mod texts;
 
 pub use connection::*;
 pub use notify::*;
 pub use retry::*;
 pub use steps::*;
+pub(crate) use texts::{DurationText, RateText};
 
 /// A recovery playbook.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]

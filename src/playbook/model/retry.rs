@@ -28,7 +28,7 @@ pub struct Retry {
     pub concurrency: Option<Spanned<Count>>,
     /// Rate limit shared by every worker, e.g. `5/s` or `100/min`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::RateText>")]
     pub rate: Option<Spanned<String>>,
     /// Transient-failure handling for these requests (default: the connection's).
     #[serde(default)]
@@ -191,6 +191,6 @@ pub struct Budget {
     /// Most retries of one task within `per`.
     pub max: u32,
     /// The window, e.g. `7d`.
-    #[schemars(with = "String")]
+    #[schemars(with = "super::DurationText")]
     pub per: Spanned<String>,
 }
