@@ -72,6 +72,34 @@ impl Diagnostic {
         self
     }
 
+    /// Point the caret at `word` instead of the whole value, when `word` stands on the value's
+    /// first line at or after its column as a whole name (not inside a longer one): the filter in
+    /// `"{{ ids | tojsn }}"`. Otherwise the diagnostic is left as it is.
+    pub fn narrow_to(mut self, word: &str) -> Self {
+        let (Some(file), Some(pos)) = (&self.file, self.position) else {
+            return self;
+        };
+        let Some(line) = source_line(&file.text, pos.line) else {
+            return self;
+        };
+        let chars: Vec<char> = line.chars().collect();
+        let needle: Vec<char> = word.chars().collect();
+        let is_name = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+        let found = (pos.column.saturating_sub(1)..chars.len()).find(|&i| {
+            chars[i..].starts_with(&needle)
+                && !is_name(i.checked_sub(1).and_then(|j| chars.get(j)))
+                && !is_name(chars.get(i + needle.len()))
+        });
+        if let Some(i) = found.filter(|_| !needle.is_empty()) {
+            self.position = Some(Position {
+                line: pos.line,
+                column: i + 1,
+            });
+            self.width = needle.len();
+        }
+        self
+    }
+
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
@@ -215,6 +243,33 @@ mod tests {
             d.to_string(),
             "warning: unencoded\n --> p.yaml:1:7\n  |\n1 | path: /t/{{ task.id }}\n  |       ^^^^^\n  = help: encode it\n"
         );
+    }
+
+    #[test]
+    fn the_caret_can_narrow_to_one_name_in_the_value() {
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("p.yaml"),
+            text: "body: {ids: \"{{ ids | tojson | tojsn }}\"}\n".into(),
+        });
+        let at = Some(Position {
+            line: 1,
+            column: 13,
+        });
+        let d = Diagnostic::new("unknown filter")
+            .at(&file, at)
+            .narrow_to("tojsn");
+        assert_eq!(
+            d.position,
+            Some(Position {
+                line: 1,
+                column: 32
+            })
+        );
+        assert_eq!(d.width, 5);
+        let d = Diagnostic::new("elsewhere")
+            .at(&file, at)
+            .narrow_to("secret");
+        assert_eq!((d.position, d.width), (at, 28));
     }
 
     #[test]

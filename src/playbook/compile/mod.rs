@@ -31,7 +31,7 @@ use crate::client::backoff::BackoffPolicy;
 use crate::diagnostic::{Diagnostic, SourceFile, did_you_mean};
 use crate::jsonpath::{JsonPath, Predicate};
 use crate::providers::Provider;
-use crate::template::{Template, Templates, Trial, context};
+use crate::template::{CallKind, Template, Templates, Trial, UnknownCall, context};
 use crate::units::{Rate, Span};
 
 /// Names a template may use, by where it stands (each step kind adds its own).
@@ -40,6 +40,9 @@ const ROOTS_LIST: &[&str] = &["vars", "steps"];
 const ROOTS_ITEM: &[&str] = &["vars", "steps", "item", "task"];
 /// The fields of `task` in templates.
 pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message", "new_id"];
+
+/// How many of the known filters (listed first) are runbook's own, for the hint.
+const RUNBOOK_FILTERS: usize = 6;
 
 /// Items the failure ratio looks at unless `guards.window` says otherwise.
 const DEFAULT_WINDOW: u32 = 20;
@@ -205,10 +208,19 @@ impl Compiler<'_> {
         if place.origin == super::layer::Origin::Playbook {
             self.secrets.extend(self.templates.secret_names(&template));
         }
+        let unknown = self.templates.unknown_calls(&template);
+        for call in &unknown {
+            self.unknown_call(place, call);
+        }
         let mut names: Vec<String> = self.templates.variables(&template).into_iter().collect();
         names.sort();
+        let before = self.diags.len();
         for name in &names {
             self.check_name(place, name, roots);
+        }
+        // A name or a call already reported is not reported again by rendering the template.
+        if !unknown.is_empty() || self.diags.len() > before {
+            return None;
         }
         // A template over `vars` alone renders the same now as when the run needs it: one that
         // cannot be rendered at all (out of fuel, recursion too deep) is found here, by
@@ -225,6 +237,37 @@ impl Compiler<'_> {
             ),
             trial => Some((template, Some(trial))),
         }
+    }
+
+    /// Report a filter, test or function a template calls that the environment does not have,
+    /// with the caret under its name.
+    fn unknown_call(&mut self, place: Place, call: &UnknownCall) {
+        let noun = call.kind.noun();
+        let help = match (&call.suggestion, call.kind) {
+            (Some(best), _) => format!("did you mean `{best}`?"),
+            (None, CallKind::Filter) => {
+                let names = |skip, take| {
+                    let some: Vec<&str> = call
+                        .known
+                        .iter()
+                        .skip(skip)
+                        .take(take)
+                        .map(String::as_str)
+                        .collect();
+                    some.join(", ")
+                };
+                format!(
+                    "runbook's filters are {}, and minijinja's built-ins ({}, …)",
+                    names(0, RUNBOOK_FILTERS),
+                    names(RUNBOOK_FILTERS, 8)
+                )
+            }
+            (None, _) => format!("the {noun}s there are: {}", call.known.join(", ")),
+        };
+        let diagnostic =
+            Diagnostic::new(format!("unknown {noun} `{}` in template", call.name)).help(help);
+        let located = self.sources.locate(diagnostic, place).narrow_to(&call.name);
+        self.diags.push(located);
     }
 
     /// Check one dotted name a template reads against the roots of its place, and the fields of
@@ -265,6 +308,9 @@ impl Compiler<'_> {
                 None if root == "steps" => {
                     "a template can refer only to steps before it, by name".to_string()
                 }
+                None if root == "vars" && known.is_empty() => format!(
+                    "declare it with a default under `vars:` ({field}: …), or give it with `--var {field}=…`"
+                ),
                 None if known.is_empty() => format!("there is no `{root}` here"),
                 None => format!("known: {}", known.join(", ")),
             };
