@@ -25,6 +25,7 @@ mod found_at_load;
 mod gate;
 mod github_actions;
 mod golden;
+mod header_commands;
 mod history_json;
 mod hostile;
 mod id_paths;
