@@ -194,6 +194,8 @@ macro_rules! cases {
 }
 
 cases! {
+    a_bad_duration_in_vars_is_reported_where_it_is_defined,
+    a_key_written_twice_names_both_lines,
     a_report_of_unknown_format_is_refused,
     an_explosive_jsonpath_is_found_by_validate,
     an_explosive_jsonpath_is_refused_before_anything_is_sent,
@@ -222,6 +224,7 @@ cases! {
     var_not_k_equals_v,
     var_of_the_wrong_type,
     var_without_a_name,
+    verify_without_a_request_names_the_step,
 }
 
 #[test]

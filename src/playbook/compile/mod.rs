@@ -57,7 +57,10 @@ pub fn compile(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let layered = layer(file, playbook, provider.as_ref()).map_err(|d| vec![d])?;
     let (playbook, sources) = (layered.playbook, layered.sources);
-    let (vars, errors) = vars::resolve(&playbook.vars, overrides);
+    let (vars, errors) = vars::resolve(&playbook.vars.values, overrides);
+    // Where each default the run uses was written (a `--var` has no line).
+    let mut var_places = playbook.vars.places.clone();
+    var_places.retain(|name, _| !overrides.iter().any(|(k, _)| k == name));
     let diags = errors.iter().map(|e| e.diagnostic(file)).collect();
     let mut c = Compiler {
         sources: &sources,
@@ -72,6 +75,8 @@ pub fn compile(
         provider: provider.as_ref(),
         backoff: BackoffPolicy::default(),
         secrets: BTreeSet::new(),
+        current_step: String::new(),
+        var_places,
     };
     let connection = c.connection(&playbook.connection);
     c.backoff = connection.backoff.clone();
@@ -153,6 +158,10 @@ struct Compiler<'a> {
     backoff: BackoffPolicy,
     /// The secrets the playbook's own templates call for.
     secrets: BTreeSet<String>,
+    /// The name of the step being compiled, for errors that name it.
+    current_step: String,
+    /// Where each variable's default was written, for those no `--var` replaced.
+    var_places: std::collections::BTreeMap<String, serde_saphyr::Location>,
 }
 
 /// Where a step stands: its place, and whether it is the first (which has no items before it).
@@ -352,8 +361,20 @@ impl Compiler<'_> {
 
     fn jsonpath(&mut self, text: &Spanned<String>) -> Option<JsonPath> {
         JsonPath::parse(&text.value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.jsonpath_error(text, e))
             .ok()
+    }
+
+    /// A JSONPath or filter expression that does not parse, the caret under where it goes wrong.
+    fn jsonpath_error(&mut self, text: &Spanned<String>, e: crate::jsonpath::JsonPathError) {
+        let at = e.at();
+        let mut d = self
+            .sources
+            .locate(Diagnostic::new(e), self.sources.place(text));
+        if let Some(at) = at {
+            d = d.point_into(&text.value, at);
+        }
+        self.diags.push(d);
     }
 
     /// A JSONPath given by the playbook, or else `default`.
@@ -374,7 +395,7 @@ impl Compiler<'_> {
 
     fn predicate(&mut self, text: &Spanned<String>) -> Option<Predicate> {
         Predicate::parse(&text.value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.jsonpath_error(text, e))
             .ok()
     }
 
@@ -421,15 +442,36 @@ impl Compiler<'_> {
     fn span(&mut self, text: &Spanned<String>) -> Option<Span> {
         let value = self.static_text(text)?;
         Span::parse(&value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.value_error(text, e, "a duration"))
             .ok()
     }
 
     fn rate(&mut self, text: &Spanned<String>) -> Option<Rate> {
         let value = self.static_text(text)?;
         Rate::parse(&value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.value_error(text, e, "a rate"))
             .ok()
+    }
+
+    /// Record that `text` did not give a usable value (`as_what`: "a duration"). When `text` is
+    /// just `{{ vars.NAME }}` and NAME's default is the playbook's own, the mistake is in the
+    /// default: reported on its line, with where it is used in the hint.
+    fn value_error(&mut self, text: &Spanned<String>, message: String, as_what: &str) {
+        let used = self.sources.place(text);
+        let defined = single_var(&text.value).and_then(|name| {
+            let location = self.var_places.get(name)?;
+            let place = self.sources.place(&Spanned::new((), *location, *location));
+            Some((name, place))
+        });
+        match (defined, used.position) {
+            (Some((name, place)), Some(at)) if place.position.is_some() => {
+                let help = format!("`vars.{name}` is used as {as_what} at line {}", at.line);
+                self.error::<()>(place, message, Some(help));
+            }
+            _ => {
+                self.error::<()>(used, message, None);
+            }
+        }
     }
 
     /// A span the playbook may give, else `default`.
@@ -453,11 +495,13 @@ impl Compiler<'_> {
                 };
                 match rendered.trim().parse::<u64>() {
                     Ok(n) => Some(n),
-                    Err(_) => self.error(
-                        place,
-                        format!("{what} must be a whole number, but `{text}` gave `{rendered}`"),
-                        None,
-                    ),
+                    Err(_) => {
+                        let message = format!(
+                            "{what} must be a whole number, but `{text}` gave `{rendered}`"
+                        );
+                        self.value_error(&spanned, message, "a whole number");
+                        None
+                    }
                 }
             }
         }
@@ -500,6 +544,7 @@ impl Compiler<'_> {
             place,
             first: index == 0,
         };
+        self.current_step = name.clone();
         let kind = if let Some(f) = &s.fetch {
             StepKind::Fetch(Box::new(self.fetch(f, at)?))
         } else if let Some(f) = &s.filter {
@@ -545,6 +590,17 @@ impl Compiler<'_> {
             None => Some(None),
         }
     }
+}
+
+/// The variable a template is nothing but (`{{ vars.since }}` gives `since`), if it is.
+fn single_var(template: &str) -> Option<&str> {
+    let inner = template
+        .trim()
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim();
+    let name = inner.strip_prefix("vars.")?;
+    (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
 }
 
 /// A JSONPath written in this file, known to parse.
