@@ -119,6 +119,9 @@ fn explain(message: &str) -> (String, Option<String>) {
         };
         return (format!("unknown value `{word}`"), Some(help));
     }
+    if let Some(what) = library_wording(message) {
+        return what;
+    }
     if message.contains("untagged enum Count") {
         return (
             "expected a whole number".into(),
@@ -146,6 +149,40 @@ fn explain(message: &str) -> (String, Option<String>) {
         );
     }
     (message.to_string(), None)
+}
+
+/// The YAML library's words for a value of the wrong type (`invalid u32`, `expected sequence
+/// start`), which name Rust types and parser states, said in the playbook's terms.
+fn library_wording(message: &str) -> Option<(String, Option<String>)> {
+    let (what, help) = match message {
+        "invalid u16" => (
+            "expected a whole number up to 65535 (an HTTP status, like 404)",
+            "write the number without quotes or other characters",
+        ),
+        "invalid u8" | "invalid u32" | "invalid u64" | "invalid usize" => (
+            "expected a whole number, 0 or more (within range)",
+            "write digits only, like `5`",
+        ),
+        "invalid floating point" => ("expected a number", "write it like `0.5` or `3`"),
+        "expected sequence start" => (
+            "expected a list",
+            "write `[a, b]`, or one `- item` per line under the key",
+        ),
+        "expected mapping start" => (
+            "expected a mapping of keys to values",
+            "write `{key: value}`, or `key: value` lines indented under it",
+        ),
+        "expected string scalar" => (
+            "expected text, not a list or a mapping",
+            "write one value; quote it if it holds `:`, `{` or `[`",
+        ),
+        m if m.starts_with("tabs disallowed") => (
+            "a tab indents this line, and YAML indents with spaces only",
+            "replace the tab with spaces",
+        ),
+        _ => return None,
+    };
+    Some((what.to_string(), Some(help.to_string())))
 }
 
 /// The key of the YAML library's "duplicate mapping key: KEY, set DuplicateKeyPolicy in Options
@@ -307,6 +344,42 @@ mod tests {
             d.message,
             "the key `name` appears twice in this mapping, at lines 6 and 7"
         );
+    }
+
+    /// The YAML library's type names (`invalid u32`) never reach a user.
+    #[test]
+    fn wrong_types_are_said_in_the_playbooks_terms() {
+        for (text, message) in [
+            ("steps: 5\n", "expected a list"),
+            (
+                "steps:\n  - fetch: 5\n",
+                "expected a mapping of keys to values",
+            ),
+            (
+                "guards: {window: many}\nsteps: []\n",
+                "expected a whole number, 0 or more (within range)",
+            ),
+            (
+                "guards: {max_selected_ratio: lots}\nsteps: []\n",
+                "expected a number",
+            ),
+            (
+                "steps:\n  - retry: {outcome: {status: {abc: failed}}}\n",
+                "expected a whole number up to 65535 (an HTTP status, like 404)",
+            ),
+            (
+                "steps:\n  - fetch: {request: {path: [1]}}\n",
+                "expected text, not a list or a mapping",
+            ),
+            (
+                "steps:\n\t- fetch: {}\n",
+                "a tab indents this line, and YAML indents with spaces only",
+            ),
+        ] {
+            let d = load(&format!("name: x\nprovider: http\n{text}")).unwrap_err();
+            assert_eq!(d.message, message, "{text}");
+            assert!(d.position.is_some(), "{text}");
+        }
     }
 
     #[test]
