@@ -48,6 +48,11 @@ pub enum Event {
         reason: String,
         wait: Duration,
     },
+    /// The adaptive pace (`rate: auto`) changed: the pace now (`12/s`) and why.
+    Pace {
+        pace: String,
+        reason: String,
+    },
     Warning(String),
 }
 
@@ -71,6 +76,20 @@ fn verbose_line(event: &Event) -> Option<String> {
     }
 }
 
+/// The `-v` line of a change of pace.
+fn pace_line(pace: &str, reason: &str) -> String {
+    format!("  pace {pace}: {reason}")
+}
+
+/// The pace shown after a step's counts, once an adaptive pace has reported one.
+fn pace_suffix(pace: &Mutex<Option<String>>) -> String {
+    pace.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|p| format!(", pace {p}"))
+        .unwrap_or_default()
+}
+
 /// Shows nothing.
 pub struct Quiet;
 
@@ -87,6 +106,7 @@ pub struct Plain {
     redactor: Redactor,
     last: Mutex<Option<Instant>>,
     backoffs: Mutex<u64>,
+    pace: Mutex<Option<String>>,
 }
 
 impl Plain {
@@ -96,6 +116,7 @@ impl Plain {
             redactor,
             last: Mutex::new(None),
             backoffs: Mutex::new(0),
+            pace: Mutex::new(None),
         }
     }
 
@@ -127,8 +148,12 @@ impl Progress for Plain {
                 let backoffs = *self.backoffs.lock().unwrap_or_else(|e| e.into_inner());
                 let total = total.map(|t| format!("/{t}")).unwrap_or_default();
                 self.line(&format!(
-                    "[{step}] {}{total} done: {} retried, {} skipped, {} failed, {backoffs} backed off",
-                    counts.done, counts.retried, counts.skipped, counts.failed
+                    "[{step}] {}{total} done: {} retried, {} skipped, {} failed, {backoffs} backed off{}",
+                    counts.done,
+                    counts.retried,
+                    counts.skipped,
+                    counts.failed,
+                    pace_suffix(&self.pace)
                 ));
             }
             Event::StepFinished { step, summary } => self.line(&format!("[{step}] {summary}")),
@@ -142,6 +167,12 @@ impl Progress for Plain {
                     self.line(&format!("  backing off {}ms: {reason}", wait.as_millis()));
                 }
             }
+            Event::Pace { pace, reason } => {
+                if self.verbose {
+                    self.line(&pace_line(&pace, &reason));
+                }
+                *self.pace.lock().unwrap_or_else(|e| e.into_inner()) = Some(pace);
+            }
             Event::Warning(text) => self.line(&format!("warning: {text}")),
         }
     }
@@ -152,6 +183,7 @@ pub struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
     backoffs: Mutex<u64>,
+    pace: Mutex<Option<String>>,
     verbose: bool,
     redactor: Redactor,
 }
@@ -163,6 +195,7 @@ impl Bars {
             multi,
             bars: Mutex::new(HashMap::new()),
             backoffs: Mutex::new(0),
+            pace: Mutex::new(None),
             verbose,
             redactor,
         }
@@ -209,8 +242,11 @@ impl Progress for Bars {
                     let backoffs = *self.backoffs.lock().unwrap_or_else(|e| e.into_inner());
                     bar.set_position(counts.done);
                     bar.set_message(format!(
-                        "retried {} failed {} skipped {} backed off {backoffs}",
-                        counts.retried, counts.failed, counts.skipped
+                        "retried {} failed {} skipped {} backed off {backoffs}{}",
+                        counts.retried,
+                        counts.failed,
+                        counts.skipped,
+                        pace_suffix(&self.pace)
                     ));
                 }
             }
@@ -233,11 +269,38 @@ impl Progress for Bars {
                     );
                 }
             }
+            Event::Pace { pace, reason } => {
+                if self.verbose {
+                    let _ = self
+                        .multi
+                        .println(self.redactor.redact(&pace_line(&pace, &reason)));
+                }
+                *self.pace.lock().unwrap_or_else(|e| e.into_inner()) = Some(pace);
+            }
             Event::Warning(text) => {
                 let _ = self
                     .multi
                     .println(self.redactor.redact(&format!("warning: {text}")));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10: the progress line shows the adaptive pace once one has been reported, and only
+    /// then.
+    #[test]
+    fn the_pace_is_shown_after_the_counts_once_reported() {
+        let pace = Mutex::new(None);
+        assert_eq!(pace_suffix(&pace), "");
+        *pace.lock().unwrap() = Some("12/s".to_string());
+        assert_eq!(pace_suffix(&pace), ", pace 12/s");
+        assert_eq!(
+            pace_line("12/s", "slowed down: HTTP 429 (was 24/s)"),
+            "  pace 12/s: slowed down: HTTP 429 (was 24/s)"
+        );
     }
 }

@@ -201,6 +201,7 @@ cases! {
     an_explosive_jsonpath_is_refused_before_anything_is_sent,
     an_input_naming_no_earlier_step_suggests_one,
     an_undefined_variable_is_reported_once,
+    bad_auto_rate,
     bad_duration,
     bad_rate,
     history_without_a_ledger,

@@ -12,6 +12,7 @@ mod fetch;
 mod filter;
 mod plan;
 mod problems;
+mod rate;
 mod report;
 mod request;
 mod retry;
@@ -78,6 +79,7 @@ pub fn compile(
         secrets: BTreeSet::new(),
         current_step: String::new(),
         var_places,
+        steps_read: BTreeSet::new(),
     };
     let connection = c.connection(&playbook.connection);
     c.backoff = connection.backoff.clone();
@@ -97,10 +99,12 @@ pub fn compile(
     let diags = std::mem::take(&mut c.diags);
     let warnings = std::mem::take(&mut c.warnings);
     let secrets = std::mem::take(&mut c.secrets);
+    let steps_read = std::mem::take(&mut c.steps_read);
     if !diags.is_empty() {
         return Err(diags);
     }
     fetch::stop_before_from_filters(&mut steps);
+    fetch::filters_as_read(&mut steps, &steps_read);
     let g = &playbook.guards;
     let guards = GuardsPlan {
         max_selected: g.max_selected,
@@ -163,6 +167,8 @@ struct Compiler<'a> {
     current_step: String,
     /// Where each variable's default was written, for those no `--var` replaced.
     var_places: std::collections::BTreeMap<String, serde_saphyr::Location>,
+    /// What the templates read of `steps`, dotted (`steps.failed.count`).
+    steps_read: BTreeSet<String>,
 }
 
 /// Where a step stands: its place, and whether it is the first (which has no items before it).
@@ -224,6 +230,12 @@ impl Compiler<'_> {
         }
         let mut names: Vec<String> = self.templates.variables(&template).into_iter().collect();
         names.sort();
+        self.steps_read.extend(
+            names
+                .iter()
+                .filter(|n| n.split('.').next() == Some("steps"))
+                .cloned(),
+        );
         let before = self.diags.len();
         for name in &names {
             self.check_name(place, name, roots);

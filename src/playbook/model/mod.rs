@@ -12,15 +12,18 @@ pub use serde_saphyr::Spanned;
 
 mod connection;
 mod notify;
+mod rate;
 mod retry;
 mod steps;
 mod texts;
 
 pub use connection::*;
 pub use notify::*;
+pub(crate) use rate::RateSchema;
+pub use rate::RateSetting;
 pub use retry::*;
 pub use steps::*;
-pub(crate) use texts::{DurationText, RateText};
+pub(crate) use texts::{DurationText, PaceText, RateText};
 
 /// A recovery playbook.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]

@@ -32,6 +32,29 @@ pub(crate) fn rate_pattern() -> String {
     )
 }
 
+/// A `rate:` of a connection or a retry step: [`rate_pattern`], or `auto` (the adaptive pace; the
+/// compiler compares the trimmed text with `auto`).
+pub(crate) fn pace_pattern() -> String {
+    format!(r"^(?:\s*auto\s*|{}", &rate_pattern()[4..])
+}
+
+/// A rate or `auto` in the schema (see [`pace_pattern`]).
+pub(crate) struct PaceText;
+
+impl JsonSchema for PaceText {
+    fn schema_name() -> Cow<'static, str> {
+        "Pace".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Requests per unit of time (`5/s`, `100/min`, `1000/h`, `3/10s`), `auto` for a pace that adapts to the provider's answers, or a template over `vars` that renders one.",
+            "type": "string",
+            "pattern": pace_pattern(),
+        })
+    }
+}
+
 /// A duration in the schema (the model reads it as text; see the module's documentation).
 pub(crate) struct DurationText;
 
@@ -170,5 +193,11 @@ mod tests {
             );
         }
         assert!(matches(&pattern, "{{ vars.rate }}"));
+        let pace = pace_pattern();
+        for text in RATES {
+            assert_eq!(matches(&pace, text), Rate::parse(text).is_ok(), "{text:?}");
+        }
+        assert!(matches(&pace, " auto "));
+        assert!(!matches(&pace, "autos"));
     }
 }
