@@ -72,6 +72,59 @@ impl Diagnostic {
         self
     }
 
+    /// Point the caret at `word` instead of the whole value, when `word` stands on the value's
+    /// first line at or after its column as a whole name (not inside a longer one): the filter in
+    /// `"{{ ids | tojsn }}"`. Otherwise the diagnostic is left as it is.
+    pub fn narrow_to(mut self, word: &str) -> Self {
+        let (Some(file), Some(pos)) = (&self.file, self.position) else {
+            return self;
+        };
+        let Some(line) = source_line(&file.text, pos.line) else {
+            return self;
+        };
+        let chars: Vec<char> = line.chars().collect();
+        let needle: Vec<char> = word.chars().collect();
+        let is_name = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+        let found = (pos.column.saturating_sub(1)..chars.len()).find(|&i| {
+            chars[i..].starts_with(&needle)
+                && !is_name(i.checked_sub(1).and_then(|j| chars.get(j)))
+                && !is_name(chars.get(i + needle.len()))
+        });
+        if let Some(i) = found.filter(|_| !needle.is_empty()) {
+            self.position = Some(Position {
+                line: pos.line,
+                column: i + 1,
+            });
+            self.width = needle.len();
+        }
+        self
+    }
+
+    /// Point the caret at one character of a value: the one `offset` characters into `value`, the
+    /// value's text as read from the YAML at the diagnostic's position. Only when the line holds
+    /// that text as is (plain, or quoted without escapes before that character); otherwise the
+    /// caret stays under the whole value.
+    pub fn point_into(mut self, value: &str, offset: usize) -> Self {
+        let (Some(file), Some(pos)) = (&self.file, self.position) else {
+            return self;
+        };
+        let Some(line) = source_line(&file.text, pos.line) else {
+            return self;
+        };
+        let rest: Vec<char> = line.chars().skip(pos.column.saturating_sub(1)).collect();
+        let quoted = matches!(rest.first(), Some('"' | '\''));
+        let shown = &rest[usize::from(quoted)..];
+        let wanted: Vec<char> = value.chars().take(offset + 1).collect();
+        if wanted.len() == offset + 1 && shown.starts_with(&wanted) {
+            self.position = Some(Position {
+                line: pos.line,
+                column: pos.column + usize::from(quoted) + offset,
+            });
+            self.width = 1;
+        }
+        self
+    }
+
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
@@ -82,11 +135,20 @@ impl Diagnostic {
     }
 }
 
-/// The width of the token that starts at `pos`: up to the next space, colon or end of line.
+/// The width of the token that starts at `pos`: a quoted scalar to its closing quote; a plain one
+/// (a key or a value, spaces and all: `5 minutes`) up to `: `, ` #`, the end of the line, or in a
+/// flow collection (`{a: 1, b: 2}`) the next `,`, `}` or `]`.
 fn token_width(text: &str, pos: Position) -> usize {
     let Some(line) = source_line(text, pos.line) else {
         return 1;
     };
+    let before: String = line.chars().take(pos.column.saturating_sub(1)).collect();
+    let depth = before.chars().fold(0i32, |d, c| match c {
+        '{' | '[' => d + 1,
+        '}' | ']' => d - 1,
+        _ => d,
+    });
+    let in_flow = depth > 0;
     let rest: String = line.chars().skip(pos.column.saturating_sub(1)).collect();
     let rest = rest.trim_end();
     let quoted = rest.starts_with('"') || rest.starts_with('\'');
@@ -97,9 +159,21 @@ fn token_width(text: &str, pos: Position) -> usize {
             .position(|c| c == quote)
             .map_or(rest.chars().count(), |i| i + 2)
     } else {
-        rest.chars()
-            .position(|c| c == ':' || c == ' ' || c == '#')
-            .unwrap_or(rest.chars().count())
+        let chars: Vec<char> = rest.chars().collect();
+        let ends = |i: usize| {
+            let next = chars.get(i + 1).copied();
+            match chars[i] {
+                ':' => next.is_none_or(char::is_whitespace),
+                '#' => i > 0 && chars[i - 1].is_whitespace(),
+                ',' | '}' | ']' => in_flow,
+                _ => false,
+            }
+        };
+        let end = (0..chars.len()).find(|&i| ends(i)).unwrap_or(chars.len());
+        chars[..end]
+            .iter()
+            .rposition(|c| !c.is_whitespace())
+            .map_or(1, |last| last + 1)
     };
     width.max(1)
 }
@@ -213,8 +287,51 @@ mod tests {
             .help("encode it");
         assert_eq!(
             d.to_string(),
-            "warning: unencoded\n --> p.yaml:1:7\n  |\n1 | path: /t/{{ task.id }}\n  |       ^^^^^\n  = help: encode it\n"
+            "warning: unencoded\n --> p.yaml:1:7\n  |\n1 | path: /t/{{ task.id }}\n  |       ^^^^^^^^^^^^^^^^\n  = help: encode it\n"
         );
+    }
+
+    /// Regression (issue 11): the caret under `since: 5 minutes` covered one character.
+    #[test]
+    fn the_caret_covers_a_whole_plain_value_and_stops_at_a_key_or_a_comment() {
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("p.yaml"),
+            text: "since: 5 minutes   # why\n- retyr: {}\nx: {a: 5 min, b: 1}\nurl: http://h:1/x\n"
+                .into(),
+        });
+        let width = |line, column| token_width(&file.text, Position { line, column });
+        assert_eq!(width(1, 8), "5 minutes".len());
+        assert_eq!(width(2, 3), "retyr".len());
+        assert_eq!(width(3, 8), "5 min".len());
+        assert_eq!(width(4, 6), "http://h:1/x".len());
+        assert_eq!(width(1, 1), "since".len());
+    }
+
+    #[test]
+    fn the_caret_can_narrow_to_one_name_in_the_value() {
+        let file = Arc::new(SourceFile {
+            path: PathBuf::from("p.yaml"),
+            text: "body: {ids: \"{{ ids | tojson | tojsn }}\"}\n".into(),
+        });
+        let at = Some(Position {
+            line: 1,
+            column: 13,
+        });
+        let d = Diagnostic::new("unknown filter")
+            .at(&file, at)
+            .narrow_to("tojsn");
+        assert_eq!(
+            d.position,
+            Some(Position {
+                line: 1,
+                column: 32
+            })
+        );
+        assert_eq!(d.width, 5);
+        let d = Diagnostic::new("elsewhere")
+            .at(&file, at)
+            .narrow_to("secret");
+        assert_eq!((d.position, d.width), (at, 28));
     }
 
     #[test]

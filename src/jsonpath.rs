@@ -22,20 +22,29 @@ pub enum JsonPathError {
     /// A path that does not start at the root `$`.
     #[error("`{path}` is not a JSONPath: it must start at the root, like `$.tasks[*]`")]
     NotRooted { path: String },
-    /// A path jsonpath-rust cannot parse (`why`: the first line of its message).
+    /// A path jsonpath-rust cannot parse: `why` says what is wrong, in words, and `at` where (a
+    /// character index into `path`), when the parser knows.
     #[error("`{path}` is not a valid JSONPath: {why}")]
-    PathSyntax { path: String, why: String },
+    PathSyntax {
+        path: String,
+        why: String,
+        at: Option<usize>,
+    },
     /// A path whose function call is wrong (an invalid pattern).
     #[error("`{path}` is not a valid JSONPath: {problem}")]
     PathFunction {
         path: String,
         problem: FunctionError,
     },
-    /// A filter expression jsonpath-rust cannot parse.
+    /// A filter expression jsonpath-rust cannot parse (`at` as for [`JsonPathError::PathSyntax`]).
     #[error(
-        "`{expression}` is not a valid JSONPath filter expression ({why}); write it like `@.status == 'failed' && @.attempts < 3`"
+        "`{expression}` is not a valid JSONPath filter expression: {why}; write it like `@.status == 'failed' && @.attempts < 3`"
     )]
-    FilterSyntax { expression: String, why: String },
+    FilterSyntax {
+        expression: String,
+        why: String,
+        at: Option<usize>,
+    },
     /// A filter expression whose function call is wrong.
     #[error("`{expression}`: {problem}")]
     FilterFunction {
@@ -47,6 +56,17 @@ pub enum JsonPathError {
         "`{path}` has {count} descendant segments (`..`); runbook allows {MAX_DESCENDANTS}, because each one multiplies the work by the size of the answer. Spell out the levels in between, like `$..tasks[*]` or `$.data[*].tasks[*]`"
     )]
     TooManyDescendants { path: String, count: usize },
+}
+
+impl JsonPathError {
+    /// Where in the text as written (a character index, spaces and a `$[?…]` around a filter
+    /// expression counted) the parser stopped, if it knows.
+    pub fn at(&self) -> Option<usize> {
+        match self {
+            JsonPathError::PathSyntax { at, .. } | JsonPathError::FilterSyntax { at, .. } => *at,
+            _ => None,
+        }
+    }
 }
 
 /// The loader's diagnostics take text: the message, as shown.
@@ -90,9 +110,14 @@ impl JsonPath {
                 path: source.to_string(),
             });
         }
-        let query = parse_json_path(trimmed).map_err(|e| JsonPathError::PathSyntax {
-            path: source.to_string(),
-            why: first_line(&e.to_string()).to_string(),
+        let lead = source.chars().count() - source.trim_start().chars().count();
+        let query = parse_json_path(trimmed).map_err(|e| {
+            let (why, at) = syntax_problem(&e, trimmed, 0);
+            JsonPathError::PathSyntax {
+                path: source.to_string(),
+                why,
+                at: at.map(|a| a + lead),
+            }
         })?;
         crate::jsonpath_functions::check(&query).map_err(|problem| {
             JsonPathError::PathFunction {
@@ -145,16 +170,23 @@ pub struct Predicate {
 }
 
 impl Predicate {
-    pub fn parse(expression: &str) -> Result<Predicate, JsonPathError> {
-        let expression = expression.trim();
+    pub fn parse(written: &str) -> Result<Predicate, JsonPathError> {
+        let expression = written.trim();
         let expression = expression
             .strip_prefix("$[?")
             .and_then(|e| e.strip_suffix(']'))
             .unwrap_or(expression);
+        // Where the expression starts in the text as written (spaces and `$[?` left out).
+        let offset = written[..written.find(expression).unwrap_or(0)]
+            .chars()
+            .count();
         let query = parse_json_path(&format!("$[?({expression})]")).map_err(|e| {
+            // The parser read `$[?(` before the expression.
+            let (why, at) = syntax_problem(&e, expression, "$[?(".len());
             JsonPathError::FilterSyntax {
                 expression: expression.to_string(),
-                why: first_line(&e.to_string()).to_string(),
+                why,
+                at: at.map(|a| a + offset),
             }
         })?;
         crate::jsonpath_functions::check(&query).map_err(|problem| {
@@ -240,8 +272,64 @@ pub fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+/// What is wrong with `text` (which the parser read after `prefix` characters of its own), in a
+/// user's words, and where (a character index into `text`). jsonpath-rust's own message names its
+/// grammar's rules and the position in the text it parsed (`Failed to parse rule: --> 1:9`), which
+/// a user never wrote.
+fn syntax_problem(
+    error: &jsonpath_rust::parser::errors::JsonPathError,
+    text: &str,
+    prefix: usize,
+) -> (String, Option<usize>) {
+    use jsonpath_rust::parser::errors::JsonPathError as Library;
+    let Library::PestError(pest) = error else {
+        return (
+            "it could not be read as a path (a selector is written `.name`, `[*]`, `[0]` or `[?…]`)"
+                .to_string(),
+            None,
+        );
+    };
+    let column = match pest.line_col {
+        pest::error::LineColLocation::Pos((_, c))
+        | pest::error::LineColLocation::Span((_, c), _) => c,
+    };
+    let chars: Vec<char> = text.chars().collect();
+    if let Some((c, i)) = unclosed(&chars) {
+        return (
+            format!("the `{c}` at character {} is never closed", i + 1),
+            Some(i),
+        );
+    }
+    let at = column.saturating_sub(1 + prefix);
+    match chars.get(at) {
+        Some(c) => (
+            format!("`{c}` at character {} is not expected there", at + 1),
+            Some(at),
+        ),
+        None => (
+            "it ends where more was expected".to_string(),
+            Some(chars.len().saturating_sub(1)),
+        ),
+    }
+}
+
+/// The bracket or quote `chars` leaves open, and where, if any.
+fn unclosed(chars: &[char]) -> Option<(char, usize)> {
+    let mut open: Vec<(char, usize)> = Vec::new();
+    let mut quote: Option<(char, usize)> = None;
+    for (i, &c) in chars.iter().enumerate() {
+        match (quote, c) {
+            (Some((q, _)), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some((c, i)),
+            (None, '[' | '(') => open.push((c, i)),
+            (None, ']' | ')') => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    quote.or(open.last().copied())
 }
 
 #[cfg(test)]
@@ -305,6 +393,30 @@ mod tests {
                 "{other} goes to jsonpath-rust"
             );
         }
+    }
+
+    #[test]
+    /// Regression (issue 11): a bad path read `Failed to parse rule:  --> 1:9`.
+    fn syntax_errors_say_what_and_where_in_the_text_as_written() {
+        let message = |r: Result<JsonPath, JsonPathError>| r.map(|_| ()).unwrap_err();
+        let e = message(JsonPath::parse("$.tasks[*"));
+        assert_eq!(
+            e.to_string(),
+            "`$.tasks[*` is not a valid JSONPath: the `[` at character 8 is never closed"
+        );
+        assert_eq!(e.at(), Some(7));
+        let e = message(JsonPath::parse(" $.tasks[?@.x == ]"));
+        assert_eq!(
+            e.to_string(),
+            "` $.tasks[?@.x == ]` is not a valid JSONPath: `]` at character 17 is not expected there"
+        );
+        assert_eq!(e.at(), Some(17));
+        let e = Predicate::parse("@.a = 1").map(|_| ()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`@.a = 1` is not a valid JSONPath filter expression: `=` at character 5 is not expected there; write it like `@.status == 'failed' && @.attempts < 3`"
+        );
+        assert_eq!(e.at(), Some(4));
     }
 
     #[test]

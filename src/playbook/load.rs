@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::model::Spanned;
-use crate::diagnostic::{Diagnostic, Position, SourceFile, did_you_mean};
+use crate::diagnostic::{
+    Diagnostic, Position, SourceFile, did_you_mean, source_line, source_lines,
+};
 
 /// The largest playbook read (a guard against reading a wrong, huge file).
 const MAX_PLAYBOOK_BYTES: u64 = 4 * 1024 * 1024;
@@ -69,7 +71,10 @@ pub fn parse<T: DeserializeOwned>(file: &Arc<SourceFile>) -> Result<T, Diagnosti
         });
         let raw = e.without_snippet().to_string();
         let message = strip_location(&raw);
-        let (message, help) = explain(message);
+        let (message, help) = match (duplicate_key(message), position) {
+            (Some(key), Some(second)) => explain_duplicate(&file.text, key, second),
+            _ => explain(message),
+        };
         let mut d = Diagnostic::new(message).at(file, position);
         if let Some(help) = help {
             d = d.help(help);
@@ -114,6 +119,9 @@ fn explain(message: &str) -> (String, Option<String>) {
         };
         return (format!("unknown value `{word}`"), Some(help));
     }
+    if let Some(what) = library_wording(message) {
+        return what;
+    }
     if message.contains("untagged enum Count") {
         return (
             "expected a whole number".into(),
@@ -141,6 +149,125 @@ fn explain(message: &str) -> (String, Option<String>) {
         );
     }
     (message.to_string(), None)
+}
+
+/// The YAML library's words for a value of the wrong type (`invalid u32`, `expected sequence
+/// start`), which name Rust types and parser states, said in the playbook's terms.
+fn library_wording(message: &str) -> Option<(String, Option<String>)> {
+    let (what, help) = match message {
+        "invalid u16" => (
+            "expected a whole number up to 65535 (an HTTP status, like 404)",
+            "write the number without quotes or other characters",
+        ),
+        "invalid u8" | "invalid u32" | "invalid u64" | "invalid usize" => (
+            "expected a whole number, 0 or more (within range)",
+            "write digits only, like `5`",
+        ),
+        "invalid floating point" => ("expected a number", "write it like `0.5` or `3`"),
+        "expected sequence start" => (
+            "expected a list",
+            "write `[a, b]`, or one `- item` per line under the key",
+        ),
+        "expected mapping start" => (
+            "expected a mapping of keys to values",
+            "write `{key: value}`, or `key: value` lines indented under it",
+        ),
+        "expected string scalar" => (
+            "expected text, not a list or a mapping",
+            "write one value; quote it if it holds `:`, `{` or `[`",
+        ),
+        m if m.starts_with("tabs disallowed") => (
+            "a tab indents this line, and YAML indents with spaces only",
+            "replace the tab with spaces",
+        ),
+        _ => return None,
+    };
+    Some((what.to_string(), Some(help.to_string())))
+}
+
+/// The key of the YAML library's "duplicate mapping key: KEY, set DuplicateKeyPolicy in Options
+/// if acceptable" (advice to a programmer, not to the playbook's author).
+fn duplicate_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("duplicate mapping key: ")?;
+    Some(
+        rest.split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest),
+    )
+}
+
+/// The message and hint for a key written twice in one mapping, naming both lines.
+fn explain_duplicate(text: &str, key: &str, second: Position) -> (String, Option<String>) {
+    match first_occurrence(text, key, second) {
+        Some(first) if first.line == second.line => (
+            format!(
+                "the key `{key}` appears twice in this mapping, on line {}",
+                second.line
+            ),
+            Some(format!(
+                "it is first at column {}; keep one of the two",
+                first.column
+            )),
+        ),
+        Some(first) => {
+            let line = source_line(text, first.line).unwrap_or_default().trim();
+            (
+                format!(
+                    "the key `{key}` appears twice in this mapping, at lines {} and {}",
+                    first.line, second.line
+                ),
+                Some(format!(
+                    "line {} already says `{line}`; keep one of the two",
+                    first.line
+                )),
+            )
+        }
+        None => (
+            format!("the key `{key}` appears twice in this mapping"),
+            Some("keep one of the two".to_string()),
+        ),
+    }
+}
+
+/// Where `key` was first written in the mapping whose second `key` is at `second`: earlier on the
+/// same line (a flow mapping, `{a: 1, a: 2}`), or on an earlier line at the same column with no
+/// line in between indented less (a block mapping). Read from the text because the YAML library
+/// reports only the second place.
+fn first_occurrence(text: &str, key: &str, second: Position) -> Option<Position> {
+    let lines: Vec<&str> = source_lines(text).collect();
+    let line: Vec<char> = lines.get(second.line.checked_sub(1)?)?.chars().collect();
+    let pattern: Vec<char> = format!("{key}:").chars().collect();
+    let before = &line[..second.column.saturating_sub(1).min(line.len())];
+    if let Some(i) = (0..before.len()).rev().find(|&i| {
+        before[i..].starts_with(&pattern) && (i == 0 || matches!(before[i - 1], '{' | ',' | ' '))
+    }) {
+        return Some(Position {
+            line: second.line,
+            column: i + 1,
+        });
+    }
+    for number in (1..second.line).rev() {
+        let l = lines.get(number - 1)?;
+        let content = l.trim_start_matches([' ', '-']);
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let column = l.chars().count() - content.chars().count() + 1;
+        let unquoted = content.trim_start_matches(['"', '\'']);
+        if column == second.column && unquoted.starts_with(key) {
+            let after = unquoted[key.len()..].trim_start_matches(['"', '\'']);
+            if after.starts_with(':') {
+                return Some(Position {
+                    line: number,
+                    column,
+                });
+            }
+        }
+        if column < second.column {
+            return None;
+        }
+    }
+    None
 }
 
 /// From "unknown field `x`, expected one of a, b" the word and the expected names.
@@ -187,6 +314,72 @@ mod tests {
         let d = load("name: x\nprovider: http\nsteps:\n  - retry:\n      outcome:\n        status: {404: faild}\n").unwrap_err();
         assert_eq!(d.message, "unknown value `faild`");
         assert!(d.help.unwrap().starts_with("did you mean `failed`?"));
+    }
+
+    /// Regression (issue 11): a key written twice read `duplicate mapping key: timeout, set
+    /// DuplicateKeyPolicy in Options if acceptable`.
+    #[test]
+    fn a_key_written_twice_names_both_lines() {
+        let d = load("name: x\nprovider: http\nconnection:\n  timeout: 30s\n  # why\n  rate: 1/s\n  timeout: 10s\nsteps: []\n").unwrap_err();
+        assert_eq!(
+            d.message,
+            "the key `timeout` appears twice in this mapping, at lines 4 and 7"
+        );
+        assert_eq!(d.position, Some(Position { line: 7, column: 3 }));
+        assert_eq!(
+            d.help.as_deref(),
+            Some("line 4 already says `timeout: 30s`; keep one of the two")
+        );
+        let d = load("name: x\nprovider: http\nsteps:\n  - fetch: {ids: a, ids: b}\n").unwrap_err();
+        assert_eq!(
+            d.message,
+            "the key `ids` appears twice in this mapping, on line 4"
+        );
+        assert_eq!(
+            d.help.as_deref(),
+            Some("it is first at column 13; keep one of the two")
+        );
+        let d = load("name: x\nprovider: http\nsteps:\n  - name: a\n    fetch: {ids: a}\n  - name: b\n    name: c\n").unwrap_err();
+        assert_eq!(
+            d.message,
+            "the key `name` appears twice in this mapping, at lines 6 and 7"
+        );
+    }
+
+    /// The YAML library's type names (`invalid u32`) never reach a user.
+    #[test]
+    fn wrong_types_are_said_in_the_playbooks_terms() {
+        for (text, message) in [
+            ("steps: 5\n", "expected a list"),
+            (
+                "steps:\n  - fetch: 5\n",
+                "expected a mapping of keys to values",
+            ),
+            (
+                "guards: {window: many}\nsteps: []\n",
+                "expected a whole number, 0 or more (within range)",
+            ),
+            (
+                "guards: {max_selected_ratio: lots}\nsteps: []\n",
+                "expected a number",
+            ),
+            (
+                "steps:\n  - retry: {outcome: {status: {abc: failed}}}\n",
+                "expected a whole number up to 65535 (an HTTP status, like 404)",
+            ),
+            (
+                "steps:\n  - fetch: {request: {path: [1]}}\n",
+                "expected text, not a list or a mapping",
+            ),
+            (
+                "steps:\n\t- fetch: {}\n",
+                "a tab indents this line, and YAML indents with spaces only",
+            ),
+        ] {
+            let d = load(&format!("name: x\nprovider: http\n{text}")).unwrap_err();
+            assert_eq!(d.message, message, "{text}");
+            assert!(d.position.is_some(), "{text}");
+        }
     }
 
     #[test]

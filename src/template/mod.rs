@@ -23,10 +23,12 @@
 //! wrapped so that its rendered text comes back marked, as a [`PathPiece::Item`]. The request
 //! builder checks those pieces against the path's shape before anything is sent.
 //!
-//! Rooms: [`functions`] and [`filters`] are what templates may call; [`path`] compiles and renders
+//! Rooms: [`functions`] and [`filters`] are what templates may call; [`calls`] finds what a
+//! template calls and checks it against the environment at load; [`path`] compiles and renders
 //! request paths with item values marked; [`scan`] holds the hand-written scans of template source
 //! (operator counts, tag ends, `ago()` literals) that minijinja's private lexer cannot do for us.
 
+mod calls;
 mod filters;
 mod functions;
 mod path;
@@ -42,6 +44,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
 use crate::secrets::{EnvSource, Redactor};
 
+pub use calls::{CallKind, UnknownCall};
 pub use path::{PathExpression, PathPiece};
 use scan::{check_ago_literals, literal_calls, single_expression, too_many_operators};
 
@@ -215,9 +218,43 @@ impl Templates {
         let Ok(t) = self.env.get_template(&template.name) else {
             return HashSet::new();
         };
+        // A name the template calls is a function, known or not (`unknown_calls` tells the
+        // unknown ones), never a variable.
+        let called: Vec<&str> = calls::calls(&template.source)
+            .into_iter()
+            .filter(|(kind, _)| *kind == CallKind::Function)
+            .map(|(_, name)| name)
+            .collect();
         t.undeclared_variables(true)
             .into_iter()
-            .filter(|v| !FUNCTIONS.contains(&v.split('.').next().unwrap_or_default()))
+            .filter(|v| {
+                let root = v.split('.').next().unwrap_or_default();
+                !FUNCTIONS.contains(&root) && !called.contains(&root)
+            })
+            .collect()
+    }
+
+    /// The filters, tests and functions `template` calls that this environment does not have, each
+    /// with the closest name it has: found at load, so that no item fails on them at run time.
+    pub fn unknown_calls(&self, template: &Template) -> Vec<UnknownCall> {
+        if template.literal {
+            return Vec::new();
+        }
+        calls::calls(&template.source)
+            .into_iter()
+            .filter(|(kind, name)| !calls::exists(&self.env, *kind, name))
+            .map(|(kind, name)| {
+                let known = calls::known(&self.env, kind);
+                let suggestion =
+                    crate::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
+                        .map(str::to_string);
+                UnknownCall {
+                    kind,
+                    name: name.to_string(),
+                    suggestion,
+                    known,
+                }
+            })
             .collect()
     }
 

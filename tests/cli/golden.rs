@@ -202,10 +202,13 @@ macro_rules! cases {
 }
 
 cases! {
+    a_bad_duration_in_vars_is_reported_where_it_is_defined,
+    a_key_written_twice_names_both_lines,
     a_report_of_unknown_format_is_refused,
     an_explosive_jsonpath_is_found_by_validate,
     an_explosive_jsonpath_is_refused_before_anything_is_sent,
     an_input_naming_no_earlier_step_suggests_one,
+    an_undefined_variable_is_reported_once,
     bad_auto_rate,
     bad_duration,
     bad_rate,
@@ -218,6 +221,8 @@ cases! {
     regression_a_missing_secret_in_a_retry_request_stops_the_run_before_any_read,
     sandbox_fault_rate_out_of_range,
     show_without_a_ledger,
+    unknown_filters_are_found_by_validate_with_a_suggestion,
+    unknown_functions_and_tests_are_found_by_validate_with_a_suggestion,
     unknown_key_suggests_the_right_one,
     unknown_provider_suggests_the_right_one,
     unknown_step_kind_is_pinpointed,
@@ -228,6 +233,7 @@ cases! {
     var_not_k_equals_v,
     var_of_the_wrong_type,
     var_without_a_name,
+    verify_without_a_request_names_the_step,
 }
 
 #[test]

@@ -109,7 +109,8 @@ impl Compiler<'_> {
                 None,
             );
         }
-        let enrich = self.optional(f.enrich.as_ref(), |c, e| c.enrich(e, place))?;
+        let what = format!("the `enrich` of step `{}`", self.current_step);
+        let enrich = self.optional(f.enrich.as_ref(), |c, e| c.enrich(e, place, &what))?;
         let max_items = match &f.max_items {
             Some(m) => match self.count(m, "max_items")? {
                 0 => {

@@ -11,6 +11,7 @@ mod connection;
 mod fetch;
 mod filter;
 mod plan;
+mod problems;
 mod rate;
 mod report;
 mod request;
@@ -32,7 +33,7 @@ use crate::client::backoff::BackoffPolicy;
 use crate::diagnostic::{Diagnostic, SourceFile, did_you_mean};
 use crate::jsonpath::{JsonPath, Predicate};
 use crate::providers::Provider;
-use crate::template::{Template, Templates, Trial, context};
+use crate::template::{CallKind, Template, Templates, Trial, UnknownCall, context};
 use crate::units::{Rate, Span};
 
 /// Names a template may use, by where it stands (each step kind adds its own).
@@ -41,6 +42,9 @@ const ROOTS_LIST: &[&str] = &["vars", "steps"];
 const ROOTS_ITEM: &[&str] = &["vars", "steps", "item", "task"];
 /// The fields of `task` in templates.
 pub const TASK_FIELDS: &[&str] = &["id", "label", "status", "created_at", "message", "new_id"];
+
+/// How many of the known filters (listed first) are runbook's own, for the hint.
+const RUNBOOK_FILTERS: usize = 6;
 
 /// Items the failure ratio looks at unless `guards.window` says otherwise.
 const DEFAULT_WINDOW: u32 = 20;
@@ -55,7 +59,10 @@ pub fn compile(
 ) -> Result<Plan, Vec<Diagnostic>> {
     let layered = layer(file, playbook, provider.as_ref()).map_err(|d| vec![d])?;
     let (playbook, sources) = (layered.playbook, layered.sources);
-    let (vars, errors) = vars::resolve(&playbook.vars, overrides);
+    let (vars, errors) = vars::resolve(&playbook.vars.values, overrides);
+    // Where each default the run uses was written (a `--var` has no line).
+    let mut var_places = playbook.vars.places.clone();
+    var_places.retain(|name, _| !overrides.iter().any(|(k, _)| k == name));
     let diags = errors.iter().map(|e| e.diagnostic(file)).collect();
     let mut c = Compiler {
         sources: &sources,
@@ -70,6 +77,8 @@ pub fn compile(
         provider: provider.as_ref(),
         backoff: BackoffPolicy::default(),
         secrets: BTreeSet::new(),
+        current_step: String::new(),
+        var_places,
         steps_read: BTreeSet::new(),
     };
     let connection = c.connection(&playbook.connection);
@@ -154,6 +163,10 @@ struct Compiler<'a> {
     backoff: BackoffPolicy,
     /// The secrets the playbook's own templates call for.
     secrets: BTreeSet<String>,
+    /// The name of the step being compiled, for errors that name it.
+    current_step: String,
+    /// Where each variable's default was written, for those no `--var` replaced.
+    var_places: std::collections::BTreeMap<String, serde_saphyr::Location>,
     /// What the templates read of `steps`, dotted (`steps.failed.count`).
     steps_read: BTreeSet<String>,
 }
@@ -211,6 +224,10 @@ impl Compiler<'_> {
         if place.origin == super::layer::Origin::Playbook {
             self.secrets.extend(self.templates.secret_names(&template));
         }
+        let unknown = self.templates.unknown_calls(&template);
+        for call in &unknown {
+            self.unknown_call(place, call);
+        }
         let mut names: Vec<String> = self.templates.variables(&template).into_iter().collect();
         names.sort();
         self.steps_read.extend(
@@ -219,8 +236,13 @@ impl Compiler<'_> {
                 .filter(|n| n.split('.').next() == Some("steps"))
                 .cloned(),
         );
+        let before = self.diags.len();
         for name in &names {
             self.check_name(place, name, roots);
+        }
+        // A name or a call already reported is not reported again by rendering the template.
+        if !unknown.is_empty() || self.diags.len() > before {
+            return None;
         }
         // A template over `vars` alone renders the same now as when the run needs it: one that
         // cannot be rendered at all (out of fuel, recursion too deep) is found here, by
@@ -277,6 +299,9 @@ impl Compiler<'_> {
                 None if root == "steps" => {
                     "a template can refer only to steps before it, by name".to_string()
                 }
+                None if root == "vars" && known.is_empty() => format!(
+                    "declare it with a default under `vars:` ({field}: …), or give it with `--var {field}=…`"
+                ),
                 None if known.is_empty() => format!("there is no `{root}` here"),
                 None => format!("known: {}", known.join(", ")),
             };
@@ -318,7 +343,7 @@ impl Compiler<'_> {
 
     fn jsonpath(&mut self, text: &Spanned<String>) -> Option<JsonPath> {
         JsonPath::parse(&text.value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.jsonpath_error(text, e))
             .ok()
     }
 
@@ -340,7 +365,7 @@ impl Compiler<'_> {
 
     fn predicate(&mut self, text: &Spanned<String>) -> Option<Predicate> {
         Predicate::parse(&text.value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.jsonpath_error(text, e))
             .ok()
     }
 
@@ -387,14 +412,14 @@ impl Compiler<'_> {
     fn span(&mut self, text: &Spanned<String>) -> Option<Span> {
         let value = self.static_text(text)?;
         Span::parse(&value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.value_error(text, e, "a duration"))
             .ok()
     }
 
     fn rate(&mut self, text: &Spanned<String>) -> Option<Rate> {
         let value = self.static_text(text)?;
         Rate::parse(&value)
-            .map_err(|e| self.error::<()>(self.sources.place(text), e, None))
+            .map_err(|e| self.value_error(text, e, "a rate"))
             .ok()
     }
 
@@ -419,11 +444,13 @@ impl Compiler<'_> {
                 };
                 match rendered.trim().parse::<u64>() {
                     Ok(n) => Some(n),
-                    Err(_) => self.error(
-                        place,
-                        format!("{what} must be a whole number, but `{text}` gave `{rendered}`"),
-                        None,
-                    ),
+                    Err(_) => {
+                        let message = format!(
+                            "{what} must be a whole number, but `{text}` gave `{rendered}`"
+                        );
+                        self.value_error(&spanned, message, "a whole number");
+                        None
+                    }
                 }
             }
         }
@@ -466,6 +493,7 @@ impl Compiler<'_> {
             place,
             first: index == 0,
         };
+        self.current_step = name.clone();
         let kind = if let Some(f) = &s.fetch {
             StepKind::Fetch(Box::new(self.fetch(f, at)?))
         } else if let Some(f) = &s.filter {

@@ -139,13 +139,22 @@ impl Compiler<'_> {
         }
     }
 
-    /// A read of one item (already layered with the adapter's get-one request).
-    pub(super) fn enrich(&mut self, e: &model::Enrich, at: Place) -> Option<EnrichPlan> {
+    /// A read of one item (already layered with the adapter's get-one request); `what` names it
+    /// in an error (`the \`enrich\` of step \`tasks\``, `verify step \`settled\``).
+    pub(super) fn enrich(
+        &mut self,
+        e: &model::Enrich,
+        at: Place,
+        what: &str,
+    ) -> Option<EnrichPlan> {
         let Some(request) = &e.request else {
+            let provider = self.provider.name();
             return self.error(
                 at,
-                "this enrich has no `request`, and the provider has no get-one request",
-                Some("add `request: {path: \"/tasks/{{ task.id }}\"}`".into()),
+                format!(
+                    "{what} has no `request` to read an item with, and the {provider} adapter has no get-one request to use instead"
+                ),
+                Some("add `request: {path: \"/tasks/{{ task.id | urlencode }}\"}`".into()),
             );
         };
         let request = self.request(request, ROOTS_ITEM, "GET", at)?;
@@ -250,7 +259,9 @@ mod tests {
     fn an_enrich_without_a_request_is_refused_where_there_is_no_get_one_request() {
         assert_eq!(
             errors(compile_steps("", "  - fetch: {ids: a, enrich: {}}\n")),
-            ["this enrich has no `request`, and the provider has no get-one request"]
+            [
+                "the `enrich` of step `fetch` has no `request` to read an item with, and the http adapter has no get-one request to use instead"
+            ]
         );
     }
 }

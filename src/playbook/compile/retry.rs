@@ -69,7 +69,8 @@ impl Compiler<'_> {
         let new_id = self.optional(r.new_id.as_ref(), Self::jsonpath)?;
         let note = self.optional(r.note.as_ref(), |c, t| c.template(t, ROOTS_NOTE))?;
         let counter = self.optional(r.counter.as_ref(), Self::jsonpath)?;
-        let check = self.optional(r.check.as_ref(), |this, c| this.enrich(c, place))?;
+        let what = format!("the `check` of retry step `{}`", self.current_step);
+        let check = self.optional(r.check.as_ref(), |this, c| this.enrich(c, place, &what))?;
         let on_ambiguous = r.on_ambiguous.unwrap_or(if check.is_some() {
             model::OnAmbiguous::Check
         } else {

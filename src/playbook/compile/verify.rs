@@ -16,7 +16,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 impl Compiler<'_> {
     pub(super) fn verify(&mut self, v: &model::Verify, at: StepAt) -> Option<VerifyPlan> {
         let input = self.input(&v.input, at)?;
-        let read = self.enrich(&verify_read(v), at.place)?;
+        let what = format!("verify step `{}`", self.current_step);
+        let read = self.enrich(&verify_read(v), at.place, &what)?;
         let success = self.final_statuses(&v.success, "success", at)?;
         let failure = self.final_statuses(&v.failure, "failure", at)?;
         let every = self.span_or(&v.every, DEFAULT_EVERY)?;

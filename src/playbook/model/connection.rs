@@ -27,11 +27,11 @@ pub struct Connection {
     pub rate: Option<Spanned<super::RateSetting>>,
     /// Time allowed for one whole request (default `30s`).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub timeout: Option<Spanned<String>>,
     /// Time allowed to connect (default `10s`).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub connect_timeout: Option<Spanned<String>>,
     /// How transient failures are retried, for every request.
     #[serde(default)]
@@ -72,18 +72,18 @@ pub struct Backoff {
     pub attempts: Option<u32>,
     /// First wait (default `500ms`); each later wait doubles, with full jitter.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub initial: Option<Spanned<String>>,
     /// Longest wait between attempts (default `30s`).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub max: Option<Spanned<String>>,
     /// HTTP statuses that are transient (default 429, 502, 503, 504).
     #[serde(default)]
     pub on_status: Option<Vec<u16>>,
     /// Longest `Retry-After` honoured (default `5m`); a provider asking for more fails the request.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub max_retry_after: Option<Spanned<String>>,
 }
 

@@ -15,6 +15,7 @@ mod notify;
 mod rate;
 mod retry;
 mod steps;
+mod texts;
 
 pub use connection::*;
 pub use notify::*;
@@ -22,6 +23,7 @@ pub(crate) use rate::RateSchema;
 pub use rate::RateSetting;
 pub use retry::*;
 pub use steps::*;
+pub(crate) use texts::{DurationText, PaceText, RateText};
 
 /// A recovery playbook.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -49,10 +51,41 @@ pub struct Playbook {
     /// Inputs with their defaults; override with `--var name=value`.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
-    pub vars: serde_json::Map<String, serde_json::Value>,
+    pub vars: Vars,
     /// The steps, run in order.
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
+}
+
+/// The playbook's `vars:`: each default, in the order written, and where it was written (so that
+/// a default that cannot be used is reported on its own line, not where a template reads it).
+#[derive(Clone, Debug, Default)]
+pub struct Vars {
+    pub values: serde_json::Map<String, serde_json::Value>,
+    pub places: BTreeMap<String, serde_saphyr::Location>,
+}
+
+impl<'de> Deserialize<'de> for Vars {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Vars;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of variable names to their defaults")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Vars, A::Error> {
+                let mut vars = Vars::default();
+                while let Some((key, value)) =
+                    map.next_entry::<String, Spanned<serde_json::Value>>()?
+                {
+                    vars.places.insert(key.clone(), value.referenced);
+                    vars.values.insert(key, value.value);
+                }
+                Ok(vars)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 /// The provider adapters, for the schema (the loader checks the name against `providers::all`).

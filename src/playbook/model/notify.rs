@@ -44,7 +44,7 @@ pub struct Notify {
     pub when: NotifyWhen,
     /// Time allowed for the whole request (default 10s).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub timeout: Option<Spanned<String>>,
 }
 

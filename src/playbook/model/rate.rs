@@ -38,7 +38,7 @@ impl<'de> Deserialize<'de> for RateSetting {
 #[allow(dead_code)]
 pub(crate) enum RateSchema {
     /// A fixed rate shared by every worker (`5/s`, `100/min`, `1000/h`, `3/10s`), or `auto`.
-    Text(String),
+    Text(#[schemars(with = "super::PaceText")] String),
     /// The adaptive pace with bounds.
     Auto(AutoRate),
 }

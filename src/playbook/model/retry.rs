@@ -192,6 +192,6 @@ pub struct Budget {
     /// Most retries of one task within `per`.
     pub max: u32,
     /// The window, e.g. `7d`.
-    #[schemars(with = "String")]
+    #[schemars(with = "super::DurationText")]
     pub per: Spanned<String>,
 }

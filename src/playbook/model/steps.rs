@@ -52,11 +52,11 @@ pub struct Verify {
     pub failure: Option<Spanned<Statuses>>,
     /// Time between two polls of an item (default `10s`).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub every: Option<Spanned<String>>,
     /// How long to wait for the work to settle (default `10m`).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub timeout: Option<Spanned<String>>,
     /// Reads in flight at once (default 1).
     #[serde(default)]
@@ -64,7 +64,7 @@ pub struct Verify {
     pub concurrency: Option<Spanned<Count>>,
     /// A rate limit of these reads, e.g. `5/s` (the connection's applies too).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::RateText>")]
     pub rate: Option<Spanned<String>>,
 }
 
@@ -122,7 +122,7 @@ pub struct Fetch {
     /// step that reads this fetch's items, when that filter looks at the items' own time (no
     /// `time:` template of its own).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub stop_before: Option<Spanned<String>>,
     /// Most items this step may fetch (default 50000; a number or a template over `vars`). More
     /// abort the run (exit 3) rather than hold an unbounded list in memory.
@@ -303,11 +303,11 @@ pub struct Filter {
     pub where_: Option<Spanned<String>>,
     /// Keep items created at most this long ago, e.g. `24h`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub since: Option<Spanned<String>>,
     /// Keep items created at least this long ago, e.g. `1h`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::DurationText>")]
     pub until: Option<Spanned<String>>,
     /// The timestamp `since`/`until` look at (template; default `{{ task.created_at }}`).
     #[serde(default)]
