@@ -20,6 +20,10 @@ pub struct Counts {
     pub retried: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Retries that may or may not have been carried out: not counted as failed.
+    pub unknown: u64,
+    /// Items never sent because the run stopped first: not counted as failed.
+    pub not_sent: u64,
 }
 
 #[derive(Clone, Debug)]

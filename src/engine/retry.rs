@@ -254,7 +254,7 @@ impl Run<'_> {
         }
         if stop.load(Ordering::SeqCst) || self.interrupted() {
             let message = "not sent: the run was stopped".to_string();
-            return (every(ItemOutcome::Failed, Some(message)), None);
+            return (every(ItemOutcome::NotSent, Some(message)), None);
         }
         let mut sent = match self
             .send_recorded(step, plan, &request, &ids, limiter)
@@ -263,7 +263,7 @@ impl Run<'_> {
             Ok(sent) => sent,
             // Stopped while it waited its turn: not sent; the step reports the interruption.
             Err(reason) if self.interrupted() => {
-                return (every(ItemOutcome::Failed, Some(reason.to_string())), None);
+                return (every(ItemOutcome::NotSent, Some(reason.to_string())), None);
             }
             Err(reason) => {
                 let reason = reason.to_string();

@@ -42,6 +42,9 @@ pub enum ItemOutcome {
     StillFailing,
     /// Verified: the retried work had not settled when verification stopped waiting.
     Pending,
+    /// Never sent: the run stopped (a signal, a guard, an abort) before the item's turn. Nothing was
+    /// attempted, so it is not a failure; it has no intent in the ledger and `--resume` sends it.
+    NotSent,
 }
 
 impl ItemOutcome {
@@ -57,17 +60,19 @@ impl ItemOutcome {
             ItemOutcome::Recovered => "recovered",
             ItemOutcome::StillFailing => "still_failing",
             ItemOutcome::Pending => "pending",
+            ItemOutcome::NotSent => "not_sent",
         }
     }
 
     /// Every outcome, in the order reports list them.
-    pub const ALL: [ItemOutcome; 9] = [
+    pub const ALL: [ItemOutcome; 10] = [
         ItemOutcome::Retried,
         ItemOutcome::Recovered,
         ItemOutcome::Pending,
         ItemOutcome::StillFailing,
         ItemOutcome::Failed,
         ItemOutcome::Unknown,
+        ItemOutcome::NotSent,
         ItemOutcome::Chronic,
         ItemOutcome::Skipped,
         ItemOutcome::Planned,
@@ -160,6 +165,9 @@ pub struct Totals {
     pub recovered: u64,
     pub still_failing: u64,
     pub pending: u64,
+    /// Items never sent because the run stopped first (absent from reports written before).
+    #[serde(default)]
+    pub not_sent: u64,
 }
 
 /// A step-level problem: a fetch that failed, a file that could not be read.
@@ -189,7 +197,8 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The exit code this run deserves.
+    /// The exit code this run deserves. Items never sent (`not_sent`) are no failure: an
+    /// interrupted or aborted run says so by its own code (3).
     pub fn exit_code(&self) -> i32 {
         if self.aborted.is_some() {
             crate::exit::ABORTED
@@ -204,10 +213,11 @@ impl RunReport {
 }
 
 /// Outcomes whose items are listed for a person to read, in this order.
-pub const LISTED: [ItemOutcome; 7] = [
+pub const LISTED: [ItemOutcome; 8] = [
     ItemOutcome::Failed,
     ItemOutcome::StillFailing,
     ItemOutcome::Unknown,
+    ItemOutcome::NotSent,
     ItemOutcome::Chronic,
     ItemOutcome::Pending,
     ItemOutcome::Skipped,
@@ -231,6 +241,7 @@ impl Totals {
             recovered: count(ItemOutcome::Recovered),
             still_failing: count(ItemOutcome::StillFailing),
             pending: count(ItemOutcome::Pending),
+            not_sent: count(ItemOutcome::NotSent),
         }
     }
 
@@ -241,6 +252,7 @@ impl Totals {
             ("still_failing", self.still_failing),
             ("pending", self.pending),
             ("unknown", self.unknown),
+            ("not_sent", self.not_sent),
             ("chronic", self.chronic),
             ("planned", self.planned),
         ]

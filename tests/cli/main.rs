@@ -37,6 +37,7 @@ mod max_pages;
 mod metrics;
 mod new_playbooks;
 mod newest_first;
+mod not_sent;
 mod notify;
 mod one_off_retry;
 mod outcome;
