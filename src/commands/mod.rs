@@ -31,7 +31,7 @@ use crate::template::Templates;
 use history::history;
 use new::new;
 use play::play;
-pub use play::{PlayConfig, ProgressMode};
+pub use play::{OutputStyle, PlayConfig, ProgressMode};
 use providers::providers_text;
 use retry::retry;
 pub use retry::{HttpTarget, RetryConfig};

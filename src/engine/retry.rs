@@ -126,7 +126,7 @@ impl Run<'_> {
         }
         // The items decided without a request come after those sent, as before any was sent.
         let results = self.item_results(without_request, &mut handled);
-        self.results.record(&self.step, None, results);
+        self.results.record(&self.step, Some(total), results);
         // Handed on in the order the items were sent.
         handled.sort_by_key(|(order, _)| *order);
         let handled: Vec<Item> = handled.into_iter().map(|(_, item)| item).collect();

@@ -78,6 +78,18 @@ impl ItemOutcome {
         ItemOutcome::Planned,
     ];
 
+    /// How the outcome reads on a terminal: green when the work was recovered or retried, red when
+    /// it failed, yellow when nobody knows yet or it was never sent.
+    pub fn tone(self) -> crate::style::Tone {
+        use crate::style::Tone;
+        match self {
+            ItemOutcome::Retried | ItemOutcome::Recovered => Tone::Good,
+            ItemOutcome::Failed | ItemOutcome::StillFailing => Tone::Bad,
+            ItemOutcome::Unknown | ItemOutcome::NotSent | ItemOutcome::Pending => Tone::Warn,
+            ItemOutcome::Skipped | ItemOutcome::Chronic | ItemOutcome::Planned => Tone::Plain,
+        }
+    }
+
     /// Whether the provider accepted a retry of the item (whatever verification found later): the
     /// outcomes a retry budget counts, and the ones verification may turn into another.
     pub fn counts_as_retry(self) -> bool {
@@ -394,6 +406,28 @@ mod tests {
             "unknown outcome \"retry\""
         );
         assert!(serde_json::from_str::<ItemOutcome>("\"StillFailing\"").is_err());
+    }
+
+    #[test]
+    fn outcomes_read_green_red_or_yellow() {
+        use crate::style::Tone;
+        let tones: Vec<(&str, Tone)> = ItemOutcome::ALL
+            .into_iter()
+            .map(|o| (o.as_str(), o.tone()))
+            .filter(|(_, t)| *t != Tone::Plain)
+            .collect();
+        assert_eq!(
+            tones,
+            [
+                ("retried", Tone::Good),
+                ("recovered", Tone::Good),
+                ("pending", Tone::Warn),
+                ("still_failing", Tone::Bad),
+                ("failed", Tone::Bad),
+                ("unknown", Tone::Warn),
+                ("not_sent", Tone::Warn),
+            ]
+        );
     }
 
     /// Regression: `files: ["../../x.json"]` or an absolute path wrote (and created folders)

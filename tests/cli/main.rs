@@ -32,6 +32,7 @@ mod ids_are_ids;
 mod item_caps;
 mod junit;
 mod lock_race;
+mod log_lines;
 mod malformed_answers;
 mod max_pages;
 mod metrics;
