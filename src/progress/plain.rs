@@ -4,7 +4,7 @@
 //! `done`, `total`, the counters…).
 //!
 //! [`Plain`] shows progress this way: a line when a step starts and ends, and at most one per
-//! [`PLAIN_INTERVAL`] between. [`LogWriter`] is the one place a log line is made, for progress and
+//! [`PLAIN_INTERVAL`] between; a line whose words repeat the previous one is left out. [`LogWriter`] is the one place a log line is made, for progress and
 //! for `--quiet`'s summary alike.
 //!
 //! Invariant: every line is redacted; in JSON each string is redacted before it is encoded, so a
@@ -135,6 +135,8 @@ pub struct Plain {
     log: LogWriter,
     steps: Mutex<Steps>,
     last: Mutex<Option<Instant>>,
+    /// The words of the last step line printed: the same words again say nothing new.
+    last_text: Mutex<String>,
 }
 
 impl Plain {
@@ -144,6 +146,7 @@ impl Plain {
             log,
             steps: Mutex::new(Steps::default()),
             last: Mutex::new(None),
+            last_text: Mutex::new(String::new()),
         }
     }
 
@@ -171,11 +174,13 @@ impl Progress for Plain {
             .unwrap_or_else(|e| e.into_inner())
             .apply(&event, Instant::now());
         if let Some(view) = view {
-            if view.phase == Phase::Running && !self.due() {
+            let (name, text, fields) = step_record(&view);
+            let mut last_text = self.last_text.lock().unwrap_or_else(|e| e.into_inner());
+            if *last_text == text || (view.phase == Phase::Running && !self.due()) {
                 return;
             }
-            let (name, text, fields) = step_record(&view);
             self.line(name, &text, fields);
+            *last_text = text;
             return;
         }
         match event {

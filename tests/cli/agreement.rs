@@ -132,15 +132,22 @@ fn one_item_through_retry_and_verify_agrees_in_ledger_progress_and_report() {
     let stored: Value = serde_json::from_str(&ledger.report).expect("stored report is JSON");
     assert_eq!(stored, report, "the ledger stores the very report written");
 
-    // The running line may carry a rate (when the step took a second); its counters do not change.
+    // The running line, when it carries a rate (the step took a second), is printed before the
+    // finished one; else it says the same and is left out. The counters agree either way.
     let lines = progress_lines(&ran, "retry");
-    assert_eq!(lines.len(), 2, "{}", ran.stderr);
     assert!(
-        lines[0].starts_with("retry: 1/1 ") && lines[0].ends_with(" retried 1 failed 0"),
+        lines
+            .iter()
+            .all(|l| l.starts_with("retry: 1/1 ") && l.ends_with(" retried 1 failed 0")),
         "{}",
         ran.stderr
     );
-    assert_eq!(lines[1], "retry: 1/1 retried 1 failed 0", "{}", ran.stderr);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("retry: 1/1 retried 1 failed 0"),
+        "{}",
+        ran.stderr
+    );
     assert_eq!(
         progress_lines(&ran, "verify").last().map(String::as_str),
         Some("verify: 1/1 recovered 1 still failing 0"),
