@@ -9,7 +9,7 @@ use clap_complete::Shell;
 use runbook::commands::{Config, OutputStyle, PlayConfig, ProgressMode};
 use runbook::commands::{HttpTarget, RetryConfig};
 use runbook::progress::LogFormat;
-use runbook::sandbox::SandboxConfig;
+use runbook::sandbox::{SandboxConfig, TaskCounts};
 use runbook::scaffold::Destination;
 use runbook::style::ColorChoice;
 
@@ -135,6 +135,13 @@ pub enum Command {
         /// Share (0 to 1) of Deep Work retries answered 500 after the reset was saved.
         #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
         deepwork_dispatch_failures: f64,
+        /// Tasks to seed: N for every API, API=N for one (repeatable: --tasks http=200000);
+        /// default: each API's small mix. Each API pages through them its own way.
+        #[arg(long = "tasks", value_name = "N|API=N", value_parser = parse_task_count)]
+        tasks: Vec<(Option<String>, usize)>,
+        /// Milliseconds every API answer is held back (the control endpoints never are).
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        latency: u64,
     },
 }
 
@@ -247,6 +254,8 @@ enum ValueError {
     NotANumber(String),
     #[error("the fault rate is between 0 and 1")]
     RateOutOfRange,
+    #[error("`{0}` is not a task count: N, or API=N such as http=100000")]
+    NotATaskCount(String),
 }
 
 fn parse_var(text: &str) -> Result<(String, String), ValueError> {
@@ -268,6 +277,30 @@ fn parse_rate(text: &str) -> Result<f64, ValueError> {
     } else {
         Err(ValueError::RateOutOfRange)
     }
+}
+
+/// `N` (every API) or `API=N` (one API) of `sandbox --tasks`; the sandbox checks the API's name.
+fn parse_task_count(text: &str) -> Result<(Option<String>, usize), ValueError> {
+    let (api, count) = match text.split_once('=') {
+        Some((api, count)) => (Some(api.trim().to_owned()), count),
+        None => (None, text),
+    };
+    match count.trim().replace('_', "").parse() {
+        Ok(count) if api.as_ref().is_none_or(|api| !api.is_empty()) => Ok((api, count)),
+        _ => Err(ValueError::NotATaskCount(text.to_owned())),
+    }
+}
+
+/// The task counts of `sandbox --tasks`: a bare N sets every API's, a later one winning.
+fn task_counts(given: Vec<(Option<String>, usize)>) -> TaskCounts {
+    let mut counts = TaskCounts::default();
+    for (api, count) in given {
+        match api {
+            Some(api) => counts.per_api.push((api, count)),
+            None => counts.all = Some(count),
+        }
+    }
+    counts
 }
 
 /// Bars on a terminal, plain lines in a log, nothing with `--quiet`.
@@ -417,11 +450,15 @@ impl Args {
                 seed,
                 faults,
                 deepwork_dispatch_failures,
+                tasks,
+                latency,
             } => Config::Sandbox(SandboxConfig {
                 port,
                 seed,
                 faults,
                 deepwork_dispatch_failures,
+                tasks: task_counts(tasks),
+                latency_ms: latency,
                 ..SandboxConfig::default()
             }),
         }

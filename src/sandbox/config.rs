@@ -2,7 +2,7 @@
 //! rate-limit shape the APIs that limit requests share.
 //!
 //! Invariant: plain data, checked where it is used (`Sandbox::start` refuses a fault share outside
-//! 0.0..=1.0).
+//! 0.0..=1.0 and a task count for an API it does not serve).
 
 /// How to run a sandbox.
 #[derive(Debug, Clone)]
@@ -24,6 +24,30 @@ pub struct SandboxConfig {
     /// Share, from 0.0 to 1.0, of Deep Work retries answered 500 "Retry dispatch failed" after the
     /// reset was saved, as PocketPaw does when a dispatch fails.
     pub deepwork_dispatch_failures: f64,
+    /// How many tasks each API is seeded with (default: each API's own small mix).
+    pub tasks: TaskCounts,
+}
+
+/// How many tasks each emulated API is seeded with: `runbook sandbox --tasks 100000` for every
+/// API, `--tasks http=200000` for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    /// For every API not named in `per_api`; `None`: each API's default mix.
+    pub all: Option<usize>,
+    /// (API name as served, e.g. `http`, `beam-prod`; count); a later entry for an API wins.
+    pub per_api: Vec<(String, usize)>,
+}
+
+impl TaskCounts {
+    /// The count API `name` is seeded with; `None`: its default mix.
+    pub(crate) fn for_api(&self, name: &str) -> Option<usize> {
+        self.per_api
+            .iter()
+            .rev()
+            .find(|(api, _)| api == name)
+            .map(|(_, count)| *count)
+            .or(self.all)
+    }
 }
 
 impl Default for SandboxConfig {
@@ -36,6 +60,7 @@ impl Default for SandboxConfig {
             settle_reads: 1,
             latency_ms: 0,
             deepwork_dispatch_failures: 0.0,
+            tasks: TaskCounts::default(),
         }
     }
 }

@@ -50,7 +50,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use api::EmulatedApi;
-pub use config::{RateLimit, SandboxConfig};
+pub use config::{RateLimit, SandboxConfig, TaskCounts};
 pub use skyvern::Refusal as SkyvernRefusal;
 pub use state::RecordedRequest;
 use state::Shared;
@@ -95,9 +95,9 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
         let apis: Arc<[Arc<dyn EmulatedApi>]> = registry(&shared).into();
-        let seeding = shared.seeding();
+        unknown_task_counts(&shared.config.tasks, &apis)?;
         for api in apis.iter() {
-            api.seed(&seeding);
+            api.seed(&shared.seeding(api.name()));
         }
         let app = server::app(Arc::clone(&shared), Arc::clone(&apis));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -250,6 +250,26 @@ impl Sandbox {
             self.server.abort();
         }
     }
+}
+
+/// Refuses a task count for an API the sandbox does not serve, naming the ones it does.
+fn unknown_task_counts(
+    counts: &config::TaskCounts,
+    apis: &[Arc<dyn EmulatedApi>],
+) -> std::io::Result<()> {
+    let Some((name, _)) =
+        (counts.per_api.iter()).find(|(name, _)| api::named(apis, name).is_none())
+    else {
+        return Ok(());
+    };
+    let known: Vec<&str> = apis.iter().map(|api| api.name()).collect();
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "--tasks names no sandbox API '{name}'; the APIs are {}",
+            known.join(", ")
+        ),
+    ))
 }
 
 /// How long [`Sandbox::shutdown`] lets open connections finish.

@@ -152,11 +152,11 @@ impl Shared {
         Rule::new(self.config.seed, self.config.settle_reads)
     }
 
-    /// What every API's data is seeded from.
-    pub(crate) fn seeding(&self) -> Seeding {
+    /// What API `name`'s data is seeded from.
+    pub(crate) fn seeding(&self, name: &str) -> Seeding {
         Seeding {
-            seed: self.config.seed,
-            now: self.clock.start_secs(),
+            tasks: self.config.tasks.for_api(name),
+            ..Seeding::new(self.config.seed, self.clock.start_secs())
         }
     }
 }

@@ -55,6 +55,7 @@ mod retry_after;
 mod run_flags;
 mod run_time_aborts;
 mod sandbox;
+mod sandbox_scale;
 mod schema;
 mod schema_modeline;
 mod secret_precheck;

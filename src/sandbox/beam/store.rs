@@ -36,7 +36,7 @@ impl Store {
     }
 
     fn seeded(workspace: Workspace, seeding: &Seeding) -> Store {
-        let Seeding { seed, now } = *seeding;
+        let Seeding { seed, now, .. } = *seeding;
         use Age::{LastDay, Older, ThisWeek};
         use Status::*;
         let plan: [(&'static str, Age, Status, usize); 21] = [
@@ -71,7 +71,8 @@ impl Store {
         ];
         let mut rng = StdRng::seed_from_u64(seed ^ workspace.salt());
         let mut tasks = Vec::new();
-        for (agent_id, age, status, count) in plan {
+        let counts = seeding.scaled(plan.map(|row| row.3));
+        for ((agent_id, age, status, _), count) in plan.into_iter().zip(counts) {
             for _ in 0..count {
                 let ago = match age {
                     Age::LastDay => rng.random_range(120..DAY - 120),

@@ -30,7 +30,7 @@ pub(crate) struct Store {
 
 impl Store {
     fn seeded(seeding: &Seeding) -> Store {
-        let Seeding { seed, now } = *seeding;
+        let Seeding { seed, now, .. } = *seeding;
         use Status::{Assigned, Blocked, Done, InProgress, Inbox, Review, Skipped};
         let mut rng = StdRng::seed_from_u64(seed ^ SALT);
         let projects = vec![
@@ -81,7 +81,8 @@ impl Store {
             "Publish to CDN",
         ];
         let mut tasks = Vec::new();
-        for (project_id, status, recent, count) in plan {
+        let counts = seeding.scaled(plan.map(|row| row.3));
+        for ((project_id, status, recent, _), count) in plan.into_iter().zip(counts) {
             for _ in 0..count {
                 let ago = seconds_ago(&mut rng, recent, 300..DAY - 300, 14);
                 let created_at = now - ago;

@@ -34,7 +34,7 @@ pub(crate) struct Store {
 
 impl Store {
     fn seeded(seeding: &Seeding) -> Store {
-        let Seeding { seed, now } = *seeding;
+        let Seeding { seed, now, .. } = *seeding;
         // (status, within the 7-day window?, quirk, count)
         let plan: [(u8, bool, Quirk, usize); 10] = [
             (FAILED, true, Quirk::None, 7),
@@ -56,7 +56,8 @@ impl Store {
         ];
         let mut rng = StdRng::seed_from_u64(seed ^ SALT);
         let mut tasks = Vec::new();
-        for (status, recent, quirk, count) in plan {
+        let counts = seeding.scaled(plan.map(|row| row.3));
+        for ((status, recent, quirk, _), count) in plan.into_iter().zip(counts) {
             for _ in 0..count {
                 let ago = seconds_ago(&mut rng, recent, 3600..HISTORY_WINDOW_SECS - 6 * 3600, 14);
                 let (task_type, plan_name) = PLANS[rng.random_range(0..PLANS.len())];

@@ -43,9 +43,9 @@ pub(crate) struct Store {
 
 impl Store {
     fn seeded(seeding: &Seeding) -> Store {
-        let Seeding { seed, now } = *seeding;
+        let Seeding { seed, now, .. } = *seeding;
         // (status, recent?, has results, count); "recent" is within the last day, else 8–20 days ago.
-        let plan: [(&str, bool, bool, usize); 13] = [
+        let plan: [(&str, bool, bool, usize); 14] = [
             ("DryRunFailed", true, false, 1),
             ("DryRunFailed", false, false, 1),
             ("ChainProofsFetchFailed", true, false, 1),
@@ -59,6 +59,7 @@ impl Store {
             ("TaskDecommitmentCompleted", false, true, 3),
             ("AtlanticProvingStarted", true, false, 2),
             ("TraceGenStarted", true, false, 1),
+            ("Received", true, false, 1),
         ];
         let mut rng = StdRng::seed_from_u64(seed ^ SALT);
         let mut store = Store {
@@ -66,8 +67,8 @@ impl Store {
             next_transition_id: 1,
             list_enabled: false,
         };
-        let plan = plan.into_iter().chain([("Received", true, false, 1)]);
-        for (status, recent, has_results, count) in plan {
+        let counts = seeding.scaled(plan.map(|row| row.3));
+        for ((status, recent, has_results, _), count) in plan.into_iter().zip(counts) {
             for _ in 0..count {
                 let ago = seconds_ago(&mut rng, recent, 3600..DAY - 600, 20);
                 let created_at = now - ago;

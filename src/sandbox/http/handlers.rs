@@ -215,12 +215,8 @@ pub(super) async fn list_tasks(
     let filter = status_filter(&query).map_err(ApiError::bad_request)?;
     let paging = Paging::parse(&query).map_err(ApiError::bad_request)?;
 
-    let store = lock(&api.store);
-    let matching: Vec<&Task> = store
-        .tasks
-        .iter()
-        .filter(|task| filter.is_empty() || filter.contains(&task.status))
-        .collect();
+    let mut store = lock(&api.store);
+    let (tasks, matching) = store.listing(&filter);
     let total = matching.len();
     let (start, size) = match &paging {
         Paging::Page { page, per_page } => {
@@ -229,10 +225,10 @@ pub(super) async fn list_tasks(
         Paging::Offset { offset, limit } => (*offset, *limit),
         Paging::Cursor { after, limit } => {
             let start = match after {
-                Some((created_at, id)) => matching
-                    .iter()
-                    .position(|task| task.is_after((*created_at, id)))
-                    .unwrap_or(total),
+                // List order is the sort order, so the tasks after the cursor are a suffix.
+                Some((created_at, id)) => {
+                    matching.partition_point(|&at| !tasks[at].is_after((*created_at, id)))
+                }
                 None => 0,
             };
             (start as u64, *limit)
@@ -242,7 +238,7 @@ pub(super) async fn list_tasks(
     let end = start
         .saturating_add(usize::try_from(size).unwrap_or(usize::MAX))
         .min(total);
-    let page = &matching[start..end];
+    let page: Vec<&Task> = matching[start..end].iter().map(|&at| &tasks[at]).collect();
 
     let next_cursor = match page.last() {
         Some(last) if end < total => Some(encode_cursor(last)),

@@ -7,7 +7,8 @@
 //! Invariants:
 //! - 60 seeded tasks `task-001`…`task-060` with exactly 24 failed, 6 timed_out, 6 canceled,
 //!   18 succeeded and 6 running; the seed decides which id gets which status, its creation time
-//!   (within the 10 days before start), name, error and attempts.
+//!   (within the 10 days before start), name, error and attempts. `--tasks N` seeds `task-001`…
+//!   `task-N` in the same proportions.
 //! - Lists are ordered by `created_at` descending, then `id` ascending; a cursor is the position
 //!   after the last task of a page (keyset), so a walk stays exact while tasks change status.
 //! - Only `failed` and `timed_out` tasks can be retried; a retry makes the task `queued`, adds one

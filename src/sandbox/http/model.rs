@@ -51,6 +51,11 @@ impl Status {
             .find(|status| status.as_str() == text)
     }
 
+    /// The status's bit in a set of statuses.
+    pub(super) fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
     pub(super) fn is_retryable(self) -> bool {
         matches!(self, Status::Failed | Status::TimedOut)
     }

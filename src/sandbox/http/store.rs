@@ -1,4 +1,12 @@
 //! The `http` API's tasks: seeding, the reads that move retried work on, and retries.
+//!
+//! Invariants (so that `runbook sandbox --tasks 200000` answers as fast as 60 tasks):
+//! - A task is found by id through `index` (id → position), never by a scan.
+//! - The positions of the tasks a status filter lists are kept for the last filter asked
+//!   (`listing`) until a task changes status, so a walk through a big list costs each page its own
+//!   size plus a binary search, not a pass over every task.
+
+use std::collections::HashMap;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -14,7 +22,19 @@ use crate::sandbox::settle::{self, Fate, Progress, Rule};
 /// The `http` API's tasks, kept in list order.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    pub(super) tasks: Vec<Task>,
+    tasks: Vec<Task>,
+    /// Position in `tasks` of each id.
+    index: HashMap<String, usize>,
+    /// The positions the last status filter listed; `None` once a task changed status.
+    listing: Option<Listing>,
+}
+
+/// The tasks one status filter lists, as positions in list order.
+#[derive(Debug)]
+struct Listing {
+    /// One bit per status of the filter ([`Status::bit`]); 0 lists every task.
+    filter: u8,
+    positions: Vec<usize>,
 }
 
 /// Why a single retry was refused.
@@ -25,18 +45,19 @@ pub(super) enum RetryRefusal {
 
 impl Store {
     fn seeded(seeding: &Seeding) -> Store {
-        let Seeding { seed, now } = *seeding;
+        let Seeding { seed, now, .. } = *seeding;
         let mut rng = StdRng::seed_from_u64(seed ^ SALT);
-        let mut statuses: Vec<Status> = [
+        let plan = [
             (Status::Failed, 24),
             (Status::TimedOut, 6),
             (Status::Canceled, 6),
             (Status::Succeeded, 18),
             (Status::Running, 6),
-        ]
-        .into_iter()
-        .flat_map(|(status, count)| std::iter::repeat_n(status, count))
-        .collect();
+        ];
+        let counts = seeding.scaled(plan.map(|(_, count)| count));
+        let mut statuses: Vec<Status> = (plan.into_iter().zip(counts))
+            .flat_map(|((status, _), count)| std::iter::repeat_n(status, count))
+            .collect();
         statuses.shuffle(&mut rng);
 
         const JOBS: [&str; 6] = [
@@ -87,20 +108,45 @@ impl Store {
         for task in &mut tasks {
             task.fate = settle::fate_of(&failing, &task.id);
         }
-        Store { tasks }
+        let index = (tasks.iter().enumerate())
+            .map(|(position, task)| (task.id.clone(), position))
+            .collect();
+        Store {
+            tasks,
+            index,
+            listing: None,
+        }
+    }
+
+    /// The tasks in list order, and the positions among them of those whose status is in
+    /// `filter` (every task for an empty filter).
+    pub(super) fn listing(&mut self, filter: &[Status]) -> (&[Task], &[usize]) {
+        let bits = filter.iter().fold(0, |bits, status| bits | status.bit());
+        let tasks = &self.tasks;
+        let listing = match self.listing.take() {
+            Some(listing) if listing.filter == bits => listing,
+            _ => Listing {
+                filter: bits,
+                positions: (tasks.iter().enumerate())
+                    .filter(|(_, task)| bits == 0 || bits & task.status.bit() != 0)
+                    .map(|(position, _)| position)
+                    .collect(),
+            },
+        };
+        let listing = self.listing.insert(listing);
+        (&self.tasks, &listing.positions)
     }
 
     /// Reads one task through its get-one endpoint, moving it on if a retry put it in motion.
     pub(super) fn read(&mut self, id: &str, rule: Rule, now: i64) -> Option<&Task> {
-        settle::read(&mut self.tasks, id, rule, now)
+        let position = *self.index.get(id)?;
+        self.listing = None;
+        settle::read(&mut self.tasks[position..=position], id, rule, now)
     }
 
     pub(super) fn retry(&mut self, id: &str, now: i64) -> Result<(), RetryRefusal> {
-        let task = self
-            .tasks
-            .iter_mut()
-            .find(|task| task.id == id)
-            .ok_or(RetryRefusal::NotFound)?;
+        let position = *self.index.get(id).ok_or(RetryRefusal::NotFound)?;
+        let task = &mut self.tasks[position];
         if !task.status.is_retryable() {
             return Err(RetryRefusal::NotRetryable(task.status));
         }
@@ -109,6 +155,7 @@ impl Store {
         task.updated_at = now;
         task.error = None;
         task.progress.start();
+        self.listing = None;
         Ok(())
     }
 }

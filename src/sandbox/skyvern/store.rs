@@ -39,7 +39,7 @@ impl Default for Store {
 
 impl Store {
     fn seeded(seeding: &Seeding) -> Store {
-        let Seeding { seed, now } = *seeding;
+        let Seeding { seed, now, .. } = *seeding;
         // (status, recent?, count); "recent" is within the last day, else 8–20 days ago.
         let plan: [(&'static str, bool, usize); 13] = [
             ("failed", true, 7),
@@ -58,7 +58,8 @@ impl Store {
         ];
         let mut rng = StdRng::seed_from_u64(seed ^ SALT);
         let mut runs = Vec::new();
-        for (status, recent, count) in plan {
+        let counts = seeding.scaled(plan.map(|row| row.2));
+        for ((status, recent, _), count) in plan.into_iter().zip(counts) {
             for _ in 0..count {
                 let ago = seconds_ago(&mut rng, recent, 300..DAY - 300, 20);
                 let created_at = now - ago;

@@ -10,6 +10,7 @@ mod http;
 mod latency;
 mod registry;
 mod robustness;
+mod scale;
 mod settling;
 mod skyvern;
 

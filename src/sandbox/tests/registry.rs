@@ -37,10 +37,7 @@ fn every_api_names_its_own_credentials() {
 
 #[test]
 fn seeding_again_resets_to_the_same_data() {
-    let seeding = Seeding {
-        seed: 11,
-        now: 1_790_000_000,
-    };
+    let seeding = Seeding::new(11, 1_790_000_000);
     for api in apis() {
         api.seed(&seeding);
         let first = api.snapshot();

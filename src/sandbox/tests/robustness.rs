@@ -279,12 +279,9 @@ fn seeded_ids_do_not_depend_on_the_start_time() {
     assert_eq!(apis.len(), 7, "every API is checked");
     let (early, late) = (1_790_000_000, 1_790_123_457);
     for api in &apis {
-        api.seed(&Seeding {
-            seed: 3,
-            now: early,
-        });
+        api.seed(&Seeding::new(3, early));
         let at_early = ids(api.snapshot());
-        api.seed(&Seeding { seed: 3, now: late });
+        api.seed(&Seeding::new(3, late));
         assert!(!at_early.is_empty(), "{}", api.name());
         assert_eq!(at_early, ids(api.snapshot()), "{}", api.name());
     }
