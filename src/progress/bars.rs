@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::line::{self, Phase};
-use super::steps::Steps;
+use super::steps::SharedSteps;
 use super::{Event, Progress, verbose_line};
 use crate::secrets::Redactor;
 use crate::style::Paint;
@@ -21,7 +21,7 @@ const MARGIN: usize = 1;
 pub struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
-    steps: Mutex<Steps>,
+    steps: SharedSteps,
     verbose: bool,
     redactor: Redactor,
     paint: Paint,
@@ -32,7 +32,7 @@ impl Bars {
         Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
-            steps: Mutex::new(Steps::default()),
+            steps: SharedSteps::default(),
             verbose,
             redactor,
             paint,
@@ -53,11 +53,7 @@ fn width() -> Option<usize> {
 
 impl Progress for Bars {
     fn event(&self, event: Event) {
-        let view = self
-            .steps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .apply(&event, Instant::now());
+        let view = self.steps.apply_now(&event);
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(view) = view {
             if view.phase == Phase::Started {

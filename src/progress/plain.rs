@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::line::{self, Phase, StepView};
-use super::steps::Steps;
+use super::steps::SharedSteps;
 use super::{Event, Progress, verbose_line};
 use crate::secrets::Redactor;
 use crate::style::Paint;
@@ -133,7 +133,7 @@ pub(crate) fn step_record(view: &StepView) -> (&'static str, String, Map<String,
 pub struct Plain {
     verbose: bool,
     log: LogWriter,
-    steps: Mutex<Steps>,
+    steps: SharedSteps,
     last: Mutex<Option<Instant>>,
     /// The words of the last step line printed: the same words again say nothing new.
     last_text: Mutex<String>,
@@ -144,7 +144,7 @@ impl Plain {
         Plain {
             verbose,
             log,
-            steps: Mutex::new(Steps::default()),
+            steps: SharedSteps::default(),
             last: Mutex::new(None),
             last_text: Mutex::new(String::new()),
         }
@@ -168,11 +168,7 @@ impl Plain {
 
 impl Progress for Plain {
     fn event(&self, event: Event) {
-        let view = self
-            .steps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .apply(&event, Instant::now());
+        let view = self.steps.apply_now(&event);
         if let Some(view) = view {
             let (name, text, fields) = step_record(&view);
             let mut last_text = self.last_text.lock().unwrap_or_else(|e| e.into_inner());

@@ -3,6 +3,7 @@
 //! concerns; the clock is passed in, so that the bookkeeping is tested without waiting.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use super::Event;
@@ -73,6 +74,20 @@ impl Steps {
             elapsed: now.saturating_duration_since(tracked.started),
             phase,
         })
+    }
+}
+
+/// [`Steps`] behind a lock, for a display that events reach from several tasks.
+#[derive(Default)]
+pub(crate) struct SharedSteps(Mutex<Steps>);
+
+impl SharedSteps {
+    /// [`Steps::apply`] now.
+    pub(crate) fn apply_now(&self, event: &Event) -> Option<StepView> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(event, Instant::now())
     }
 }
 

@@ -228,4 +228,18 @@ fn colour_follows_color_and_no_color_and_never_reaches_a_pipe_in_auto() {
     assert!(!vetoed.stdout.contains('\u{1b}'), "{:?}", vetoed.stdout);
     let never = run(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]);
     assert!(!never.stdout.contains('\u{1b}'), "{:?}", never.stdout);
+    let refused = run(&["-o", "report.xyz", "--color", "always"], &[]);
+    assert!(
+        refused
+            .stderr
+            .starts_with(&format!("{RED}error:\u{1b}[0m -o report.xyz:")),
+        "{:?}",
+        refused.stderr
+    );
+    let plain = run(&["-o", "report.xyz"], &[]);
+    assert!(
+        plain.stderr.starts_with("error: -o report.xyz:"),
+        "{:?}",
+        plain.stderr
+    );
 }
