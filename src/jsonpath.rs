@@ -149,7 +149,12 @@ impl Predicate {
     }
 
     pub fn matches(&self, value: &Value) -> bool {
-        let wrapped = Value::Array(vec![value.clone()]);
+        self.matches_owned(value.clone())
+    }
+
+    /// [`Predicate::matches`] on a value the caller no longer needs: no copy is made of it.
+    pub fn matches_owned(&self, value: Value) -> bool {
+        let wrapped = Value::Array(vec![value]);
         js_path_process(&self.query, &wrapped).is_ok_and(|found| !found.is_empty())
     }
 }

@@ -1,5 +1,6 @@
-//! Pacing shared by every worker: a rate limit (one request per interval, no bursts) and a gate that
-//! holds all requests back while a provider's `Retry-After` runs.
+//! Pacing shared by every worker: a rate limit (one request per interval, no bursts; the interval
+//! fixed, or set by the adaptive pace of [`super::pace`]) and a gate that holds all requests back
+//! while a provider's `Retry-After` runs.
 //!
 //! Invariants: every wait here ends at once when the run's stop token is cancelled (SIGINT,
 //! SIGTERM), returning [`Interrupted`]; the gate is read and closed without awaiting, so a request
@@ -15,6 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::pace::{Controller, Observation, Pace, PaceChange, PaceSummary};
 use crate::units::Rate;
 
 /// A wait ended because the run was asked to stop.
@@ -35,18 +37,65 @@ pub async fn sleep(wait: Duration, stop: &CancellationToken) -> Result<(), Inter
     sleep_until(Instant::now() + wait, stop).await
 }
 
-/// Spaces requests `interval` apart, across every task that shares it.
+/// Spaces requests an interval apart, across every task that shares it.
 #[derive(Debug)]
 pub struct RateLimiter {
-    interval: Duration,
+    pacing: Pacing,
     next: Mutex<Option<Instant>>,
+}
+
+/// Where the interval comes from.
+#[derive(Debug)]
+enum Pacing {
+    Fixed(Duration),
+    /// The adaptive pace: every answer moves it (see [`RateLimiter::observe`]).
+    Auto(Box<Mutex<Controller>>),
 }
 
 impl RateLimiter {
     pub fn new(rate: Rate) -> RateLimiter {
         RateLimiter {
-            interval: rate.interval(),
+            pacing: Pacing::Fixed(rate.interval()),
             next: Mutex::new(None),
+        }
+    }
+
+    /// A limiter for a playbook's `rate:`, fixed or adaptive.
+    pub(crate) fn paced(pace: Pace) -> RateLimiter {
+        match pace {
+            Pace::Fixed(rate) => RateLimiter::new(rate),
+            Pace::Auto(bounds) => RateLimiter {
+                pacing: Pacing::Auto(Box::new(Mutex::new(Controller::new(
+                    bounds,
+                    Instant::now(),
+                )))),
+                next: Mutex::new(None),
+            },
+        }
+    }
+
+    /// The time between two requests now.
+    fn interval(&self) -> Duration {
+        match &self.pacing {
+            Pacing::Fixed(interval) => *interval,
+            Pacing::Auto(controller) => lock(controller).interval(),
+        }
+    }
+
+    /// Take in an answer; a change of an adaptive pace worth showing is returned. A fixed rate
+    /// ignores answers.
+    pub(crate) fn observe(&self, seen: Observation) -> Option<PaceChange> {
+        match &self.pacing {
+            Pacing::Fixed(_) => None,
+            Pacing::Auto(controller) => lock(controller).observe(seen, Instant::now()),
+        }
+    }
+
+    /// What an adaptive pace did, for the report; `None` for a fixed rate.
+    pub(crate) fn summary(&self) -> Option<PaceSummary> {
+        match &self.pacing {
+            Pacing::Fixed(_) => None,
+            Pacing::Auto(controller) => Some(lock(controller).summary()),
         }
     }
 
@@ -55,17 +104,23 @@ impl RateLimiter {
         if stop.is_cancelled() {
             return Err(Interrupted);
         }
+        let interval = self.interval();
         let slot = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
             let slot = next.map_or(now, |n| n.max(now));
             // An interval too long for the clock (`1/30000000000000w`) leaves every later slot at
             // the far end of time rather than overflowing.
-            *next = Some(slot.checked_add(self.interval).unwrap_or_else(far_future));
+            *next = Some(slot.checked_add(interval).unwrap_or_else(far_future));
             slot
         };
         sleep_until(slot, stop).await
     }
+}
+
+/// A lock held only for arithmetic: a panic elsewhere cannot leave it inconsistent.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A moment no run lives to see, that tokio's clock can still hold.

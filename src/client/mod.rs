@@ -30,6 +30,7 @@
 pub mod backoff;
 mod exchange;
 pub mod limiter;
+pub(crate) mod pace;
 mod redirect;
 mod send;
 
@@ -168,8 +169,8 @@ pub const NOT_SENT_STOPPED: &str = "not sent: the run was stopped";
 /// How the client behaves, from the playbook's `connection`.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientSettings {
-    /// A rate over every request of the run.
-    pub rate: Option<crate::units::Rate>,
+    /// A rate over every request of the run, fixed or adaptive.
+    pub rate: Option<pace::Pace>,
     /// Time allowed for one whole request.
     pub timeout: Duration,
     /// Time allowed to connect.
@@ -232,10 +233,15 @@ impl HttpClient {
             redactor,
             progress,
             gate: Gate::default(),
-            rate: settings.rate.map(RateLimiter::new),
+            rate: settings.rate.map(RateLimiter::paced),
             redirects: settings.redirects,
             stop,
         })
+    }
+
+    /// What the connection's adaptive pace did, when it has one.
+    pub(crate) fn pace_summary(&self) -> Option<pace::PaceSummary> {
+        self.rate.as_ref().and_then(RateLimiter::summary)
     }
 
     /// The run's stop: cancelled on SIGINT/SIGTERM.

@@ -2,15 +2,22 @@
 //! obeyed (and shared through the gate) or refused when longer than `max_retry_after`, every wait
 //! ended by the run's stop.
 //!
+//! Every answer is also shown to the rate limiters (the client's and the step's), so that an
+//! adaptive pace moves: a 429, a 503 with `Retry-After` or the adapter's own throttle sign slows it,
+//! a clean answer may speed it up, and rate-limit headers set it.
+//!
 //! Invariant: a mutating request whose sending may have been carried out is never sent again.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
+use tokio::time::Instant;
 
 use super::backoff::BackoffPolicy;
 use super::exchange::{Answer, Failure};
 use super::limiter::{self, RateLimiter};
+use super::pace::headers::Announced;
+use super::pace::{Observation, Signal, show};
 use super::{Effect, Exchange, HttpClient, NOT_SENT_STOPPED, Request};
 use crate::progress::Event;
 use crate::providers::Verdict;
@@ -33,6 +40,7 @@ impl HttpClient {
             }
             paced = false;
             attempt += 1;
+            let sent_at = Instant::now();
             let outcome = self.attempt(request, effect, policy, attempt).await;
             let last = attempt >= policy.attempts;
             let (response, asked) = match outcome {
@@ -105,6 +113,7 @@ impl HttpClient {
                     continue;
                 }
             };
+            self.tell_pace(limiter, sent_at, &response, asked.is_some());
             let verdict = self
                 .provider
                 .inspect(response.status, response.json.as_ref());
@@ -158,6 +167,51 @@ impl HttpClient {
                     attempts(attempt)
                 ));
                 return Exchange::answered(response, verdict, attempt, error);
+            }
+        }
+    }
+}
+
+impl HttpClient {
+    /// Show an answer to the rate limiters that pace its request, and any change of pace to
+    /// progress.
+    fn tell_pace(
+        &self,
+        step: Option<&RateLimiter>,
+        sent_at: Instant,
+        response: &super::Response,
+        retry_after: bool,
+    ) {
+        let limiters: Vec<&RateLimiter> = self.rate.iter().chain(step).collect();
+        if limiters.is_empty() {
+            return;
+        }
+        let status = response.status;
+        let sign = self
+            .provider
+            .throttle_sign(status, response.json.as_ref())
+            .or_else(|| match status {
+                429 => Some("HTTP 429".to_string()),
+                503 if retry_after => Some("HTTP 503 with Retry-After".to_string()),
+                _ => None,
+            });
+        let signal = match sign {
+            Some(why) => Signal::Throttled { why },
+            None if status < 500 => Signal::Clean,
+            None => Signal::Neutral,
+        };
+        let announced = Announced::read(&response.headers, SystemTime::now());
+        for limiter in limiters {
+            let seen = Observation {
+                sent_at,
+                signal: signal.clone(),
+                announced: announced.clone(),
+            };
+            if let Some(change) = limiter.observe(seen) {
+                self.progress.event(Event::Pace {
+                    pace: show(change.to),
+                    reason: format!("{} (was {})", change.reason, show(change.from)),
+                });
             }
         }
     }

@@ -20,6 +20,9 @@ pub(crate) fn history(
         .transpose()
         .map_err(CommandError::Aborted)?;
     let runs = opened.runs(name.as_deref(), limit)?;
+    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    // Unreadable counts leave the notes out, as before.
+    let new_work = opened.links_per_run(&ids).unwrap_or_default();
     if json {
         return print_stdout(&json_lines(&runs));
     }
@@ -60,7 +63,7 @@ pub(crate) fn history(
                 .as_ref()
                 .map(|f| format!("  (resumed {f})"))
                 .unwrap_or_default(),
-            new_work(&opened, &r.id),
+            new_work_note(new_work.get(&r.id).copied().unwrap_or(0)),
         ));
     }
     print_stdout(&out)
@@ -103,14 +106,12 @@ fn duration_seconds(started: &str, finished: Option<&str>) -> Option<f64> {
     Some(millis as f64 / 1000.0)
 }
 
-/// `history`'s note on the retries of run `id` that created new work (chains it extended).
-fn new_work(ledger: &Ledger, id: &str) -> String {
-    match ledger.links_of_run(id) {
-        Ok(links) if links.len() == 1 => "  (1 retry created new work)".to_string(),
-        Ok(links) if !links.is_empty() => {
-            format!("  ({} retries created new work)", links.len())
-        }
-        _ => String::new(),
+/// `history`'s note on a run's retries that created new work (chains it extended).
+fn new_work_note(links: u64) -> String {
+    match links {
+        0 => String::new(),
+        1 => "  (1 retry created new work)".to_string(),
+        n => format!("  ({n} retries created new work)"),
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod fetch;
 mod filter;
 pub mod item;
 pub(crate) mod outcome;
+mod outputs;
 pub(crate) mod request;
 pub(crate) mod results;
 mod retry;
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use minijinja::Value as Ctx;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::HttpClient;
@@ -32,6 +33,7 @@ use crate::secrets::{EnvSource, Redactor, SecretSource};
 use crate::time::rfc3339;
 pub use error::{Abort, StepError};
 pub use item::Item;
+use outputs::{Outputs, StepOutput};
 
 /// Choices made on the command line for one run.
 #[derive(Clone, Debug, Default)]
@@ -95,8 +97,10 @@ pub struct Run<'a> {
     headers: Vec<(String, String)>,
     vars: Ctx,
     steps: Ctx,
-    outputs: HashMap<String, Vec<Item>>,
-    last: Vec<Item>,
+    outputs: Outputs,
+    last: StepOutput,
+    /// What a fetch found while it applied the next filter's tests, for that filter to report.
+    prefiltered: Option<filter::Prefiltered>,
     /// The step running now, as results name it.
     step: results::StepRef,
     /// The one writer of results: ledger, progress, report.
@@ -181,6 +185,7 @@ pub async fn run(
         aborted: None,
         resumed_from: options.resume.as_ref().map(|(id, _)| id.clone()),
         errors: Vec::new(),
+        pace: Vec::new(),
     };
     let results = results::Results::new(
         options.ledger.clone(),
@@ -208,9 +213,10 @@ pub async fn run(
         base_url,
         headers,
         vars: Ctx::from(minijinja::value::Serde(&plan.vars)),
-        steps: Ctx::from(minijinja::value::Serde(json!({}))),
-        outputs: HashMap::new(),
-        last: Vec::new(),
+        steps: Outputs::default().context(),
+        outputs: Outputs::default(),
+        last: StepOutput::default(),
+        prefiltered: None,
         step: results::StepRef {
             index: 0,
             name: String::new(),
@@ -226,19 +232,26 @@ pub async fn run(
         Some(reason) => run.refuse_to_start(reason),
         None => run.execute().await,
     }
+    if let Some(summary) = run.http.pace_summary() {
+        run.report.pace.push(pace_report("connection", summary));
+    }
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
     (run.report.items, run.report.totals) = run.results.report();
     if recorded {
         let json = run
             .redactor
             .redact(&crate::report::json::render(&run.report));
-        if let Err(e) = run.results.finish(
-            &run.report.run_id,
-            run.report.aborted.is_some(),
-            &run.report.finished_at,
-            &run.report.totals,
-            &json,
-        ) {
+        if let Err(e) = run
+            .results
+            .finish(
+                &run.report.run_id,
+                run.report.aborted.is_some(),
+                &run.report.finished_at,
+                &run.report.totals,
+                &json,
+            )
+            .await
+        {
             run.report.errors.push(ReportedError {
                 step: "ledger".into(),
                 message: e.into(),
@@ -246,6 +259,23 @@ pub async fn run(
         }
     }
     Ok(run)
+}
+
+/// An adaptive pace's summary as the report records it, paces rounded to hundredths.
+pub(crate) fn pace_report(
+    scope: &str,
+    summary: crate::client::pace::PaceSummary,
+) -> crate::report::PaceReport {
+    let round = |rate: f64| (rate * 100.0).round() / 100.0;
+    crate::report::PaceReport {
+        scope: scope.to_string(),
+        start: round(summary.start),
+        reached: round(summary.reached),
+        highest: round(summary.highest),
+        slowdowns: summary.slowdowns,
+        throttled: summary.throttled,
+        announced: summary.announced,
+    }
 }
 
 impl Run<'_> {
@@ -274,13 +304,25 @@ impl Run<'_> {
                 StepKind::Filter(f) => self.input(f.input.as_deref()),
                 StepKind::Retry(r) => self.input(r.input.as_deref()),
                 StepKind::Verify(v) => self.input(v.input.as_deref()),
-                _ => self.last.clone(),
+                _ => self.last.items.to_vec(),
             };
             let result = match &step.kind {
-                StepKind::Fetch(f) => self.fetch(&step.name, f).await,
-                StepKind::Filter(f) => self.filter(&step.name, f, input),
-                StepKind::Retry(r) => self.retry(&step.name, r, input).await,
-                StepKind::Verify(v) => self.verify(&step.name, v, input).await,
+                StepKind::Fetch(f) => {
+                    let next = self.plan.steps.get(index + 1).map(|s| &s.kind);
+                    let filter = match next {
+                        Some(StepKind::Filter(filter)) if f.filtered_by_next => Some(filter),
+                        _ => None,
+                    };
+                    self.fetch(&step.name, f, filter)
+                        .await
+                        .map(|(items, count)| StepOutput {
+                            count,
+                            items: Arc::new(items),
+                        })
+                }
+                StepKind::Filter(f) => self.filter(&step.name, f, input).map(StepOutput::all),
+                StepKind::Retry(r) => self.retry(&step.name, r, input).await.map(StepOutput::all),
+                StepKind::Verify(v) => self.verify(&step.name, v, input).await.map(StepOutput::all),
                 StepKind::Report(r) => {
                     self.report_files(r);
                     Ok(self.last.clone())
@@ -298,7 +340,7 @@ impl Run<'_> {
                         step: step.name.clone(),
                         message,
                     });
-                    self.finish_step(&step.name, Vec::new());
+                    self.finish_step(&step.name, StepOutput::default());
                 }
                 Err(StepStop::Abort(reason)) => {
                     self.abort_with(index, reason);
@@ -344,20 +386,19 @@ impl Run<'_> {
 
     fn input(&self, name: Option<&str>) -> Vec<Item> {
         match name {
-            Some(n) => self.outputs.get(n).cloned().unwrap_or_default(),
-            None => self.last.clone(),
+            Some(n) => self
+                .outputs
+                .get(n)
+                .map(|o| o.items.to_vec())
+                .unwrap_or_default(),
+            None => self.last.items.to_vec(),
         }
     }
 
-    fn finish_step(&mut self, name: &str, items: Vec<Item>) {
-        self.outputs.insert(name.to_string(), items.clone());
-        let steps: serde_json::Map<String, Value> = self
-            .outputs
-            .iter()
-            .map(|(k, v)| (k.clone(), json!({ "count": v.len(), "items": v.iter().map(|i| i.raw.clone()).collect::<Vec<_>>() })))
-            .collect();
-        self.steps = Ctx::from(minijinja::value::Serde(Value::Object(steps)));
-        self.last = items;
+    fn finish_step(&mut self, name: &str, output: StepOutput) {
+        self.outputs.insert(name, output.clone());
+        self.steps = self.outputs.context();
+        self.last = output;
     }
 
     /// A template context with `vars`, `steps` and `extra`.
@@ -370,7 +411,7 @@ impl Run<'_> {
 
     fn item_ctx(&self, item: &Item) -> Ctx {
         self.ctx(vec![
-            ("item", Ctx::from(minijinja::value::Serde(&item.raw))),
+            ("item", item.template_value()),
             ("task", Ctx::from(minijinja::value::Serde(item.task()))),
         ])
     }

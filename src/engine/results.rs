@@ -5,9 +5,12 @@
 //!
 //! Invariants:
 //! - Every ledger write of a run goes through one method here per kind of write ([`Results::start`],
-//!   [`Results::intent`], [`Results::answered`], [`Results::resolved`], [`Results::finish`]): the
-//!   place where writes may later be grouped into fewer commits. An intent is committed before
-//!   [`Results::intent`] returns, so it is durable before its request leaves.
+//!   [`Results::intent`], [`Results::answered`], [`Results::resolved`], [`Results::finish`]).
+//!   Intents, answers and resolutions are grouped into fewer commits by the ledger's
+//!   [`GroupCommit`] writer: an intent is committed before [`Results::intent`] returns, so it is
+//!   durable before its request leaves; answers and resolutions are committed with the next group,
+//!   and all of them before [`Results::flush`] (the end of a retry step) and [`Results::finish`]
+//!   return.
 //! - A result's message is redacted once, here, before it reaches any of the three.
 //! - The report's items keep the order the steps decided them in: by step, then by the position a
 //!   step gave (a retry's request index), then as received.
@@ -15,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::ledger::{Intent, Ledger, LedgerError, Link};
+use crate::ledger::{GroupCommit, Intent, Ledger, LedgerError, Link, OwnedAnswer, Resolution};
 use crate::progress::{Counts, Event, Progress};
 use crate::report::{ItemOutcome, ItemReport, PlannedRequest, Totals};
 use crate::secrets::Redactor;
@@ -76,6 +79,8 @@ struct Received {
 /// The writer: see the module's documentation.
 pub(crate) struct Results {
     ledger: Option<Arc<Ledger>>,
+    /// The ledger's writer for intents, answers and resolutions; with a ledger only.
+    writer: Option<GroupCommit>,
     progress: Arc<dyn Progress>,
     redactor: Redactor,
     received: Mutex<Received>,
@@ -87,8 +92,15 @@ impl Results {
         progress: Arc<dyn Progress>,
         redactor: Redactor,
     ) -> Results {
+        let writer = ledger.as_ref().map(|ledger| {
+            let progress = Arc::clone(&progress);
+            GroupCommit::start(Arc::clone(ledger), move |e| {
+                progress.event(Event::Warning(format!("ledger: {e}")))
+            })
+        });
         Results {
             ledger,
+            writer,
             progress,
             redactor,
             received: Mutex::new(Received::default()),
@@ -122,16 +134,16 @@ impl Results {
     }
 
     /// Ledger: a request is about to leave. Committed before this returns; `None` without a ledger.
-    pub(crate) fn intent(&self, intent: &Intent<'_>) -> Result<Option<i64>, LedgerError> {
-        match &self.ledger {
-            Some(ledger) => ledger.intent(intent).map(Some),
+    pub(crate) async fn intent(&self, intent: &Intent<'_>) -> Result<Option<i64>, LedgerError> {
+        match &self.writer {
+            Some(writer) => writer.intent(intent).await.map(Some),
             None => Ok(None),
         }
     }
 
     /// Ledger: the answer to request `request_id`, each item's outcome, and the new work it created
-    /// (`links`: item id, new id) in the same transaction. A failure is warned, not fatal: the
-    /// intent stays open and a resumed run checks the item.
+    /// (`links`: item id, new id) in the same transaction, committed with the next group. A
+    /// failure is warned, not fatal: the intent stays open and a resumed run checks the item.
     pub(crate) fn answered(
         &self,
         request_id: i64,
@@ -140,33 +152,60 @@ impl Results {
         links: &[Link<'_>],
         at: &str,
     ) {
-        let Some(ledger) = &self.ledger else { return };
-        let answers: Vec<Answer> = answers
+        let Some(writer) = &self.writer else { return };
+        let outcomes: Vec<Answer> = answers
             .iter()
             .map(|(id, outcome, message)| {
                 let message = message.as_deref().map(|m| self.redactor.redact(m));
                 (id.clone(), *outcome, message)
             })
             .collect();
-        if let Err(e) = ledger.result_linked(request_id, http_status, &answers, links, at) {
+        let answer = OwnedAnswer {
+            request_id,
+            http_status,
+            outcomes,
+            links: links
+                .iter()
+                .map(|l| (l.item_id.to_string(), l.new_id.to_string()))
+                .collect(),
+            provider: links
+                .first()
+                .map(|l| l.provider.to_string())
+                .unwrap_or_default(),
+            at: at.to_string(),
+        };
+        if let Err(e) = writer.answer(answer) {
             self.progress.event(Event::Warning(format!("ledger: {e}")));
         }
     }
 
     /// Ledger: the in-flight retry of `id` in run `run_id` (or one it resumed) was found carried
-    /// out. A failure is warned.
+    /// out; committed with the next group. A failure is warned.
     pub(crate) fn resolved(&self, run_id: &str, provider: &str, id: &str, note: &str) {
-        let Some(ledger) = &self.ledger else { return };
-        let note = self.redactor.redact(note);
-        let resolved =
-            ledger.resolve_in_flight(run_id, provider, id, ItemOutcome::Retried, Some(&note));
-        if let Err(e) = resolved {
+        let Some(writer) = &self.writer else { return };
+        let resolution = Resolution {
+            run_id: run_id.to_string(),
+            provider: provider.to_string(),
+            item_id: id.to_string(),
+            outcome: ItemOutcome::Retried,
+            message: Some(self.redactor.redact(note)),
+        };
+        if let Err(e) = writer.resolve(resolution) {
             self.progress.event(Event::Warning(format!("ledger: {e}")));
         }
     }
 
+    /// Ledger: wait until every write handed in so far is committed (or failed and warned), so
+    /// that what follows reads it.
+    pub(crate) async fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            writer.flush().await;
+        }
+    }
+
     /// Ledger: close the run with its state, its totals and its (redacted) JSON report.
-    pub(crate) fn finish(
+    /// Every write handed in before is committed first.
+    pub(crate) async fn finish(
         &self,
         run_id: &str,
         aborted: bool,
@@ -174,6 +213,7 @@ impl Results {
         totals: &Totals,
         json: &str,
     ) -> Result<(), LedgerError> {
+        self.flush().await;
         let Some(ledger) = &self.ledger else {
             return Ok(());
         };

@@ -90,7 +90,7 @@ impl Run<'_> {
         // The guards count what would be sent: on --resume, not what the run already handled.
         self.check_blast_radius(to_send.len() as u64)?;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
-        let limiter = plan.rate.map(RateLimiter::new);
+        let limiter = plan.rate.map(RateLimiter::paced);
         let stop = AtomicBool::new(false);
         let groups: Vec<Vec<Item>> = match &plan.mode {
             RetryMode::PerItem(_) => to_send.into_iter().map(|i| vec![i]).collect(),
@@ -124,9 +124,15 @@ impl Run<'_> {
                 this.results.record(&this.step, Some(total), results);
             }
         }
+        // What this step wrote is committed before a later step reads the ledger (a second retry
+        // step's triage).
+        self.results.flush().await;
         // The items decided without a request come after those sent, as before any was sent.
         let results = self.item_results(without_request, &mut handled);
         self.results.record(&self.step, Some(total), results);
+        if let Some(summary) = limiter.as_ref().and_then(RateLimiter::summary) {
+            self.report.pace.push(super::pace_report(step, summary));
+        }
         // Handed on in the order the items were sent.
         handled.sort_by_key(|(order, _)| *order);
         let handled: Vec<Item> = handled.into_iter().map(|(_, item)| item).collect();
@@ -350,6 +356,7 @@ impl Run<'_> {
                 url: &url,
                 at: &rfc3339(jiff::Timestamp::now()),
             })
+            .await
             .map_err(|e| NotSent::Unrecorded(e.to_string()))?;
         let mut exchange = self
             .http
@@ -422,7 +429,7 @@ impl Run<'_> {
             OnAmbiguous::Check => {
                 let mut results = Vec::new();
                 for item in items {
-                    let before = plan.counter.as_ref().and_then(|p| counter(p, &item.raw));
+                    let before = plan.counter.as_ref().and_then(|p| counter(p, &item.raw()));
                     results.push(match self.check(plan, item, before).await {
                         Some(Checked::CarriedOut(status)) => {
                             let note = format!(
@@ -495,10 +502,7 @@ impl Run<'_> {
                 continue;
             }
             let ctx = vec![
-                (
-                    "item",
-                    minijinja::Value::from(minijinja::value::Serde(&item.raw)),
-                ),
+                ("item", item.template_value()),
                 (
                     "task",
                     minijinja::Value::from(minijinja::value::Serde(item.task())),
@@ -528,7 +532,7 @@ impl Run<'_> {
         match &plan.mode {
             RetryMode::PerItem(request) => self.render_request(request, &self.item_ctx(&items[0])),
             RetryMode::Batch { request, .. } => {
-                let raw: Vec<serde_json::Value> = items.iter().map(|i| i.raw.clone()).collect();
+                let raw: Vec<serde_json::Value> = items.iter().map(Item::raw).collect();
                 let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
                 let tasks: Vec<serde_json::Value> = items.iter().map(Item::task).collect();
                 let ctx = self.ctx(vec![

@@ -6,7 +6,6 @@
 //! retried result; verify never reads the report.
 
 use futures_util::StreamExt;
-use serde_json::Value;
 
 use super::results::Transition;
 use super::{Abort, Item, Run, StepStop};
@@ -159,12 +158,7 @@ impl Run<'_> {
             Err(_) if self.interrupted() => return PollResult::Stopped,
             Err(failure) => return PollResult::NotYet(format!("read failed: {}", failure.message)),
         };
-        let mut now = item.clone();
-        match (&mut now.raw, fresh) {
-            (Value::Object(own), Value::Object(fresh)) => own.extend(fresh),
-            (raw, fresh) => *raw = fresh,
-        }
-        now.reread(&plan.fields);
+        let now = item.refreshed(fresh, true, &plan.fields);
         let status = now.status.unwrap_or_default();
         if plan.success.contains(&status) {
             PollResult::Recovered(status)

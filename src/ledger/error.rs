@@ -17,6 +17,9 @@ pub enum LedgerError {
     /// A statement failed on a ledger that opened.
     #[error("ledger: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The thread that writes the run's records is gone (it could not start, or stopped).
+    #[error("ledger: its writer thread stopped, so nothing more can be recorded")]
+    WriterStopped,
 }
 
 /// Callers that carry errors as text (a report's error list, a run's abort reason) take the message.

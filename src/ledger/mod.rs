@@ -19,11 +19,17 @@
 //!   gains the new tables; nothing is ever dropped. A ledger from before lineage gets its links
 //!   from its runs' stored reports (each retried item's `new_id`) when it gains the `links` table.
 //!
+//! - A run's intents, answers and resolutions go through [`GroupCommit`]: one writer thread
+//!   commits the writes of concurrent workers together, and an intent is still committed before
+//!   its request leaves.
+//!
 //! Rooms: `open` (refusing what cannot serve as the ledger), `schema` (tables and migration), `runs`
 //! (a run's row, its history, what it did for `--resume`), `items` (each request's intent and
-//! result per item, retry budgets) and `links` (lineage of retries into new work).
+//! result per item, retry budgets), `links` (lineage of retries into new work) and `group` (group
+//! commit of a run's writes).
 
 mod error;
+mod group;
 mod items;
 mod links;
 mod open;
@@ -38,6 +44,7 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 
 pub use self::error::LedgerError;
+pub(crate) use self::group::{GroupCommit, OwnedAnswer, Resolution};
 use crate::report::ItemOutcome;
 
 /// The ledger's default place, under the working directory.

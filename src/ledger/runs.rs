@@ -9,6 +9,9 @@ use super::open::explain;
 use super::{Ledger, LedgerError, Past, RunSummary, err};
 use crate::report::ItemOutcome;
 
+/// What one run did to each item, in the order it did it.
+pub(super) const ITEMS_OF_RUN: &str = "SELECT ri.item_id, ri.outcome, ri.message FROM request_items ri JOIN requests r ON r.id = ri.request_id WHERE r.run_id = ?1 ORDER BY ri.rowid";
+
 impl Ledger {
     pub fn start_run(
         &self,
@@ -131,9 +134,7 @@ impl Ledger {
             current = prev;
         }
         let mut past = HashMap::new();
-        let mut stmt = conn
-            .prepare("SELECT ri.item_id, ri.outcome, ri.message FROM request_items ri JOIN requests r ON r.id = ri.request_id WHERE r.run_id = ?1 ORDER BY ri.rowid")
-            .map_err(err)?;
+        let mut stmt = conn.prepare_cached(ITEMS_OF_RUN).map_err(err)?;
         for run in chain.iter().rev() {
             let rows = stmt
                 .query_map(params![run], |r| {

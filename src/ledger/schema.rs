@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS request_items (
     at          TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS request_items_by_item ON request_items (provider, item_id, at);
+-- Added for constant cost per item (issue 9): a result finds its row, a run its requests, a run's
+-- links their count, without scanning. An older ledger gains them on its next open.
+CREATE INDEX IF NOT EXISTS request_items_by_request ON request_items (request_id, item_id);
+CREATE INDEX IF NOT EXISTS requests_by_run ON requests (run_id);
 CREATE TABLE IF NOT EXISTS links (
     request_id  INTEGER NOT NULL REFERENCES requests (id),
     provider    TEXT NOT NULL,
@@ -51,6 +55,7 @@ CREATE TABLE IF NOT EXISTS links (
 );
 CREATE INDEX IF NOT EXISTS links_by_item ON links (provider, item_id);
 CREATE INDEX IF NOT EXISTS links_by_new ON links (provider, new_id);
+CREATE INDEX IF NOT EXISTS links_by_request ON links (request_id);
 CREATE TABLE IF NOT EXISTS playbook_files (
     path        TEXT PRIMARY KEY,           -- a playbook file, its canonical path
     playbook    TEXT NOT NULL,              -- its `name:` when a run of it last started

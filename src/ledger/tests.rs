@@ -255,3 +255,68 @@ fn a_ledger_from_before_lineage_gets_its_links_from_the_stored_reports() {
     let ledger = Ledger::open(&path).unwrap();
     assert_eq!(ledger.links_of_run("r1").unwrap().len(), 1, "migrated once");
 }
+
+/// Issue 9: a result's `UPDATE … WHERE request_id = ? AND item_id = ?` scanned the whole table, so
+/// the cost of each item grew with the ledger. Every statement run per item, per run or per chain
+/// must find its rows through an index.
+#[test]
+fn every_per_item_statement_finds_its_rows_through_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    let conn = ledger.conn();
+    let statements = items::per_item_statements()
+        .into_iter()
+        .chain(links::lookup_statements())
+        .chain([runs::ITEMS_OF_RUN]);
+    for sql in statements {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            plan.push(row.get::<_, String>(3).unwrap());
+        }
+        let scans: Vec<&String> = plan
+            .iter()
+            .filter(|step| step.starts_with("SCAN") && !is_small_scan(step))
+            .collect();
+        assert!(scans.is_empty(), "{sql}\nscans a table: {plan:#?}");
+    }
+}
+
+/// Scans that do not grow with the ledger: the ids handed in as a JSON array, a recursive
+/// query's own rows (a run and the runs it resumed).
+fn is_small_scan(step: &str) -> bool {
+    let scanned = step.split_whitespace().nth(1).unwrap_or_default();
+    step.contains("json_each") || ["chain", "c", "CONSTANT"].contains(&scanned)
+}
+
+/// A ledger written before the indexes of issue 9 gains them when it is next opened.
+#[test]
+fn an_older_ledger_gains_the_lookup_indexes_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    drop(Ledger::open(&path).unwrap());
+    let added = [
+        "request_items_by_request",
+        "requests_by_run",
+        "links_by_request",
+    ];
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for index in added {
+            conn.execute_batch(&format!("DROP INDEX {index}")).unwrap();
+        }
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    let conn = ledger.conn();
+    for index in added {
+        let found: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [index],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 1, "{index} was not created on open");
+    }
+}

@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::line::{self, Phase};
 use super::steps::SharedSteps;
-use super::{Event, Progress, verbose_line};
+use super::{Event, Progress, pace_line, verbose_line};
 use crate::secrets::Redactor;
 use crate::style::Paint;
 
@@ -89,6 +89,9 @@ impl Progress for Bars {
             }
             Event::Backoff { reason, wait } if self.verbose => {
                 self.println(&format!("  backing off {}ms: {reason}", wait.as_millis()));
+            }
+            Event::Pace { pace, reason } if self.verbose => {
+                self.println(&pace_line(&pace, &reason))
             }
             Event::Warning(text) => self.println(&format!("warning: {text}")),
             _ => {}

@@ -38,6 +38,8 @@ pub(crate) struct StepView {
     pub counts: Counts,
     pub backoffs: u64,
     pub elapsed: Duration,
+    /// The adaptive pace (`rate: auto`) last reported, if any.
+    pub pace: Option<String>,
     pub phase: Phase,
 }
 
@@ -94,6 +96,9 @@ fn counters(view: &StepView) -> Vec<Segment> {
     }
     if view.backoffs > 0 {
         out.push(seg(format!("backed off {}", view.backoffs), Tone::Plain, 4));
+    }
+    if let Some(pace) = view.pace.as_ref().filter(|_| view.kind == "retry") {
+        out.push(seg(format!("pace {pace}"), Tone::Plain, 4));
     }
     out
 }
@@ -265,6 +270,7 @@ mod tests {
             counts: Counts::default(),
             backoffs: 0,
             elapsed: Duration::ZERO,
+            pace: None,
             phase,
         }
     }
@@ -415,6 +421,24 @@ mod tests {
         assert_eq!(
             plain(&v, 80),
             "verify: 3/3 recovered 1 still failing 1 pending 1"
+        );
+    }
+
+    /// Issue 10: the line shows the adaptive pace once one has been reported, and only then.
+    #[test]
+    fn the_pace_is_shown_after_the_counts_once_reported() {
+        let mut v = retry_running();
+        v.backoffs = 0;
+        assert!(!plain(&v, 120).contains("pace"));
+        v.pace = Some("12/s".into());
+        assert!(
+            plain(&v, 120).ends_with(" skipped 1 pace 12/s"),
+            "{}",
+            plain(&v, 120)
+        );
+        assert_eq!(
+            super::super::pace_line("12/s", "slowed down: HTTP 429 (was 24/s)"),
+            "  pace 12/s: slowed down: HTTP 429 (was 24/s)"
         );
     }
 

@@ -57,6 +57,11 @@ pub enum Event {
         reason: String,
         wait: Duration,
     },
+    /// The adaptive pace (`rate: auto`) changed: the pace now (`12/s`) and why.
+    Pace {
+        pace: String,
+        reason: String,
+    },
     Warning(String),
 }
 
@@ -79,6 +84,11 @@ fn verbose_line(event: &Event) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The `-v` line of a change of pace.
+fn pace_line(pace: &str, reason: &str) -> String {
+    format!("  pace {pace}: {reason}")
 }
 
 /// Shows nothing.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::line::{self, Phase, StepView};
 use super::steps::SharedSteps;
-use super::{Event, Progress, verbose_line};
+use super::{Event, Progress, pace_line, verbose_line};
 use crate::secrets::Redactor;
 use crate::style::Paint;
 
@@ -122,6 +122,7 @@ pub(crate) fn step_record(view: &StepView) -> (&'static str, String, Map<String,
         "not_sent": c.not_sent,
         "skipped": c.skipped,
         "backed_off": view.backoffs,
+        "pace": view.pace,
     }));
     if let Some(summary) = summary {
         map.insert("summary".into(), Value::String(summary));
@@ -190,12 +191,17 @@ impl Progress for Plain {
                 let fields = fields(json!({
                     "method": method, "url": url, "status": status, "attempt": attempt,
                 }));
-                self.line("request", text.trim_start(), fields);
+                self.line("request", &text, fields);
             }
             Event::Backoff { reason, wait } if self.verbose => {
-                let text = format!("backing off {}ms: {reason}", wait.as_millis());
+                let text = format!("  backing off {}ms: {reason}", wait.as_millis());
                 let fields = fields(json!({"wait_ms": wait.as_millis() as u64, "reason": reason}));
                 self.line("backoff", &text, fields);
+            }
+            Event::Pace { pace, reason } if self.verbose => {
+                let text = pace_line(&pace, &reason);
+                let fields = fields(json!({"pace": pace, "reason": reason}));
+                self.line("pace", &text, fields);
             }
             Event::Warning(text) => {
                 let fields = fields(json!({ "message": text }));
@@ -262,6 +268,7 @@ mod tests {
             },
             backoffs: 0,
             elapsed: Duration::ZERO,
+            pace: None,
             phase: Phase::Finished("14 items".into()),
         };
         let (event, text, fields) = step_record(&view);

@@ -23,6 +23,8 @@ struct Tracked {
 pub(crate) struct Steps {
     steps: HashMap<String, Tracked>,
     backoffs: u64,
+    /// The adaptive pace last reported (`rate: auto`), shown once there is one.
+    pace: Option<String>,
 }
 
 impl Steps {
@@ -59,6 +61,10 @@ impl Steps {
                 self.backoffs += 1;
                 None
             }
+            Event::Pace { pace, .. } => {
+                self.pace = Some(pace.clone());
+                None
+            }
             Event::Http { .. } | Event::Warning(_) => None,
         }
     }
@@ -72,6 +78,7 @@ impl Steps {
             counts: tracked.counts,
             backoffs: self.backoffs,
             elapsed: now.saturating_duration_since(tracked.started),
+            pace: self.pace.clone(),
             phase,
         })
     }

@@ -110,6 +110,7 @@ mod tests {
             aborted: None,
             resumed_from: None,
             errors: Vec::new(),
+            pace: Vec::new(),
         }
     }
 

@@ -8,7 +8,8 @@
 //!   appId + traceId + ts + nonce + apiKey; or token mode (`GEELARK_TOKEN`): `Authorization: Bearer`
 //!   and `traceId`. Key mode is used when both keys are set; `connection.options.auth: token` or
 //!   `key` chooses.
-//! - Envelope codes: 40007 (too many requests, lifted the next minute) is transient, like a 429;
+//! - Envelope codes: 40007 (too many requests, lifted the next minute) is transient, like a 429,
+//!   and the adaptive pace's sign to slow down;
 //!   40002, 40003 and 40012 mean the credentials were refused (the run aborts); 40006 (partial
 //!   success) and 40009 (all failed) carry per-id results and are read item by item; any other code
 //!   fails the request with GeeLark's message.
@@ -147,6 +148,16 @@ impl Provider for GeeLark {
         request.headers.push(("nonce".into(), nonce));
         request.headers.push(("sign".into(), signature));
         Ok(())
+    }
+
+    fn throttle_sign(&self, status: u16, body: Option<&Value>) -> Option<String> {
+        let code = match body?.get("code")? {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        ((200..300).contains(&status) && code == Some(RATE_LIMITED))
+            .then(|| "GeeLark 40007 too many requests".to_string())
     }
 
     fn inspect(&self, status: u16, body: Option<&Value>) -> Verdict {

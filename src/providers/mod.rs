@@ -113,6 +113,13 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn inspect(&self, _status: u16, _body: Option<&serde_json::Value>) -> Verdict {
         Verdict::AsIs
     }
+
+    /// The provider's own sign that requests come too fast, beyond a 429 or a 503 with
+    /// `Retry-After` (which mean it from every provider), named for a person (`GeeLark 40007`):
+    /// the adaptive pace (`rate: auto`) slows down on it.
+    fn throttle_sign(&self, _status: u16, _body: Option<&serde_json::Value>) -> Option<String> {
+        None
+    }
 }
 
 /// Every built-in adapter.

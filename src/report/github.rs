@@ -158,6 +158,7 @@ mod tests {
             items: outcomes.iter().enumerate().map(item).collect(),
             aborted: None,
             resumed_from: None,
+            pace: Vec::new(),
             errors: Vec::new(),
         }
     }

@@ -43,6 +43,23 @@ pub fn render(report: &RunReport, title: Option<&str>) -> String {
     if let Some(from) = &report.resumed_from {
         let _ = writeln!(out, "\nResumed run `{from}`.");
     }
+    for pace in &report.pace {
+        let announced = if pace.announced {
+            ", limit announced by the provider"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "\nPace (`rate: auto`, {}): reached {:.2}/s (started at {:.2}/s, highest {:.2}/s); slowed down {} times on {} throttled answers{announced}.",
+            escape(&pace.scope),
+            pace.reached,
+            pace.start,
+            pace.highest,
+            pace.slowdowns,
+            pace.throttled
+        );
+    }
     for outcome in super::LISTED {
         let heading = heading(outcome);
         let rows: Vec<_> = report

@@ -206,6 +206,26 @@ pub struct RunReport {
     /// The run this one resumed, or null.
     pub resumed_from: Option<String>,
     pub errors: Vec<StepError>,
+    /// What each adaptive pace (`rate: auto`) did; absent when none ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pace: Vec<PaceReport>,
+}
+
+/// What one adaptive pace (`rate: auto`) did in a run. Paces are in requests per second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaceReport {
+    /// `connection`, or the name of the retry step whose `rate:` it was.
+    pub scope: String,
+    pub start: f64,
+    /// The pace at the end of the run.
+    pub reached: f64,
+    pub highest: f64,
+    /// Times the pace was cut on a sign of the limit.
+    pub slowdowns: u32,
+    /// Answers that were a sign of the limit (429, 503 with `Retry-After`, the provider's own code).
+    pub throttled: u32,
+    /// Whether the provider announced its limit in rate-limit headers.
+    pub announced: bool,
 }
 
 impl RunReport {

@@ -8,7 +8,8 @@
 //! instead, and `latency_ms` can hold every answer back. Retried work settles (`settle.rs`): it
 //! shows in progress for `settle_reads` reads, then succeeded or, for one item in five, failed
 //! again. Control endpoints for out-of-process users, never journaled nor faulted:
-//! `GET /_sandbox/requests`, `GET /_sandbox/violations` (Retry-After violations),
+//! `GET /_sandbox/requests` (with each arrival time), `GET /_sandbox/violations` (Retry-After
+//! violations), `GET /_sandbox/windows` (the Retry-After windows announced),
 //! `GET /_sandbox/tasks/{api}` and `GET /_sandbox/ids/{api}` (`server.rs`).
 //!
 //! Each API is one folder implementing [`api::EmulatedApi`] and one line in [`registry`]; the

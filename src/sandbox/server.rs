@@ -33,6 +33,7 @@ pub(crate) fn app(shared: Arc<Shared>, apis: Arc<[Arc<dyn EmulatedApi>]>) -> Rou
     let mut app = Router::new()
         .route("/_sandbox/requests", get(control_requests))
         .route("/_sandbox/violations", get(control_violations))
+        .route("/_sandbox/windows", get(control_windows))
         .route("/_sandbox/tasks/{api}", get(control_tasks))
         .route("/_sandbox/ids/{api}", get(control_ids))
         .fallback(unknown_prefix)
@@ -62,6 +63,15 @@ async fn control_violations(State(control): State<Control>) -> Response {
         StatusCode::OK,
         json!(control.shared.retry_after_violations()),
     )
+}
+
+/// Every Retry-After window announced, `{api, from_ms, until_ms}` (ms since start): what a
+/// benchmark needs to know how long the waits the sandbox asked for force a run to last.
+async fn control_windows(State(control): State<Control>) -> Response {
+    let windows: Vec<serde_json::Value> = (control.shared.windows().into_iter())
+        .map(|(api, from_ms, until_ms)| json!({"api": api, "from_ms": from_ms, "until_ms": until_ms}))
+        .collect();
+    reply::json(StatusCode::OK, json!(windows))
 }
 
 /// The API name a control path holds (empty when the path does not parse).

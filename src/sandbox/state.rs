@@ -123,6 +123,22 @@ impl Shared {
         });
     }
 
+    /// The Retry-After windows announced so far: the API, when the request told to wait arrived
+    /// and until when it was told to wait, in milliseconds since the sandbox started.
+    pub(crate) fn windows(&self) -> Vec<(&'static str, u64, u64)> {
+        let journal = lock(&self.journal);
+        (journal.windows.iter())
+            .map(|window| {
+                let told = journal.requests.get(window.told_at_index);
+                (
+                    window.api,
+                    told.map_or(0, |told| told.at_ms),
+                    window.until_ms,
+                )
+            })
+            .collect()
+    }
+
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.journal).requests.clone()
     }

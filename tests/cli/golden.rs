@@ -203,6 +203,7 @@ cases! {
     an_explosive_jsonpath_is_found_by_validate,
     an_explosive_jsonpath_is_refused_before_anything_is_sent,
     an_input_naming_no_earlier_step_suggests_one,
+    bad_auto_rate,
     bad_duration,
     bad_rate,
     history_without_a_ledger,

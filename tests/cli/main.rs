@@ -10,6 +10,7 @@
 //! Invariants: no test reaches anything but 127.0.0.1; no test sleeps to wait for something; timing
 //! is asserted only as lower bounds measured by the fake server's own clock.
 
+mod adaptive_pace;
 mod agreement;
 mod ambiguous_answers;
 mod architecture;
@@ -21,6 +22,7 @@ mod completions;
 mod dry_run;
 mod fetch_sources;
 mod filter;
+mod filtered_as_read;
 mod found_at_load;
 mod gate;
 mod github_actions;

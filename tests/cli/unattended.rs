@@ -13,6 +13,7 @@
 mod ambiguous;
 mod budget;
 mod crash;
+mod group_commit;
 mod guards;
 mod history;
 mod history_by_file;

@@ -37,16 +37,9 @@ impl Run<'_> {
         let mut ordered = results;
         ordered.sort_by_key(|(i, _, _)| *i);
         let mut kept = Vec::new();
-        for (done, (_, mut item, result)) in (1u64..).zip(ordered) {
+        for (done, (_, item, result)) in (1u64..).zip(ordered) {
             match result {
-                Ok(value) => {
-                    match (plan.merge, &mut item.raw, value) {
-                        (true, Value::Object(own), Value::Object(fresh)) => own.extend(fresh),
-                        (_, raw, fresh) => *raw = fresh,
-                    }
-                    item.reread(fields);
-                    kept.push(item);
-                }
+                Ok(value) => kept.push(item.refreshed(value, plan.merge, fields)),
                 Err(ReadFailure {
                     abort: Some(reason),
                     ..

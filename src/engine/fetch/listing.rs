@@ -3,7 +3,8 @@
 //! pages read, the count held to `max_items` on each page, the API's `cap` checked.
 //!
 //! Invariant: the items of every listing of a step count together against its `max_items`, and
-//! the count is checked before a page's items are copied.
+//! the count is checked before a page's items are picked. A page's items are handed to a
+//! [`Found`] while the page is read; the page is dropped before the next one is asked for.
 
 use std::collections::HashSet;
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use super::answer::{check_shape, read_json};
 use super::pages::PageState;
+use super::picker::{Found, Picker};
 use super::{Overflow, Run, StepStop};
 use crate::client::{Effect, Request};
 use crate::engine::Abort;
@@ -68,9 +70,9 @@ impl Budget {
 }
 
 impl Run<'_> {
-    /// The items of a fetch's listings: `top`'s, or with `each`, for each of `top`'s items the
-    /// second listing's (each project's tasks), in order. A capped answer adds a warning to
-    /// `truncated`.
+    /// The items of a fetch's listings, handed to `picker` as they are found: `top`'s, or with
+    /// `each`, for each of `top`'s items the second listing's (each project's tasks), in order. A
+    /// capped answer adds a warning to `truncated`.
     pub(super) async fn list_all(
         &self,
         step: &str,
@@ -78,79 +80,81 @@ impl Run<'_> {
         each: Option<Listing<'_>>,
         max_items: u64,
         truncated: &mut Vec<String>,
-    ) -> Result<Vec<Value>, StepStop> {
+        picker: &mut Picker<'_>,
+    ) -> Result<(), StepStop> {
         let budget = Budget {
             max_items,
             held: 0,
             each: None,
         };
         let ctx = self.ctx(vec![]);
-        let found = self
-            .read_listing(step, &top, &ctx, budget, truncated)
-            .await?;
         let Some(each) = each else {
-            return Ok(found);
+            return self
+                .read_listing(step, &top, &ctx, budget, truncated, picker)
+                .await;
         };
-        let mut all = Vec::new();
-        let of = found.len();
-        for (listing, item) in (1usize..).zip(found) {
+        let mut outer: Vec<Value> = Vec::new();
+        self.read_listing(step, &top, &ctx, budget, truncated, &mut outer)
+            .await?;
+        let of = outer.len();
+        for (listing, item) in (1usize..).zip(outer) {
             let ctx = self.ctx(vec![(
                 "item",
                 minijinja::Value::from(minijinja::value::Serde(&item)),
             )]);
             let budget = Budget {
                 max_items,
-                held: all.len() as u64,
+                held: picker.counted,
                 each: Some((listing, of)),
             };
-            all.extend(
-                self.read_listing(step, &each, &ctx, budget, truncated)
-                    .await?,
-            );
+            self.read_listing(step, &each, &ctx, budget, truncated, picker)
+                .await?;
         }
-        Ok(all)
+        Ok(())
     }
 
     /// One listing: its request rendered over `ctx`, its pages read within `budget`, its answer
     /// checked against the API's cap.
-    async fn read_listing(
+    async fn read_listing<F: Found>(
         &self,
         step: &str,
         listing: &Listing<'_>,
         ctx: &minijinja::Value,
         budget: Budget,
         truncated: &mut Vec<String>,
-    ) -> Result<Vec<Value>, StepStop> {
+        sink: &mut F,
+    ) -> Result<(), StepStop> {
         let base = self
             .render_request(listing.request, ctx)
             .map_err(|e| StepStop::Failed(e.to_string()))?;
         let what = format!("{} {}", base.method, base.url);
-        let found = self.list(step, base, listing, budget).await?;
+        let found = self.list(step, base, listing, budget, sink).await?;
         truncated.extend(capped(
             &what,
-            found.len(),
+            found,
             listing.cap,
             listing.paginate.is_some(),
         ));
-        Ok(found)
+        Ok(())
     }
 
     /// The pages of one listing from `base`, each page's count checked against `budget` before
-    /// its items are copied.
-    async fn list(
+    /// its items are handed to `sink`; how many items the listing found.
+    async fn list<F: Found>(
         &self,
         step: &str,
         base: Request,
         listing: &Listing<'_>,
         budget: Budget,
-    ) -> Result<Vec<Value>, StepStop> {
+        sink: &mut F,
+    ) -> Result<u64, StepStop> {
         let Listing {
             items: items_paths,
             total: total_path,
             paginate,
             ..
         } = *listing;
-        let mut all = Vec::new();
+        let mut all = 0u64;
         let mut state = PageState::start(paginate.map(|p| &p.style));
         let mut seen_tokens = HashSet::new();
         let mut pages = 0u32;
@@ -193,14 +197,17 @@ impl Run<'_> {
                             .is_some_and(|at| at < cutoff)
                     })
             });
-            // Counted before anything is copied: the copies are what would not fit.
-            budget.check(all.len() as u64 + count, pages)?;
-            all.extend(found.into_iter().cloned());
+            // Counted before anything is picked: the items are what would not fit.
+            budget.check(all + count, pages)?;
+            for value in found {
+                sink.found(self, value);
+            }
+            all += count;
             self.progress.event(Event::StepProgress {
                 step: step.into(),
                 total: None,
                 counts: Counts {
-                    done: all.len() as u64,
+                    done: all,
                     ..Counts::default()
                 },
             });
@@ -243,10 +250,9 @@ impl Run<'_> {
                 ))));
             }
         }
-        if let Some(said) = total_said.filter(|t| *t > all.len() as u64) {
+        if let Some(said) = total_said.filter(|t| *t > all) {
             return Err(StepStop::Abort(Abort::Guard(format!(
-                "the API says there are {said} items but returned {}; stopped rather than work on a truncated list. Raise the request's limit or narrow the query",
-                all.len()
+                "the API says there are {said} items but returned {all}; stopped rather than work on a truncated list. Raise the request's limit or narrow the query"
             ))));
         }
         Ok(all)
@@ -255,8 +261,8 @@ impl Run<'_> {
 
 /// The warning for an unpaged listing (`what`: its method and URL) whose answer held `count`
 /// items, when the API's `cap` says it cannot hold more: what lies beyond the cap was never seen.
-fn capped(what: &str, count: usize, cap: Option<u64>, paged: bool) -> Option<String> {
-    let cap = cap.filter(|c| !paged && count as u64 >= *c)?;
+fn capped(what: &str, count: u64, cap: Option<u64>, paged: bool) -> Option<String> {
+    let cap = cap.filter(|c| !paged && count >= *c)?;
     Some(format!(
         "possibly truncated: {what} returned {count} items, the most this API returns in one answer (cap: {cap}), so items beyond them may exist and were not seen. Narrow the listing (a narrower query, or `each:` to list per project) until no answer holds {cap} items"
     ))

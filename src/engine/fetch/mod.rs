@@ -12,7 +12,12 @@
 //! answer holding exactly that many items may be truncated, so it is reported (a warning, an entry
 //! in the report's `errors`, exit 1) rather than taken for the whole list.
 //!
+//! Items are picked from each page as it arrives ([`picker`]): the page's tree is dropped once its
+//! items are read into compact items, and when the next filter alone reads the fetch, its tests
+//! run there too, so a fetch holds the items it keeps, not every page it read.
+//!
 //! Rooms: [`listing`] (a listing's pages, `each:`, caps), [`pages`] (the four pagination styles),
+//! [`picker`] (items picked as they are found),
 //! [`ids`] (ids from a file or the playbook), [`enrich`] (each item read again), [`answer`] (what
 //! a listing's or a read's answer holds, or why it holds nothing usable).
 
@@ -21,12 +26,13 @@ mod enrich;
 mod ids;
 mod listing;
 mod pages;
+mod picker;
 
-use std::collections::HashSet;
 use std::fmt;
 
+use super::filter::Sieve;
 use super::{Abort, Item, Run, StepStop};
-use crate::playbook::compile::{FetchPlan, FetchSource};
+use crate::playbook::compile::{FetchPlan, FetchSource, FilterPlan};
 use crate::progress::Event;
 use crate::report::StepError;
 
@@ -38,6 +44,7 @@ use ids::read_ids_file;
 use listing::Listing;
 #[cfg(test)]
 pub(crate) use pages::next_from_link_header;
+use picker::{Found, Picker};
 
 /// Items that cannot be read (no id) are each warned about up to this many; then one line counts
 /// the rest, so an answer of a million id-less objects does not print a million lines.
@@ -84,11 +91,15 @@ impl Overflow {
 }
 
 impl Run<'_> {
+    /// The fetch step. With `filter` (the next step, when it alone reads this fetch and no
+    /// template reads its items), that filter's tests are applied to each item as it is found, and
+    /// what they found is left for the filter step to report.
     pub(super) async fn fetch(
         &mut self,
         step: &str,
         plan: &FetchPlan,
-    ) -> Result<Vec<Item>, StepStop> {
+        filter: Option<&FilterPlan>,
+    ) -> Result<(Vec<Item>, usize), StepStop> {
         self.progress.event(Event::StepStarted {
             step: step.into(),
             kind: "fetch",
@@ -96,13 +107,18 @@ impl Run<'_> {
         });
         // Ids from `file:` or `ids:` are ids, whatever the adapter's `task.id` path reads.
         let given_ids = !matches!(plan.source, FetchSource::Http { .. });
+        // Enriched items are filtered on what the second read found: after it, never before.
+        let sieve = filter
+            .filter(|_| plan.enrich.is_none())
+            .map(|f| Sieve::new(f, false));
+        let mut picker = Picker::new(&plan.fields, given_ids, sieve);
         let mut truncated = Vec::new();
-        let raw = match &plan.source {
+        match &plan.source {
             FetchSource::Http { listing, each } => {
                 let top = Listing::from(listing.as_ref());
                 let each = each.as_deref().map(Listing::from);
-                self.list_all(step, top, each, plan.max_items, &mut truncated)
-                    .await?
+                self.list_all(step, top, each, plan.max_items, &mut truncated, &mut picker)
+                    .await?;
             }
             FetchSource::File { path, id_field } => {
                 let path = self
@@ -110,8 +126,21 @@ impl Run<'_> {
                     .templates
                     .render(path, &self.ctx(vec![]))
                     .map_err(|e| StepStop::Failed(e.into()))?;
-                read_ids_file(std::path::Path::new(path.trim()), id_field.as_deref())
-                    .map_err(StepStop::Failed)?
+                let this = &*self;
+                // Past `max_items`, the ids are counted, not kept: the abort says how many.
+                let count = read_ids_file(
+                    std::path::Path::new(path.trim()),
+                    id_field.as_deref(),
+                    |value| {
+                        if picker.counted < plan.max_items {
+                            picker.found(this, &value);
+                        }
+                    },
+                )
+                .map_err(StepStop::Failed)?;
+                if count as u64 > plan.max_items {
+                    return Err(Overflow::Given { count }.abort(plan.max_items));
+                }
             }
             FetchSource::Ids(t) => {
                 let value = self
@@ -119,41 +148,23 @@ impl Run<'_> {
                     .templates
                     .render_value(t, &self.ctx(vec![]))
                     .map_err(|e| StepStop::Failed(e.into()))?;
-                ids_from_value(&value)
-            }
-        };
-        if let FetchSource::File { .. } | FetchSource::Ids(_) = &plan.source
-            && raw.len() as u64 > plan.max_items
-        {
-            return Err(Overflow::Given { count: raw.len() }.abort(plan.max_items));
-        }
-        let mut items = Vec::new();
-        let mut seen = HashSet::new();
-        let mut duplicates = 0;
-        let mut unreadable = 0usize;
-        for value in raw {
-            let read = if given_ids {
-                Item::given(value, &plan.fields)
-            } else {
-                Item::read(value, &plan.fields)
-            };
-            match read {
-                Ok(item) if seen.insert(item.id.clone()) => items.push(item),
-                Ok(_) => duplicates += 1,
-                Err(e) => {
-                    unreadable += 1;
-                    if unreadable <= MAX_ITEM_WARNINGS {
-                        let e = e.describe(&self.redactor);
-                        self.progress
-                            .event(Event::Warning(format!("step {step}: {e}")));
-                    }
+                let ids = ids_from_value(&value);
+                if ids.len() as u64 > plan.max_items {
+                    return Err(Overflow::Given { count: ids.len() }.abort(plan.max_items));
+                }
+                for value in &ids {
+                    picker.found(self, value);
                 }
             }
         }
-        if unreadable > MAX_ITEM_WARNINGS {
+        for e in &picker.warnings {
+            self.progress
+                .event(Event::Warning(format!("step {step}: {e}")));
+        }
+        if picker.unreadable > MAX_ITEM_WARNINGS {
             self.progress.event(Event::Warning(format!(
                 "step {step}: {} more items could not be read, as above",
-                unreadable - MAX_ITEM_WARNINGS
+                picker.unreadable - MAX_ITEM_WARNINGS
             )));
         }
         for warning in truncated {
@@ -165,19 +176,28 @@ impl Run<'_> {
                 message,
             });
         }
+        let mut items = std::mem::take(&mut picker.items);
         if let Some(enrich) = &plan.enrich {
             items = self.enrich(step, enrich, items, &plan.fields).await?;
         }
-        self.results.fetched(items.len() as u64);
-        let dup = if duplicates > 0 {
-            format!(" ({duplicates} duplicates dropped)")
+        // Without a filter applied here, the count is what enrichment left.
+        let count = match picker.prefiltered() {
+            Some(done) => {
+                self.prefiltered = Some(done);
+                done.total
+            }
+            None => items.len(),
+        };
+        self.results.fetched(count as u64);
+        let dup = if picker.duplicates > 0 {
+            format!(" ({} duplicates dropped)", picker.duplicates)
         } else {
             String::new()
         };
         self.progress.event(Event::StepFinished {
             step: step.into(),
-            summary: format!("{} items{dup}", items.len()),
+            summary: format!("{count} items{dup}"),
         });
-        Ok(items)
+        Ok((items, count))
     }
 }

@@ -199,15 +199,8 @@ impl Run<'_> {
             Ok(value) => value,
             Err(failure) => return Some(Checked::Unreadable(failure.message)),
         };
-        let mut now = item.clone();
-        match (check.merge, &mut now.raw, fresh) {
-            (true, serde_json::Value::Object(own), serde_json::Value::Object(fresh)) => {
-                own.extend(fresh)
-            }
-            (_, raw, fresh) => *raw = fresh,
-        }
-        now.reread(&plan.fields);
-        let counter_now = plan.counter.as_ref().and_then(|p| counter(p, &now.raw));
+        let now = item.refreshed(fresh, check.merge, &plan.fields);
+        let counter_now = plan.counter.as_ref().and_then(|p| counter(p, &now.raw()));
         let status = now.status.unwrap_or_default();
         if let (Some(before), Some(after)) = (counter_before, counter_now) {
             let path = plan

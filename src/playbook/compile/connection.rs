@@ -46,7 +46,7 @@ impl Compiler<'_> {
             }
             headers.push((name.clone(), t));
         }
-        let rate = c.rate.as_ref().and_then(|r| self.rate(r));
+        let rate = c.rate.as_ref().and_then(|r| self.pace(r));
         let timeout = c.timeout.as_ref().and_then(|t| self.span(t));
         let connect_timeout = c.connect_timeout.as_ref().and_then(|t| self.span(t));
         let backoff = self.backoff(c.backoff.as_ref(), BackoffPolicy::default());

@@ -4,6 +4,8 @@
 //! The top-level listing and each `each:` listing are compiled by one function, [`Compiler::listing`];
 //! they differ only in the names their templates may read and in where their paging's time is.
 
+use std::collections::BTreeSet;
+
 use super::plan::{FetchPlan, FetchSource, FieldsPlan, ListingPlan, PageStyle, PaginatePlan};
 use super::plan::{StepKind, StepPlan};
 use super::{Compiler, ROOTS_LIST, StepAt, constant_path};
@@ -122,6 +124,7 @@ impl Compiler<'_> {
             max_items,
             enrich,
             fields,
+            filtered_by_next: false,
         })
     }
 
@@ -272,21 +275,7 @@ pub(super) fn stop_before_from_filters(steps: &mut [StepPlan]) {
         if p.newest_first.is_none() || p.stop_before.is_some() {
             continue;
         }
-        let name = steps[i].name.as_str();
-        let readers: Vec<&StepPlan> = steps[i + 1..]
-            .iter()
-            .enumerate()
-            .filter(|(k, s)| {
-                let input = match &s.kind {
-                    StepKind::Filter(f) => f.input.as_deref(),
-                    StepKind::Retry(r) => r.input.as_deref(),
-                    StepKind::Verify(v) => v.input.as_deref(),
-                    _ => return false,
-                };
-                input == Some(name) || (input.is_none() && *k == 0)
-            })
-            .map(|(_, s)| s)
-            .collect();
+        let readers: Vec<&StepPlan> = readers(steps, i).map(|(_, s)| s).collect();
         let since = match readers.as_slice() {
             [
                 StepPlan {
@@ -301,6 +290,52 @@ pub(super) fn stop_before_from_filters(steps: &mut [StepPlan]) {
             && let Some(p) = &mut listing.paginate
         {
             p.stop_before = since;
+        }
+    }
+}
+
+/// The steps after `steps[i]` that read its items: a filter, retry or verify naming it as `input`,
+/// or the next step when it names none.
+fn readers(steps: &[StepPlan], i: usize) -> impl Iterator<Item = (usize, &StepPlan)> {
+    let name = steps[i].name.as_str();
+    steps[i + 1..].iter().enumerate().filter(move |(k, s)| {
+        let input = match &s.kind {
+            StepKind::Filter(f) => f.input.as_deref(),
+            StepKind::Retry(r) => r.input.as_deref(),
+            StepKind::Verify(v) => v.input.as_deref(),
+            _ => return false,
+        };
+        input == Some(name) || (input.is_none() && *k == 0)
+    })
+}
+
+/// A fetch without enrichment whose only reader is the filter right after it, and whose items no
+/// template reads (`steps_read`: what templates read of `steps`; its count may be read), is
+/// filtered as it is read: see `FetchPlan::filtered_by_next`.
+pub(super) fn filters_as_read(steps: &mut [StepPlan], steps_read: &BTreeSet<String>) {
+    for i in 0..steps.len() {
+        let StepKind::Fetch(fetch) = &steps[i].kind else {
+            continue;
+        };
+        let name = steps[i].name.as_str();
+        let own = format!("steps.{name}");
+        let count = format!("{own}.count");
+        let items_read = steps_read.iter().any(|r| {
+            r == "steps" || r == &own || (r.starts_with(&format!("{own}.")) && r != &count)
+        });
+        let only_next_filter = matches!(
+            readers(steps, i).collect::<Vec<_>>().as_slice(),
+            [(
+                0,
+                StepPlan {
+                    kind: StepKind::Filter(_),
+                    ..
+                }
+            )]
+        );
+        let fused = fetch.enrich.is_none() && only_next_filter && !items_read;
+        if let StepKind::Fetch(fetch) = &mut steps[i].kind {
+            fetch.filtered_by_next = fused;
         }
     }
 }
@@ -446,5 +481,31 @@ mod tests {
         )
         .expect("a plan");
         assert_eq!(fetch(&plan).max_items, 7);
+    }
+
+    #[test]
+    fn a_fetch_read_only_by_the_next_filter_and_no_template_is_filtered_as_it_is_read() {
+        let fused =
+            |steps: &str| fetch(&compile_steps("", steps).expect("a plan")).filtered_by_next;
+        let fetch_step = "  - name: all\n    fetch: {request: {path: /t}}\n";
+        let filter = "  - filter: {status_in: [failed]}\n";
+        assert!(fused(&format!("{fetch_step}{filter}")));
+        assert!(fused(&format!(
+            "{fetch_step}  - filter: {{input: all, limit: 2}}\n  - retry: {{request: {{path: \"/r/{{{{ steps.all.count }}}}\"}}}}\n"
+        )));
+        // Not when anything else reads the items.
+        assert!(!fused(fetch_step));
+        assert!(!fused(&format!(
+            "{fetch_step}  - retry: {{request: {{path: /r}}}}\n"
+        )));
+        assert!(!fused(&format!(
+            "{fetch_step}{filter}  - retry: {{input: all, request: {{path: /r}}}}\n"
+        )));
+        assert!(!fused(&format!(
+            "{fetch_step}{filter}  - retry: {{request: {{path: /r, body: {{x: \"{{{{ steps.all.items }}}}\"}}}}}}\n"
+        )));
+        assert!(!fused(
+            "  - name: all\n    fetch: {request: {path: /t}, enrich: {request: {path: /one}}}\n  - filter: {limit: 1}\n"
+        ));
     }
 }

@@ -11,6 +11,7 @@ mod connection;
 mod fetch;
 mod filter;
 mod plan;
+mod rate;
 mod report;
 mod request;
 mod retry;
@@ -69,6 +70,7 @@ pub fn compile(
         provider: provider.as_ref(),
         backoff: BackoffPolicy::default(),
         secrets: BTreeSet::new(),
+        steps_read: BTreeSet::new(),
     };
     let connection = c.connection(&playbook.connection);
     c.backoff = connection.backoff.clone();
@@ -88,10 +90,12 @@ pub fn compile(
     let diags = std::mem::take(&mut c.diags);
     let warnings = std::mem::take(&mut c.warnings);
     let secrets = std::mem::take(&mut c.secrets);
+    let steps_read = std::mem::take(&mut c.steps_read);
     if !diags.is_empty() {
         return Err(diags);
     }
     fetch::stop_before_from_filters(&mut steps);
+    fetch::filters_as_read(&mut steps, &steps_read);
     let g = &playbook.guards;
     let guards = GuardsPlan {
         max_selected: g.max_selected,
@@ -150,6 +154,8 @@ struct Compiler<'a> {
     backoff: BackoffPolicy,
     /// The secrets the playbook's own templates call for.
     secrets: BTreeSet<String>,
+    /// What the templates read of `steps`, dotted (`steps.failed.count`).
+    steps_read: BTreeSet<String>,
 }
 
 /// Where a step stands: its place, and whether it is the first (which has no items before it).
@@ -207,6 +213,12 @@ impl Compiler<'_> {
         }
         let mut names: Vec<String> = self.templates.variables(&template).into_iter().collect();
         names.sort();
+        self.steps_read.extend(
+            names
+                .iter()
+                .filter(|n| n.split('.').next() == Some("steps"))
+                .cloned(),
+        );
         for name in &names {
             self.check_name(place, name, roots);
         }

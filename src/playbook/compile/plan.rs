@@ -56,7 +56,7 @@ pub struct GuardsPlan {
 pub struct ConnectionPlan {
     pub base_url: Option<Template>,
     pub headers: Vec<(String, Template)>,
-    pub rate: Option<Rate>,
+    pub rate: Option<crate::client::pace::Pace>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub backoff: BackoffPolicy,
@@ -127,6 +127,9 @@ pub struct FetchPlan {
     pub max_items: u64,
     pub enrich: Option<EnrichPlan>,
     pub fields: FieldsPlan,
+    /// Whether the next step, a filter, alone reads this fetch's items (and no template does): its
+    /// tests then run on each item as the fetch finds it, and only the kept items are held.
+    pub filtered_by_next: bool,
 }
 
 pub enum FetchSource {
@@ -205,7 +208,7 @@ pub struct RetryPlan {
     pub input: Option<String>,
     pub mode: RetryMode,
     pub concurrency: usize,
-    pub rate: Option<Rate>,
+    pub rate: Option<crate::client::pace::Pace>,
     pub backoff: BackoffPolicy,
     pub outcome: OutcomePlan,
     /// Items whose status is not in this list are skipped without a request.

@@ -55,7 +55,7 @@ impl Compiler<'_> {
         if concurrency == 0 {
             return self.error(place, "concurrency must be at least 1", None);
         }
-        let rate = self.optional(r.rate.as_ref(), Self::rate)?;
+        let rate = self.optional(r.rate.as_ref(), Self::pace)?;
         let backoff = self.backoff(r.backoff.as_ref(), self.backoff.clone());
         let outcome = match &r.outcome {
             Some(o) => self.outcome(o)?,

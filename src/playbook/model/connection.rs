@@ -20,10 +20,11 @@ pub struct Connection {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
     pub headers: BTreeMap<String, Spanned<String>>,
-    /// A rate limit over every request of the run, e.g. `10/s`.
+    /// A rate limit over every request of the run, e.g. `10/s`; or `auto`, a pace that adapts
+    /// to the provider's answers (bounds: `{auto: true, max: 50/s, start: 5/s}`).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub rate: Option<Spanned<String>>,
+    #[schemars(with = "Option<super::RateSchema>")]
+    pub rate: Option<Spanned<super::RateSetting>>,
     /// Time allowed for one whole request (default `30s`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

@@ -12,11 +12,14 @@ pub use serde_saphyr::Spanned;
 
 mod connection;
 mod notify;
+mod rate;
 mod retry;
 mod steps;
 
 pub use connection::*;
 pub use notify::*;
+pub(crate) use rate::RateSchema;
+pub use rate::RateSetting;
 pub use retry::*;
 pub use steps::*;
 

@@ -26,10 +26,11 @@ pub struct Retry {
     #[serde(default)]
     #[schemars(with = "Option<Count>")]
     pub concurrency: Option<Spanned<Count>>,
-    /// Rate limit shared by every worker, e.g. `5/s` or `100/min`.
+    /// Rate limit shared by every worker, e.g. `5/s` or `100/min`; or `auto`, a pace that adapts
+    /// to the provider's answers (bounds: `{auto: true, max: 50/s, start: 5/s}`).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub rate: Option<Spanned<String>>,
+    #[schemars(with = "Option<super::RateSchema>")]
+    pub rate: Option<Spanned<super::RateSetting>>,
     /// Transient-failure handling for these requests (default: the connection's).
     #[serde(default)]
     pub backoff: Option<Backoff>,

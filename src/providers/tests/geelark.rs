@@ -232,3 +232,24 @@ fn geelark_token_mode_without_a_token_is_an_error() {
     assert_eq!(err, crate::providers::ProviderError::TokenNotSet);
     assert!(err.to_string().contains("GEELARK_TOKEN"), "{err}");
 }
+
+/// Issue 10: GeeLark says "too many requests" inside a 200 envelope (code 40007); the adaptive
+/// pace must read it as a sign to slow down, and nothing else as one.
+#[test]
+fn geelark_40007_is_its_sign_to_slow_down() {
+    for code in [json!(40007), json!("40007")] {
+        assert_eq!(
+            GeeLark.throttle_sign(200, Some(&json!({"code": code, "msg": "too many"}))),
+            Some("GeeLark 40007 too many requests".to_string())
+        );
+    }
+    for (status, body) in [
+        (200, json!({"code": 0, "data": {}})),
+        (200, json!({"code": 40003, "msg": "sign"})),
+        (500, json!({"code": 40007})),
+        (200, json!([40007])),
+    ] {
+        assert_eq!(GeeLark.throttle_sign(status, Some(&body)), None, "{body}");
+    }
+    assert_eq!(GeeLark.throttle_sign(200, None), None);
+}

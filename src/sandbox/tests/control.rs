@@ -94,3 +94,33 @@ async fn rejects_out_of_range_fault_rate() {
     .await;
     assert!(result.is_err());
 }
+
+/// The windows endpoint (issue 9's Retry-After bench) names each wait the sandbox asked for, from
+/// the arrival of the request told to wait to the end of its wait.
+#[tokio::test]
+async fn windows_list_each_retry_after_announced() {
+    let sandbox = sandbox(7, 1.0).await;
+    let origin = format!("http://{}", sandbox.addr());
+    let client = client();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let answer = client.get(format!("{origin}/http/tasks")).send().await;
+        statuses.push(answer.expect("sent").status().as_u16());
+    }
+    assert_eq!(statuses, [503, 429], "faults alternate, a 503 first");
+    let (status, windows) = status_and_json(
+        client
+            .get(format!("{origin}/_sandbox/windows"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let told_at = sandbox.requests()[1].at_ms;
+    assert_eq!(
+        windows,
+        json!([{"api": "http", "from_ms": told_at, "until_ms": told_at + 1_000}])
+    );
+    sandbox.shutdown().await;
+}

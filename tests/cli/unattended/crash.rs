@@ -19,13 +19,13 @@ use super::{
 
 /// How long the sandbox holds each answer back: long enough that a kill decided on the arrival
 /// of a request lands before that request is answered.
-const LATENCY_MS: u64 = 300;
+pub(super) const LATENCY_MS: u64 = 300;
 
 /// Start `runbook ARGS` and SIGKILL it once the sandbox has received `after` retry requests in
 /// all. Returns the ids of the retry requests that were surely still unanswered at the kill: those
 /// whose answer, held back `LATENCY_MS`, was due after the latest moment the kill can have landed
 /// (the `after`-th arrival plus the time from the poll before it to the reaped kill).
-async fn kill_after(
+pub(super) async fn kill_after(
     bench: &Bench,
     sandbox: &Sandbox,
     args: &[&str],
@@ -64,7 +64,7 @@ async fn kill_after(
 }
 
 /// The ids in flight (an intent without a result) in the newest unfinished run of the ledger.
-fn in_flight(bench: &Bench) -> BTreeSet<String> {
+pub(super) fn in_flight(bench: &Bench) -> BTreeSet<String> {
     let ledger = Ledger::open(&bench.path(".runbook/ledger.db")).expect("the ledger opens");
     let run = ledger
         .last_unfinished("nightly")

@@ -1,0 +1,409 @@
+//! Group commit: the writes of a run's concurrent workers, committed together by one writer thread.
+//!
+//! Each retry's intent must be durable before its request leaves, and committing it alone costs a
+//! transaction per item. Here every worker hands its write to one thread, which takes whatever
+//! has queued up since its last commit (up to [`MAX_GROUP`]) and commits it in one transaction: the
+//! more workers wait, the more one commit carries. SQLite work also leaves the async runtime's
+//! threads, so requests keep flowing while the ledger writes.
+//!
+//! Invariants:
+//! - An intent's future resolves only after the transaction holding the intent committed, with the
+//!   request's id, or with the error that kept it out: the caller sends nothing before then.
+//! - Writes are applied in the order they were handed in (one channel, one thread): an answer
+//!   never lands before its own intent, nor a resolution before the intent it resolves.
+//! - Answers and resolutions are not waited for; [`GroupCommit::flush`] returns once everything
+//!   handed in before it is committed (end of a retry step, end of a run). A process killed before
+//!   an answer was committed leaves its intent in flight: `--resume` checks the item, never resends
+//!   it blindly — the same state as a kill just before the answer came.
+//! - A group whose transaction fails is written again one write per transaction, so one bad write
+//!   fails itself only, as when each write had its own transaction.
+//! - Dropping the writer commits what is queued and ends the thread.
+//!
+//! Written by hand rather than with a crate: the batching is a dozen lines over a channel, and it
+//! must share the ledger's one connection and its statements.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::items::{Answered, answer_in, intent_in, resolve_in};
+use super::{Intent, Ledger, LedgerError, Link, err};
+use crate::report::ItemOutcome;
+
+/// Most writes one transaction carries: bounds how long one commit holds the ledger.
+const MAX_GROUP: usize = 512;
+
+/// An intent, owned, to cross to the writer thread.
+struct OwnedIntent {
+    run_id: String,
+    step: String,
+    provider: String,
+    item_ids: Vec<String>,
+    method: String,
+    url: String,
+    at: String,
+}
+
+/// An answer, owned: see [`Answered`].
+pub(crate) struct OwnedAnswer {
+    pub request_id: i64,
+    pub http_status: Option<u16>,
+    pub outcomes: Vec<(String, ItemOutcome, Option<String>)>,
+    /// (item id, new id) under `provider`.
+    pub links: Vec<(String, String)>,
+    pub provider: String,
+    pub at: String,
+}
+
+/// An in-flight request found carried out: see [`Ledger::resolve_in_flight`].
+pub(crate) struct Resolution {
+    pub run_id: String,
+    pub provider: String,
+    pub item_id: String,
+    pub outcome: ItemOutcome,
+    pub message: Option<String>,
+}
+
+enum Job {
+    Intent(OwnedIntent, oneshot::Sender<Result<i64, LedgerError>>),
+    Answer(OwnedAnswer),
+    Resolve(Resolution),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The writer: see the module's documentation.
+pub(crate) struct GroupCommit {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    #[cfg(test)]
+    commits: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl GroupCommit {
+    /// Start the writer thread over `ledger`. `warn` hears of answers and resolutions that could
+    /// not be written (nobody waits for them).
+    pub(crate) fn start(
+        ledger: Arc<Ledger>,
+        warn: impl Fn(LedgerError) + Send + 'static,
+    ) -> GroupCommit {
+        let (jobs, queue) = mpsc::channel();
+        #[cfg(test)]
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        #[cfg(test)]
+        let counted = Arc::clone(&commits);
+        let thread = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut conn = ledger.conn();
+                    // Whatever queued up while the last group committed (or while this one
+                    // waited for the connection) joins this group.
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match queue.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let replies = commit(&mut conn, &group);
+                    drop(conn);
+                    #[cfg(test)]
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    reply(group, replies, &warn);
+                }
+            });
+        let (jobs, thread) = match thread {
+            Ok(thread) => (Some(jobs), Some(thread)),
+            // No thread: every write fails as the ledger's would, and the run stops at its first
+            // intent rather than sending what it cannot record.
+            Err(_) => (None, None),
+        };
+        GroupCommit {
+            jobs,
+            thread,
+            #[cfg(test)]
+            commits,
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<(), LedgerError> {
+        self.jobs
+            .as_ref()
+            .ok_or(LedgerError::WriterStopped)?
+            .send(job)
+            .map_err(|_| LedgerError::WriterStopped)
+    }
+
+    /// Hand in the intent of a request about to leave. The write is queued at once; the future
+    /// resolves once its group committed, with the request's id.
+    pub(crate) fn intent(
+        &self,
+        intent: &Intent<'_>,
+    ) -> impl Future<Output = Result<i64, LedgerError>> + use<> {
+        let (done, committed) = oneshot::channel();
+        let owned = OwnedIntent {
+            run_id: intent.run_id.to_string(),
+            step: intent.step.to_string(),
+            provider: intent.provider.to_string(),
+            item_ids: intent.item_ids.to_vec(),
+            method: intent.method.to_string(),
+            url: intent.url.to_string(),
+            at: intent.at.to_string(),
+        };
+        let queued = self.send(Job::Intent(owned, done));
+        async move {
+            queued?;
+            committed.await.map_err(|_| LedgerError::WriterStopped)?
+        }
+    }
+
+    /// Hand in an answer; written with the next group.
+    pub(crate) fn answer(&self, answer: OwnedAnswer) -> Result<(), LedgerError> {
+        self.send(Job::Answer(answer))
+    }
+
+    /// Hand in a resolution; written with the next group.
+    pub(crate) fn resolve(&self, resolution: Resolution) -> Result<(), LedgerError> {
+        self.send(Job::Resolve(resolution))
+    }
+
+    /// Wait until everything handed in before this call is committed (or failed and warned).
+    pub(crate) async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.send(Job::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
+    }
+
+    /// How many transactions the writer committed.
+    #[cfg(test)]
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop once the queue is written.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The outcome of each job of a group: an intent's request id, or `None`; an error per job.
+type Replies = Vec<Result<Option<i64>, LedgerError>>;
+
+/// Commit `group` in one transaction; if that fails, each write in its own.
+fn commit(conn: &mut rusqlite::Connection, group: &[Job]) -> Replies {
+    let together = conn.transaction().and_then(|tx| {
+        let ids = group
+            .iter()
+            .map(|job| write(&tx, job))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(ids)
+    });
+    match together {
+        Ok(ids) => ids.into_iter().map(Ok).collect(),
+        Err(_) => group
+            .iter()
+            .map(|job| {
+                let tx = conn.transaction().map_err(err)?;
+                let id = write(&tx, job).map_err(err)?;
+                tx.commit().map_err(err)?;
+                Ok(id)
+            })
+            .collect(),
+    }
+}
+
+/// One job's write inside the caller's transaction.
+fn write(conn: &rusqlite::Connection, job: &Job) -> rusqlite::Result<Option<i64>> {
+    match job {
+        Job::Intent(i, _) => intent_in(
+            conn,
+            &Intent {
+                run_id: &i.run_id,
+                step: &i.step,
+                provider: &i.provider,
+                item_ids: &i.item_ids,
+                method: &i.method,
+                url: &i.url,
+                at: &i.at,
+            },
+        )
+        .map(Some),
+        Job::Answer(a) => {
+            let links: Vec<Link<'_>> = a
+                .links
+                .iter()
+                .map(|(item_id, new_id)| Link {
+                    provider: &a.provider,
+                    item_id,
+                    new_id,
+                })
+                .collect();
+            answer_in(
+                conn,
+                &Answered {
+                    request_id: a.request_id,
+                    http_status: a.http_status,
+                    outcomes: &a.outcomes,
+                    links: &links,
+                    at: &a.at,
+                },
+            )
+            .map(|()| None)
+        }
+        Job::Resolve(r) => resolve_in(
+            conn,
+            &r.run_id,
+            &r.provider,
+            &r.item_id,
+            r.outcome,
+            r.message.as_deref(),
+        )
+        .map(|()| None),
+        Job::Flush(_) => Ok(None),
+    }
+}
+
+/// Tell each waiting intent and flush how its group went; warn of the writes nobody waits for.
+fn reply(group: Vec<Job>, replies: Replies, warn: &impl Fn(LedgerError)) {
+    for (job, result) in group.into_iter().zip(replies) {
+        match job {
+            Job::Intent(_, done) => {
+                let _ = done.send(result.and_then(|id| id.ok_or(LedgerError::WriterStopped)));
+            }
+            Job::Flush(done) => {
+                let _ = done.send(());
+            }
+            Job::Answer(_) | Job::Resolve(_) => {
+                if let Err(e) = result {
+                    warn(e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Past;
+
+    fn ledger() -> (tempfile::TempDir, Arc<Ledger>) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        ledger
+            .start_run("r1", "nightly", "http", "2026-11-23T00:00:00Z", false, None)
+            .unwrap();
+        (dir, Arc::new(ledger))
+    }
+
+    fn intent<'a>(run_id: &'a str, ids: &'a [String]) -> Intent<'a> {
+        Intent {
+            run_id,
+            step: "retry",
+            provider: "http",
+            item_ids: ids,
+            method: "POST",
+            url: "u",
+            at: "2026-11-23T00:00:01Z",
+        }
+    }
+
+    fn no_warning(e: LedgerError) {
+        panic!("unexpected ledger warning: {e}");
+    }
+
+    /// The point of group commit: eight workers' intents, handed in while the ledger is busy,
+    /// go out in one transaction, and each worker gets its own request id once it committed.
+    #[tokio::test]
+    async fn intents_handed_in_together_are_committed_in_one_transaction() {
+        let (_dir, ledger) = ledger();
+        let writer = GroupCommit::start(Arc::clone(&ledger), no_warning);
+        let ids: Vec<Vec<String>> = (0..8).map(|i| vec![format!("t{i}")]).collect();
+        let busy = ledger.conn();
+        let pending: Vec<_> = ids
+            .iter()
+            .map(|i| writer.intent(&intent("r1", i)))
+            .collect();
+        drop(busy);
+        let mut request_ids = Vec::new();
+        for p in pending {
+            request_ids.push(p.await.unwrap());
+        }
+        assert_eq!(writer.commits(), 1, "one transaction for the eight intents");
+        request_ids.sort();
+        request_ids.dedup();
+        assert_eq!(request_ids.len(), 8, "each intent has its own request");
+        let past = ledger.past("r1").unwrap();
+        for i in 0..8 {
+            assert_eq!(past[&format!("t{i}")], Past::InFlight);
+        }
+    }
+
+    /// Answers are not waited for, but a flush returns only once they are in the ledger, after the
+    /// intents they answer.
+    #[tokio::test]
+    async fn a_flush_returns_once_the_answers_handed_in_before_it_are_committed() {
+        let (_dir, ledger) = ledger();
+        let writer = GroupCommit::start(Arc::clone(&ledger), no_warning);
+        let ids = vec!["t1".to_string()];
+        let request_id = writer.intent(&intent("r1", &ids)).await.unwrap();
+        writer
+            .answer(OwnedAnswer {
+                request_id,
+                http_status: Some(200),
+                outcomes: vec![("t1".into(), ItemOutcome::Retried, None)],
+                links: vec![("t1".into(), "t1-new".into())],
+                provider: "http".into(),
+                at: "2026-11-23T00:00:02Z".into(),
+            })
+            .unwrap();
+        writer.flush().await;
+        let past = ledger.past("r1").unwrap();
+        assert_eq!(
+            past["t1"],
+            Past::Done {
+                outcome: ItemOutcome::Retried,
+                message: None
+            }
+        );
+        assert_eq!(
+            ledger.links_of_run("r1").unwrap(),
+            vec![("t1".to_string(), "t1-new".to_string())]
+        );
+    }
+
+    /// One write that cannot be made (an intent of a run the ledger does not have) fails alone:
+    /// the others of its group are committed, and its worker hears the error.
+    #[tokio::test]
+    async fn a_write_that_fails_fails_alone_and_its_group_is_committed() {
+        let (_dir, ledger) = ledger();
+        let writer = GroupCommit::start(Arc::clone(&ledger), no_warning);
+        let (a, b, c) = (
+            vec!["a".to_string()],
+            vec!["b".to_string()],
+            vec!["c".to_string()],
+        );
+        let busy = ledger.conn();
+        let first = writer.intent(&intent("r1", &a));
+        let orphan = writer.intent(&intent("no-such-run", &b));
+        let last = writer.intent(&intent("r1", &c));
+        drop(busy);
+        assert!(first.await.is_ok());
+        assert!(orphan.await.is_err(), "an intent of no run is refused");
+        assert!(last.await.is_ok());
+        let past = ledger.past("r1").unwrap();
+        assert_eq!(past.len(), 2, "{past:?}");
+        assert_eq!(past["a"], Past::InFlight);
+        assert_eq!(past["c"], Past::InFlight);
+    }
+}
