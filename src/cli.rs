@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use runbook::commands::{Config, LedgerChoice, PlayConfig, ProgressMode};
+use runbook::commands::{Config, LedgerChoice, OutputStyle, PlayConfig, ProgressMode};
 use runbook::commands::{HttpTarget, RetryConfig};
+use runbook::progress::LogFormat;
 use runbook::sandbox::{LimitChange, LimitHeaders, RequestLimit, SandboxConfig, TaskCounts};
 use runbook::scaffold::Destination;
+use runbook::style::ColorChoice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -204,9 +206,16 @@ pub struct RunFlags {
     /// Requests in flight at once for retry steps (overrides the playbook).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: Option<u64>,
-    /// Print nothing but errors.
+    /// Print only the one-line summary, the items that failed (or may have), and errors.
     #[arg(short, long)]
     quiet: bool,
+    /// How lines for a log look (progress when stderr is not a terminal, --quiet's lines when
+    /// stdout is not): plain, each after its RFC 3339 UTC timestamp, or json, one object per line.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Plain)]
+    log_format: LogFormatArg,
+    /// Colour outcomes and errors: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    color: ColorArg,
     /// Print every request and backoff.
     #[arg(short, long)]
     verbose: bool,
@@ -219,6 +228,21 @@ pub struct RunFlags {
     /// Go past the blast-radius guards (max_selected, max_selected_ratio).
     #[arg(long)]
     yes: bool,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormatArg {
+    Plain,
+    Json,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }
 
 /// What only `play` sets of a run; `retry` plays a one-off playbook written later, from the start.
@@ -243,6 +267,17 @@ impl RunFlags {
             step_summary: !self.no_step_summary,
             concurrency: self.concurrency.map(|c| c as usize),
             progress: progress_mode(self.quiet),
+            output: OutputStyle {
+                log_format: match self.log_format {
+                    LogFormatArg::Plain => LogFormat::Plain,
+                    LogFormatArg::Json => LogFormat::Json,
+                },
+                color: match self.color {
+                    ColorArg::Auto => ColorChoice::Auto,
+                    ColorArg::Always => ColorChoice::Always,
+                    ColorArg::Never => ColorChoice::Never,
+                },
+            },
             verbose: self.verbose,
             sandbox: self.sandbox,
             ledger: self.ledger,

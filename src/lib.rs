@@ -22,6 +22,7 @@ pub mod report;
 pub mod sandbox;
 pub mod scaffold;
 pub mod secrets;
+pub mod style;
 pub mod template;
 pub mod time;
 pub mod units;

@@ -34,7 +34,7 @@ use history::history;
 pub use ledger_choice::LedgerChoice;
 use new::new;
 use play::play;
-pub use play::{PlayConfig, ProgressMode};
+pub use play::{OutputStyle, PlayConfig, ProgressMode};
 use providers::providers_text;
 use retry::retry;
 pub use retry::{HttpTarget, RetryConfig};
@@ -74,6 +74,11 @@ pub enum Config {
 /// this is the one place that prints it (redacted) and names its exit code.
 pub async fn run(config: Config) -> i32 {
     let redactor = Redactor::default();
+    let color = match &config {
+        Config::Play(play) => play.output.color,
+        Config::Retry(retry) => retry.play.output.color,
+        _ => crate::style::ColorChoice::Auto,
+    };
     let done = match config {
         Config::Play(config) => play(config, &redactor).await,
         Config::Retry(config) => retry(config, &redactor).await,
@@ -97,7 +102,15 @@ pub async fn run(config: Config) -> i32 {
     };
     match done {
         Ok(code) => code,
-        Err(e) => e.render(&redactor),
+        Err(e) => {
+            use std::io::IsTerminal;
+            let on = crate::style::enabled(
+                color,
+                std::io::stderr().is_terminal(),
+                crate::style::ColorEnv::read(),
+            );
+            e.render(&redactor, crate::style::Paint::when(on))
+        }
     }
 }
 
@@ -134,15 +147,15 @@ impl CommandError {
         }
     }
 
-    /// Print the reason once, redacted, and name the exit code.
-    fn render(self, redactor: &Redactor) -> i32 {
+    /// Print the reason once, redacted (`error:` painted by `paint`), and name the exit code.
+    fn render(self, redactor: &Redactor, paint: crate::style::Paint) -> i32 {
         let code = self.exit_code();
         match self {
             CommandError::Diagnostics(diags) => print_diagnostics(&diags, redactor),
             CommandError::Invalid(why) | CommandError::Aborted(why) => {
-                eprintln!("error: {}", redactor.redact(&why))
+                eprintln!("{} {}", paint.error(), redactor.redact(&why))
             }
-            CommandError::Unwritten(e) => eprintln!("error: {e}"),
+            CommandError::Unwritten(e) => eprintln!("{} {e}", paint.error()),
         }
         code
     }

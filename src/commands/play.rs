@@ -1,6 +1,7 @@
 //! `runbook play`: load and check the playbook, take the lock and the ledger, run the engine, print
 //! and write the reports, and turn the result into an exit code.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,10 +14,11 @@ use crate::exit;
 use crate::ledger::Ledger;
 use crate::lock::RunLock;
 use crate::playbook::compile::Plan;
-use crate::progress::{Bars, Plain, Progress, Quiet};
+use crate::progress::{Bars, LogFormat, LogWriter, Plain, Progress, Quiet};
 use crate::report::{self, RunReport};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::secrets::{EnvSource, Redactor};
+use crate::style::{ColorChoice, ColorEnv, Paint};
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +26,25 @@ pub enum ProgressMode {
     Bars,
     Plain,
     Quiet,
+}
+
+/// How a run's lines look: `--log-format` for the lines written to a log (stderr when it is not a
+/// terminal, and `--quiet`'s lines on stdout when it is not), `--color`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputStyle {
+    pub log_format: LogFormat,
+    pub color: ColorChoice,
+}
+
+impl OutputStyle {
+    /// The paint for stdout or stderr, as `--color`, the stream and the environment say.
+    fn paint(self, is_terminal: bool) -> Paint {
+        Paint::when(crate::style::enabled(
+            self.color,
+            is_terminal,
+            ColorEnv::read(),
+        ))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +58,7 @@ pub struct PlayConfig {
     pub step_summary: bool,
     pub concurrency: Option<usize>,
     pub progress: ProgressMode,
+    pub output: OutputStyle,
     pub verbose: bool,
     pub sandbox: bool,
     /// The ledger; default `.runbook/ledger.db` (`.runbook/sandbox-ledger.db` with `--sandbox`).
@@ -88,7 +110,8 @@ pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32,
     if let Some(stopped) = &run.stopped
         && !matches!(stopped.kind, engine::Abort::TemplateBroken(_))
     {
-        eprintln!("error: {stopped}");
+        let paint = config.output.paint(std::io::stderr().is_terminal());
+        eprintln!("{} {stopped}", paint.error());
     }
     let (code, written) = report(config, &plan, &run.report, run.files, redactor);
     // The code is final once the reports are written: `history` shows it.
@@ -241,14 +264,22 @@ fn open_ledger(config: &PlayConfig, ledger_path: &Path, playbook: &str) -> RunOp
 /// How progress is shown, as the command line asked.
 fn progress(config: &PlayConfig, redactor: &Redactor) -> Arc<dyn Progress> {
     match config.progress {
-        ProgressMode::Bars => Arc::new(Bars::new(config.verbose, redactor.clone())),
-        ProgressMode::Plain => Arc::new(Plain::new(config.verbose, redactor.clone())),
+        ProgressMode::Bars => Arc::new(Bars::new(
+            config.verbose,
+            redactor.clone(),
+            config.output.paint(true),
+        )),
+        ProgressMode::Plain => {
+            let log = LogWriter::new(config.output.log_format, true, redactor.clone());
+            Arc::new(Plain::new(config.verbose, log))
+        }
         ProgressMode::Quiet => Arc::new(Quiet),
     }
 }
 
-/// Print the table, write every report (the playbook's and `-o`'s), and decide the exit code;
-/// the files written.
+/// Print the table (with `--quiet`, the summary line and the failed items after the reports are
+/// written, when the exit code is final), write every report (the playbook's and `-o`'s), and
+/// decide the exit code; the files written.
 fn report(
     config: &PlayConfig,
     plan: &Plan,
@@ -258,9 +289,10 @@ fn report(
 ) -> (i32, Vec<PathBuf>) {
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
     if config.progress != ProgressMode::Quiet {
+        let paint = config.output.paint(std::io::stdout().is_terminal());
         print!(
             "{}",
-            redactor.redact(&report::table::render(report, redactor))
+            redactor.redact(&report::table::render_painted(report, redactor, paint))
         );
     }
     let mut code = report.exit_code();
@@ -292,7 +324,19 @@ fn report(
             }
         }
     }
+    if config.progress == ProgressMode::Quiet {
+        quiet_summary(config.output.log_format, report, code, redactor);
+    }
     (code, written_files)
+}
+
+/// `--quiet`'s lines on stdout: timestamped (or JSON) unless stdout is a terminal.
+fn quiet_summary(format: LogFormat, report: &RunReport, code: i32, redactor: &Redactor) {
+    let stdout = std::io::stdout();
+    let timestamps = !stdout.is_terminal();
+    let log = LogWriter::new(format, timestamps, redactor.clone());
+    let mut out = stdout.lock();
+    crate::progress::summary::write_quiet(&mut out, &log, report, code);
 }
 
 /// Record which playbook the file is, so that `history FILE` lists its runs by the name recorded

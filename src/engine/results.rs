@@ -332,9 +332,9 @@ fn count(counts: &mut Counts, outcome: ItemOutcome) {
     match outcome {
         ItemOutcome::Retried | ItemOutcome::Recovered => counts.retried += 1,
         ItemOutcome::Skipped | ItemOutcome::Chronic => counts.skipped += 1,
-        ItemOutcome::Failed | ItemOutcome::Unknown | ItemOutcome::StillFailing => {
-            counts.failed += 1
-        }
+        ItemOutcome::Failed | ItemOutcome::StillFailing => counts.failed += 1,
+        ItemOutcome::Unknown => counts.unknown += 1,
+        ItemOutcome::NotSent => counts.not_sent += 1,
         ItemOutcome::Planned | ItemOutcome::Pending => {}
     }
 }

@@ -130,7 +130,7 @@ impl Run<'_> {
         self.results.flush().await;
         // The items decided without a request come after those sent, as before any was sent.
         let results = self.item_results(without_request, &mut handled, chains);
-        self.results.record(&self.step, None, results);
+        self.results.record(&self.step, Some(total), results);
         if let Some(summary) = limiter.as_ref().and_then(RateLimiter::summary) {
             self.report.pace.push(super::pace_report(step, summary));
         }
@@ -263,7 +263,7 @@ impl Run<'_> {
         }
         if stop.load(Ordering::SeqCst) || self.interrupted() {
             let message = "not sent: the run was stopped".to_string();
-            return (every(ItemOutcome::Failed, Some(message)), None);
+            return (every(ItemOutcome::NotSent, Some(message)), None);
         }
         let mut sent = match self
             .send_recorded(step, plan, &request, &ids, limiter)
@@ -272,7 +272,7 @@ impl Run<'_> {
             Ok(sent) => sent,
             // Stopped while it waited its turn: not sent; the step reports the interruption.
             Err(reason) if self.interrupted() => {
-                return (every(ItemOutcome::Failed, Some(reason.to_string())), None);
+                return (every(ItemOutcome::NotSent, Some(reason.to_string())), None);
             }
             Err(reason) => {
                 let reason = reason.to_string();

@@ -116,7 +116,7 @@ impl Run<'_> {
             pending.push(self.transition(&item, ItemOutcome::Pending, message));
             out.push(item);
         }
-        self.results.transition(&self.step, None, pending);
+        self.results.transition(&self.step, Some(total), pending);
         let counts = self.results.counts(&self.step);
         self.progress.event(Event::StepFinished {
             step: step.into(),

@@ -1,6 +1,6 @@
 //! What a run gives GitHub Actions: the Markdown report appended to the job summary
 //! (`$GITHUB_STEP_SUMMARY`) and one workflow-command annotation per item that needs a person
-//! (`::error` for failed, unknown and still-failing items, `::warning` for chronic and pending ones).
+//! (`::error` for failed, unknown and still-failing items, `::warning` for chronic, pending and not-sent ones).
 //!
 //! Invariants:
 //! - The summary file is appended to, never replaced: other steps of the job write there too.
@@ -51,7 +51,7 @@ pub fn annotations(report: &RunReport, redactor: &Redactor) -> String {
     for item in &report.items {
         let level = match item.outcome {
             ItemOutcome::Failed | ItemOutcome::Unknown | ItemOutcome::StillFailing => "error",
-            ItemOutcome::Chronic | ItemOutcome::Pending => "warning",
+            ItemOutcome::Chronic | ItemOutcome::Pending | ItemOutcome::NotSent => "warning",
             _ => continue,
         };
         if printed == MAX_ANNOTATIONS {
@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_for_failed_unknown_still_failing_warnings_for_chronic_pending() {
+    fn errors_for_failed_unknown_still_failing_warnings_for_chronic_pending_not_sent() {
         let text = annotations(&report(&ItemOutcome::ALL), &Redactor::default());
         let levels: Vec<(&str, &str)> = text
             .lines()
@@ -181,7 +181,8 @@ mod tests {
                 ("error", "still_failing t3::item t3 is still_failing"),
                 ("error", "failed t4::item t4 is failed"),
                 ("error", "unknown t5::item t5 is unknown"),
-                ("warning", "chronic t6::item t6 is chronic"),
+                ("warning", "not_sent t6::item t6 is not_sent"),
+                ("warning", "chronic t7::item t7 is chronic"),
             ]
         );
     }

@@ -4,7 +4,7 @@
 //!
 //! Invariants:
 //! - `failed`, `unknown` and `still_failing` items are `<failure>`s (the outcomes that make the run
-//!   exit 1); `skipped`, `chronic` and `planned` (not sent) are `<skipped/>`; the others pass.
+//!   exit 1); `skipped`, `chronic`, `planned` and `not_sent` (none sent) are `<skipped/>`; the others pass.
 //! - A step's error (a fetch that failed) is an `<error>` testcase in that step's suite; an aborted
 //!   run adds a suite `run` whose one testcase is an `<error>` with the reason.
 //! - The output is well-formed XML 1.0 whatever the ids and messages hold: markup characters are
@@ -28,7 +28,10 @@ enum Verdict {
 fn verdict(outcome: ItemOutcome) -> Verdict {
     match outcome {
         ItemOutcome::Failed | ItemOutcome::Unknown | ItemOutcome::StillFailing => Verdict::Failure,
-        ItemOutcome::Skipped | ItemOutcome::Chronic | ItemOutcome::Planned => Verdict::Skipped,
+        ItemOutcome::Skipped
+        | ItemOutcome::Chronic
+        | ItemOutcome::Planned
+        | ItemOutcome::NotSent => Verdict::Skipped,
         ItemOutcome::Retried | ItemOutcome::Recovered | ItemOutcome::Pending => Verdict::Pass,
     }
 }
@@ -247,6 +250,6 @@ mod tests {
             .map(ItemOutcome::as_str)
             .collect();
         assert_eq!(failures, ["still_failing", "failed", "unknown"]);
-        assert_eq!(skipped, ["chronic", "skipped", "planned"]);
+        assert_eq!(skipped, ["not_sent", "chronic", "skipped", "planned"]);
     }
 }

@@ -203,6 +203,7 @@ fn heading(outcome: ItemOutcome) -> &'static str {
         ItemOutcome::Failed => "Failed",
         ItemOutcome::StillFailing => "Still failing",
         ItemOutcome::Unknown => "Unknown (may have been carried out)",
+        ItemOutcome::NotSent => "Not sent (the run stopped first)",
         ItemOutcome::Chronic => "Chronic (over their retry budget)",
         ItemOutcome::Pending => "Pending",
         ItemOutcome::Skipped => "Skipped",

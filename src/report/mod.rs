@@ -42,6 +42,9 @@ pub enum ItemOutcome {
     StillFailing,
     /// Verified: the retried work had not settled when verification stopped waiting.
     Pending,
+    /// Never sent: the run stopped (a signal, a guard, an abort) before the item's turn. Nothing was
+    /// attempted, so it is not a failure; it has no intent in the ledger and `--resume` sends it.
+    NotSent,
 }
 
 impl ItemOutcome {
@@ -57,21 +60,35 @@ impl ItemOutcome {
             ItemOutcome::Recovered => "recovered",
             ItemOutcome::StillFailing => "still_failing",
             ItemOutcome::Pending => "pending",
+            ItemOutcome::NotSent => "not_sent",
         }
     }
 
     /// Every outcome, in the order reports list them.
-    pub const ALL: [ItemOutcome; 9] = [
+    pub const ALL: [ItemOutcome; 10] = [
         ItemOutcome::Retried,
         ItemOutcome::Recovered,
         ItemOutcome::Pending,
         ItemOutcome::StillFailing,
         ItemOutcome::Failed,
         ItemOutcome::Unknown,
+        ItemOutcome::NotSent,
         ItemOutcome::Chronic,
         ItemOutcome::Skipped,
         ItemOutcome::Planned,
     ];
+
+    /// How the outcome reads on a terminal: green when the work was recovered or retried, red when
+    /// it failed, yellow when nobody knows yet or it was never sent.
+    pub fn tone(self) -> crate::style::Tone {
+        use crate::style::Tone;
+        match self {
+            ItemOutcome::Retried | ItemOutcome::Recovered => Tone::Good,
+            ItemOutcome::Failed | ItemOutcome::StillFailing => Tone::Bad,
+            ItemOutcome::Unknown | ItemOutcome::NotSent | ItemOutcome::Pending => Tone::Warn,
+            ItemOutcome::Skipped | ItemOutcome::Chronic | ItemOutcome::Planned => Tone::Plain,
+        }
+    }
 
     /// Whether the provider accepted a retry of the item (whatever verification found later): the
     /// outcomes a retry budget counts, and the ones verification may turn into another.
@@ -160,6 +177,9 @@ pub struct Totals {
     pub recovered: u64,
     pub still_failing: u64,
     pub pending: u64,
+    /// Items never sent because the run stopped first (absent from reports written before).
+    #[serde(default)]
+    pub not_sent: u64,
 }
 
 /// A step-level problem: a fetch that failed, a file that could not be read.
@@ -213,7 +233,8 @@ pub struct PaceReport {
 }
 
 impl RunReport {
-    /// The exit code this run deserves.
+    /// The exit code this run deserves. Items never sent (`not_sent`) are no failure: an
+    /// interrupted or aborted run says so by its own code (3).
     pub fn exit_code(&self) -> i32 {
         if self.aborted.is_some() {
             crate::exit::ABORTED
@@ -228,10 +249,11 @@ impl RunReport {
 }
 
 /// Outcomes whose items are listed for a person to read, in this order.
-pub const LISTED: [ItemOutcome; 7] = [
+pub const LISTED: [ItemOutcome; 8] = [
     ItemOutcome::Failed,
     ItemOutcome::StillFailing,
     ItemOutcome::Unknown,
+    ItemOutcome::NotSent,
     ItemOutcome::Chronic,
     ItemOutcome::Pending,
     ItemOutcome::Skipped,
@@ -255,6 +277,7 @@ impl Totals {
             recovered: count(ItemOutcome::Recovered),
             still_failing: count(ItemOutcome::StillFailing),
             pending: count(ItemOutcome::Pending),
+            not_sent: count(ItemOutcome::NotSent),
         }
     }
 
@@ -265,6 +288,7 @@ impl Totals {
             ("still_failing", self.still_failing),
             ("pending", self.pending),
             ("unknown", self.unknown),
+            ("not_sent", self.not_sent),
             ("chronic", self.chronic),
             ("planned", self.planned),
         ]
@@ -496,6 +520,28 @@ mod tests {
             "unknown outcome \"retry\""
         );
         assert!(serde_json::from_str::<ItemOutcome>("\"StillFailing\"").is_err());
+    }
+
+    #[test]
+    fn outcomes_read_green_red_or_yellow() {
+        use crate::style::Tone;
+        let tones: Vec<(&str, Tone)> = ItemOutcome::ALL
+            .into_iter()
+            .map(|o| (o.as_str(), o.tone()))
+            .filter(|(_, t)| *t != Tone::Plain)
+            .collect();
+        assert_eq!(
+            tones,
+            [
+                ("retried", Tone::Good),
+                ("recovered", Tone::Good),
+                ("pending", Tone::Warn),
+                ("still_failing", Tone::Bad),
+                ("failed", Tone::Bad),
+                ("unknown", Tone::Warn),
+                ("not_sent", Tone::Warn),
+            ]
+        );
     }
 
     /// Regression: `files: ["../../x.json"]` or an absolute path wrote (and created folders)

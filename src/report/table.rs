@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::{ItemOutcome, ItemReport, RunReport};
 use crate::secrets::Redactor;
+use crate::style::Paint;
 
 /// Items listed per outcome on a terminal; the file reports have them all.
 const MAX_ROWS: usize = 50;
@@ -13,6 +14,19 @@ const MAX_REASON: usize = 100;
 /// The summary. A reason too long for its line is redacted by `redactor` before it is cut (the
 /// caller redacts the whole summary as well).
 pub fn render(report: &RunReport, redactor: &Redactor) -> String {
+    render_painted(report, redactor, Paint::none())
+}
+
+/// The summary, with the outcomes' counts and headings in their colours when `paint` is on.
+pub fn render_painted(report: &RunReport, redactor: &Redactor, paint: Paint) -> String {
+    let count = |outcome: ItemOutcome, name: &str, n: u64| {
+        let text = format!("{name} {n}");
+        if n == 0 {
+            text
+        } else {
+            paint.tone(outcome.tone(), &text)
+        }
+    };
     let mut out = String::new();
     let t = &report.totals;
     let mode = report.kind_note();
@@ -26,12 +40,19 @@ pub fn render(report: &RunReport, redactor: &Redactor) -> String {
     let extra: String = t
         .extra()
         .iter()
-        .map(|(name, n)| format!("  {name} {n}"))
+        .map(|(name, n)| {
+            let outcome = name.parse().unwrap_or(ItemOutcome::Skipped);
+            format!("  {}", count(outcome, name, *n))
+        })
         .collect();
     let _ = writeln!(
         out,
-        "  fetched {}  selected {}  retried {}  skipped {}  failed {}{extra}",
-        t.fetched, t.selected, t.retried, t.skipped, t.failed,
+        "  fetched {}  selected {}  {}  skipped {}  {}{extra}",
+        t.fetched,
+        t.selected,
+        count(ItemOutcome::Retried, "retried", t.retried),
+        t.skipped,
+        count(ItemOutcome::Failed, "failed", t.failed),
     );
     if let Some(from) = &report.resumed_from {
         let _ = writeln!(out, "  resumed run {from}");
@@ -55,7 +76,8 @@ pub fn render(report: &RunReport, redactor: &Redactor) -> String {
             planned(&mut out, &rows, redactor);
             continue;
         }
-        let _ = writeln!(out, "\n  {} ({}):", outcome.as_str(), rows.len());
+        let heading = format!("{} ({}):", outcome.as_str(), rows.len());
+        let _ = writeln!(out, "\n  {}", paint.tone(outcome.tone(), &heading));
         let id_width = id_width(&rows);
         for item in rows.iter().take(MAX_ROWS) {
             let message = item.message.as_deref().unwrap_or("");

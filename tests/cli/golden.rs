@@ -116,10 +116,15 @@ impl Scrubber {
         Scrubber { holes }
     }
 
+    /// The holes filled, and every RFC 3339 UTC timestamp (a log line's) made `[TS]`.
     fn apply(&self, text: &str) -> String {
-        self.holes
+        let text = self
+            .holes
             .iter()
-            .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+            .fold(text.to_string(), |t, (from, to)| t.replace(from, to));
+        let timestamp =
+            regex::Regex::new(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z").expect("a valid pattern");
+        timestamp.replace_all(&text, "[TS]").into_owned()
     }
 }
 

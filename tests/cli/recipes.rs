@@ -75,8 +75,12 @@ fn the_pre_commit_hook_validates_changed_playbooks() {
     assert!(ran.stderr.contains("did you mean `beam`?"), "{ran:#?}");
 }
 
+/// Regression (issue 11, point 4): `--quiet` printed nothing, so the cron line logged nothing.
+/// The line runs here as cron runs it (`sh -c`, its `%` escaped, the binary under test in place of
+/// `/usr/local/bin/runbook`, `--sandbox` added): a clean night appends one timestamped summary line
+/// to the log and prints nothing, so cron mails nothing.
 #[test]
-fn the_crontab_line_is_quiet_when_all_is_well() {
+fn the_crontab_line_logs_one_summary_line_on_a_clean_night_and_mails_nothing() {
     let text = read("recipes/crontab");
     let lines: Vec<&str> = text
         .lines()
@@ -92,34 +96,63 @@ fn the_crontab_line_is_quiet_when_all_is_well() {
         runbook.starts_with("/usr/local/bin/runbook "),
         "cron's PATH is /usr/bin:/bin: the binary needs its full path: {runbook}"
     );
-    // The command as cron runs it (its `%` escaped, its date expanded), against the sandbox.
-    let args: Vec<String> = runbook
-        .replace("$(date +\\%F)", "2026-01-01")
-        .split_whitespace()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
+    let (play, logging) = runbook.split_once(" >> ").expect("runbook … >> LOG");
+    assert_eq!(
+        logging, "logs/beam.log 2>&1 || tail -n 20 logs/beam.log",
+        "the log holds every night; a night that did not exit 0 is mailed"
+    );
+    let args: Vec<&str> = play.split_whitespace().skip(1).collect();
     assert_eq!(args[..2], ["play", "playbooks/beam-nightly.yaml"]);
-    assert!(args.iter().any(|a| a == "--quiet") && args.iter().any(|a| a == "--resume"));
+    assert!(args.contains(&"--quiet") && args.contains(&"--resume"));
     let dir = tempfile::tempdir().expect("a temporary directory");
     let playbooks = dir.path().join("playbooks");
     std::fs::create_dir(&playbooks).expect("a folder");
+    std::fs::create_dir(dir.path().join("logs")).expect("a folder");
     std::fs::copy(
         repo_path("playbooks/beam-nightly.yaml"),
         playbooks.join("beam-nightly.yaml"),
     )
     .expect("copy the playbook");
-    let mut with_sandbox: Vec<&str> = args.iter().map(String::as_str).collect();
-    with_sandbox.push("--sandbox");
-    let ran = run_in(dir.path(), &with_sandbox);
-    ran.expect_code(0);
-    assert_eq!(
-        ran.stdout, "",
-        "--quiet prints nothing on success, so cron mails nothing"
+    // Cron hands the line to sh with `\%` as `%`.
+    let as_cron_runs_it = format!(
+        "{} --sandbox >> {logging}",
+        play.replace("/usr/local/bin/runbook", env!("CARGO_BIN_EXE_runbook"))
+            .replace("\\%", "%")
     );
-    assert_eq!(ran.stderr, "");
-    assert!(dir.path().join("reports/beam-2026-01-01.json").is_file());
-    assert!(dir.path().join("reports/beam-2026-01-01.md").is_file());
+    let output = Command::new("sh")
+        .args(["-c", &as_cron_runs_it])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("sh runs");
+    assert_eq!(
+        (
+            output.status.code(),
+            output.stdout.as_slice(),
+            output.stderr.as_slice()
+        ),
+        (Some(0), &b""[..], &b""[..]),
+        "a clean night prints nothing for cron to mail: {output:?}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/beam.log")).expect("the log");
+    let summary = regex::Regex::new(
+        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z beam-nightly: run \S+: retried \d+ of \d+ selected \(fetched \d+, skipped \d+, failed 0[^)]*\); exit 0\n$",
+    )
+    .expect("a pattern");
+    assert!(summary.is_match(&log), "one summary line: {log:?}");
+    let today = Command::new("date").arg("+%F").output().expect("date runs");
+    let today = String::from_utf8_lossy(&today.stdout).trim().to_string();
+    assert!(
+        dir.path()
+            .join(format!("reports/beam-{today}.json"))
+            .is_file()
+    );
+    assert!(
+        dir.path()
+            .join(format!("reports/beam-{today}.md"))
+            .is_file()
+    );
 }
 
 /// `[Section]` → key → value of a systemd unit file.

@@ -216,7 +216,7 @@ fn sigterm_during_a_retry_after_of_200s_exits_3_at_once_and_sends_nothing_more()
                 "failed",
                 "HTTP 429; not sent again after 1 attempt: the run was stopped"
             ),
-            triple("t2", "failed", "not sent: the run was stopped"),
+            triple("t2", "not_sent", "not sent: the run was stopped"),
         ]
     );
 }
@@ -274,7 +274,7 @@ fn sigterm_while_waiting_for_a_slow_rate_slot_exits_3_and_sends_nothing_more() {
     assert_eq!(retried(&report), {
         let mut want = vec![
             triple(sent, "retried", ""),
-            triple(held, "failed", "not sent: the run was stopped"),
+            triple(held, "not_sent", "not sent: the run was stopped"),
         ];
         want.sort();
         want

@@ -214,6 +214,7 @@ mod tests {
                 step_summary: false,
                 concurrency: None,
                 progress: crate::commands::ProgressMode::Quiet,
+                output: Default::default(),
                 verbose: false,
                 sandbox: true,
                 ledger: None,

@@ -41,7 +41,9 @@ fn secrets_stay_out_of_the_progress_bars_on_a_terminal() {
         assert_eq!(output.status.code(), Some(1), "{terminal}");
         assert!(terminal.contains("retried"), "{terminal}");
         assert!(
-            terminal.contains("\u{1b}[") && terminal.contains("(retry)"),
+            terminal.contains("\u{1b}[")
+                && terminal.contains("fetch listed: ")
+                && terminal.contains("retry: "),
             "bars were drawn: {terminal:?}"
         );
         assert!(!api.with_method("POST").is_empty());
