@@ -74,9 +74,9 @@ fn many_pages_filtered_as_they_arrive_keep_the_count_order_and_limit() {
     assert_eq!(ran.total("fetched"), 1000, "{ran:?}");
     let expected: Vec<String> = failed_ids(40, 25).into_iter().take(100).collect();
     assert_eq!(ran.item_ids(), expected, "the first 100 failed, in order");
-    assert!(ran.stderr.contains("[all] 1000 items\n"), "{ran:?}");
+    assert!(ran.stderr.contains(" fetch all: 1000 items\n"), "{ran:?}");
     assert!(
-        ran.stderr.contains("[failed] kept 100 of 1000\n"),
+        ran.stderr.contains(" filter failed: kept 100 of 1000\n"),
         "{ran:?}"
     );
     assert!(
@@ -114,5 +114,8 @@ fn a_later_template_reading_the_fetched_items_sees_every_one() {
     );
     assert_eq!(ran.item_ids(), failed_ids(12, 25));
     assert!(url.ends_with("?of=300-p012-24"), "{url}");
-    assert!(ran.stderr.contains("[failed] kept 108 of 300\n"), "{ran:?}");
+    assert!(
+        ran.stderr.contains(" filter failed: kept 108 of 300\n"),
+        "{ran:?}"
+    );
 }
