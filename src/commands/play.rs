@@ -126,7 +126,15 @@ pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32,
         let choice = LedgerChoice::from_flags(config.ledger.clone(), config.sandbox);
         let line = where_recorded(&run.report.run_id, recorded.then_some(&choice), &written);
         if let Some(line) = line {
-            eprintln!("{line}");
+            if config.progress == ProgressMode::Plain {
+                // Off a terminal it is one more log line: timestamped, or an object in JSON.
+                let log = LogWriter::new(config.output.log_format, true, redactor.clone());
+                let mut fields = serde_json::Map::new();
+                fields.insert("run_id".into(), run.report.run_id.clone().into());
+                log.write(&mut std::io::stderr().lock(), "recorded", &line, fields);
+            } else {
+                eprintln!("{line}");
+            }
         }
     }
     let summary_title = plan.steps.iter().find_map(|s| match &s.kind {

@@ -63,7 +63,7 @@ fn plain_progress_lines_are_timestamped_and_name_a_steps_kind_then_its_name() {
             "[TS] filter selected: kept 2 of 2",
             "[TS] retry: started, 2 items",
             "[TS] retry: 2/2 retried 2 failed 0",
-            "wrote report.json",
+            "[TS] recorded run [RUN] in .runbook/ledger.db; wrote report.json; next: runbook show [RUN] (this run), runbook history (every run)",
         ],
         "{}",
         ran.stderr
@@ -127,7 +127,18 @@ fn log_format_json_gives_one_object_per_line_with_stable_keys() {
         .args(["--log-format", "json"])
         .run();
     ran.expect_code(1);
-    let lines = objects(&ran.stderr);
+    let mut lines = objects(&ran.stderr);
+    // The run ends with where it was recorded, as one more object.
+    let (keys, recorded) = lines.pop().expect("lines");
+    assert_eq!(keys, ["ts", "event", "text", "run_id"], "{recorded}");
+    assert_eq!(recorded["event"], "recorded");
+    let run_id = recorded["run_id"].as_str().expect("run_id");
+    assert!(
+        recorded["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&format!("recorded run {run_id} in "))),
+        "{recorded}"
+    );
     let step_keys = [
         "ts",
         "event",
