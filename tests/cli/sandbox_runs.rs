@@ -30,7 +30,12 @@ fn a_sandbox_run_ends_with_where_it_was_recorded_and_what_to_try_next() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (id, ran) = sandbox_run(dir.path(), "r.json", &[]);
     assert_eq!(
-        ran.stderr.lines().last().unwrap_or_default(),
+        // Off a terminal the line is timestamped like every progress line before it.
+        ran.stderr
+            .lines()
+            .last()
+            .and_then(|l| l.split_once(' '))
+            .map_or("", |(_, line)| line),
         format!(
             "recorded run {id} in .runbook/sandbox-ledger.db; wrote r.json; next: runbook show --sandbox {id} (this run), runbook history --sandbox (every run)"
         ),
