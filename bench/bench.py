@@ -169,8 +169,8 @@ def main() -> int:
     parser.add_argument("--hey", default=os.environ.get("HEY", "hey"), help="the hey binary")
     parser.add_argument(
         "--ledger-off",
-        default=os.environ.get("BENCH_LEDGER_OFF", ""),
-        help="the play arguments that turn the ledger off (part 9A's bench-only switch)",
+        default=os.environ.get("BENCH_LEDGER_OFF", "--ledger :memory:"),
+        help="the play arguments that turn the ledger off (default: an in-memory ledger, `--ledger :memory:`)",
     )
     parser.add_argument("--preface", default="", help="a line quoted atop BENCHMARKS.md")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="where to write the report")

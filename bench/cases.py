@@ -317,7 +317,7 @@ CASES = [
     Case("retry-100k-c64", "throughput", retry_throughput(100_000, 64), "same, concurrency 64", RETRY_HOW),
     Case("scaling", "throughput", scaling, "time per item at 100,000 vs at 1,000",
          "Wall time per task of the retry case at concurrency 8 (reused from retry-100k-c8 when it ran)."),
-    Case("ledger", "throughput", ledger_cost, "ledger on vs off (part 9A's switch: --ledger-off ARGS)",
+    Case("ledger", "throughput", ledger_cost, "ledger on vs off (`--ledger :memory:`)",
          "The retry case at concurrency 8 twice per run: as is, and with the play arguments given "
          "by --ledger-off (or BENCH_LEDGER_OFF) that turn the ledger off, for the bench only."),
     Case("big-fetch", "memory", big_fetch, "peak RSS and pages/s of a 200,000-task walk",
