@@ -3,9 +3,9 @@
 //!
 //! Invariants:
 //! - A mutating request's *intent* is committed before the request is sent, and its *result* after
-//!   the answer, each in its own transaction: a crash at any instant leaves either no trace of a
-//!   request that was never sent, or an intent without a result — "in flight", which `--resume`
-//!   treats as possibly carried out.
+//!   the answer, in separate transactions: a crash at any instant leaves, for each request, either
+//!   no trace, or an intent without a result — "in flight", which `--resume` treats as possibly
+//!   carried out (a request never sent may be in flight too: see the intents ahead, below).
 //! - Nothing secret is stored: callers pass URLs and messages that went through the redactor.
 //! - The database is in WAL mode; a process killed mid-write loses at most the transaction it was in.
 //! - A file that cannot serve as the ledger (not SQLite, damaged, another schema, read-only, a
