@@ -448,6 +448,13 @@ mod tests {
         (times.len() - 1) as f64 / (times[times.len() - 1] - times[0]).as_secs_f64()
     }
 
+    /// No span of `span` holds more than `count` of `times`: the window and its margin.
+    fn assert_no_window_holds_more(times: &[Duration], count: usize, span: Duration) {
+        for later in times.windows(count + 1) {
+            assert!(later[count] - later[0] >= span, "{later:?}");
+        }
+    }
+
     /// A stalled process sends nothing and does not catch up: the mean at `50/s` loses the
     /// stalled share of the time, and at most 2% more.
     fn assert_mean_loses_only_the_stalls(times: &[Duration], stall_every: u32, stall: Duration) {
@@ -468,12 +475,7 @@ mod tests {
         let limiter = Arc::new(RateLimiter::new(Rate::parse("50/s").unwrap()));
         let times = departures(limiter, 1_000, u32::MAX, Duration::ZERO).await;
         assert!(busiest_second(&times) <= 50, "{times:?}");
-        for later in times.windows(51) {
-            assert!(
-                later[50] - later[0] >= Duration::from_millis(1_010),
-                "{later:?}"
-            );
-        }
+        assert_no_window_holds_more(&times, 50, Duration::from_millis(1_010));
         let mean = mean_per_second(&times);
         assert!((mean / 50.0 - 1.0).abs() <= 0.02, "mean {mean}/s");
     }
@@ -484,12 +486,7 @@ mod tests {
         // A stall of 60 ms about every 1.2 s.
         let times = departures(limiter, 1_000, 700, Duration::from_millis(60)).await;
         assert!(busiest_second(&times) <= 50, "{times:?}");
-        for later in times.windows(51) {
-            assert!(
-                later[50] - later[0] >= Duration::from_millis(1_010),
-                "{later:?}"
-            );
-        }
+        assert_no_window_holds_more(&times, 50, Duration::from_millis(1_010));
         assert_mean_loses_only_the_stalls(&times, 700, Duration::from_millis(60));
     }
 
@@ -497,12 +494,7 @@ mod tests {
     async fn a_rate_per_minute_keeps_its_window_of_a_minute() {
         let limiter = Arc::new(RateLimiter::new(Rate::parse("120/min").unwrap()));
         let times = departures(limiter, 300, u32::MAX, Duration::ZERO).await;
-        for later in times.windows(121) {
-            assert!(
-                later[120] - later[0] >= Duration::from_millis(60_010),
-                "{later:?}"
-            );
-        }
+        assert_no_window_holds_more(&times, 120, Duration::from_millis(60_010));
         let mean = mean_per_second(&times);
         assert!((mean / 2.0 - 1.0).abs() <= 0.02, "mean {mean}/s");
     }
