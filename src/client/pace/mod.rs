@@ -7,15 +7,22 @@
 //! How it moves:
 //! - A limit the provider announces ([`headers`]) sets the pace outright, at [`MARGIN`] of it.
 //! - Otherwise it probes: it doubles while answers stay clean ([`HOLD_FAST`] at each pace) until
-//!   the first sign of the limit; then it falls back to the fastest pace answered cleanly (at
-//!   most halving), remembers the pace that was throttled, and searches between the two (half
-//!   way each [`HOLD`]) until within [`CLOSE`] of the throttled one. There it holds; after
-//!   [`PROBE_FIRST`] it probes above once, waiting twice as long after each probe that fails, so a
-//!   provider that raises its limit is found again without throttles every few seconds.
+//!   the first sign of the limit. A sliding window refuses a request only once its limit was
+//!   admitted in the second before, so the clean answers to the requests sent in that second
+//!   measure the limit: the pace settles at [`SETTLE`] of it and holds there (one gentle cut, not
+//!   a halving and a climb back). Where too few answers came for a measure (a fixed window, a
+//!   slow provider), it falls back to the fastest pace answered cleanly (at most halving),
+//!   remembers the pace that was throttled, and searches between the two (half way each
+//!   [`HOLD`]) until within [`CLOSE`] of the throttled one. Once settled, after [`PROBE_FIRST`] it
+//!   probes above once, waiting twice as long after each probe that fails, so a provider that
+//!   raises its limit is found again without throttles every few seconds.
 //! - A throttle on a request sent before the last slow-down says nothing new (it was on the wire
 //!   already): one burst of 429s is one slow-down, not one per worker.
-//! - A throttle at or below a pace answered cleanly before means the limit fell: what was known
-//!   good is forgotten and the pace halves.
+//! - A throttle at the settled pace, when the last second got through about what that pace sends,
+//!   is arrivals bunched on the way: the pace is cut by [`CLOSE`] and held there (throttled again
+//!   within a [`HOLD`], cut to [`MARGIN`] of it), so the margin grows only as far as the
+//!   bunching asks. A measure well under the pace means the limit fell (the pace settles under
+//!   the new one), and with no measure the pace halves.
 //!
 //! Invariants: the pace is always within the bounds (`min` ≤ pace ≤ `max`), finite and above
 //! zero, whatever the answers or headers say; no input panics. Written by hand: the crates that
@@ -35,7 +42,7 @@ use crate::units::Rate;
 use headers::Announced;
 
 /// Pace held cleanly before doubling, while no throttle has been seen.
-pub(crate) const HOLD_FAST: Duration = Duration::from_millis(250);
+pub(crate) const HOLD_FAST: Duration = Duration::from_millis(150);
 /// Pace held cleanly before the next step up, once a throttled pace is known.
 pub(crate) const HOLD: Duration = Duration::from_secs(2);
 /// How near the throttled pace the search stops (a share of it).
@@ -47,6 +54,10 @@ pub(crate) const PROBE_MOST: Duration = Duration::from_secs(240);
 /// The share of an announced limit used: a little room for requests that reach the provider
 /// closer together than they left.
 pub(crate) const MARGIN: f64 = 0.95;
+/// The share of a limit measured from throttles that is used. Closer than [`MARGIN`]: an
+/// unannounced limit is allowed a few throttled answers (issue 10: 2%), and every margin point
+/// costs a point of the run's time.
+pub(crate) const SETTLE: f64 = 0.97;
 /// How long the sending times of clean answers are kept.
 const REMEMBERED: Duration = Duration::from_secs(3);
 /// The fastest pace there is: one request a microsecond.
@@ -168,7 +179,8 @@ pub(crate) struct Controller {
     rate: f64,
     /// The fastest pace answered cleanly for a whole hold (0: none yet).
     good: f64,
-    /// The slowest pace throttled since (none before the first throttle).
+    /// The pace the search climbs to within [`CLOSE`]: the slowest pace throttled since, or
+    /// [`SETTLE`] of a measured limit (none before the first throttle).
     bad: Option<f64>,
     /// When the probed pace was last set.
     changed_at: Instant,
@@ -285,16 +297,36 @@ impl Controller {
         }
         let before = self.rate();
         let delivered = self.delivered_before(sent_at);
-        let (after, bad) = if self.probing {
+        // The last cut was not enough: throttled again at the pace it set, before a whole hold.
+        let again = !self.stepped
+            && self
+                .cut_at
+                .is_some_and(|cut| now.saturating_duration_since(cut) < HOLD);
+        let measured = delivered >= before / 8.0;
+        let settled = !self.probing && self.bad.is_some_and(|top| before <= top);
+        let bunched = settled && measured && delivered + 1.0 >= before * (1.0 - 2.0 * CLOSE);
+        let (after, top) = if bunched {
+            // Settled under a limit measured before, the last second got through about what
+            // this pace sends in one: the refused request met arrivals bunched on the way (a
+            // stalled process, the network), not a pace above the limit. Make a little more
+            // room and keep it, so the margin grows only as far as the bunching asks; more if
+            // throttled again before a whole hold.
+            let after = before * if again { MARGIN } else { 1.0 - CLOSE };
+            (after, after)
+        } else if measured {
+            // A sliding window refuses a request once its limit was admitted in the second
+            // before: the clean answers of that second measure the limit. Settle at SETTLE of
+            // it, and cut deeper only if the last cut at this pace was not enough.
+            let settle = delivered * SETTLE;
+            let cap = if again { before * MARGIN } else { before };
+            (settle.min(cap), settle)
+        } else if self.probing {
             // The limit was not raised: back to the top of the search, and stay there.
             let back = self.good.max(before / 2.0).min(before);
             (back, back / (1.0 - CLOSE))
         } else if self.cut_at.is_some() && !self.stepped {
             // Throttled again at the pace the last slow-down set: it was not enough. Halve.
             (before / 2.0, before)
-        } else if delivered >= before / 8.0 && delivered < before {
-            // The last second's clean answers measure the limit: settle just under it.
-            (delivered * (1.0 - CLOSE), delivered)
         } else {
             // Back to the last pace held cleanly, at most halving.
             (self.good.max(before / 2.0).min(before), before)
@@ -305,7 +337,7 @@ impl Controller {
         }
         self.rate = self.clamp(after);
         self.good = self.good.min(self.rate);
-        self.bad = Some(bad.max(self.rate));
+        self.bad = Some(top.max(self.rate));
         self.announced = None;
         self.changed_at = now;
         self.cut_at = Some(now);
@@ -314,12 +346,13 @@ impl Controller {
         self.reason = Reason::Slowed { why: why.into() };
     }
 
-    /// Clean answers to requests sent in the second before `sent_at`.
+    /// Clean answers to requests sent in the second before `sent_at` (one sent exactly a second
+    /// before has left a sliding window by then).
     fn delivered_before(&self, sent_at: Instant) -> f64 {
         let from = sent_at.checked_sub(Duration::from_secs(1));
         self.clean_sent
             .iter()
-            .filter(|t| **t < sent_at && from.is_none_or(|f| **t >= f))
+            .filter(|t| **t < sent_at && from.is_none_or(|f| **t > f))
             .count() as f64
     }
 
