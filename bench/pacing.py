@@ -10,8 +10,11 @@ Targets (issue 10), with ideal = N / L (the list pages, about N/100, add about 1
 - limit announced (`ietf`, `x`): 0 throttled answers; time within 10% of ideal;
 - not announced: throttled <= 2% of requests; time within 15% of ideal;
 - limit halves 10 s after the sandbox started: throttled <= 3% of requests, and it follows
-  within 5 s: from 15 s on, no second holds a throttled answer and the admitted pace averages
-  at least 90% of the new limit (the run's last, partial second left out).
+  within 5 s: from 15 s on (the run's last, partial second left out) the admitted pace averages
+  at least 90% of the new limit, and throttled answers stay within the same 3% of that span's
+  requests -- the pace has come down to the new limit (it is not still running into it) and
+  not far below it. A throttle now and then (a probe for a raised limit, two arrivals bunched
+  by the network) is no failure to follow, so the span is held to the issue's 3%, not to zero.
 
 The group is opt-in (`bench/run --cases pacing`, or one case by name): at N = 5,000 a case at
 20/s takes 250 s. N is `BENCH_PACING_TASKS` (default 5,000; 500 with --quick). Each case runs
@@ -27,6 +30,11 @@ from typing import Optional
 CHANGE_AFTER_S = 10
 # How long the client may take to follow the changed limit.
 FOLLOW_WITHIN_S = 5
+# Following the changed limit: from FOLLOW_WITHIN_S after the change on, the admitted pace is at
+# least this share of the new limit ...
+FOLLOW_PACE = 0.9
+# ... and at most this share of that span's requests is throttled (the issue's 3%).
+FOLLOW_THROTTLED = 0.03
 CONCURRENCY = 64
 TASKS_ENV = "BENCH_PACING_TASKS"
 
@@ -49,8 +57,8 @@ def ideal_seconds(limit: int, halves: bool, tasks: int) -> float:
 
 
 def following(seconds: list, new_limit: int) -> Optional[tuple]:
-    """From FOLLOW_WITHIN_S after the change to the run's last full second: (throttled, mean
-    admitted per second); None when the run ended before that."""
+    """From FOLLOW_WITHIN_S after the change to the run's last full second: (throttled,
+    requests, mean admitted per second); None when the run ended before that."""
     start = CHANGE_AFTER_S + FOLLOW_WITHIN_S
     if not seconds:
         return None
@@ -59,8 +67,8 @@ def following(seconds: list, new_limit: int) -> Optional[tuple]:
         return None
     full = [s for s in seconds if start <= s["second"] < last]
     throttled = sum(s["throttled"] for s in full)
-    mean = sum(s["admitted"] for s in full) / (last - start)
-    return throttled, mean
+    admitted = sum(s["admitted"] for s in full)
+    return throttled, throttled + admitted, admitted / (last - start)
 
 
 def pacing(Row, judge, limit: int, headers: str, halves: bool = False):
@@ -91,16 +99,17 @@ def pacing(Row, judge, limit: int, headers: str, halves: bool = False):
             if followed is None:
                 result, ok = f"run ended before {CHANGE_AFTER_S + FOLLOW_WITHIN_S} s", None
             else:
-                late, mean = followed
-                ok = late == 0 and mean >= 0.9 * (limit // 2)
-                result = f"from {CHANGE_AFTER_S + FOLLOW_WITHIN_S} s: {late} throttled, {mean:.0f}/s"
+                late, span, mean = followed
+                ok = late <= FOLLOW_THROTTLED * span and mean >= FOLLOW_PACE * (limit // 2)
+                result = (f"from {CHANGE_AFTER_S + FOLLOW_WITHIN_S} s: {late} of {span:,} throttled, "
+                          f"{mean:.0f}/s")
             return [
                 Row(bench.current, f"time, {where}", f"{played.seconds:.1f} s ({off:+.0%})",
                     f"what the limits force: {ideal:.1f} s", "—", None),
                 Row(bench.current, "throttled answers at the server", shown, "—", "≤ 3%",
                     judge(share, 0.03, False)),
                 Row(bench.current, "follows the halved limit within 5 s", result,
-                    f"{limit // 2}/s", "0 throttled, ≥ 90% of it", ok),
+                    f"{limit // 2}/s", "≤ 3% throttled, ≥ 90% of it", ok),
             ]
         announced = headers != "none"
         within = 0.10 if announced else 0.15
@@ -119,7 +128,10 @@ PACING_HOW = (
     "bench/playbooks/pacing.yaml (connection `rate: auto`, retry at concurrency 64) against a "
     "sandbox started with `--rate-limit`; time is the wall time of `runbook play`; requests and "
     "throttled answers are the sandbox's own tallies for the generic API (/_sandbox/rate-limit), "
-    "list pages included. One run per case. Opt-in: `bench/run --cases pacing`; "
+    "list pages included. A halving case follows the new limit when, from 5 s after the change "
+    "to the run's last full second, the admitted pace averages at least 90% of the new limit "
+    "and at most 3% of that span's requests are throttled. One run per case. Opt-in: "
+    "`bench/run --cases pacing`; "
     f"{TASKS_ENV}=N sets the task count. Costs at 5,000 tasks: about 25 s per case at 200/s, "
     "40 s for 200/s halving to 100/s, 250 s per case at 20/s, 490 s for 20/s halving to 10/s "
     "(about 23 minutes for the group)."
@@ -133,7 +145,9 @@ def pacing_cases(Case, Row, judge) -> list:
 
     def case(name: str, limit: int, headers: str, halves: bool = False):
         what = f"opt-in: `rate: auto` against --rate-limit {limit}" + (
-            f" halving after {CHANGE_AFTER_S} s" if halves else f", headers {headers}"
+            f" halving after {CHANGE_AFTER_S} s (follows it: from {CHANGE_AFTER_S + FOLLOW_WITHIN_S} s, "
+            f"≥ {FOLLOW_PACE:.0%} of the new limit, ≤ {FOLLOW_THROTTLED:.0%} throttled)"
+            if halves else f", headers {headers}"
         )
         run = pacing(Row, judge, limit, headers, halves)
         return Case(name=name, group="adaptive", run=run, what=what, opt_in=True, **extra)
@@ -156,7 +170,7 @@ def self_test():
     assert ideal_seconds(200, True, 5000) == 40
     assert ideal_seconds(200, True, 1000) == 5
     seconds = [{"second": s, "admitted": 100, "throttled": 0} for s in range(0, 21)]
-    assert following(seconds, 100) == (0, 100)
+    assert following(seconds, 100) == (0, 500, 100)
     seconds[16]["throttled"] = 3
-    assert following(seconds, 100) == (3, 100)
+    assert following(seconds, 100) == (3, 503, 100)
     assert following(seconds[:15], 100) is None

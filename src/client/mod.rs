@@ -257,15 +257,23 @@ impl HttpClient {
         loop {
             self.gate.wait(&self.stop).await?;
             if let Some(rate) = &self.rate {
-                rate.acquire(&self.stop).await?;
+                rate.turn(&self.stop).await?;
             }
             if let Some(limiter) = limiter {
-                limiter.acquire(&self.stop).await?;
+                limiter.turn(&self.stop).await?;
             }
             if self.gate.is_open() {
                 return Ok(());
             }
         }
+    }
+
+    /// Wait until a request whose turn came may be written: the rates count it as it leaves.
+    async fn depart(&self, limiter: Option<&RateLimiter>) -> Result<(), Interrupted> {
+        for rate in [self.rate.as_ref(), limiter].into_iter().flatten() {
+            rate.depart(&self.stop).await?;
+        }
+        Ok(())
     }
 
     /// Send `request`, retrying transient failures under `policy`, paced by the client's rate, the

@@ -39,6 +39,9 @@ impl HttpClient {
                 return stopped_after(attempt);
             }
             paced = false;
+            if self.depart(limiter).await.is_err() {
+                return stopped_after(attempt);
+            }
             attempt += 1;
             let sent_at = Instant::now();
             let outcome = self.attempt(request, effect, policy, attempt).await;

@@ -53,6 +53,23 @@ impl<'p> Sieve<'p> {
         }
     }
 
+    /// Whether an item of `status` is dropped whatever else it holds (what [`Sieve::judge`] says
+    /// of it first, when this sieve does not drop duplicates itself).
+    pub(super) fn drops_status(&self, status: Option<&str>) -> bool {
+        let status = status.unwrap_or("");
+        self.seen.is_none()
+            && (self
+                .plan
+                .status_in
+                .as_ref()
+                .is_some_and(|list| !list.iter().any(|s| s == status))
+                || self
+                    .plan
+                    .status_not_in
+                    .as_ref()
+                    .is_some_and(|list| list.iter().any(|s| s == status)))
+    }
+
     /// Whether `item` is kept; `run` renders a `time:` template.
     pub(super) fn judge(&mut self, run: &Run<'_>, item: &Item) -> Verdict {
         let plan = self.plan;

@@ -55,38 +55,48 @@ impl Item {
     /// Read an item's fields; an item with no id cannot be worked on. `raw` is only read: a page's
     /// items are picked without copying its tree.
     pub fn read(raw: &Value, fields: &FieldsPlan) -> Result<Item, MissingId> {
-        let Some(id) = fields.id.first_text(raw).filter(|s| !s.is_empty()) else {
-            return Err(MissingId {
-                path: fields.id.source().to_string(),
-                raw: raw.clone(),
-            });
-        };
+        let id = Item::id_in(raw, fields, false)?;
         Ok(Item::with_id(raw, id, fields))
     }
 
     /// An item whose id was given (an `ids:` list, an ids file: `$.id` of `raw`), its other
     /// fields read through `fields`. The adapter's id path is not consulted: an id is an id.
     pub fn given(raw: &Value, fields: &FieldsPlan) -> Result<Item, MissingId> {
-        let Some(id) = raw
-            .get("id")
-            .and_then(scalar_text)
-            .filter(|s| !s.is_empty())
-        else {
-            return Err(MissingId {
-                path: "$.id".to_string(),
-                raw: raw.clone(),
-            });
-        };
+        let id = Item::id_in(raw, fields, true)?;
         Ok(Item::with_id(raw, id, fields))
     }
 
+    /// The id of the item `raw`: at the playbook's `task.id` path, or with `given` (ids from the
+    /// playbook) at `$.id`.
+    pub(crate) fn id_in(
+        raw: &Value,
+        fields: &FieldsPlan,
+        given: bool,
+    ) -> Result<String, MissingId> {
+        let (id, path) = if given {
+            (raw.get("id").and_then(scalar_text), "$.id")
+        } else {
+            (fields.id.first_text(raw), fields.id.source())
+        };
+        id.filter(|s| !s.is_empty()).ok_or_else(|| MissingId {
+            path: path.to_string(),
+            raw: raw.clone(),
+        })
+    }
+
+    /// The status of the item `raw`, as [`Item::status`] would hold it: read alone, so that a
+    /// fetch can drop an item by its status without making the rest of it.
+    pub(crate) fn status_in(raw: &Value, fields: &FieldsPlan) -> Option<String> {
+        fields.status.as_ref().and_then(|p| p.first_text(raw))
+    }
+
     /// `raw` as the item `id`, its other fields read through `fields`.
-    fn with_id(raw: &Value, id: String, fields: &FieldsPlan) -> Item {
+    pub(crate) fn with_id(raw: &Value, id: String, fields: &FieldsPlan) -> Item {
         let text =
             |p: &Option<crate::jsonpath::JsonPath>| p.as_ref().and_then(|p| p.first_text(raw));
         Item {
             label: text(&fields.label),
-            status: text(&fields.status),
+            status: Item::status_in(raw, fields),
             created_at: fields
                 .created_at
                 .as_ref()

@@ -5,12 +5,14 @@
 //!
 //! Invariants:
 //! - Every ledger write of a run goes through one method here per kind of write ([`Results::start`],
-//!   [`Results::intent`], [`Results::answered`], [`Results::resolved`], [`Results::finish`]).
-//!   Intents, answers and resolutions are grouped into fewer commits by the ledger's
+//!   [`Results::intent`], [`Results::answered`], [`Results::resolved`], [`Results::withdrawn`],
+//!   [`Results::finish`]).
+//!   Intents, answers, resolutions and withdrawals are grouped into fewer commits by the ledger's
 //!   [`GroupCommit`] writer: an intent is committed before [`Results::intent`] returns, so it is
-//!   durable before its request leaves; answers and resolutions are committed with the next group,
-//!   and all of them before [`Results::flush`] (the end of a retry step) and [`Results::finish`]
-//!   return.
+//!   durable before its request leaves (a retry step may record it ahead of the request's turn;
+//!   one whose request never leaves is [`Results::withdrawn`]); answers, resolutions and
+//!   withdrawals are committed with the next group, and all of them before [`Results::flush`] (the
+//!   end of a retry step) and [`Results::finish`] return.
 //! - A result's message is redacted once, here, before it reaches any of the three.
 //! - The report's items keep the order the steps decided them in: by step, then by the position a
 //!   step gave (a retry's request index), then as received.
@@ -191,6 +193,17 @@ impl Results {
             message: Some(self.redactor.redact(note)),
         };
         if let Err(e) = writer.resolve(resolution) {
+            self.progress.event(Event::Warning(format!("ledger: {e}")));
+        }
+    }
+
+    /// Ledger: the intent of request `request_id` was committed but the request never left (the
+    /// run stopped while it waited for a sending slot): withdrawn with the next group, so the
+    /// ledger holds no intent for it. A failure is warned: the intent then stays in flight, and a
+    /// resumed run checks its items rather than resending them blindly.
+    pub(crate) fn withdrawn(&self, request_id: i64) {
+        let Some(writer) = &self.writer else { return };
+        if let Err(e) = writer.withdraw(request_id) {
             self.progress.event(Event::Warning(format!("ledger: {e}")));
         }
     }

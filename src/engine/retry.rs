@@ -5,7 +5,9 @@
 //! Before anything is sent, the blast-radius guards (`max_selected`, `max_selected_ratio`) abort
 //! unless `--yes`, and [`triage`] settles the items that must not be sent.
 //!
-//! While sending: every request's intent is in the ledger before it leaves and its result after;
+//! While sending: every request's intent is in the ledger before it leaves and its result after
+//! (with no rate, up to `concurrency` intents are recorded ahead of their sending slot: see
+//! [`turns`]; never more than `concurrency` requests are out at once);
 //! a request that may have been carried out (no answer, or an answer the outcome rules call
 //! `ambiguous`, like Deep Work's 500 after it saved the retry) is checked, resent or given up as
 //! `on_ambiguous` says; an answer meaning the server has no such route stops the run, since every
@@ -14,13 +16,14 @@
 
 mod breaker;
 mod triage;
-
-use std::sync::atomic::{AtomicBool, Ordering};
+mod turns;
 
 use futures_util::StreamExt;
+use tokio::sync::SemaphorePermit;
 
 use self::breaker::Breaker;
 use self::triage::{Checked, counter};
+use self::turns::Turns;
 use super::outcome::{Classified, classify};
 use super::results::{Answer, ItemResult};
 use super::{Abort, Item, Run, StepStop};
@@ -63,10 +66,12 @@ impl Done {
     }
 }
 
-/// A request that left, and its intent's id in the ledger (`None` without one).
-struct Sent {
+/// A request that left, its intent's id in the ledger (`None` without one), and the sending slot
+/// it holds (`None` when its caller holds one).
+struct Sent<'t> {
     exchange: Exchange,
     request: Option<i64>,
+    slot: Option<SemaphorePermit<'t>>,
 }
 
 impl Run<'_> {
@@ -92,7 +97,8 @@ impl Run<'_> {
         self.check_blast_radius(to_send.len() as u64)?;
         let concurrency = self.options.concurrency.unwrap_or(plan.concurrency).max(1);
         let limiter = plan.rate.map(RateLimiter::paced);
-        let stop = AtomicBool::new(false);
+        let paced = plan.rate.is_some() || self.plan.connection.rate.is_some();
+        let turns = Turns::new(concurrency, paced);
         let groups: Vec<Vec<Item>> = match &plan.mode {
             RetryMode::PerItem(_) => to_send.into_iter().map(|i| vec![i]).collect(),
             RetryMode::Batch { size, .. } => to_send.chunks(*size).map(<[Item]>::to_vec).collect(),
@@ -103,10 +109,10 @@ impl Run<'_> {
         {
             let this = &*self;
             let limiter = limiter.as_ref();
-            let stop = &stop;
+            let turns = &turns;
             let mut stream = futures_util::stream::iter(groups.into_iter().enumerate())
-                .map(|(index, items)| this.retry_group(step, plan, index, items, limiter, stop))
-                .buffer_unordered(concurrency);
+                .map(|(index, items)| this.retry_group(step, plan, index, items, limiter, turns))
+                .buffer_unordered(turns.workers());
             while let Some(mut done) = stream.next().await {
                 for r in &done.results {
                     let failed = matches!(r.outcome, ItemOutcome::Failed);
@@ -115,7 +121,7 @@ impl Run<'_> {
                     }
                 }
                 if let Some(reason) = done.abort.take() {
-                    stop.store(true, Ordering::SeqCst);
+                    turns.stop();
                     // The reason of the first request in sending order stands.
                     if abort.as_ref().is_none_or(|(at, _)| done.index < *at) {
                         abort = Some((done.index, reason));
@@ -224,11 +230,11 @@ impl Run<'_> {
         index: usize,
         items: Vec<Item>,
         limiter: Option<&RateLimiter>,
-        stop: &AtomicBool,
+        turns: &Turns,
     ) -> Done {
         let mut done = Done::new(index);
         let (results, abort) = self
-            .send_group(step, plan, &items, limiter, stop, &mut done)
+            .send_group(step, plan, &items, limiter, turns, &mut done)
             .await;
         done.results = results;
         done.abort = abort;
@@ -244,7 +250,7 @@ impl Run<'_> {
         plan: &RetryPlan,
         items: &[Item],
         limiter: Option<&RateLimiter>,
-        stop: &AtomicBool,
+        turns: &Turns,
         done: &mut Done,
     ) -> (Vec<Classified>, Option<Abort>) {
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
@@ -261,16 +267,19 @@ impl Run<'_> {
             done.planned = Some(self.planned(&request));
             return (every(ItemOutcome::Planned, None), None);
         }
-        if stop.load(Ordering::SeqCst) || self.interrupted() {
-            let message = "not sent: the run was stopped".to_string();
+        if turns.stopped() || self.interrupted() {
+            let message = crate::client::NOT_SENT_STOPPED.to_string();
             return (every(ItemOutcome::NotSent, Some(message)), None);
         }
         let mut sent = match self
-            .send_recorded(step, plan, &request, &ids, limiter)
+            .send_recorded(step, plan, &request, &ids, limiter, Some(turns))
             .await
         {
             Ok(sent) => sent,
-            // Stopped while it waited its turn: not sent; the step reports the interruption.
+            // Stopped while it waited its turn: not sent; the step reports why it stopped.
+            Err(reason @ NotSent::Stopped) => {
+                return (every(ItemOutcome::NotSent, Some(reason.to_string())), None);
+            }
             Err(reason) if self.interrupted() => {
                 return (every(ItemOutcome::NotSent, Some(reason.to_string())), None);
             }
@@ -282,6 +291,8 @@ impl Run<'_> {
                 );
             }
         };
+        // Held until the answer is handled, a check or second sending of an ambiguous one included.
+        let _slot = sent.slot.take();
         done.http_status = sent.exchange.response.as_ref().map(|r| r.status);
         done.attempts = sent.exchange.attempts;
         if let Some(reason) = missing_route(plan, &request, &sent.exchange, &self.redactor) {
@@ -332,35 +343,54 @@ impl Run<'_> {
         (results, abort)
     }
 
-    /// Send a mutating request with its intent recorded before it leaves. Its answer is recorded
+    /// Send a mutating request with its intent recorded before it leaves, in one of the step's
+    /// sending slots (`turns`; `None` when the caller already holds one). Its answer is recorded
     /// by the caller once classified ([`Run::record_answer`]).
-    async fn send_recorded(
+    async fn send_recorded<'t>(
         &self,
         step: &str,
         plan: &RetryPlan,
         request: &Request,
         ids: &[String],
         limiter: Option<&RateLimiter>,
-    ) -> Result<Sent, NotSent> {
-        // The intent is recorded after the request's turn came, just before it leaves: a run killed
-        // while requests wait for the rate limit leaves none of them "in flight".
-        if self.http.pace(limiter).await.is_err() {
+        turns: Option<&'t Turns>,
+    ) -> Result<Sent<'t>, NotSent> {
+        // With a rate, the intent is recorded after the request's turn came, just before it
+        // leaves: a run killed while requests wait for the rate leaves none of them "in flight".
+        // Without one, it is recorded ahead of the sending slot ([`turns`]).
+        let ahead = turns.is_some_and(Turns::ahead);
+        if !ahead && self.http.pace(limiter).await.is_err() {
             return Err(NotSent::Stopped);
         }
         let url = self.redactor.redact(request.url.as_str());
-        let request_id = self
-            .results
-            .intent(&Intent {
-                run_id: &self.report.run_id,
-                step,
-                provider: self.plan.provider.name(),
-                item_ids: ids,
-                method: request.method.as_str(),
-                url: &url,
-                at: &rfc3339(jiff::Timestamp::now()),
-            })
-            .await
-            .map_err(|e| NotSent::Unrecorded(e.to_string()))?;
+        let at = rfc3339(jiff::Timestamp::now());
+        let intent = Intent {
+            run_id: &self.report.run_id,
+            step,
+            provider: self.plan.provider.name(),
+            item_ids: ids,
+            method: request.method.as_str(),
+            url: &url,
+            at: &at,
+        };
+        // The slot is asked for while the intent commits, so that slots are handed out in the
+        // order the workers started: requests leave in the items' order.
+        let slot = async {
+            match turns {
+                Some(turns) => turns.slot().await,
+                None => None,
+            }
+        };
+        let (request_id, slot) = tokio::join!(self.results.intent(&intent), slot);
+        let request_id = request_id.map_err(|e| NotSent::Unrecorded(e.to_string()))?;
+        let stopped = turns.is_some_and(|t| t.stopped() || slot.is_none()) || self.interrupted();
+        if ahead && (stopped || self.http.pace(limiter).await.is_err()) {
+            // Its turn came after the step stopped: nothing leaves, and its intent is taken back.
+            if let Some(request_id) = request_id {
+                self.results.withdrawn(request_id);
+            }
+            return Err(NotSent::Stopped);
+        }
         let mut exchange = self
             .http
             .send_paced(request, Effect::Mutate, &plan.backoff, limiter)
@@ -369,6 +399,7 @@ impl Run<'_> {
         Ok(Sent {
             exchange,
             request: request_id,
+            slot,
         })
     }
 
@@ -418,13 +449,16 @@ impl Run<'_> {
         request: &Request,
         limiter: Option<&RateLimiter>,
         first: &Exchange,
-    ) -> Result<Option<Vec<Classified>>, Sent> {
+    ) -> Result<Option<Vec<Classified>>, Sent<'static>> {
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let why = first.error.clone().unwrap_or_default();
         match plan.on_ambiguous {
             OnAmbiguous::GiveUp => Ok(None),
             OnAmbiguous::Resend => {
-                match self.send_recorded(step, plan, request, &ids, limiter).await {
+                match self
+                    .send_recorded(step, plan, request, &ids, limiter, None)
+                    .await
+                {
                     Ok(again) => Err(again),
                     Err(_) => Ok(None),
                 }
@@ -449,6 +483,12 @@ impl Run<'_> {
                         None => Classified::new(ItemOutcome::Unknown, Some(why.clone())),
                     });
                 }
+                if results.iter().any(|r| r.outcome == ItemOutcome::Retried) {
+                    // Committed before this request gives up its slot and the next one leaves: a
+                    // kill then must not lose it, or a resumed run would check the item again,
+                    // perhaps after its work failed anew, and retry it twice.
+                    self.results.flush().await;
+                }
                 let not_carried: Vec<usize> = results
                     .iter()
                     .enumerate()
@@ -457,7 +497,10 @@ impl Run<'_> {
                     .collect();
                 if not_carried.len() == items.len() {
                     // Nothing was carried out: sending again is safe.
-                    return match self.send_recorded(step, plan, request, &ids, limiter).await {
+                    return match self
+                        .send_recorded(step, plan, request, &ids, limiter, None)
+                        .await
+                    {
                         Ok(again) => Err(again),
                         Err(_) => Ok(None),
                     };

@@ -3,18 +3,23 @@
 //! Each retry's intent must be durable before its request leaves, and committing it alone costs a
 //! transaction per item. Here every worker hands its write to one thread, which takes whatever
 //! has queued up since its last commit (up to [`MAX_GROUP`]) and commits it in one transaction: the
-//! more workers wait, the more one commit carries. SQLite work also leaves the async runtime's
-//! threads, so requests keep flowing while the ledger writes.
+//! more workers wait, the more one commit carries. Writes nobody waits for (answers, resolutions,
+//! withdrawals) are held back (at most [`MAX_HOLD`]) to ride with the next commit someone waits
+//! for: a commit costs the same few pages whether it carries one write or twenty. SQLite work also
+//! leaves the async runtime's threads, so requests keep flowing while the ledger writes.
 //!
 //! Invariants:
 //! - An intent's future resolves only after the transaction holding the intent committed, with the
 //!   request's id, or with the error that kept it out: the caller sends nothing before then.
 //! - Writes are applied in the order they were handed in (one channel, one thread): an answer
 //!   never lands before its own intent, nor a resolution before the intent it resolves.
-//! - Answers and resolutions are not waited for; [`GroupCommit::flush`] returns once everything
-//!   handed in before it is committed (end of a retry step, end of a run). A process killed before
-//!   an answer was committed leaves its intent in flight: `--resume` checks the item, never resends
-//!   it blindly — the same state as a kill just before the answer came.
+//! - Answers, resolutions and withdrawals are not waited for: each is committed with the next
+//!   intent or flush, or [`MAX_HOLD`] after it was handed in, whichever comes first;
+//!   [`GroupCommit::flush`] returns once everything handed in before it is committed (end of a
+//!   retry step, end of a run). A process killed before an answer was committed leaves its intent
+//!   in flight: `--resume` checks the item, never resends it blindly — the same state as a kill
+//!   just before the answer came. A withdrawal lost so leaves its never-sent intent in flight, the
+//!   same state as a kill between an intent and its request.
 //! - A group whose transaction fails is written again one write per transaction, so one bad write
 //!   fails itself only, as when each write had its own transaction.
 //! - Dropping the writer commits what is queued and ends the thread.
@@ -24,17 +29,22 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::items::{Answered, answer_in, intent_in, resolve_in};
+use super::items::{Answered, answer_in, intent_in, resolve_in, withdraw_in};
 use super::{Intent, Ledger, LedgerError, Link, err};
 use crate::report::ItemOutcome;
 
 /// Most writes one transaction carries: bounds how long one commit holds the ledger.
 const MAX_GROUP: usize = 512;
+
+/// Longest a write nobody waits for (an answer, a resolution, a withdrawal) is held back for a
+/// commit that someone waits for: bounds what a kill can lose to in-flight intents in a quiet run.
+const MAX_HOLD: Duration = Duration::from_millis(50);
 
 /// An intent, owned, to cross to the writer thread.
 struct OwnedIntent {
@@ -71,6 +81,7 @@ enum Job {
     Intent(OwnedIntent, oneshot::Sender<Result<i64, LedgerError>>),
     Answer(OwnedAnswer),
     Resolve(Resolution),
+    Withdraw(i64),
     Flush(oneshot::Sender<()>),
 }
 
@@ -89,6 +100,15 @@ impl GroupCommit {
         ledger: Arc<Ledger>,
         warn: impl Fn(LedgerError) + Send + 'static,
     ) -> GroupCommit {
+        GroupCommit::holding(ledger, warn, MAX_HOLD)
+    }
+
+    /// [`GroupCommit::start`], holding writes nobody waits for at most `hold`.
+    fn holding(
+        ledger: Arc<Ledger>,
+        warn: impl Fn(LedgerError) + Send + 'static,
+        hold: Duration,
+    ) -> GroupCommit {
         let (jobs, queue) = mpsc::channel();
         #[cfg(test)]
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -97,17 +117,34 @@ impl GroupCommit {
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
-                    let mut conn = ledger.conn();
-                    // Whatever queued up while the last group committed (or while this one
-                    // waited for the connection) joins this group.
-                    let mut group = vec![first];
+                // Writes nobody waits for, held back to ride with the next commit.
+                let mut held: Vec<Job> = Vec::new();
+                loop {
+                    let next = if held.is_empty() {
+                        queue.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                    } else {
+                        queue.recv_timeout(hold)
+                    };
+                    let mut group = std::mem::take(&mut held);
+                    let received = next.is_ok();
+                    match next {
+                        Ok(job) => group.push(job),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) if group.is_empty() => break,
+                        Err(RecvTimeoutError::Disconnected) => {}
+                    }
+                    // Whatever queued up while the last group committed joins this group.
                     while group.len() < MAX_GROUP {
                         match queue.try_recv() {
                             Ok(job) => group.push(job),
                             Err(_) => break,
                         }
                     }
+                    if received && group.len() < MAX_GROUP && !awaited(&group) {
+                        held = group;
+                        continue;
+                    }
+                    let mut conn = ledger.conn();
                     let replies = commit(&mut conn, &group);
                     drop(conn);
                     #[cfg(test)]
@@ -168,6 +205,12 @@ impl GroupCommit {
     /// Hand in a resolution; written with the next group.
     pub(crate) fn resolve(&self, resolution: Resolution) -> Result<(), LedgerError> {
         self.send(Job::Resolve(resolution))
+    }
+
+    /// Hand in the withdrawal of an intent whose request was never sent; written with the next
+    /// group, after the intent itself.
+    pub(crate) fn withdraw(&self, request_id: i64) -> Result<(), LedgerError> {
+        self.send(Job::Withdraw(request_id))
     }
 
     /// Wait until everything handed in before this call is committed (or failed and warned).
@@ -269,8 +312,16 @@ fn write(conn: &rusqlite::Connection, job: &Job) -> rusqlite::Result<Option<i64>
             r.message.as_deref(),
         )
         .map(|()| None),
+        Job::Withdraw(request_id) => withdraw_in(conn, *request_id).map(|()| None),
         Job::Flush(_) => Ok(None),
     }
+}
+
+/// Whether someone waits for a write of `group` (an intent's worker, a flush): then it commits now.
+fn awaited(group: &[Job]) -> bool {
+    group
+        .iter()
+        .any(|job| matches!(job, Job::Intent(..) | Job::Flush(_)))
 }
 
 /// Tell each waiting intent and flush how its group went; warn of the writes nobody waits for.
@@ -283,7 +334,7 @@ fn reply(group: Vec<Job>, replies: Replies, warn: &impl Fn(LedgerError)) {
             Job::Flush(done) => {
                 let _ = done.send(());
             }
-            Job::Answer(_) | Job::Resolve(_) => {
+            Job::Answer(_) | Job::Resolve(_) | Job::Withdraw(_) => {
                 if let Err(e) = result {
                     warn(e);
                 }
@@ -380,6 +431,82 @@ mod tests {
             ledger.links_of_run("r1").unwrap(),
             vec![("t1".to_string(), "t1-new".to_string())]
         );
+    }
+
+    fn answer(request_id: i64, id: &str) -> OwnedAnswer {
+        OwnedAnswer {
+            request_id,
+            http_status: Some(200),
+            outcomes: vec![(id.into(), ItemOutcome::Retried, None)],
+            links: Vec::new(),
+            provider: "http".into(),
+            at: "2026-11-23T00:00:02Z".into(),
+        }
+    }
+
+    /// An answer nobody waits for is not a commit of its own: it rides with the next intent.
+    #[tokio::test]
+    async fn an_answer_is_held_back_and_committed_with_the_next_intent() {
+        let (_dir, ledger) = ledger();
+        let hour = Duration::from_secs(3600);
+        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
+        let (a, b) = (vec!["a".to_string()], vec!["b".to_string()]);
+        let first = writer.intent(&intent("r1", &a)).await.unwrap();
+        assert_eq!(writer.commits(), 1);
+        writer.answer(answer(first, "a")).unwrap();
+        writer.intent(&intent("r1", &b)).await.unwrap();
+        assert_eq!(
+            writer.commits(),
+            2,
+            "the answer rode with the second intent"
+        );
+        let past = ledger.past("r1").unwrap();
+        assert_eq!(
+            past["a"],
+            Past::Done {
+                outcome: ItemOutcome::Retried,
+                message: None
+            }
+        );
+        assert_eq!(past["b"], Past::InFlight);
+    }
+
+    /// Held back at most the hold: with nothing else coming, an answer is committed alone.
+    #[tokio::test]
+    async fn an_answer_alone_is_committed_once_its_hold_is_over() {
+        let (_dir, ledger) = ledger();
+        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, Duration::ZERO);
+        let ids = vec!["a".to_string()];
+        let request_id = writer.intent(&intent("r1", &ids)).await.unwrap();
+        writer.answer(answer(request_id, "a")).unwrap();
+        // A bounded poll of the ledger, not a sleep: the writer commits on its own.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while ledger.past("r1").unwrap()["a"] == Past::InFlight {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the answer was never committed"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(writer.commits(), 2);
+    }
+
+    /// An intent whose request never left is withdrawn: the ledger holds no trace of it, so a
+    /// resumed run sends the item like any other not sent.
+    #[tokio::test]
+    async fn a_withdrawn_intent_leaves_no_trace() {
+        let (_dir, ledger) = ledger();
+        let writer = GroupCommit::start(Arc::clone(&ledger), no_warning);
+        let (a, b) = (vec!["a".to_string()], vec!["b".to_string()]);
+        let kept = writer.intent(&intent("r1", &a)).await.unwrap();
+        let withdrawn = writer.intent(&intent("r1", &b)).await.unwrap();
+        writer.withdraw(withdrawn).unwrap();
+        writer.flush().await;
+        let past = ledger.past("r1").unwrap();
+        assert_eq!(past.len(), 1, "{past:?}");
+        assert_eq!(past["a"], Past::InFlight);
+        assert!(kept < withdrawn);
+        assert_eq!(ledger.unanswered("http", "b").unwrap(), None);
     }
 
     /// One write that cannot be made (an intent of a run the ledger does not have) fails alone:

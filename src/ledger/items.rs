@@ -20,6 +20,8 @@ const INSERT_REQUEST_ITEM: &str =
 const UPDATE_REQUEST: &str = "UPDATE requests SET result_at = ?2, http_status = ?3 WHERE id = ?1";
 const UPDATE_REQUEST_ITEM: &str =
     "UPDATE request_items SET outcome = ?3, message = ?4 WHERE request_id = ?1 AND item_id = ?2";
+const DELETE_REQUEST_ITEMS: &str = "DELETE FROM request_items WHERE request_id = ?1";
+const DELETE_REQUEST: &str = "DELETE FROM requests WHERE id = ?1";
 const INSERT_LINK: &str =
     "INSERT INTO links (request_id, provider, item_id, new_id, at) VALUES (?1, ?2, ?3, ?4, ?5)";
 const RESOLVE_IN_FLIGHT: &str = "WITH RECURSIVE chain(id) AS (
@@ -55,6 +57,8 @@ pub(super) fn per_item_statements() -> Vec<&'static str> {
         UPDATE_REQUEST,
         UPDATE_REQUEST_ITEM,
         INSERT_LINK,
+        DELETE_REQUEST_ITEMS,
+        DELETE_REQUEST,
         RESOLVE_IN_FLIGHT,
         LATEST_OF_ITEM,
         RETRIES_SINCE.as_str(),
@@ -112,6 +116,17 @@ pub(super) fn answer_in(conn: &Connection, a: &Answered<'_>) -> rusqlite::Result
     for l in a.links {
         link.execute(params![a.request_id, l.provider, l.item_id, l.new_id, a.at])?;
     }
+    Ok(())
+}
+
+/// Take back, inside the caller's transaction, the intent of request `request_id` that was never
+/// sent (the run stopped while it waited for a sending slot): the ledger is left as if it had
+/// never been recorded, so `--resume` sends its items as it sends any other not sent.
+pub(super) fn withdraw_in(conn: &Connection, request_id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(DELETE_REQUEST_ITEMS)?
+        .execute(params![request_id])?;
+    conn.prepare_cached(DELETE_REQUEST)?
+        .execute(params![request_id])?;
     Ok(())
 }
 

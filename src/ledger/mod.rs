@@ -19,9 +19,12 @@
 //!   gains the new tables; nothing is ever dropped. A ledger from before lineage gets its links
 //!   from its runs' stored reports (each retried item's `new_id`) when it gains the `links` table.
 //!
-//! - A run's intents, answers and resolutions go through [`GroupCommit`]: one writer thread
-//!   commits the writes of concurrent workers together, and an intent is still committed before
-//!   its request leaves.
+//! - A run's intents, answers, resolutions and withdrawals go through [`GroupCommit`]: one writer
+//!   thread commits the writes of concurrent workers together, and an intent is still committed
+//!   before its request leaves. An intent may be committed ahead of its request's turn (a retry
+//!   step without a rate, at most `concurrency` ahead): killed then, the run leaves it in flight,
+//!   like a kill between an intent and its request; a run that stops before the turn came
+//!   withdraws it (deletes its rows), leaving no trace of a request never sent.
 //!
 //! Rooms: `open` (refusing what cannot serve as the ledger), `schema` (tables and migration), `runs`
 //! (a run's row, its history, what it did for `--resume`), `items` (each request's intent and

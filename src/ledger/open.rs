@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use super::schema::{BUSY_TIMEOUT, check_schema, migrate, set_wal};
+use super::schema::{BUSY_TIMEOUT, WAL_CHECKPOINT_PAGES, check_schema, migrate, set_wal};
 use super::{Ledger, LedgerError};
 
 /// The one message for a ledger that cannot be used: its path, what is wrong, what to do.
@@ -145,6 +145,10 @@ impl Ledger {
             .map_err(|e| explain(path, &e))?;
         set_wal(&conn).map_err(|e| explain(path, &e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| explain(path, &e))?;
+        // A checkpoint syncs the file twice and stalls the writer meanwhile; at SQLite's default
+        // (every 1,000 pages) a retry run checkpointed every few hundred items. See `schema`.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
             .map_err(|e| explain(path, &e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| explain(path, &e))?;

@@ -17,6 +17,7 @@ mod group_commit;
 mod guards;
 mod history;
 mod history_by_file;
+mod intents_ahead;
 mod interrupt;
 mod lineage;
 mod lock;

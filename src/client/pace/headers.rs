@@ -68,15 +68,22 @@ impl Announced {
 
     /// The pace this asks for (requests per second) and how to say it, given the longest time to
     /// reset seen so far (the window, where no header states it):
-    /// - a spent quota: one request once it resets;
+    /// - a long window with its quota spent: one request once it resets;
     /// - a long window with its remaining quota known: the remaining requests spread over the time
     ///   to reset;
-    /// - a known limit and window: the limit spread over the window;
+    /// - a known limit and window: the limit spread over the window (a short window's spent
+    ///   quota included: its slots free one by one, and its reset, rounded up to whole seconds,
+    ///   says only when the first frees);
     /// - else what is left spread over the time to reset (at least a second).
     pub(crate) fn target(&self, window_seen: Duration) -> Option<(f64, String)> {
         let reset = self.reset.map(|r| r.max(Duration::from_secs(1)));
+        let window = self
+            .window
+            .or((!window_seen.is_zero()).then_some(window_seen))
+            .map(|w| w.max(Duration::from_secs(1)));
+        let short = window.is_some_and(|w| w <= SHORT_WINDOW) && self.limit.is_some_and(|l| l > 0);
         match (self.remaining, reset) {
-            (Some(0), Some(reset)) => {
+            (Some(0), Some(reset)) if !short => {
                 return Some((
                     1.0 / reset.as_secs_f64(),
                     format!("its quota spent until it resets in {}s", reset.as_secs()),
@@ -90,10 +97,6 @@ impl Announced {
             }
             _ => {}
         }
-        let window = self
-            .window
-            .or((!window_seen.is_zero()).then_some(window_seen))
-            .map(|w| w.max(Duration::from_secs(1)));
         if let (Some(limit), Some(window)) = (self.limit.filter(|l| *l > 0), window) {
             return Some((
                 limit as f64 / window.as_secs_f64(),
@@ -391,6 +394,37 @@ mod tests {
             a.target(Duration::ZERO),
             Some((1.0 / 30.0, "its quota spent until it resets in 30s".into()))
         );
+    }
+
+    /// The sandbox's `--rate-limit 20 --rate-limit-headers ietf|x` ran 20/s at 14 requests a
+    /// second: every admitted answer that took the window's last slot said `r=0;t=1`, read as
+    /// "one request once it resets", and held every worker back for a whole second.
+    #[test]
+    fn a_spent_quota_of_a_one_second_window_is_paced_at_its_limit_not_once_a_second() {
+        let ietf = read(&[
+            ("RateLimit-Policy", "\"default\";q=20;w=1"),
+            ("RateLimit", "\"default\";r=0;t=1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            ietf.target(Duration::ZERO),
+            Some((20.0, "20 requests per 1s".into()))
+        );
+        // The X form states no window: the longest reset seen (1 s) stands for it.
+        let x = read(&[
+            ("X-RateLimit-Limit", "20"),
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset", "1"),
+        ])
+        .unwrap();
+        assert_eq!(x.target(secs(1).unwrap()).unwrap().0, 20.0);
+        // A long window's spent quota still waits for its reset.
+        let hourly = read(&[
+            ("RateLimit-Policy", "\"hour\";q=5000;w=3600"),
+            ("RateLimit", "\"hour\";r=0;t=1200"),
+        ])
+        .unwrap();
+        assert_eq!(hourly.target(Duration::ZERO).unwrap().0, 1.0 / 1200.0);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! pages read, the count held to `max_items` on each page, the API's `cap` checked.
 //!
 //! Invariant: the items of every listing of a step count together against its `max_items`, and
-//! the count is checked before a page's items are picked. A page's items are handed to a
-//! [`Found`] while the page is read; the page is dropped before the next one is asked for.
+//! the count is checked before a page's items are picked (and before the next page is asked
+//! for). A page's items are handed to a [`Found`] while the page is read, and while the next
+//! page's request is under way (a cursor's walk pays the provider's time and this process's in
+//! turn otherwise); a listing holds at most two pages, the one picked and the next.
 
 use std::collections::HashSet;
 
@@ -14,7 +16,7 @@ use super::answer::{check_shape, read_json};
 use super::pages::PageState;
 use super::picker::{Found, Picker};
 use super::{Overflow, Run, StepStop};
-use crate::client::{Effect, Request};
+use crate::client::{Effect, Exchange, Request};
 use crate::engine::Abort;
 use crate::jsonpath::JsonPath;
 use crate::playbook::compile::{ListingPlan, PaginatePlan, RequestPlan};
@@ -164,13 +166,18 @@ impl Run<'_> {
             let cutoff = jiff::Timestamp::now().checked_sub(span).ok()?;
             Some((p.newest_first.as_ref()?, cutoff))
         });
+        // The next page's request, sent while the page before it was being picked.
+        let mut ahead: Option<(Request, Exchange)> = None;
         loop {
             pages += 1;
-            let req = state.apply(paginate.map(|p| &p.style), &base);
-            let exchange = self
-                .http
-                .send(&req, Effect::Read, &self.plan.connection.backoff, None)
-                .await;
+            let (req, exchange) = match ahead.take() {
+                Some(sent) => sent,
+                None => {
+                    let req = state.apply(paginate.map(|p| &p.style), &base);
+                    let exchange = self.read(&req).await;
+                    (req, exchange)
+                }
+            };
             // Cut short by SIGINT/SIGTERM (a wait ended, or the read was dropped): the run stops.
             let cut_short = exchange.response.is_none() || exchange.error.is_some();
             if cut_short && self.interrupted() {
@@ -199,9 +206,46 @@ impl Run<'_> {
             });
             // Counted before anything is picked: the items are what would not fit.
             budget.check(all + count, pages)?;
-            for value in found {
-                sink.found(self, value);
-            }
+            let next = match paginate {
+                None => Next::Last,
+                Some(_) if all_older => {
+                    // The rest is older than the window: the API's total counts it, so it says
+                    // nothing.
+                    total_said = None;
+                    Next::Last
+                }
+                Some(paginate) => {
+                    let page = Page {
+                        count,
+                        json,
+                        response: exchange.response.as_ref(),
+                        url: &req.url,
+                        number: pages,
+                    };
+                    self.next_page(step, paginate, page, &base, &mut state, &mut seen_tokens)
+                }
+            };
+            // The next page is asked for while this one's items are picked: the provider makes
+            // it while this process reads, and a fetch holds at most two pages.
+            let end = match next {
+                Next::Page(next_req) => {
+                    let (exchange, ()) = tokio::join!(biased; self.read(&next_req), async {
+                        // Lets the request be written before the picking holds this thread.
+                        tokio::task::yield_now().await;
+                        for value in found {
+                            sink.found(self, value);
+                        }
+                    });
+                    ahead = Some((next_req, exchange));
+                    None
+                }
+                end => {
+                    for value in found {
+                        sink.found(self, value);
+                    }
+                    Some(end)
+                }
+            };
             all += count;
             self.progress.event(Event::StepProgress {
                 step: step.into(),
@@ -211,43 +255,14 @@ impl Run<'_> {
                     ..Counts::default()
                 },
             });
-            let Some(paginate) = paginate else { break };
-            if all_older {
-                // The rest is older than the window: the API's total counts it, so it says nothing.
-                total_said = None;
-                break;
-            }
-            let Some(next) = state.next(
-                &paginate.style,
-                count,
-                json,
-                exchange.response.as_ref(),
-                &req.url,
-            ) else {
-                break;
-            };
-            if let PageState::Link(Some(url)) = &state
-                && url.origin() != base.url.origin()
-            {
-                // The playbook's headers carry credentials: they go to the API's host only.
-                return Err(StepStop::Failed(format!(
-                    "the next page is on another host ({}) than the API ({}); runbook does not send the connection's credentials there",
-                    self.redactor.redact(&url.origin().ascii_serialization()),
-                    self.redactor
-                        .redact(&base.url.origin().ascii_serialization()),
-                )));
-            }
-            if !seen_tokens.insert(next.clone()) {
-                self.progress.event(Event::Warning(format!(
-                    "step {step}: the API gave the same next page twice ({next}); stopping there"
-                )));
-                break;
-            }
-            if pages >= paginate.max_pages {
-                return Err(StepStop::Abort(Abort::Guard(format!(
-                    "the listing has more than max_pages = {} pages; stopped rather than work on a partial list. Raise `paginate.max_pages` or narrow the query",
-                    paginate.max_pages
-                ))));
+            match end {
+                None | Some(Next::Page(_)) => {}
+                Some(Next::Last) => break,
+                Some(Next::Repeated(warning)) => {
+                    self.progress.event(Event::Warning(warning));
+                    break;
+                }
+                Some(Next::Refused(stop)) => return Err(stop),
             }
         }
         if let Some(said) = total_said.filter(|t| *t > all) {
@@ -256,6 +271,81 @@ impl Run<'_> {
             ))));
         }
         Ok(all)
+    }
+}
+
+/// What comes after a page of a paginated listing.
+enum Next {
+    /// The request for the next page.
+    Page(Request),
+    /// That was the last page.
+    Last,
+    /// The API gave a next page it gave before: the warning, and no more pages.
+    Repeated(String),
+    /// The next page may not be read: the step stops, once this page's items are picked.
+    Refused(StepStop),
+}
+
+/// A page just read, as the pagination needs it.
+struct Page<'a> {
+    count: u64,
+    json: &'a Value,
+    response: Option<&'a crate::client::Response>,
+    url: &'a url::Url,
+    /// Which page of the listing it is, from 1.
+    number: u32,
+}
+
+impl Run<'_> {
+    /// One page of a listing, read.
+    async fn read(&self, req: &Request) -> Exchange {
+        self.http
+            .send(req, Effect::Read, &self.plan.connection.backoff, None)
+            .await
+    }
+
+    /// What comes after `page` of a listing from `base`; `state` moves on to it.
+    fn next_page(
+        &self,
+        step: &str,
+        paginate: &PaginatePlan,
+        page: Page<'_>,
+        base: &Request,
+        state: &mut PageState,
+        seen_tokens: &mut HashSet<String>,
+    ) -> Next {
+        let Some(next) = state.next(
+            &paginate.style,
+            page.count,
+            page.json,
+            page.response,
+            page.url,
+        ) else {
+            return Next::Last;
+        };
+        if let PageState::Link(Some(url)) = &*state
+            && url.origin() != base.url.origin()
+        {
+            // The playbook's headers carry credentials: they go to the API's host only.
+            return Next::Refused(StepStop::Failed(format!(
+                "the next page is on another host ({}) than the API ({}); runbook does not send the connection's credentials there",
+                self.redactor.redact(&url.origin().ascii_serialization()),
+                self.redactor
+                    .redact(&base.url.origin().ascii_serialization()),
+            )));
+        }
+        if !seen_tokens.insert(next.clone()) {
+            return Next::Repeated(format!(
+                "step {step}: the API gave the same next page twice ({next}); stopping there"
+            ));
+        }
+        if page.number >= paginate.max_pages {
+            return Next::Refused(StepStop::Abort(Abort::Guard(format!(
+                "the listing has more than max_pages = {} pages; stopped rather than work on a partial list. Raise `paginate.max_pages` or narrow the query",
+                paginate.max_pages
+            ))));
+        }
+        Next::Page(state.apply(Some(&paginate.style), base))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Where a fetch's items go as they are found, page by page: each answer's items are read into
 //! compact [`Item`]s (id and fields, the JSON as text) while the page is still there, duplicates and
 //! items without an id are dropped, and — when only the next filter reads this fetch — that
-//! filter's tests are applied at once. The page's tree is dropped when its items are picked, so a
+//! filter's tests are applied at once (an item its status tests drop is never made whole). The page's tree is dropped when its items are picked, so a
 //! fetch holds what it keeps, not every page it read.
 //!
 //! Invariant: the items are picked in the order the listings and pages gave them, so the result is
@@ -83,13 +83,8 @@ impl<'p> Picker<'p> {
 impl Found for Picker<'_> {
     fn found(&mut self, run: &Run<'_>, value: &Value) {
         self.counted += 1;
-        let read = if self.given_ids {
-            Item::given(value, self.fields)
-        } else {
-            Item::read(value, self.fields)
-        };
-        let item = match read {
-            Ok(item) => item,
+        let id = match Item::id_in(value, self.fields, self.given_ids) {
+            Ok(id) => id,
             Err(e) => {
                 self.unreadable += 1;
                 if self.unreadable <= MAX_ITEM_WARNINGS {
@@ -98,17 +93,25 @@ impl Found for Picker<'_> {
                 return;
             }
         };
-        if !self.seen.insert(item.id.clone()) {
+        if !self.seen.insert(id.clone()) {
             self.duplicates += 1;
             return;
         }
         self.read += 1;
-        let verdict = match (&mut self.sieve, self.full) {
-            (_, true) => Verdict::Full,
-            (Some(sieve), false) => sieve.judge(run, &item),
-            (None, false) => Verdict::Keep,
+        if self.full {
+            return;
+        }
+        let Some(sieve) = &mut self.sieve else {
+            self.items.push(Item::with_id(value, id, self.fields));
+            return;
         };
-        match verdict {
+        // Most of a big listing is dropped by its status: the rest of such an item (its compact
+        // text above all) is never made.
+        if sieve.drops_status(Item::status_in(value, self.fields).as_deref()) {
+            return;
+        }
+        let item = Item::with_id(value, id, self.fields);
+        match sieve.judge(run, &item) {
             Verdict::Keep => self.items.push(item),
             Verdict::Drop => {}
             Verdict::Full => self.full = true,

@@ -70,6 +70,40 @@ async fn the_retry_is_applied_while_its_answer_is_held_back() {
     drop(sandbox);
 }
 
+/// Bench case `versus-sequential` plays 10,000 retries at concurrency 64 against `--latency 5`:
+/// the hold-back is a timer per request, so requests wait out their latency side by side. Were
+/// it a lock or a blocked thread, the second request would not be journaled before the first's
+/// ten minutes had passed.
+#[tokio::test]
+async fn many_requests_wait_out_their_latency_at_once() {
+    let sandbox = sandbox_with_latency(600_000).await;
+    let base = sandbox.base_url("http").expect("http");
+    let http = client();
+    let waiting: Vec<_> = (0..16)
+        .map(|_| {
+            let request = http
+                .get(format!("{base}/tasks"))
+                .bearer_auth("sandbox-token");
+            tokio::spawn(request.send())
+        })
+        .collect();
+    timeout(GUARD, async {
+        while sandbox.requests().len() < waiting.len() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("every request is journaled while the others are held back");
+    assert!(
+        waiting.iter().all(|answer| !answer.is_finished()),
+        "no answer left before its latency"
+    );
+    for answer in waiting {
+        answer.abort();
+    }
+    drop(sandbox);
+}
+
 #[tokio::test]
 async fn answers_take_at_least_the_latency_and_control_endpoints_none() {
     let latency = Duration::from_millis(300);
