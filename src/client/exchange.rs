@@ -35,7 +35,7 @@ impl HttpClient {
         let mut hops = 0;
         loop {
             let outgoing = self.outgoing(request, &hop)?;
-            let built = self.build(&hop.method, &outgoing)?;
+            let built = self.build(&hop.method, &hop.url, &outgoing)?;
             // The last look before the request is written: a signal or a throttled answer that
             // came while it was prepared (or recorded in the ledger) keeps it back.
             if self.stop.is_cancelled() {
@@ -105,6 +105,7 @@ impl HttpClient {
     fn build(
         &self,
         method: &Method,
+        hop_url: &url::Url,
         outgoing: &OutgoingRequest,
     ) -> Result<reqwest::Request, Failure> {
         let mut headers = reqwest::header::HeaderMap::new();
@@ -113,10 +114,13 @@ impl HttpClient {
                 header_pair(name, value).map_err(|e| Failure::Unsendable(e.to_string()))?;
             headers.append(name, value);
         }
-        let mut builder = self
-            .client
-            .request(method.clone(), outgoing.url.as_str())
-            .headers(headers);
+        // The hop's URL is already parsed: reqwest is handed it again unless the adapter changed it.
+        let mut builder = if outgoing.url == hop_url.as_str() {
+            self.client.request(method.clone(), hop_url.clone())
+        } else {
+            self.client.request(method.clone(), outgoing.url.as_str())
+        }
+        .headers(headers);
         if let Some(body) = &outgoing.body {
             builder = builder.json(body);
         }

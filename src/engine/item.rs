@@ -132,7 +132,8 @@ impl Item {
 
     /// `item` for templates: [`Item::raw`] as a template value.
     pub(crate) fn template_value(&self) -> minijinja::Value {
-        minijinja::Value::from(minijinja::value::Serde(self.raw()))
+        // Parsed straight into a template value: no `serde_json::Value` tree in between.
+        serde_json::from_str(&self.raw).unwrap_or(minijinja::Value::from(()))
     }
 
     /// The item's JSON as compact text.

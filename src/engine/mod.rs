@@ -411,10 +411,11 @@ impl Run<'_> {
         Ctx::from(map)
     }
 
+    /// A template context for one item: `item` (its answer) and `task` (its common fields).
     fn item_ctx(&self, item: &Item) -> Ctx {
         self.ctx(vec![
             ("item", item.template_value()),
-            ("task", Ctx::from(minijinja::value::Serde(item.task()))),
+            ("task", task_value(item)),
         ])
     }
 
@@ -451,5 +452,55 @@ impl Run<'_> {
                 }),
             }
         }
+    }
+}
+
+/// `task` in templates: [`Item::task`] made straight as a template value, without a JSON tree in
+/// between, since it is made for every request of a retry.
+fn task_value(item: &Item) -> Ctx {
+    let text = |v: &Option<String>| v.as_deref().map_or(Ctx::from(()), Ctx::from);
+    let created_at = item
+        .created_at
+        .as_ref()
+        .map_or(Ctx::from(()), |v| Ctx::from(minijinja::value::Serde(v)));
+    Ctx::from(std::collections::BTreeMap::from([
+        ("id", Ctx::from(item.id.as_str())),
+        ("label", text(&item.label)),
+        ("status", text(&item.status)),
+        ("created_at", created_at),
+        ("message", text(&item.message)),
+        ("new_id", text(&item.new_id)),
+    ]))
+}
+
+#[cfg(test)]
+mod item_ctx_tests {
+    use super::{Ctx, Item, task_value};
+
+    /// `task` made by hand is the template value [`Item::task`]'s JSON makes, field by field.
+    #[test]
+    fn task_value_is_the_template_value_of_item_task() {
+        let mut item = Item::from_id("t-1");
+        item.label = Some("nightly".into());
+        item.created_at = Some(serde_json::json!(1_700_000_000));
+        item.new_id = Some("t-2".into());
+        let by_json = Ctx::from(minijinja::value::Serde(item.task()));
+        assert_eq!(task_value(&item), by_json);
+        assert_eq!(task_value(&item).to_string(), by_json.to_string());
+        let bare = Item::from_id("t-3");
+        assert_eq!(
+            task_value(&bare),
+            Ctx::from(minijinja::value::Serde(bare.task()))
+        );
+    }
+
+    /// `item` parsed straight from the item's text is the value its parsed JSON tree made.
+    #[test]
+    fn item_template_value_is_the_template_value_of_its_json() {
+        let item = Item::from_id("t-1");
+        assert_eq!(
+            item.template_value(),
+            Ctx::from(minijinja::value::Serde(item.raw()))
+        );
     }
 }

@@ -61,9 +61,9 @@ pub struct Redactor {
 /// into one O(log n) times over a run.
 #[derive(Debug, Default)]
 struct Registry {
-    /// Values already registered, with whether a prefix of them is enough (so that the same header
-    /// registered by every request costs one lookup).
-    seen: HashSet<(String, bool)>,
+    /// Values already registered, whole only (`[0]`) and by prefix (`[1]`), so that the same
+    /// header registered by every request costs one lookup under the read lock.
+    seen: [HashSet<String>; 2],
     levels: Vec<Level>,
     /// The longest form, in bytes: how far past a cut a secret that starts before it can reach.
     longest: usize,
@@ -190,7 +190,7 @@ impl Redactor {
         use base64::Engine;
         let Some((scheme, token)) = value
             .split_once(' ')
-            .filter(|(scheme, _)| AUTH_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+            .filter(|(scheme, _)| AUTH_SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme)))
         else {
             self.register(value);
             return;
@@ -200,12 +200,11 @@ impl Redactor {
         self.remember(value, false);
         self.register(token.trim());
         // Basic: base64 of `user:password`; an API may echo either in clear.
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return;
+        }
         let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim());
-        if let Some(pair) = decoded
-            .ok()
-            .filter(|_| scheme.eq_ignore_ascii_case("basic"))
-            .and_then(|d| String::from_utf8(d).ok())
-        {
+        if let Some(pair) = decoded.ok().and_then(|d| String::from_utf8(d).ok()) {
             self.register(&pair);
             if let Some((_, password)) = pair.split_once(':') {
                 self.register(password);
@@ -225,8 +224,13 @@ impl Redactor {
         if value.chars().count() < MIN_SECRET_LEN {
             return;
         }
+        let set = usize::from(by_prefix);
+        // The common case, a value every request registers again: a shared lock, no allocation.
+        if self.state.read().unwrap_or_else(|e| e.into_inner()).seen[set].contains(value) {
+            return;
+        }
         let mut registry = self.state.write().unwrap_or_else(|e| e.into_inner());
-        if !registry.seen.insert((value.to_string(), by_prefix)) {
+        if !registry.seen[set].insert(value.to_string()) {
             return;
         }
         let mut batch: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -367,3 +367,27 @@ fn register_from_decides_by_where_the_value_was_met() {
     // A signature is redacted only whole: its first letters may start an id.
     assert_eq!(r.redact("0a1b2c3d4e5f-id"), "0a1b2c3d4e5f-id");
 }
+
+/// The same credential header registered by every request (the connection's `Authorization`)
+/// builds no new matcher after the first time, and its token and a Basic pair stay redacted.
+#[test]
+fn a_header_registered_again_adds_no_matcher_and_stays_redacted() {
+    let r = Redactor::default();
+    let header = SecretSource::Header {
+        name: "Authorization",
+        value: "Bearer CANARY-s3cr3t-7f3a9",
+    };
+    r.register_from(header);
+    let levels = r.matcher_count();
+    for _ in 0..100 {
+        r.register_from(header);
+    }
+    assert_eq!(r.matcher_count(), levels);
+    assert_eq!(r.redact("t=CANARY-s3cr3t-7f3a9"), "t=<redacted>");
+    // `Basic` is still decoded: base64 of `user:pa55word-x`.
+    r.register_from(SecretSource::Header {
+        name: "Authorization",
+        value: "Basic dXNlcjpwYTU1d29yZC14",
+    });
+    assert_eq!(r.redact("password pa55word-x"), "password <redacted>");
+}
