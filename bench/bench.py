@@ -11,8 +11,8 @@ Run it through `bench/run` (it builds runbook in release and finds or installs `
     bench/run --dry                # print the plan (cases, sizes, runs) and stop
 
 Why Python with the standard library only: it is on every Debian machine, so the suite needs
-nothing built or fetched but runbook and the load generator; it times child processes with
-`os.wait4`, which gives the peak RSS (`ru_maxrss`) of exactly the runbook process; and the
+nothing built or fetched but runbook and the load generator; it times child processes and reads
+their peak RSS through GNU time (harness.py's `timed` says why not `os.wait4`); and the
 sequential baseline client of the "versus" case is `http.client` with keep-alive, the same one
 a seed script would use. A Rust harness would add a second release build to every run.
 

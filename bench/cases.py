@@ -331,7 +331,7 @@ CASES = [
     Case("big-fetch", "memory", big_fetch, "peak RSS and pages/s of a 200,000-task walk",
          "bench/playbooks/big-fetch.yaml walks every page by cursor (100 a page) and keeps the "
          "timed-out tasks (10% of the mix); the bench checks at the server that every page was "
-         "read. Peak RSS is the runbook process's ru_maxrss (os.wait4). The pages depend on each "
+         "read. Peak RSS is the runbook process's, read with GNU time (/usr/bin/time -f %M). The pages depend on each "
          "other (cursor), so the reference is hey -c 1 on the list endpoint."),
     Case("rate", "pacing", rate_fidelity, "`rate: 50/s` for 20 s, measured at the server",
          "Arrival times of the retries from the sandbox's journal (/_sandbox/requests, ms); the "
