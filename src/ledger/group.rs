@@ -119,11 +119,17 @@ impl GroupCommit {
             .spawn(move || {
                 // Writes nobody waits for, held back to ride with the next commit.
                 let mut held: Vec<Job> = Vec::new();
+                // When the first held write's hold ends: later arrivals do not extend it.
+                let mut until = std::time::Instant::now();
                 loop {
                     let next = if held.is_empty() {
-                        queue.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                        let next = queue.recv().map_err(|_| RecvTimeoutError::Disconnected);
+                        until = std::time::Instant::now() + hold;
+                        next
                     } else {
-                        queue.recv_timeout(hold)
+                        queue.recv_timeout(
+                            until.saturating_duration_since(std::time::Instant::now()),
+                        )
                     };
                     let mut group = std::mem::take(&mut held);
                     let received = next.is_ok();
