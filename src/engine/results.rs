@@ -20,7 +20,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::ledger::{GroupCommit, Intent, Ledger, LedgerError, Link, OwnedAnswer, Resolution};
+use crate::ledger::{
+    GroupCommit, Intent, Ledger, LedgerError, Link, Needed, OwnedAnswer, Resolution,
+};
 use crate::progress::{Counts, Event, Progress};
 use crate::report::{ItemOutcome, ItemReport, PlannedRequest, Totals};
 use crate::secrets::Redactor;
@@ -136,10 +138,23 @@ impl Results {
     }
 
     /// Ledger: a request is about to leave. Committed before this returns; `None` without a ledger.
-    pub(crate) async fn intent(&self, intent: &Intent<'_>) -> Result<Option<i64>, LedgerError> {
+    /// An intent [`Needed::Soon`] may wait to be committed with later ones, until [`Results::nudge`]
+    /// or an intent needed now.
+    pub(crate) async fn intent(
+        &self,
+        intent: &Intent<'_>,
+        needed: Needed,
+    ) -> Result<Option<i64>, LedgerError> {
         match &self.writer {
-            Some(writer) => writer.intent(intent).await.map(Some),
+            Some(writer) => writer.intent(intent, needed).await.map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// Ledger: commit the intents held back at once (a worker needs its own now).
+    pub(crate) fn nudge(&self) {
+        if let Some(writer) = &self.writer {
+            writer.nudge();
         }
     }
 

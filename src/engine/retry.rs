@@ -6,8 +6,9 @@
 //! unless `--yes`, and [`triage`] settles the items that must not be sent.
 //!
 //! While sending: every request's intent is in the ledger before it leaves and its result after
-//! (with no rate, up to `concurrency` intents are recorded ahead of their sending slot: see
-//! [`turns`]; never more than `concurrency` requests are out at once);
+//! (with no rate, up to eight intents per slot, at most 64, are recorded ahead of their sending
+//! slot, and committed a group at a time: see [`turns`]; never more than `concurrency` requests
+//! are out at once);
 //! a request that may have been carried out (no answer, or an answer the outcome rules call
 //! `ambiguous`, like Deep Work's 500 after it saved the retry) is checked, resent or given up as
 //! `on_ambiguous` says; an answer meaning the server has no such route stops the run, since every
@@ -29,7 +30,7 @@ use super::results::{Answer, ItemResult};
 use super::{Abort, Item, Run, StepStop};
 use crate::client::limiter::RateLimiter;
 use crate::client::{Effect, Exchange, Request};
-use crate::ledger::{Intent, Link};
+use crate::ledger::{Intent, Link, Needed};
 use crate::playbook::compile::{RetryMode, RetryPlan};
 use crate::playbook::model::OnAmbiguous;
 use crate::progress::Event;
@@ -373,15 +374,22 @@ impl Run<'_> {
             url: &url,
             at: &at,
         };
-        // The slot is asked for while the intent commits, so that slots are handed out in the
-        // order the workers started: requests leave in the items' order.
-        let slot = async {
-            match turns {
-                Some(turns) => turns.slot().await,
-                None => None,
+        let (request_id, slot) = match turns {
+            // The slot is asked for while the intent commits ([`Turns::slot_after`]), so that
+            // slots are handed out in the order the workers started: requests leave in the
+            // items' order.
+            Some(turns) => {
+                let needed = turns.needed();
+                let committed = self.results.intent(&intent, needed);
+                let nudge = || {
+                    if needed == Needed::Soon {
+                        self.results.nudge();
+                    }
+                };
+                turns.slot_after(committed, nudge).await
             }
+            None => (self.results.intent(&intent, Needed::Now).await, None),
         };
-        let (request_id, slot) = tokio::join!(self.results.intent(&intent), slot);
         let request_id = request_id.map_err(|e| NotSent::Unrecorded(e.to_string()))?;
         let stopped = turns.is_some_and(|t| t.stopped() || slot.is_none()) || self.interrupted();
         if ahead && (stopped || self.http.pace(limiter).await.is_err()) {

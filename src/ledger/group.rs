@@ -3,18 +3,21 @@
 //! Each retry's intent must be durable before its request leaves, and committing it alone costs a
 //! transaction per item. Here every worker hands its write to one thread, which takes whatever
 //! has queued up since its last commit (up to [`MAX_GROUP`]) and commits it in one transaction: the
-//! more workers wait, the more one commit carries. Writes nobody waits for (answers, resolutions,
-//! withdrawals) are held back (at most [`MAX_HOLD`]) to ride with the next commit someone waits
-//! for: a commit costs the same few pages whether it carries one write or twenty. SQLite work also
-//! leaves the async runtime's threads, so requests keep flowing while the ledger writes.
+//! more workers wait, the more one commit carries. Writes nobody needs now (answers, resolutions,
+//! withdrawals, and intents [`Needed::Soon`]: their worker has committed intents ahead of it) are
+//! held back (at most [`MAX_HOLD`]) to ride with the next commit someone needs now (an intent
+//! [`Needed::Now`], a flush, a nudge): a commit rewrites much the same pages whether it carries
+//! one write or forty. SQLite work also leaves the async runtime's threads, so requests keep
+//! flowing while the ledger writes, and the writer sleeps until a write needs it ([`Inbox`]).
 //!
 //! Invariants:
 //! - An intent's future resolves only after the transaction holding the intent committed, with the
 //!   request's id, or with the error that kept it out: the caller sends nothing before then.
-//! - Writes are applied in the order they were handed in (one channel, one thread): an answer
+//! - Writes are applied in the order they were handed in (one queue, one thread): an answer
 //!   never lands before its own intent, nor a resolution before the intent it resolves.
-//! - Answers, resolutions and withdrawals are not waited for: each is committed with the next
-//!   intent or flush, or [`MAX_HOLD`] after it was handed in, whichever comes first;
+//! - Writes nobody needs now are committed with the next write needed now, or [`MAX_HOLD`] after
+//!   the oldest of them was handed in, whichever comes first; [`GroupCommit::nudge`] commits them
+//!   at once (a worker got its sending slot before its intent held back was committed);
 //!   [`GroupCommit::flush`] returns once everything handed in before it is committed (end of a
 //!   retry step, end of a run). A process killed before an answer was committed leaves its intent
 //!   in flight: `--resume` checks the item, never resends it blindly — the same state as a kill
@@ -24,14 +27,16 @@
 //!   fails itself only, as when each write had its own transaction.
 //! - Dropping the writer commits what is queued and ends the thread.
 //!
-//! Written by hand rather than with a crate: the batching is a dozen lines over a channel, and it
-//! must share the ledger's one connection and its statements.
+//! Written by hand rather than with a crate: the batching is a few dozen lines over a mutex and a
+//! condition variable, and it must share the ledger's one connection and its statements. A
+//! channel (std's or crossbeam's) wakes the receiver for every message; the [`Inbox`] wakes the
+//! writer only for a write that must not wait.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -78,16 +83,33 @@ pub(crate) struct Resolution {
 }
 
 enum Job {
-    Intent(OwnedIntent, oneshot::Sender<Result<i64, LedgerError>>),
+    /// An intent, and whether its worker needs it committed now (see [`GroupCommit::intent`]).
+    Intent(
+        OwnedIntent,
+        Needed,
+        oneshot::Sender<Result<i64, LedgerError>>,
+    ),
     Answer(OwnedAnswer),
     Resolve(Resolution),
     Withdraw(i64),
     Flush(oneshot::Sender<()>),
+    /// Commit what is held now: a worker's sending slot came before its intent was committed.
+    Nudge,
+}
+
+/// When a worker needs its intent committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Needed {
+    /// Its request is next to leave (or nothing committed waits to go before it): commit at once.
+    Now,
+    /// Enough committed intents wait to leave before it: it may be held, like an answer, to ride
+    /// with the next commit someone needs now (at most [`MAX_HOLD`]).
+    Soon,
 }
 
 /// The writer: see the module's documentation.
 pub(crate) struct GroupCommit {
-    jobs: Option<mpsc::Sender<Job>>,
+    inbox: Option<Arc<Inbox>>,
     thread: Option<JoinHandle<()>>,
     #[cfg(test)]
     commits: Arc<std::sync::atomic::AtomicU64>,
@@ -109,63 +131,37 @@ impl GroupCommit {
         warn: impl Fn(LedgerError) + Send + 'static,
         hold: Duration,
     ) -> GroupCommit {
-        let (jobs, queue) = mpsc::channel();
+        let inbox = Arc::new(Inbox::default());
         #[cfg(test)]
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         #[cfg(test)]
         let counted = Arc::clone(&commits);
+        let taken = Arc::clone(&inbox);
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                // Writes nobody waits for, held back to ride with the next commit.
-                let mut held: Vec<Job> = Vec::new();
-                // When the first held write's hold ends: later arrivals do not extend it.
-                let mut until = std::time::Instant::now();
-                loop {
-                    let next = if held.is_empty() {
-                        let next = queue.recv().map_err(|_| RecvTimeoutError::Disconnected);
-                        until = std::time::Instant::now() + hold;
-                        next
+                while let Some(group) = taken.take(hold) {
+                    let replies = if writes(&group) {
+                        let mut conn = ledger.conn();
+                        let replies = commit(&mut conn, &group);
+                        drop(conn);
+                        #[cfg(test)]
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        replies
                     } else {
-                        queue.recv_timeout(
-                            until.saturating_duration_since(std::time::Instant::now()),
-                        )
+                        group.iter().map(|_| Ok(None)).collect()
                     };
-                    let mut group = std::mem::take(&mut held);
-                    let received = next.is_ok();
-                    match next {
-                        Ok(job) => group.push(job),
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) if group.is_empty() => break,
-                        Err(RecvTimeoutError::Disconnected) => {}
-                    }
-                    // Whatever queued up while the last group committed joins this group.
-                    while group.len() < MAX_GROUP {
-                        match queue.try_recv() {
-                            Ok(job) => group.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    if received && group.len() < MAX_GROUP && !awaited(&group) {
-                        held = group;
-                        continue;
-                    }
-                    let mut conn = ledger.conn();
-                    let replies = commit(&mut conn, &group);
-                    drop(conn);
-                    #[cfg(test)]
-                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     reply(group, replies, &warn);
                 }
             });
-        let (jobs, thread) = match thread {
-            Ok(thread) => (Some(jobs), Some(thread)),
+        let (inbox, thread) = match thread {
+            Ok(thread) => (Some(inbox), Some(thread)),
             // No thread: every write fails as the ledger's would, and the run stops at its first
             // intent rather than sending what it cannot record.
             Err(_) => (None, None),
         };
         GroupCommit {
-            jobs,
+            inbox,
             thread,
             #[cfg(test)]
             commits,
@@ -173,18 +169,20 @@ impl GroupCommit {
     }
 
     fn send(&self, job: Job) -> Result<(), LedgerError> {
-        self.jobs
+        self.inbox
             .as_ref()
             .ok_or(LedgerError::WriterStopped)?
-            .send(job)
-            .map_err(|_| LedgerError::WriterStopped)
+            .hand_in(job)
     }
 
     /// Hand in the intent of a request about to leave. The write is queued at once; the future
     /// resolves once its group committed, with the request's id.
+    /// An intent [`Needed::Soon`] may be held back to ride with a later commit; [`GroupCommit::nudge`]
+    /// commits it at once should its worker need it before then.
     pub(crate) fn intent(
         &self,
         intent: &Intent<'_>,
+        needed: Needed,
     ) -> impl Future<Output = Result<i64, LedgerError>> + use<> {
         let (done, committed) = oneshot::channel();
         let owned = OwnedIntent {
@@ -196,11 +194,17 @@ impl GroupCommit {
             url: intent.url.to_string(),
             at: intent.at.to_string(),
         };
-        let queued = self.send(Job::Intent(owned, done));
+        let queued = self.send(Job::Intent(owned, needed, done));
         async move {
             queued?;
             committed.await.map_err(|_| LedgerError::WriterStopped)?
         }
+    }
+
+    /// Commit what is held at once (a worker needs its intent held as [`Needed::Soon`] now).
+    pub(crate) fn nudge(&self) {
+        // A writer gone fails the intent itself; nothing to say here.
+        let _ = self.send(Job::Nudge);
     }
 
     /// Hand in an answer; written with the next group.
@@ -236,11 +240,105 @@ impl GroupCommit {
 
 impl Drop for GroupCommit {
     fn drop(&mut self) {
-        // Closing the channel ends the thread's loop once the queue is written.
-        self.jobs = None;
+        // Closing the inbox ends the thread's loop once the queue is written.
+        if let Some(inbox) = self.inbox.take() {
+            inbox.close();
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Where workers hand in their writes and the writer takes them, a group at a time.
+///
+/// A channel would wake the writer for every write; here a write wakes it only when someone needs
+/// the queue committed now (an intent needed now, a flush, a nudge, a full group) or when it opens
+/// a hold (the writer then sleeps until the hold ends): with intents ahead, the workers' thread
+/// hands in about two writes per request and wakes the writer about once per group.
+#[derive(Default)]
+struct Inbox {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// Someone needs the queue committed now.
+    now: bool,
+    /// When the oldest job of the queue was handed in: its hold runs from then.
+    since: Option<Instant>,
+    /// The writer sleeps: a job it must see wakes it.
+    asleep: bool,
+    closed: bool,
+}
+
+impl Inbox {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue `job`; wake the writer if it must commit now, or start the queue's hold.
+    fn hand_in(&self, job: Job) -> Result<(), LedgerError> {
+        let mut queue = self.queue();
+        if queue.closed {
+            return Err(LedgerError::WriterStopped);
+        }
+        let opens_hold = queue.since.is_none();
+        if opens_hold {
+            queue.since = Some(Instant::now());
+        }
+        let now = needed_now(&job);
+        queue.jobs.push(job);
+        if now || queue.jobs.len() >= MAX_GROUP {
+            queue.now = true;
+        }
+        if queue.asleep && (queue.now || opens_hold) {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The next group to commit, once someone needs it now, its hold (`hold`) is over or the inbox
+    /// is closed; `None` once closed and empty.
+    fn take(&self, hold: Duration) -> Option<Vec<Job>> {
+        let mut queue = self.queue();
+        loop {
+            let due = queue.since.map(|since| since + hold);
+            let over = due.is_some_and(|due| due <= Instant::now());
+            if queue.now || over || queue.closed {
+                if queue.jobs.is_empty() {
+                    // Only closed can leave nothing to take.
+                    return None;
+                }
+                let at = queue.jobs.len().min(MAX_GROUP);
+                let rest = queue.jobs.split_off(at);
+                let group = std::mem::replace(&mut queue.jobs, rest);
+                // What is left of a full queue is taken right after.
+                queue.now = !queue.jobs.is_empty();
+                queue.since = (!queue.jobs.is_empty()).then(Instant::now);
+                return Some(group);
+            }
+            queue.asleep = true;
+            queue = match due {
+                Some(due) => {
+                    let wait = due.saturating_duration_since(Instant::now());
+                    self.wake
+                        .wait_timeout(queue, wait)
+                        .map(|(queue, _)| queue)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                }
+                None => self.wake.wait(queue).unwrap_or_else(|e| e.into_inner()),
+            };
+            queue.asleep = false;
+        }
+    }
+
+    /// No more writes: the writer takes what is queued, then ends.
+    fn close(&self) {
+        self.queue().closed = true;
+        self.wake.notify_one();
     }
 }
 
@@ -274,7 +372,7 @@ fn commit(conn: &mut rusqlite::Connection, group: &[Job]) -> Replies {
 /// One job's write inside the caller's transaction.
 fn write(conn: &rusqlite::Connection, job: &Job) -> rusqlite::Result<Option<i64>> {
     match job {
-        Job::Intent(i, _) => intent_in(
+        Job::Intent(i, _, _) => intent_in(
             conn,
             &Intent {
                 run_id: &i.run_id,
@@ -319,27 +417,37 @@ fn write(conn: &rusqlite::Connection, job: &Job) -> rusqlite::Result<Option<i64>
         )
         .map(|()| None),
         Job::Withdraw(request_id) => withdraw_in(conn, *request_id).map(|()| None),
-        Job::Flush(_) => Ok(None),
+        Job::Flush(_) | Job::Nudge => Ok(None),
     }
 }
 
-/// Whether someone waits for a write of `group` (an intent's worker, a flush): then it commits now.
-fn awaited(group: &[Job]) -> bool {
+/// Whether someone needs `job` committed now (an intent's worker, a flush, a nudge): then its
+/// group commits now.
+fn needed_now(job: &Job) -> bool {
+    matches!(
+        job,
+        Job::Intent(_, Needed::Now, _) | Job::Flush(_) | Job::Nudge
+    )
+}
+
+/// Whether `group` holds anything to write (not only flushes and nudges).
+fn writes(group: &[Job]) -> bool {
     group
         .iter()
-        .any(|job| matches!(job, Job::Intent(..) | Job::Flush(_)))
+        .any(|job| !matches!(job, Job::Flush(_) | Job::Nudge))
 }
 
 /// Tell each waiting intent and flush how its group went; warn of the writes nobody waits for.
 fn reply(group: Vec<Job>, replies: Replies, warn: &impl Fn(LedgerError)) {
     for (job, result) in group.into_iter().zip(replies) {
         match job {
-            Job::Intent(_, done) => {
+            Job::Intent(_, _, done) => {
                 let _ = done.send(result.and_then(|id| id.ok_or(LedgerError::WriterStopped)));
             }
             Job::Flush(done) => {
                 let _ = done.send(());
             }
+            Job::Nudge => {}
             Job::Answer(_) | Job::Resolve(_) | Job::Withdraw(_) => {
                 if let Err(e) = result {
                     warn(e);
@@ -389,7 +497,7 @@ mod tests {
         let busy = ledger.conn();
         let pending: Vec<_> = ids
             .iter()
-            .map(|i| writer.intent(&intent("r1", i)))
+            .map(|i| writer.intent(&intent("r1", i), Needed::Now))
             .collect();
         drop(busy);
         let mut request_ids = Vec::new();
@@ -413,7 +521,10 @@ mod tests {
         let (_dir, ledger) = ledger();
         let writer = GroupCommit::start(Arc::clone(&ledger), no_warning);
         let ids = vec!["t1".to_string()];
-        let request_id = writer.intent(&intent("r1", &ids)).await.unwrap();
+        let request_id = writer
+            .intent(&intent("r1", &ids), Needed::Now)
+            .await
+            .unwrap();
         writer
             .answer(OwnedAnswer {
                 request_id,
@@ -457,10 +568,10 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
         let (a, b) = (vec!["a".to_string()], vec!["b".to_string()]);
-        let first = writer.intent(&intent("r1", &a)).await.unwrap();
+        let first = writer.intent(&intent("r1", &a), Needed::Now).await.unwrap();
         assert_eq!(writer.commits(), 1);
         writer.answer(answer(first, "a")).unwrap();
-        writer.intent(&intent("r1", &b)).await.unwrap();
+        writer.intent(&intent("r1", &b), Needed::Now).await.unwrap();
         assert_eq!(
             writer.commits(),
             2,
@@ -483,7 +594,10 @@ mod tests {
         let (_dir, ledger) = ledger();
         let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, Duration::ZERO);
         let ids = vec!["a".to_string()];
-        let request_id = writer.intent(&intent("r1", &ids)).await.unwrap();
+        let request_id = writer
+            .intent(&intent("r1", &ids), Needed::Now)
+            .await
+            .unwrap();
         writer.answer(answer(request_id, "a")).unwrap();
         // A bounded poll of the ledger, not a sleep: the writer commits on its own.
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -497,6 +611,59 @@ mod tests {
         assert_eq!(writer.commits(), 2);
     }
 
+    /// An intent needed only soon is held like an answer: it rides with the next intent needed
+    /// now, one commit for both, and each worker gets its own request id.
+    #[tokio::test]
+    async fn an_intent_needed_soon_rides_with_the_next_one_needed_now() {
+        let (_dir, ledger) = ledger();
+        let hour = Duration::from_secs(3600);
+        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
+        let (a, b) = (vec!["a".to_string()], vec!["b".to_string()]);
+        let soon = writer.intent(&intent("r1", &a), Needed::Soon);
+        let now = writer.intent(&intent("r1", &b), Needed::Now).await.unwrap();
+        let soon = soon.await.unwrap();
+        assert_eq!(writer.commits(), 1, "one transaction for both intents");
+        assert!(soon < now, "written in the order handed in");
+        let past = ledger.past("r1").unwrap();
+        assert_eq!(past["a"], Past::InFlight);
+        assert_eq!(past["b"], Past::InFlight);
+    }
+
+    /// A nudge commits a held intent at once (its worker got its sending slot first), and a nudge
+    /// with nothing held commits nothing.
+    #[tokio::test]
+    async fn a_nudge_commits_a_held_intent_at_once() {
+        let (_dir, ledger) = ledger();
+        let hour = Duration::from_secs(3600);
+        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
+        writer.nudge();
+        writer.flush().await;
+        assert_eq!(writer.commits(), 0, "nothing held, nothing committed");
+        let a = vec!["a".to_string()];
+        let soon = writer.intent(&intent("r1", &a), Needed::Soon);
+        writer.nudge();
+        // Held for an hour otherwise: only the nudge can have committed it.
+        soon.await.unwrap();
+        assert_eq!(writer.commits(), 1);
+        assert_eq!(ledger.past("r1").unwrap()["a"], Past::InFlight);
+    }
+
+    /// A full group is taken at once, without waiting for its hold; what is beyond it right
+    /// after; a closed inbox refuses writes and, once empty, ends the writer.
+    #[test]
+    fn a_queue_longer_than_a_group_is_taken_a_group_at_a_time() {
+        let inbox = Inbox::default();
+        let hour = Duration::from_secs(3600);
+        for request_id in 0..MAX_GROUP + 3 {
+            inbox.hand_in(Job::Withdraw(request_id as i64)).unwrap();
+        }
+        assert_eq!(inbox.take(hour).map(|g| g.len()), Some(MAX_GROUP));
+        assert_eq!(inbox.take(hour).map(|g| g.len()), Some(3));
+        inbox.close();
+        assert!(inbox.hand_in(Job::Nudge).is_err());
+        assert!(inbox.take(hour).is_none());
+    }
+
     /// An intent whose request never left is withdrawn: the ledger holds no trace of it, so a
     /// resumed run sends the item like any other not sent.
     #[tokio::test]
@@ -504,8 +671,8 @@ mod tests {
         let (_dir, ledger) = ledger();
         let writer = GroupCommit::start(Arc::clone(&ledger), no_warning);
         let (a, b) = (vec!["a".to_string()], vec!["b".to_string()]);
-        let kept = writer.intent(&intent("r1", &a)).await.unwrap();
-        let withdrawn = writer.intent(&intent("r1", &b)).await.unwrap();
+        let kept = writer.intent(&intent("r1", &a), Needed::Now).await.unwrap();
+        let withdrawn = writer.intent(&intent("r1", &b), Needed::Now).await.unwrap();
         writer.withdraw(withdrawn).unwrap();
         writer.flush().await;
         let past = ledger.past("r1").unwrap();
@@ -527,9 +694,9 @@ mod tests {
             vec!["c".to_string()],
         );
         let busy = ledger.conn();
-        let first = writer.intent(&intent("r1", &a));
-        let orphan = writer.intent(&intent("no-such-run", &b));
-        let last = writer.intent(&intent("r1", &c));
+        let first = writer.intent(&intent("r1", &a), Needed::Now);
+        let orphan = writer.intent(&intent("no-such-run", &b), Needed::Now);
+        let last = writer.intent(&intent("r1", &c), Needed::Now);
         drop(busy);
         assert!(first.await.is_ok());
         assert!(orphan.await.is_err(), "an intent of no run is refused");

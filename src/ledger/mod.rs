@@ -22,9 +22,10 @@
 //! - A run's intents, answers, resolutions and withdrawals go through [`GroupCommit`]: one writer
 //!   thread commits the writes of concurrent workers together, and an intent is still committed
 //!   before its request leaves. An intent may be committed ahead of its request's turn (a retry
-//!   step without a rate, at most `concurrency` ahead): killed then, the run leaves it in flight,
-//!   like a kill between an intent and its request; a run that stops before the turn came
-//!   withdraws it (deletes its rows), leaving no trace of a request never sent.
+//!   step without a rate, eight per sending slot, at most 64, or `concurrency` if higher; such an
+//!   intent may wait for a later commit while others are ahead of it): killed then, the run
+//!   leaves it in flight, like a kill between an intent and its request; a run that stops before
+//!   the turn came withdraws it (deletes its rows), leaving no trace of a request never sent.
 //!
 //! Rooms: `open` (refusing what cannot serve as the ledger), `schema` (tables and migration), `runs`
 //! (a run's row, its history, what it did for `--resume`), `items` (each request's intent and
@@ -47,7 +48,7 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 
 pub use self::error::LedgerError;
-pub(crate) use self::group::{GroupCommit, OwnedAnswer, Resolution};
+pub(crate) use self::group::{GroupCommit, Needed, OwnedAnswer, Resolution};
 use crate::report::ItemOutcome;
 
 /// The ledger's default place, under the working directory.
