@@ -27,11 +27,13 @@
 //!   leaves it in flight, like a kill between an intent and its request; a run that stops before
 //!   the turn came withdraws it (deletes its rows), leaving no trace of a request never sent.
 //!
-//! Rooms: `open` (refusing what cannot serve as the ledger), `schema` (tables and migration), `runs`
+//! Rooms: `open` (refusing what cannot serve as the ledger), `schema` (tables and migration),
+//! `checkpoint` (the thread that checkpoints the log off the writer's path), `runs`
 //! (a run's row, its history, what it did for `--resume`), `items` (each request's intent and
 //! result per item, retry budgets), `links` (lineage of retries into new work) and `group` (group
 //! commit of a run's writes).
 
+mod checkpoint;
 mod error;
 mod group;
 mod items;
@@ -57,6 +59,10 @@ pub const DEFAULT_PATH: &str = ".runbook/ledger.db";
 #[derive(Debug)]
 pub struct Ledger {
     path: PathBuf,
+    /// The checkpoint thread of a ledger opened to write, held for its `Drop`: dropped (its
+    /// connection closed) before `conn`, so closing `conn` still checkpoints the rest and removes
+    /// the log.
+    _checkpoints: Option<checkpoint::Checkpointer>,
     conn: Mutex<Connection>,
 }
 

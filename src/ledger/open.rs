@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use super::schema::{BUSY_TIMEOUT, WAL_CHECKPOINT_PAGES, check_schema, migrate, set_wal};
+use super::checkpoint::{Checkpointer, WAL_CHECKPOINT_PAGES};
+use super::schema::{BUSY_TIMEOUT, check_schema, migrate, set_wal};
 use super::{Ledger, LedgerError};
 
 /// The one message for a ledger that cannot be used: its path, what is wrong, what to do.
@@ -147,7 +148,8 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| explain(path, &e))?;
         // A checkpoint syncs the file twice and stalls the writer meanwhile; at SQLite's default
-        // (every 1,000 pages) a retry run checkpointed every few hundred items. See `schema`.
+        // (every 1,000 pages) a retry run checkpointed every few hundred items. The checkpoint
+        // thread takes them over below; this is the rate if it cannot. See `checkpoint`.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
             .map_err(|e| explain(path, &e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -158,8 +160,16 @@ impl Ledger {
         // the first one's.
         migrate(&mut conn).map_err(|e| explain(path, &e))?;
         check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
+        // An in-memory ledger (`:memory:`, for the bench) has no log to checkpoint.
+        let wal = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))
+            .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
+        let checkpoints = wal
+            .then(|| Checkpointer::start(path, &mut conn, WAL_CHECKPOINT_PAGES))
+            .flatten();
         Ok(Ledger {
             path: path.to_path_buf(),
+            _checkpoints: checkpoints,
             conn: Mutex::new(conn),
         })
     }
@@ -178,6 +188,7 @@ impl Ledger {
         check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
         Ok(Ledger {
             path: path.to_path_buf(),
+            _checkpoints: None,
             conn: Mutex::new(conn),
         })
     }

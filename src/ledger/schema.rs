@@ -124,13 +124,6 @@ pub(super) fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bo
     .map(|found| found.is_some())
 }
 
-/// How many pages the write-ahead log grows to before a commit checkpoints it into the database
-/// (SQLite's default is 1,000). Each checkpoint syncs the log and the database and holds the
-/// writer meanwhile; most pages of a run's log are the same few b-tree leaves written again, so a
-/// longer log copies barely more pages and syncs far less often. At 4 KiB pages the log peaks at
-/// about 40 MB during a large run and is removed when the ledger is closed.
-pub(super) const WAL_CHECKPOINT_PAGES: i64 = 10_000;
-
 /// How long a statement waits for another process's write to the ledger.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

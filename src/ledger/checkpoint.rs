@@ -1,0 +1,258 @@
+//! Checkpoints off the writer's path: a thread with its own connection copies the write-ahead log
+//! into the database, so a commit never waits for the two syncs a checkpoint makes.
+//!
+//! SQLite checkpoints inside the commit that takes the log past `wal_autocheckpoint` pages: that
+//! commit syncs the log and the database and copies every page meanwhile. A run's intents wait for
+//! their commit, so each checkpoint stalled every request (`strace -f -w` of 20,000 retries: 23
+//! syncs of ~50 ms each on a shared disk). Here the writing connection's automatic checkpoints
+//! are off; its log hook tells this thread when the log passes [`WAL_CHECKPOINT_PAGES`], and the
+//! thread checkpoints PASSIVE (alongside the writer's commits, copying everything committed so
+//! far) then RESTART (the few frames committed during the first, the writer held back only that
+//! long), so the next commit starts the log again from its beginning: the log stays near
+//! [`WAL_CHECKPOINT_PAGES`] however long the run.
+//!
+//! Invariants:
+//! - Durability is SQLite's: a checkpoint only copies committed frames, synced first.
+//! - The thread's connection is closed before the ledger's own ([`Checkpointer`] is dropped
+//!   first), so the ledger's connection is the last one and closing it checkpoints what is left
+//!   and removes the log, as before.
+//! - A checkpoint that fails (the ledger busy in another process) is tried again at the next
+//!   signal; meanwhile the log grows, and the ledger stays correct.
+//!
+//! Written by hand: the policy is a dozen lines over SQLite's own checkpoint modes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// How many pages the write-ahead log grows to before the thread checkpoints it. Most pages of a
+/// run's log are the same few b-tree leaves written again, so a longer log copies barely more
+/// pages and syncs less often. At 4 KiB pages the log peaks at about 40 MB during a large run and
+/// is removed when the ledger is closed.
+pub(super) const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
+/// Longest the checkpoint connection waits for the writer, or for readers to leave the log
+/// (RESTART): the writer is held back while RESTART waits for readers, so this bounds that.
+const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+
+/// The checkpoint thread of one ledger: see the module's documentation.
+pub(super) struct Checkpointer {
+    wake: SyncSender<()>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    #[cfg(test)]
+    pub(super) done: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkpointer")
+    }
+}
+
+impl Checkpointer {
+    /// Take over the checkpoints of `conn` (the ledger at `path`, in WAL mode): once its log
+    /// passes `pages`, the thread checkpoints it. `None` (and `conn` keeps SQLite's automatic
+    /// checkpoints) if the thread cannot start.
+    pub(super) fn start(path: &Path, conn: &mut Connection, pages: i64) -> Option<Checkpointer> {
+        let (wake, signals) = mpsc::sync_channel::<()>(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        #[cfg(test)]
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let thread = {
+            let (path, stop) = (path.to_path_buf(), Arc::clone(&stop));
+            #[cfg(test)]
+            let done = Arc::clone(&done);
+            std::thread::Builder::new()
+                .name("ledger-checkpoint".into())
+                .spawn(move || {
+                    let mut own: Option<Connection> = None;
+                    while signals.recv().is_ok() && !stop.load(Ordering::Acquire) {
+                        if own.is_none() {
+                            own = connect(&path).ok();
+                        }
+                        if let Some(own) = &own {
+                            // A failure is tried again at the next signal (module doc).
+                            let _ = checkpoint(own);
+                            #[cfg(test)]
+                            done.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+                .ok()?
+        };
+        let signal = wake.clone();
+        let hooked = conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames| {
+            if i64::from(frames) >= pages {
+                // Full: a signal is already pending, the thread will see this log too.
+                let _ = signal.try_send(());
+            }
+            Ok(())
+        }));
+        let checkpointer = Checkpointer {
+            wake,
+            stop,
+            thread: Some(thread),
+            #[cfg(test)]
+            done,
+        };
+        // Without the hook the connection keeps its automatic checkpoints; the thread just ends.
+        hooked.ok().map(|()| checkpointer)
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Full: a signal is pending and the thread wakes to it and sees the stop.
+        let _ = self.wake.try_send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread's own connection to the ledger, opened at its first checkpoint.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(CHECKPOINT_BUSY)?;
+    Ok(conn)
+}
+
+/// Copy the log into the database without holding the writer back (PASSIVE), then copy what was
+/// committed meanwhile and have the next commit start the log again (RESTART).
+pub(super) fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    for mode in ["PASSIVE", "RESTART"] {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicI64;
+
+    use super::*;
+
+    /// A database in WAL mode with one table, not synced (tests need no durability).
+    fn wal_db(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "OFF").unwrap();
+        conn.execute_batch("CREATE TABLE t (x TEXT)").unwrap();
+        conn
+    }
+
+    /// `commits` transactions of ten rows of about a page each: ten log frames per commit.
+    fn commit(conn: &Connection, commits: usize) {
+        for _ in 0..commits {
+            conn.execute_batch(
+                "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
+                 INSERT INTO t (x) SELECT printf('%.3000c', 'x') FROM n; COMMIT;",
+            )
+            .unwrap();
+        }
+    }
+
+    /// The log's length in frames after each commit of `conn`, as SQLite reports it.
+    fn log_length(conn: &mut Connection) -> Arc<AtomicI64> {
+        let frames = Arc::new(AtomicI64::new(0));
+        let seen = Arc::clone(&frames);
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n| {
+            seen.store(i64::from(n), Ordering::SeqCst);
+            Ok(())
+        }))
+        .unwrap();
+        frames
+    }
+
+    /// The policy: after the thread's checkpoint, the writer's next commit starts the log again
+    /// from its beginning instead of appending to it, so the log stays bounded while the writer
+    /// writes on.
+    #[test]
+    fn after_a_checkpoint_the_next_commit_starts_the_log_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let mut writer = wal_db(&path);
+        let frames = log_length(&mut writer);
+        commit(&writer, 20);
+        assert!(frames.load(Ordering::SeqCst) >= 200);
+        checkpoint(&connect(&path).unwrap()).unwrap();
+        commit(&writer, 1);
+        let after = frames.load(Ordering::SeqCst);
+        assert!(after <= 20, "the log was not started again: {after} frames");
+    }
+
+    /// Once the writing connection's log passes the threshold, the thread checkpoints it: the
+    /// pages are copied into the database file (it grows), and the log starts again.
+    #[test]
+    fn the_thread_checkpoints_once_the_log_passes_its_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let mut writer = wal_db(&path);
+        let checkpointer = Checkpointer::start(&path, &mut writer, 100).unwrap();
+        let empty = std::fs::metadata(&path).unwrap().len();
+        commit(&writer, 12);
+        // A bounded poll, not a sleep: the thread checkpoints on its own.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while checkpointer.done.load(Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "never checkpointed");
+            std::thread::yield_now();
+        }
+        drop(checkpointer);
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > empty,
+            "the checkpoint copied nothing into the database"
+        );
+        let frames = log_length(&mut writer);
+        commit(&writer, 1);
+        let after = frames.load(Ordering::SeqCst);
+        assert!(after <= 20, "the log was not started again: {after} frames");
+    }
+
+    /// The writing connection never checkpoints itself: below the thread's threshold, 1,500
+    /// frames stay in the log (SQLite's automatic checkpoint would have run at 1,000).
+    #[test]
+    fn below_the_threshold_nothing_is_checkpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let mut writer = wal_db(&path);
+        let checkpointer = Checkpointer::start(&path, &mut writer, 1_000_000).unwrap();
+        commit(&writer, 150);
+        assert_eq!(checkpointer.done.load(Ordering::SeqCst), 0);
+        drop(checkpointer);
+        let frames = log_length(&mut writer);
+        commit(&writer, 1);
+        let after = frames.load(Ordering::SeqCst);
+        assert!(after > 1500, "the log was checkpointed: {after} frames");
+    }
+
+    /// The thread's connection closes first, so closing the ledger still checkpoints what is
+    /// left and removes the log, and what was written is in the database file alone.
+    #[test]
+    fn closing_the_ledger_leaves_no_log_and_keeps_its_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let ledger = crate::ledger::Ledger::open(&path).unwrap();
+        assert!(
+            ledger._checkpoints.is_some(),
+            "a ledger on disk has its thread"
+        );
+        ledger
+            .start_run("r1", "p", "http", "2026-11-23T00:00:00Z", false, None)
+            .unwrap();
+        drop(ledger);
+        let log = dir.path().join("ledger.db-wal");
+        assert!(!log.exists(), "{} was left behind", log.display());
+        let ledger = crate::ledger::Ledger::open(&path).unwrap();
+        assert!(ledger.has_run("r1").unwrap());
+    }
+}
