@@ -141,16 +141,22 @@ impl HttpClient {
         policy: &BackoffPolicy,
         attempt: u32,
     ) -> Result<Reply, Failure> {
-        let event = |status| Event::Http {
-            method: hop.method.to_string(),
-            url: self.redactor.redact(hop.url.as_str()),
-            status,
-            attempt,
+        // Built only for a display that shows it: the redacted URL is a copy per request.
+        let shown = self.progress.shows_requests();
+        let event = |status| {
+            if shown {
+                self.progress.event(Event::Http {
+                    method: hop.method.to_string(),
+                    url: self.redactor.redact(hop.url.as_str()),
+                    status,
+                    attempt,
+                });
+            }
         };
         let mut response = match self.client.execute(built).await {
             Ok(response) => response,
             Err(e) => {
-                self.progress.event(event(None));
+                event(None);
                 return Err(Failure::Transport {
                     message: self.redactor.redact(&describe_error(&e)),
                     not_sent: e.is_connect(),
@@ -170,7 +176,7 @@ impl HttpClient {
             // Closed before the body is read: no request leaves once this answer is known.
             self.gate.close_for(wait);
         }
-        self.progress.event(event(Some(status)));
+        event(Some(status));
         if matches!(status, 301 | 302 | 303 | 307 | 308)
             && let Some(location) = headers.get("location")
         {

@@ -97,4 +97,8 @@ impl Progress for Bars {
             _ => {}
         }
     }
+
+    fn shows_requests(&self) -> bool {
+        self.verbose
+    }
 }

@@ -68,6 +68,12 @@ pub enum Event {
 /// Where the engine sends its events.
 pub trait Progress: Send + Sync {
     fn event(&self, event: Event);
+
+    /// Whether [`Event::Http`] is shown (`-v`). When it is not, the client builds none: a request
+    /// event costs a redacted copy of its URL, per request.
+    fn shows_requests(&self) -> bool {
+        true
+    }
 }
 
 /// The `-v` line of a request event.
@@ -96,4 +102,8 @@ pub struct Quiet;
 
 impl Progress for Quiet {
     fn event(&self, _: Event) {}
+
+    fn shows_requests(&self) -> bool {
+        false
+    }
 }

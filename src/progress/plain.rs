@@ -210,6 +210,10 @@ impl Progress for Plain {
             _ => {}
         }
     }
+
+    fn shows_requests(&self) -> bool {
+        self.verbose
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +222,14 @@ mod tests {
 
     fn at() -> jiff::Timestamp {
         "2026-12-03T15:04:05.678Z".parse().expect("a timestamp")
+    }
+
+    #[test]
+    fn request_events_are_asked_for_only_by_a_verbose_display() {
+        let log = || LogWriter::new(LogFormat::Plain, false, Redactor::default());
+        assert!(Plain::new(true, log()).shows_requests());
+        assert!(!Plain::new(false, log()).shows_requests());
+        assert!(!crate::progress::Quiet.shows_requests());
     }
 
     #[test]
