@@ -258,6 +258,13 @@ mod tests {
         frames
     }
 
+    /// The log's length in frames after one more commit of `conn`.
+    fn frames_after_one_commit(conn: &mut Connection) -> i64 {
+        let frames = log_length(conn);
+        commit(conn, 1);
+        frames.load(Ordering::SeqCst)
+    }
+
     /// The policy: after the thread's checkpoint, the writer's next commit starts the log again
     /// from its beginning instead of appending to it, so the log stays bounded while the writer
     /// writes on.
@@ -270,8 +277,7 @@ mod tests {
         commit(&writer, 20);
         assert!(frames.load(Ordering::SeqCst) >= 200);
         checkpoint(&connect(&path).unwrap()).unwrap();
-        commit(&writer, 1);
-        let after = frames.load(Ordering::SeqCst);
+        let after = frames_after_one_commit(&mut writer);
         assert!(after <= 20, "the log was not started again: {after} frames");
     }
 
@@ -296,9 +302,7 @@ mod tests {
             std::fs::metadata(&path).unwrap().len() > empty,
             "the checkpoint copied nothing into the database"
         );
-        let frames = log_length(&mut writer);
-        commit(&writer, 1);
-        let after = frames.load(Ordering::SeqCst);
+        let after = frames_after_one_commit(&mut writer);
         assert!(after <= 20, "the log was not started again: {after} frames");
     }
 
@@ -313,9 +317,7 @@ mod tests {
         commit(&writer, 150);
         assert_eq!(checkpointer.done.load(Ordering::SeqCst), 0);
         drop(checkpointer);
-        let frames = log_length(&mut writer);
-        commit(&writer, 1);
-        let after = frames.load(Ordering::SeqCst);
+        let after = frames_after_one_commit(&mut writer);
         assert!(after > 1500, "the log was checkpointed: {after} frames");
     }
 
