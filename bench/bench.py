@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 import pacing
 from cases import CASES, busiest_second, union_ms
@@ -95,7 +96,38 @@ def table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def write_report(path: Path, bench: Bench, rows: list, argv: list, started: datetime.datetime, minutes: float):
+def separate_run(path: Path) -> list:
+    """The lines of an earlier report (`--also`) to copy: its run (date, commit, command …), its
+    table and misses, how its cases measure, and its commands. Read before any case runs, so a wrong path costs nothing."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise ValueError(f"--also {path}: cannot be read ({e.strerror})") from e
+
+    def section(start: str, end: str) -> list:
+        try:
+            first = next(i for i, line in enumerate(lines) if line.startswith(start))
+        except StopIteration:
+            raise ValueError(f"--also {path}: not a report bench/run wrote (no `{start.strip()}`)") from None
+        last = next((i for i, line in enumerate(lines[first + 1 :], first + 1) if line.startswith(end)), len(lines))
+        return lines[first:last]
+
+    run = section("- date:", "## How each case measures")
+    how = section("## How each case measures", "## ")[1:]
+    commands = section("## Commands", "## ")[1:]
+    title = f"## Cases from a separate run ({path.name})"
+    return [title, "", *run, "How its cases measure:", *how, "Its commands:", *commands]
+
+
+def write_report(
+    path: Path,
+    bench: Bench,
+    rows: list,
+    argv: list,
+    started: datetime.datetime,
+    minutes: float,
+    earlier: Sequence[list] = (),
+):
     info = machine()
     misses = [row for row in rows if row.ok is False]
     text = [
@@ -123,6 +155,8 @@ def write_report(path: Path, bench: Bench, rows: list, argv: list, started: date
         text += ["## Missed targets", ""]
         text += [f"- {row.case}: {row.metric} — {row.runbook} against {row.target}" for row in misses]
         text += [""]
+    for lines in earlier:
+        text += [*lines, ""]
     text += ["## How each case measures", ""]
     explained = {}
     for case in CASES:
@@ -151,6 +185,18 @@ def self_test() -> int:
     assert busiest_second([]) == 0
     assert table([Row("c", "m", "1", "2", "t", None, "n")]).endswith("| c | m | 1 | 2 | t | — (n) |")
     pacing.self_test()
+    with tempfile.TemporaryDirectory() as directory:
+        report = Path(directory, "pacing.md")
+        report.write_text("# Benchmarks\n\n- date: d\n\n| t |\n\n## How each case measures\n\n- x\n\n## Commands\n\n- c:\n  - `run`\n")
+        copied = separate_run(report)
+        assert copied[0] == "## Cases from a separate run (pacing.md)", copied
+        assert "| t |" in copied and "- x" in copied and "  - `run`" in copied, copied
+        report.write_text("# something else\n")
+        try:
+            separate_run(report)
+            raise AssertionError("a file that is no report is refused")
+        except ValueError as e:
+            assert "not a report" in str(e)
     names = [case.name for case in CASES]
     assert len(names) == len(set(names)), "case names are unique"
     print("bench: self-test ok")
@@ -174,6 +220,13 @@ def main() -> int:
     )
     parser.add_argument("--preface", default="", help="a line quoted atop BENCHMARKS.md")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="where to write the report")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="a report bench/run wrote before (e.g. the opt-in pacing group, --out FILE): its run "
+        "and table are copied into this one, under their own date, commit and command",
+    )
     argv = sys.argv[1:]
     args = parser.parse_args(argv)
 
@@ -196,6 +249,12 @@ def main() -> int:
         for case in chosen:
             print(f"  {case.name}")
         return 0
+
+    try:
+        earlier = [separate_run(Path(path)) for path in args.also]
+    except ValueError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
 
     target_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     runbook = Path(args.runbook) if args.runbook else target_dir / "release" / "runbook"
@@ -226,7 +285,7 @@ def main() -> int:
         print(f"bench: {case.name} done in {time.perf_counter() - case_clock:.0f} s", file=sys.stderr, flush=True)
     minutes = (time.perf_counter() - clock) / 60
     print(table(rows))
-    write_report(Path(args.out), bench, rows, argv, started, minutes)
+    write_report(Path(args.out), bench, rows, argv, started, minutes, earlier)
     print(f"\nbench: wrote {args.out} ({minutes:.1f} minutes)", file=sys.stderr)
     return 0
 

@@ -1,5 +1,5 @@
 //! The commands, as the library carries them out: each takes a validated configuration, prints what
-//! a person should see, and returns an exit code. The binary only parses arguments and calls [`run`].
+//! a person should see, and returns an exit code. The binary only parses arguments and calls [`run_blocking`].
 //!
 //! One file per command; what several share (loading a playbook, printing diagnostics, stdout that
 //! may be a closed pipe, a ledger that must exist) lives here.
@@ -68,6 +68,26 @@ pub enum Config {
         run_id: String,
         outputs: Vec<PathBuf>,
     },
+}
+
+/// [`run`] on the runtime the command needs; the process exit code.
+///
+/// `runbook sandbox` serves many connections at once, one worker thread per core; every other
+/// command drives one engine task and its connections on one thread (no cross-thread wakes, about
+/// a fifth less CPU per retry on 2 cores: bench/notes.md, "Retry throughput").
+pub fn run_blocking(config: Config) -> i32 {
+    let mut runtime = match config {
+        Config::Sandbox(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(e) => {
+            // Nothing has run: the process cannot make threads or an event loop.
+            eprintln!("error: cannot start: {e}");
+            exit::ABORTED
+        }
+    }
 }
 
 /// Carry out one command; the process exit code. A command that cannot go on returns why, and
