@@ -7,9 +7,9 @@
 //! syncs of ~50 ms each on a shared disk). Here the writing connection's automatic checkpoints
 //! are off; its log hook tells this thread when the log passes [`WAL_CHECKPOINT_PAGES`], and the
 //! thread checkpoints PASSIVE (alongside the writer's commits, copying everything committed so
-//! far) then RESTART (the few frames committed during the first, the writer held back only that
-//! long), so the next commit starts the log again from its beginning: the log stays near
-//! [`WAL_CHECKPOINT_PAGES`] however long the run.
+//! far; again while what was committed meanwhile shrinks) then RESTART (the last few frames, the
+//! writer held back only that long), so the next commit starts the log again from its beginning:
+//! the log stays near [`WAL_CHECKPOINT_PAGES`] however long the run.
 //!
 //! Invariants:
 //! - Durability is SQLite's: a checkpoint only copies committed frames, synced first.
@@ -21,14 +21,16 @@
 //!
 //! Written by hand: the policy is a dozen lines over SQLite's own checkpoint modes.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+
+use super::schema::BUSY_TIMEOUT;
 
 /// How many pages the write-ahead log grows to before the thread checkpoints it. Most pages of a
 /// run's log are the same few b-tree leaves written again, so a longer log copies barely more
@@ -36,15 +38,51 @@ use rusqlite::{Connection, OpenFlags};
 /// is removed when the ledger is closed.
 pub(super) const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 
-/// Longest the checkpoint connection waits for the writer, or for readers to leave the log
-/// (RESTART): the writer is held back while RESTART waits for readers, so this bounds that.
-const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+/// How often, and how many times, the checkpoint connection tries again for the writer's lock or
+/// for readers to leave the log (RESTART): about 100 ms in all. RESTART holds the writer back
+/// while it waits for readers, and the writer itself is one for an instant at each try of its
+/// own; SQLite's own handler sleeps 1, 2, 5, 10 ms… on both sides, and the two missed each other
+/// for 30-100 ms at every checkpoint (`strace -f -T`, 20,000 retries).
+const CHECKPOINT_PAUSE: Duration = Duration::from_micros(50);
+const CHECKPOINT_TRIES: i32 = 2_000;
 
-/// The checkpoint thread of one ledger: see the module's documentation.
+/// The writer's pause before its `tries`-th new try for a lock another connection holds (the
+/// checkpoint thread's RESTART, or another process's write): 100 µs for the first 5 ms, 1 ms
+/// after; `None` once about [`BUSY_TIMEOUT`] has passed. A RESTART holds the writer a few
+/// milliseconds; SQLite's own handler (1, 2, 5, 10, 15, 20, 25 ms…) overslept it by up to 25 ms.
+pub(super) fn writer_pause(tries: i32) -> Option<Duration> {
+    const SHORT: i32 = 50;
+    let (short, long) = (tries.min(SHORT), (tries - SHORT).max(0));
+    let waited = Duration::from_micros(100) * short.unsigned_abs()
+        + Duration::from_millis(1) * long.unsigned_abs();
+    (waited < BUSY_TIMEOUT).then(|| {
+        if tries < SHORT {
+            Duration::from_micros(100)
+        } else {
+            Duration::from_millis(1)
+        }
+    })
+}
+
+/// [`writer_pause`] as SQLite's busy handler: sleep and try again, or give up.
+pub(super) fn writer_busy(tries: i32) -> bool {
+    writer_pause(tries).map(std::thread::sleep).is_some()
+}
+
+/// The checkpoint connection's busy handler: see [`CHECKPOINT_PAUSE`].
+fn checkpoint_busy(tries: i32) -> bool {
+    tries < CHECKPOINT_TRIES && {
+        std::thread::sleep(CHECKPOINT_PAUSE);
+        true
+    }
+}
+
+/// The checkpoint thread of one ledger, started when its log first passes the threshold (a short
+/// run never has one): see the module's documentation.
 pub(super) struct Checkpointer {
     wake: SyncSender<()>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
     #[cfg(test)]
     pub(super) done: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -55,54 +93,83 @@ impl std::fmt::Debug for Checkpointer {
     }
 }
 
+/// What the thread needs, held by the log hook until the thread starts.
+struct Idle {
+    signals: Receiver<()>,
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    #[cfg(test)]
+    done: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Idle {
+    fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("ledger-checkpoint".into())
+            .spawn(move || {
+                let mut own: Option<Connection> = None;
+                while self.signals.recv().is_ok() && !self.stop.load(Ordering::Acquire) {
+                    if own.is_none() {
+                        own = connect(&self.path).ok();
+                    }
+                    if let Some(own) = &own {
+                        // A failure is tried again at the next signal (module doc).
+                        let _ = checkpoint(own);
+                        #[cfg(test)]
+                        self.done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+    }
+}
+
+fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Checkpointer {
     /// Take over the checkpoints of `conn` (the ledger at `path`, in WAL mode): once its log
-    /// passes `pages`, the thread checkpoints it. `None` (and `conn` keeps SQLite's automatic
-    /// checkpoints) if the thread cannot start.
+    /// passes `pages`, the thread (started then) checkpoints it. Should the thread not start, the
+    /// commit that passed `pages` checkpoints as SQLite's automatic checkpoint would. `None` (and
+    /// `conn` keeps SQLite's automatic checkpoints) if the hook cannot be set.
     pub(super) fn start(path: &Path, conn: &mut Connection, pages: i64) -> Option<Checkpointer> {
         let (wake, signals) = mpsc::sync_channel::<()>(1);
         let stop = Arc::new(AtomicBool::new(false));
+        let thread = Arc::new(Mutex::new(None));
         #[cfg(test)]
         let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let thread = {
-            let (path, stop) = (path.to_path_buf(), Arc::clone(&stop));
+        let mut idle = Some(Idle {
+            signals,
+            path: path.to_path_buf(),
+            stop: Arc::clone(&stop),
             #[cfg(test)]
-            let done = Arc::clone(&done);
-            std::thread::Builder::new()
-                .name("ledger-checkpoint".into())
-                .spawn(move || {
-                    let mut own: Option<Connection> = None;
-                    while signals.recv().is_ok() && !stop.load(Ordering::Acquire) {
-                        if own.is_none() {
-                            own = connect(&path).ok();
-                        }
-                        if let Some(own) = &own {
-                            // A failure is tried again at the next signal (module doc).
-                            let _ = checkpoint(own);
-                            #[cfg(test)]
-                            done.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
-                })
-                .ok()?
-        };
-        let signal = wake.clone();
-        let hooked = conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames| {
-            if i64::from(frames) >= pages {
+            done: Arc::clone(&done),
+        });
+        let (signal, slot) = (wake.clone(), Arc::clone(&thread));
+        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames| {
+            if i64::from(frames) < pages {
+                return Ok(());
+            }
+            if let Some(idle) = idle.take() {
+                *lock(&slot) = idle.spawn().ok();
+            }
+            if lock(&slot).is_some() {
                 // Full: a signal is already pending, the thread will see this log too.
                 let _ = signal.try_send(());
+            } else {
+                // An error here would fail the commit that called the hook, though it committed.
+                let _ = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE);
             }
             Ok(())
-        }));
-        let checkpointer = Checkpointer {
+        }))
+        .ok()?;
+        Some(Checkpointer {
             wake,
             stop,
-            thread: Some(thread),
+            thread,
             #[cfg(test)]
             done,
-        };
-        // Without the hook the connection keeps its automatic checkpoints; the thread just ends.
-        hooked.ok().map(|()| checkpointer)
+        })
     }
 }
 
@@ -111,7 +178,7 @@ impl Drop for Checkpointer {
         self.stop.store(true, Ordering::Release);
         // Full: a signal is pending and the thread wakes to it and sees the stop.
         let _ = self.wake.try_send(());
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
     }
@@ -119,21 +186,38 @@ impl Drop for Checkpointer {
 
 /// The thread's own connection to the ledger, opened at its first checkpoint.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(CHECKPOINT_BUSY)?;
+    conn.busy_handler(Some(checkpoint_busy))?;
     Ok(conn)
 }
 
-/// Copy the log into the database without holding the writer back (PASSIVE), then copy what was
-/// committed meanwhile and have the next commit start the log again (RESTART).
+/// Frames committed during a PASSIVE checkpoint (so left for the next) few enough for RESTART to
+/// copy and sync while the writer waits: about a millisecond's commits.
+const RESTART_BACKLOG: i64 = 256;
+
+/// PASSIVE checkpoints before RESTART at most: under a steady stream of commits the backlog may
+/// stop shrinking.
+const MAX_PASSIVE: usize = 8;
+
+/// Copy the log into the database without holding the writer back (PASSIVE), again while the
+/// frames committed meanwhile shrink, then copy the last few with the writer held back and have
+/// its next commit start the log again (RESTART). RESTART syncs the log and the database while it
+/// holds the writer: the PASSIVE rounds leave it little to sync (`strace -f -T` of 20,000 retries
+/// with RESTART right after one PASSIVE: the writer slept 0.30 s in all waiting for it).
 pub(super) fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    for mode in ["PASSIVE", "RESTART"] {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))?;
+    for _ in 0..MAX_PASSIVE {
+        let (log, copied): (i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })?;
+        if log - copied <= RESTART_BACKLOG {
+            break;
+        }
     }
-    Ok(())
+    conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
 }
 
 #[cfg(test)]
@@ -174,6 +258,13 @@ mod tests {
         frames
     }
 
+    /// The log's length in frames after one more commit of `conn`.
+    fn frames_after_one_commit(conn: &mut Connection) -> i64 {
+        let frames = log_length(conn);
+        commit(conn, 1);
+        frames.load(Ordering::SeqCst)
+    }
+
     /// The policy: after the thread's checkpoint, the writer's next commit starts the log again
     /// from its beginning instead of appending to it, so the log stays bounded while the writer
     /// writes on.
@@ -186,8 +277,7 @@ mod tests {
         commit(&writer, 20);
         assert!(frames.load(Ordering::SeqCst) >= 200);
         checkpoint(&connect(&path).unwrap()).unwrap();
-        commit(&writer, 1);
-        let after = frames.load(Ordering::SeqCst);
+        let after = frames_after_one_commit(&mut writer);
         assert!(after <= 20, "the log was not started again: {after} frames");
     }
 
@@ -212,9 +302,7 @@ mod tests {
             std::fs::metadata(&path).unwrap().len() > empty,
             "the checkpoint copied nothing into the database"
         );
-        let frames = log_length(&mut writer);
-        commit(&writer, 1);
-        let after = frames.load(Ordering::SeqCst);
+        let after = frames_after_one_commit(&mut writer);
         assert!(after <= 20, "the log was not started again: {after} frames");
     }
 
@@ -229,9 +317,7 @@ mod tests {
         commit(&writer, 150);
         assert_eq!(checkpointer.done.load(Ordering::SeqCst), 0);
         drop(checkpointer);
-        let frames = log_length(&mut writer);
-        commit(&writer, 1);
-        let after = frames.load(Ordering::SeqCst);
+        let after = frames_after_one_commit(&mut writer);
         assert!(after > 1500, "the log was checkpointed: {after} frames");
     }
 
@@ -254,5 +340,19 @@ mod tests {
         assert!(!log.exists(), "{} was left behind", log.display());
         let ledger = crate::ledger::Ledger::open(&path).unwrap();
         assert!(ledger.has_run("r1").unwrap());
+    }
+
+    /// The writer tries again every 100 µs at first (a RESTART holds it a few milliseconds), then
+    /// every millisecond, and gives up after the ledger's busy timeout, as the message for a
+    /// ledger kept locked says.
+    #[test]
+    fn the_writer_tries_again_often_at_first_and_gives_up_after_the_busy_timeout() {
+        assert_eq!(writer_pause(0), Some(Duration::from_micros(100)));
+        assert_eq!(writer_pause(60), Some(Duration::from_millis(1)));
+        let waited: Duration = (0..).map_while(writer_pause).sum();
+        assert!(
+            waited >= BUSY_TIMEOUT && waited <= BUSY_TIMEOUT + Duration::from_millis(1),
+            "{waited:?}"
+        );
     }
 }

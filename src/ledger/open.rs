@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use super::checkpoint::{Checkpointer, WAL_CHECKPOINT_PAGES};
+use super::checkpoint::{Checkpointer, WAL_CHECKPOINT_PAGES, writer_busy};
 use super::schema::{BUSY_TIMEOUT, check_schema, migrate, set_wal};
 use super::{Ledger, LedgerError};
 
@@ -142,7 +142,7 @@ impl Ledger {
                 "make it and its folder writable (chmod u+w), or point --ledger elsewhere",
             ));
         }
-        conn.busy_timeout(BUSY_TIMEOUT)
+        conn.busy_handler(Some(writer_busy))
             .map_err(|e| explain(path, &e))?;
         set_wal(&conn).map_err(|e| explain(path, &e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
