@@ -398,19 +398,24 @@ mod tests {
         panic!("unexpected ledger warning: {e}");
     }
 
-    /// The point of group commit: eight workers' intents, handed in while the ledger is busy,
+    /// The point of group commit: eight workers' intents, handed in while the writer holds them,
     /// go out in one transaction, and each worker gets its own request id once it committed.
     #[tokio::test]
     async fn intents_handed_in_together_are_committed_in_one_transaction() {
         let (_dir, ledger) = ledger();
-        let writer = GroupCommit::start(Arc::clone(&ledger), no_warning);
+        // Held (needed soon) until the last one, needed now: handing eight in one after the other
+        // to a writer that commits at once could race it into taking the first alone.
+        let hour = Duration::from_secs(3600);
+        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
         let ids: Vec<Vec<String>> = (0..8).map(|i| vec![format!("t{i}")]).collect();
-        let busy = ledger.conn();
         let pending: Vec<_> = ids
             .iter()
-            .map(|i| writer.intent(&intent("r1", i), Needed::Now))
+            .enumerate()
+            .map(|(n, i)| {
+                let needed = if n == 7 { Needed::Now } else { Needed::Soon };
+                writer.intent(&intent("r1", i), needed)
+            })
             .collect();
-        drop(busy);
         let mut request_ids = Vec::new();
         for p in pending {
             request_ids.push(p.await.unwrap());
