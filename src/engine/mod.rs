@@ -238,22 +238,15 @@ pub async fn run(
         run.report.pace.push(pace_report("connection", summary));
     }
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
+    if recorded {
+        run.results.settle().await;
+    }
     (run.report.items, run.report.totals) = run.results.report();
     if recorded {
         let json = run
             .redactor
-            .redact(&crate::report::json::render(&run.report));
-        if let Err(e) = run
-            .results
-            .finish(
-                &run.report.run_id,
-                run.report.aborted.is_some(),
-                &run.report.finished_at,
-                &run.report.totals,
-                &json,
-            )
-            .await
-        {
+            .redact(&crate::report::json::render_stored(&run.report));
+        if let Err(e) = run.results.finish(&run.report, &json).await {
             run.report.errors.push(ReportedError {
                 step: "ledger".into(),
                 message: e.into(),

@@ -24,7 +24,7 @@ use crate::ledger::{
     GroupCommit, Intent, Ledger, LedgerError, Link, Needed, OwnedAnswer, Resolution,
 };
 use crate::progress::{Counts, Event, Progress};
-use crate::report::{ItemOutcome, ItemReport, PlannedRequest, Totals};
+use crate::report::{ItemOutcome, ItemReport, PlannedRequest, RunReport, Totals};
 use crate::secrets::Redactor;
 
 /// Which step of the plan decided: its index in the plan and its name.
@@ -231,24 +231,31 @@ impl Results {
         }
     }
 
-    /// Ledger: close the run with its state, its totals and its (redacted) JSON report.
-    /// Every write handed in before is committed first.
-    pub(crate) async fn finish(
-        &self,
-        run_id: &str,
-        aborted: bool,
-        finished_at: &str,
-        totals: &Totals,
-        json: &str,
-    ) -> Result<(), LedgerError> {
+    /// Ledger: the run's steps are done. Every write handed in is committed, and the log is
+    /// copied into the database on the checkpoint thread while the report is rendered.
+    pub(crate) async fn settle(&self) {
+        self.flush().await;
+        if let Some(ledger) = &self.ledger {
+            ledger.checkpoint_soon();
+        }
+    }
+
+    /// Ledger: close the run with its state, its totals, its (redacted) JSON report and the exit
+    /// code the report implies. Every write handed in before is committed first.
+    pub(crate) async fn finish(&self, report: &RunReport, json: &str) -> Result<(), LedgerError> {
         self.flush().await;
         let Some(ledger) = &self.ledger else {
             return Ok(());
         };
-        let state = if aborted { "aborted" } else { "finished" };
-        let t = totals;
+        let state = if report.aborted.is_some() {
+            "aborted"
+        } else {
+            "finished"
+        };
+        let t = &report.totals;
         let counts = [t.fetched, t.selected, t.retried, t.skipped, t.failed];
-        ledger.finish_run(run_id, state, finished_at, counts, json)
+        let (id, at) = (&report.run_id, &report.finished_at);
+        ledger.finish_run(id, state, at, counts, json, report.exit_code())
     }
 
     /// A fetch step read `n` items.

@@ -62,7 +62,7 @@ pub struct Ledger {
     /// The checkpoint thread of a ledger opened to write, held for its `Drop`: dropped (its
     /// connection closed) before `conn`, so closing `conn` still checkpoints the rest and removes
     /// the log.
-    _checkpoints: Option<checkpoint::Checkpointer>,
+    checkpoints: Option<checkpoint::Checkpointer>,
     conn: Mutex<Connection>,
 }
 
@@ -143,6 +143,15 @@ fn err(e: rusqlite::Error) -> LedgerError {
 impl Ledger {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The run's writes are done for now (its last step ended): copy the log into the database on
+    /// the checkpoint thread while the caller renders the report, so that closing the ledger has
+    /// only the report's pages left to copy and sync.
+    pub fn checkpoint_soon(&self) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.now();
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -169,7 +169,7 @@ impl Ledger {
             .flatten();
         Ok(Ledger {
             path: path.to_path_buf(),
-            _checkpoints: checkpoints,
+            checkpoints,
             conn: Mutex::new(conn),
         })
     }
@@ -188,7 +188,7 @@ impl Ledger {
         check_schema(&conn, true).map_err(|what| not_ours(path, &what))?;
         Ok(Ledger {
             path: path.to_path_buf(),
-            _checkpoints: None,
+            checkpoints: None,
             conn: Mutex::new(conn),
         })
     }

@@ -31,7 +31,8 @@ impl Ledger {
             .map_err(|e| explain(&self.path, &e))
     }
 
-    /// Close a run with its final state, counts and JSON report.
+    /// Close a run with its final state, counts, JSON report and the exit code that report implies
+    /// (writing the report's files may change it: [`Ledger::record_exit_code`]).
     pub fn finish_run(
         &self,
         id: &str,
@@ -39,13 +40,14 @@ impl Ledger {
         finished_at: &str,
         totals: [u64; 5],
         report: &str,
+        exit_code: i32,
     ) -> Result<(), LedgerError> {
         let [fetched, selected, retried, skipped, failed] =
             totals.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         self.conn()
             .execute(
-                "UPDATE runs SET state = ?2, finished_at = ?3, fetched = ?4, selected = ?5, retried = ?6, skipped = ?7, failed = ?8, report = ?9 WHERE id = ?1",
-                params![id, state, finished_at, fetched, selected, retried, skipped, failed, report],
+                "UPDATE runs SET state = ?2, finished_at = ?3, fetched = ?4, selected = ?5, retried = ?6, skipped = ?7, failed = ?8, report = ?9, exit_code = ?10 WHERE id = ?1",
+                params![id, state, finished_at, fetched, selected, retried, skipped, failed, report, exit_code],
             )
             .map(|_| ())
             .map_err(err)
@@ -85,11 +87,13 @@ impl Ledger {
         .map_err(err)
     }
 
-    /// Record the exit code run `id` ended with (after its reports were written).
+    /// Record the exit code run `id` ended with (after its reports were written), if it is not the
+    /// one [`Ledger::finish_run`] stored.
     pub fn record_exit_code(&self, id: &str, code: i32) -> Result<(), LedgerError> {
         self.conn()
             .execute(
-                "UPDATE runs SET exit_code = ?2 WHERE id = ?1",
+                // Only a code that changed: SQLite writes a whole row again, its report with it.
+                "UPDATE runs SET exit_code = ?2 WHERE id = ?1 AND exit_code IS NOT ?2",
                 params![id, code],
             )
             .map(|_| ())

@@ -71,6 +71,7 @@ fn intent_without_result_is_in_flight_and_results_are_kept() {
             "2026-11-23T00:01:00Z",
             [2, 2, 1, 0, 0],
             "{}",
+            0,
         )
         .unwrap();
     assert_eq!(ledger.last_unfinished("nightly").unwrap(), None);
@@ -237,6 +238,7 @@ fn a_ledger_from_before_lineage_gets_its_links_from_the_stored_reports() {
             "2026-11-23T00:01:00Z",
             [3, 3, 1, 1, 0],
             report,
+            0,
         )
         .unwrap();
     ledger.conn().execute_batch("DROP TABLE links").unwrap();
@@ -319,4 +321,41 @@ fn an_older_ledger_gains_the_lookup_indexes_on_open() {
             .unwrap();
         assert_eq!(found, 1, "{index} was not created on open");
     }
+}
+
+/// The run's report and the exit code it implies are written together; recording the final code
+/// writes the row (and its report) again only when writing the report files changed the code.
+#[test]
+fn the_exit_code_is_stored_with_the_report_and_written_again_only_when_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+    ledger
+        .start_run("r1", "nightly", "beam", "2026-11-23T00:00:00Z", false, None)
+        .unwrap();
+    ledger
+        .finish_run(
+            "r1",
+            "finished",
+            "2026-11-23T00:01:00Z",
+            [1, 1, 1, 0, 0],
+            "{}",
+            0,
+        )
+        .unwrap();
+    let code = |ledger: &Ledger| -> Option<i32> {
+        ledger
+            .conn()
+            .query_row("SELECT exit_code FROM runs WHERE id = 'r1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(code(&ledger), Some(0));
+    let changes = |ledger: &Ledger| ledger.conn().total_changes();
+    let before = changes(&ledger);
+    ledger.record_exit_code("r1", 0).unwrap();
+    assert_eq!(changes(&ledger), before, "the same code was written again");
+    ledger.record_exit_code("r1", 1).unwrap();
+    assert_eq!(changes(&ledger), before + 1);
+    assert_eq!(code(&ledger), Some(1));
 }

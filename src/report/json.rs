@@ -5,6 +5,12 @@
 
 use super::RunReport;
 
+/// The report as the ledger stores it: compact, since only `runbook show` reads it (parsed), and a
+/// run of 100,000 items stores it once.
+pub fn render_stored(report: &RunReport) -> String {
+    serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
 pub fn render(report: &RunReport) -> String {
     let mut text =
         serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
