@@ -417,10 +417,32 @@ impl Run<'_> {
         plan: &crate::playbook::compile::RequestPlan,
         ctx: &Ctx,
     ) -> Result<crate::client::Request, request::RequestError> {
+        self.render_over(plan, crate::template::Scope::Ctx(ctx))
+    }
+
+    /// The request `plan` makes for `item`: from its id alone when that is all the request reads
+    /// (no context is built), else over the item's context.
+    fn item_request(
+        &self,
+        plan: &crate::playbook::compile::RequestPlan,
+        item: &Item,
+    ) -> Result<crate::client::Request, request::RequestError> {
+        if plan.reads_only_task_id() {
+            self.render_over(plan, crate::template::Scope::TaskId(&item.id))
+        } else {
+            self.render_request(plan, &self.item_ctx(item))
+        }
+    }
+
+    fn render_over(
+        &self,
+        plan: &crate::playbook::compile::RequestPlan,
+        scope: crate::template::Scope<'_>,
+    ) -> Result<crate::client::Request, request::RequestError> {
         request::render(
             &self.plan.templates,
             plan,
-            ctx,
+            scope,
             self.base_url.as_deref(),
             &self.headers,
         )

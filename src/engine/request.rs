@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::client::Request;
 use crate::playbook::compile::{BodyTemplate, RequestPlan, Target};
-use crate::template::{PathPiece, RenderError, Templates};
+use crate::template::{PathPiece, RenderError, Scope, Templates};
 
 /// Why a request could not be rendered: nothing was sent. The text is what the run shows.
 #[derive(Debug, thiserror::Error)]
@@ -45,18 +45,27 @@ pub enum RequestError {
     PathShape(String),
 }
 
-/// Render `plan` against `ctx`. `base_url` is the connection's; `headers` the connection's, rendered.
+/// Render `plan` over `scope`: a context, or only an item's id when
+/// [`RequestPlan::reads_only_task_id`]. `base_url` is the connection's; `headers` the
+/// connection's, rendered.
 pub fn render(
     templates: &Templates,
     plan: &RequestPlan,
-    ctx: &Ctx,
+    scope: Scope<'_>,
     base_url: Option<&str>,
     headers: &[(String, String)],
 ) -> Result<Request, RequestError> {
+    // Over an id alone there is no query, header or body template to render (the caller asked
+    // `reads_only_task_id`); one would fail on the undefined context rather than read nothing.
+    let undefined = Ctx::UNDEFINED;
+    let ctx = match scope {
+        Scope::Ctx(ctx) => ctx,
+        Scope::TaskId(_) => &undefined,
+    };
     let (template, pieces) = match &plan.target {
-        Target::Url(t) => (t, templates.render_path(t, ctx)?),
+        Target::Url(t) => (t, templates.render_path(t, scope)?),
         Target::Path(t) => {
-            let pieces = templates.render_path(t, ctx)?;
+            let pieces = templates.render_path(t, scope)?;
             let base = base_url.ok_or(RequestError::NoBaseUrl)?;
             (t, join_pieces(base, pieces))
         }
@@ -347,7 +356,7 @@ mod tests {
 
     use serde_json::json;
 
-    use super::render;
+    use super::{Scope, render};
     use crate::playbook::compile::{RequestPlan, Target};
     use crate::secrets::{EnvSource, Redactor};
     use crate::template::{Templates, context};
@@ -377,9 +386,22 @@ mod tests {
             ("task", &json!({ "id": id })),
             ("vars", &json!({"v": "/x/y"})),
         ]);
-        render(&t, &plan, &ctx, Some("http://h:1/base/"), &[])
-            .map(|r| r.url.to_string())
-            .map_err(|e| e.to_string())
+        let sent = |scope| {
+            render(&t, &plan, scope, Some("http://h:1/base/"), &[])
+                .map(|r| r.url.to_string())
+                .map_err(|e| e.to_string())
+        };
+        let over_context = sent(Scope::Ctx(&ctx));
+        // A path reading only `task.id | urlencode` is rendered from the id alone: the same URL,
+        // or the same error, as minijinja over the whole context gives.
+        if plan.reads_only_task_id() {
+            assert_eq!(
+                sent(Scope::TaskId(id)),
+                over_context,
+                "{target} with {id:?}"
+            );
+        }
+        over_context
     }
 
     const ENCODED: &str = "/tasks/{{ task.id | urlencode }}/retry";

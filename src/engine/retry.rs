@@ -584,7 +584,7 @@ impl Run<'_> {
         items: &[Item],
     ) -> Result<Request, super::request::RequestError> {
         match &plan.mode {
-            RetryMode::PerItem(request) => self.render_request(request, &self.item_ctx(&items[0])),
+            RetryMode::PerItem(request) => self.item_request(request, &items[0]),
             RetryMode::Batch { request, .. } => {
                 let raw: Vec<serde_json::Value> = items.iter().map(Item::raw).collect();
                 let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();

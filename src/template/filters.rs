@@ -60,7 +60,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
 fn urlencode(value: Value) -> Result<String, minijinja::Error> {
     let encode = |v: &Value| -> String {
         match v.as_str() {
-            Some(s) => utf8_percent_encode(s, UNRESERVED).to_string(),
+            Some(s) => encode_unreserved(s),
             None => match v.as_bytes() {
                 Some(b) => percent_encoding::percent_encode(b, UNRESERVED).to_string(),
                 None => utf8_percent_encode(&v.to_string(), UNRESERVED).to_string(),
@@ -81,6 +81,11 @@ fn urlencode(value: Value) -> Result<String, minijinja::Error> {
         }
     }
     Ok(pairs.join("&"))
+}
+
+/// `text` as `urlencode` writes a string.
+pub(super) fn encode_unreserved(text: &str) -> String {
+    utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 fn timestamp_arg(v: &Value) -> Result<Timestamp, minijinja::Error> {

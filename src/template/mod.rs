@@ -45,7 +45,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::secrets::{EnvSource, Redactor};
 
 pub use calls::{CallKind, UnknownCall};
-pub use path::{PathExpression, PathPiece};
+pub use path::{PathExpression, PathPiece, Scope};
 use scan::{check_ago_literals, literal_calls, single_expression, too_many_operators};
 
 /// Instructions one render may execute: enough for any real template, a stop for runaway loops.
@@ -88,6 +88,9 @@ pub struct Template {
     literal: bool,
     /// Where the template was written (`playbook.yaml:14:7`), for errors that make it invalid.
     origin: Option<Arc<str>>,
+    /// A request path or URL whose only expressions are `{{ task.id | urlencode }}`: its text
+    /// around them, rendered without minijinja ([`Templates::render_path`] with [`Scope::TaskId`]).
+    by_task_id: Option<Arc<[path::IdPiece]>>,
 }
 
 impl Template {
@@ -207,6 +210,7 @@ impl Templates {
             native,
             literal,
             origin: None,
+            by_task_id: None,
         })
     }
 
@@ -293,17 +297,22 @@ impl Templates {
     }
 
     fn render_raw(&self, template: &Template, ctx: &Value) -> Result<String, RenderError> {
-        self.attempt(template, ctx).inspect_err(|e| {
-            if e.is_broken() {
-                let mut first = self.broken.lock().unwrap_or_else(|e| e.into_inner());
-                if first.is_none() {
-                    *first = Some(match &template.origin {
-                        Some(at) => format!("{at}: {e}"),
-                        None => e.to_string(),
-                    });
-                }
+        self.attempt(template, ctx)
+            .map_err(|e| self.record_broken(template, e))
+    }
+
+    /// `e`, remembered as the run's first sign of a broken template if it is one.
+    fn record_broken(&self, template: &Template, e: RenderError) -> RenderError {
+        if e.is_broken() {
+            let mut first = self.broken.lock().unwrap_or_else(|e| e.into_inner());
+            if first.is_none() {
+                *first = Some(match &template.origin {
+                    Some(at) => format!("{at}: {e}"),
+                    None => e.to_string(),
+                });
             }
-        })
+        }
+        e
     }
 
     /// Render; an error says what went wrong, and its kind whether it makes the template broken.

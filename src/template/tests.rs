@@ -187,7 +187,68 @@ fn path(source: &str, id: &str) -> (Vec<PathPiece>, Vec<PathExpression>) {
         ("task", &json!({"id": id})),
         ("vars", &json!({"prefix": "/api/v2"})),
     ]);
-    (t.render_path(&tpl, &ctx).unwrap(), expressions)
+    let pieces = t.render_path(&tpl, Scope::Ctx(&ctx)).unwrap();
+    if tpl.reads_only_task_id() {
+        assert_eq!(t.render_path(&tpl, Scope::TaskId(id)).unwrap(), pieces);
+    }
+    (pieces, expressions)
+}
+
+/// Only text around `{{ task.id | urlencode }}` (spaces aside) is rendered from the id alone;
+/// anything else minijinja renders over the whole context.
+#[test]
+fn only_paths_of_text_and_encoded_task_ids_are_rendered_from_the_id_alone() {
+    let (mut t, _) = engine(&[]);
+    let mut from_id = |source: &str| {
+        let plain = t.compile(source).unwrap();
+        t.path_template(&plain).unwrap().0.reads_only_task_id()
+    };
+    for yes in [
+        "/tasks/{{ task.id | urlencode }}/retry",
+        "/tasks/{{task.id|urlencode}}",
+        "{{ task.id | urlencode }}",
+        "https://h/a/{{ task.id | urlencode }}/b/{{ task.id | urlencode }}?x=1",
+        "/plain/path",
+    ] {
+        assert!(from_id(yes), "{yes}");
+    }
+    for no in [
+        "/tasks/{{ task.id }}/retry",
+        "/tasks/{{- task.id | urlencode -}}/retry",
+        "/tasks/{{ item.id | urlencode }}",
+        "/tasks/{{ task.id | urlencode }}/{{ vars.x }}",
+        "/tasks/{{ task.id | urlencode | upper }}",
+        "/t/{{ task.id | urlencode }}{# c #}",
+        "/t/{{ task.id | urlencode }}\n",
+        "/t/{% if true %}x{% endif %}{{ task.id | urlencode }}",
+    ] {
+        assert!(!from_id(no), "{no}");
+    }
+}
+
+/// From the id alone, the pieces are minijinja's for every kind of id: reserved characters,
+/// non-ASCII, the path marks themselves, dots, nothing.
+#[test]
+fn a_path_from_the_id_alone_is_the_path_minijinja_renders() {
+    for id in [
+        "t-1",
+        "",
+        ".",
+        "..",
+        "a/b",
+        "../../admin",
+        "a b?c#d%e",
+        "é☃",
+        "\u{E000}x\u{E001}",
+        "~._-",
+    ] {
+        // `path` compares the two renderings.
+        let (pieces, _) = path(
+            "/v1/{{ task.id | urlencode }}/r/{{ task.id|urlencode }}",
+            id,
+        );
+        assert_eq!(pieces.len(), 4, "{id:?}: {pieces:?}");
+    }
 }
 
 #[test]

@@ -95,7 +95,7 @@ impl Run<'_> {
             abort,
         };
         let req = self
-            .render_request(&plan.request, &self.item_ctx(item))
+            .item_request(&plan.request, item)
             .map_err(|e| fail(e.to_string(), None, 0, None))?;
         let exchange = self
             .http

@@ -82,6 +82,23 @@ pub struct RequestPlan {
     pub body: Option<BodyTemplate>,
 }
 
+impl RequestPlan {
+    /// Whether the request reads nothing of its item but `{{ task.id | urlencode }}` in its path
+    /// or URL (no query, header or body template): it is rendered from the id alone.
+    pub fn reads_only_task_id(&self) -> bool {
+        let target = match &self.target {
+            Target::Path(t) | Target::Url(t) => t,
+        };
+        target.reads_only_task_id()
+            && self.query.is_empty()
+            && self.headers.is_empty()
+            && self
+                .body
+                .as_ref()
+                .is_none_or(|b| matches!(b, BodyTemplate::Literal(_)))
+    }
+}
+
 pub enum Target {
     Path(Template),
     Url(Template),

@@ -30,9 +30,20 @@ fn item_requests(provider: &str, id: &str) -> Vec<(String, Result<String, String
             StepKind::Verify(v) => &v.read.request,
             _ => continue,
         };
-        let sent = render(&plan.templates, request, &ctx, Some("http://h:1"), &[])
-            .map(|r| format!("{} {}", r.method, r.url.path()))
-            .map_err(|e| e.to_string());
+        let sent = |scope| {
+            render(&plan.templates, request, scope, Some("http://h:1"), &[])
+                .map(|r| format!("{} {}", r.method, r.url.path()))
+                .map_err(|e| e.to_string())
+        };
+        let sent_over_context = sent(crate::template::Scope::Ctx(&ctx));
+        if request.reads_only_task_id() {
+            assert_eq!(
+                sent(crate::template::Scope::TaskId(id)),
+                sent_over_context,
+                "{provider}: from the id alone"
+            );
+        }
+        let sent = sent_over_context;
         requests.push((step.kind.label().to_string(), sent));
     }
     requests
