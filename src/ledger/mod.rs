@@ -81,8 +81,10 @@ pub struct RunSummary {
     pub retried: u64,
     pub skipped: u64,
     pub failed: u64,
-    /// The process exit code the run ended with; `None` while it runs, for a run killed before
-    /// it could say, and for runs recorded before ledgers kept it.
+    /// The process exit code the run ended with: stored with the run's report (the code that
+    /// report implies), written again if writing the report files changed it. `None` while it
+    /// runs, for a run killed before its report was stored, and for runs recorded before ledgers
+    /// kept it.
     pub exit_code: Option<i32>,
 }
 

@@ -4,18 +4,11 @@
 
 use jiff::Timestamp;
 use minijinja::{Environment, ErrorKind, Value};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
 use super::NATIVE_FILTER;
-use super::path::{ITEM_VALUE_FILTER, mark_item_value};
+use super::path::{ITEM_VALUE_FILTER, UNRESERVED, encode_unreserved, mark_item_value};
 use crate::time::{parse_timestamp, rfc3339};
-
-/// What `urlencode` keeps: RFC 3986's unreserved characters. Everything else is encoded.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Add runbook's filters to `env`.
 pub(super) fn register(env: &mut Environment<'static>) {
@@ -81,11 +74,6 @@ fn urlencode(value: Value) -> Result<String, minijinja::Error> {
         }
     }
     Ok(pairs.join("&"))
-}
-
-/// `text` as `urlencode` writes a string.
-pub(super) fn encode_unreserved(text: &str) -> String {
-    utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 fn timestamp_arg(v: &Value) -> Result<Timestamp, minijinja::Error> {

@@ -13,6 +13,18 @@ use minijinja::{ErrorKind, Value};
 use super::scan::tag_end;
 use super::{FUNCTIONS, RenderError, Template, Templates, describe};
 
+/// What `urlencode` keeps: RFC 3986's unreserved characters. Everything else is encoded.
+pub(super) const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` as the `urlencode` filter writes a string.
+pub(super) fn encode_unreserved(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
+}
+
 /// The filter that marks the text of an expression reading item data in a request path or URL.
 pub(super) const ITEM_VALUE_FILTER: &str = "__runbook_item_value";
 /// Around an item value's text in a rendered path (Unicode private-use characters, which no
@@ -272,7 +284,7 @@ impl Templates {
         pieces: &[IdPiece],
         id: &str,
     ) -> Result<Vec<PathPiece>, RenderError> {
-        let encoded = super::filters::encode_unreserved(id);
+        let encoded = encode_unreserved(id);
         let marks = ITEM_OPEN.len_utf8() + ITEM_CLOSE.len_utf8();
         let length: usize = pieces
             .iter()
