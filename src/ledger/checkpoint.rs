@@ -361,6 +361,16 @@ mod tests {
         assert!(after <= 20, "the log was not started again: {after} frames");
     }
 
+    /// Wait for the thread's first checkpoint: a bounded poll, not a sleep (the thread
+    /// checkpoints on its own).
+    fn first_checkpoint(checkpointer: &Checkpointer) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while checkpointer.done.load(Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "never checkpointed");
+            std::thread::yield_now();
+        }
+    }
+
     /// Once the writing connection's log passes the threshold, the thread checkpoints it: the
     /// pages are copied into the database file (it grows), and the log starts again.
     #[test]
@@ -371,12 +381,7 @@ mod tests {
         let checkpointer = Checkpointer::start(&path, &mut writer, 100).unwrap();
         let empty = std::fs::metadata(&path).unwrap().len();
         commit(&writer, 12);
-        // A bounded poll, not a sleep: the thread checkpoints on its own.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while checkpointer.done.load(Ordering::SeqCst) == 0 {
-            assert!(std::time::Instant::now() < deadline, "never checkpointed");
-            std::thread::yield_now();
-        }
+        first_checkpoint(&checkpointer);
         drop(checkpointer);
         assert!(
             std::fs::metadata(&path).unwrap().len() > empty,
@@ -401,12 +406,7 @@ mod tests {
         assert!(std::fs::metadata(&log).unwrap().len() > 0);
         assert_eq!(checkpointer.done.load(Ordering::SeqCst), 0);
         assert!(checkpointer.now(), "the thread did not start");
-        // A bounded poll, not a sleep: the thread checkpoints on its own.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while checkpointer.done.load(Ordering::SeqCst) == 0 {
-            assert!(std::time::Instant::now() < deadline, "never checkpointed");
-            std::thread::yield_now();
-        }
+        first_checkpoint(&checkpointer);
         assert!(std::fs::metadata(&path).unwrap().len() > empty);
         assert_eq!(
             std::fs::metadata(&log).unwrap().len(),
