@@ -9,7 +9,9 @@
 //! thread checkpoints PASSIVE (alongside the writer's commits, copying everything committed so
 //! far; again while what was committed meanwhile shrinks) then RESTART (the last few frames, the
 //! writer held back only that long), so the next commit starts the log again from its beginning:
-//! the log stays near [`WAL_CHECKPOINT_PAGES`] however long the run.
+//! the log stays near [`WAL_CHECKPOINT_PAGES`] however long the run. When a run's steps are done,
+//! [`Checkpointer::now`] has it checkpoint at once and empty the log (TRUNCATE) while the report
+//! renders, so that closing the ledger has little left to copy, sync and remove.
 //!
 //! Invariants:
 //! - Durability is SQLite's: a checkpoint only copies committed frames, synced first.
@@ -77,8 +79,9 @@ fn checkpoint_busy(tries: i32) -> bool {
     }
 }
 
-/// The checkpoint thread of one ledger, started when its log first passes the threshold (a short
-/// run never has one): see the module's documentation.
+/// The checkpoint thread of one ledger, started when its log first passes the threshold or when
+/// a run's steps are done ([`Checkpointer::now`]; a read-only command never has one): see the
+/// module's documentation.
 pub(super) struct Checkpointer {
     wake: SyncSender<()>,
     stop: Arc<AtomicBool>,
