@@ -238,11 +238,10 @@ pub async fn run(
         run.report.pace.push(pace_report("connection", summary));
     }
     run.report.finished_at = rfc3339(jiff::Timestamp::now());
-    if recorded {
-        run.results.settle().await;
-    }
     (run.report.items, run.report.totals) = run.results.report();
     if recorded {
+        // The log is copied into the database while the report renders.
+        run.results.settle().await;
         let json = run
             .redactor
             .redact(&crate::report::json::render_stored(&run.report));

@@ -394,6 +394,12 @@ mod tests {
         }
     }
 
+    /// A writer that holds writes nobody needs now for an hour: only a write needed now, a
+    /// nudge or a flush commits them within a test.
+    fn holding_for_an_hour(ledger: &Arc<Ledger>) -> GroupCommit {
+        GroupCommit::holding(Arc::clone(ledger), no_warning, Duration::from_secs(3600))
+    }
+
     fn no_warning(e: LedgerError) {
         panic!("unexpected ledger warning: {e}");
     }
@@ -405,8 +411,7 @@ mod tests {
         let (_dir, ledger) = ledger();
         // Held (needed soon) until the last one, needed now: handing eight in one after the other
         // to a writer that commits at once could race it into taking the first alone.
-        let hour = Duration::from_secs(3600);
-        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
+        let writer = holding_for_an_hour(&ledger);
         let ids: Vec<Vec<String>> = (0..8).map(|i| vec![format!("t{i}")]).collect();
         let pending: Vec<_> = ids
             .iter()
@@ -481,8 +486,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_is_held_back_and_committed_with_the_next_intent() {
         let (_dir, ledger) = ledger();
-        let hour = Duration::from_secs(3600);
-        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
+        let writer = holding_for_an_hour(&ledger);
         let (a, b) = (vec!["a".to_string()], vec!["b".to_string()]);
         let first = writer.intent(&intent("r1", &a), Needed::Now).await.unwrap();
         assert_eq!(writer.commits(), 1);
@@ -532,8 +536,7 @@ mod tests {
     #[tokio::test]
     async fn an_intent_needed_soon_rides_with_the_next_one_needed_now() {
         let (_dir, ledger) = ledger();
-        let hour = Duration::from_secs(3600);
-        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
+        let writer = holding_for_an_hour(&ledger);
         let (a, b) = (vec!["a".to_string()], vec!["b".to_string()]);
         let soon = writer.intent(&intent("r1", &a), Needed::Soon);
         let now = writer.intent(&intent("r1", &b), Needed::Now).await.unwrap();
@@ -550,8 +553,7 @@ mod tests {
     #[tokio::test]
     async fn a_nudge_commits_a_held_intent_at_once() {
         let (_dir, ledger) = ledger();
-        let hour = Duration::from_secs(3600);
-        let writer = GroupCommit::holding(Arc::clone(&ledger), no_warning, hour);
+        let writer = holding_for_an_hour(&ledger);
         writer.nudge();
         writer.flush().await;
         assert_eq!(writer.commits(), 0, "nothing held, nothing committed");
