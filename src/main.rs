@@ -12,6 +12,7 @@ use runbook::{commands, exit};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    huge_pages_off();
     let config = match cli::Args::try_parse() {
         Ok(a) => a.into_config(),
         Err(e) => {
@@ -25,4 +26,15 @@ fn main() {
         }
     };
     std::process::exit(commands::run_blocking(config));
+}
+
+/// Transparent huge pages off for this process. mimalloc asks for them on its arenas, and the
+/// kernel then zeroes 2 MiB at each first touch; memory mimalloc frees and takes again is zeroed
+/// again, a huge page at a time. A 20,000-retry play took 128 huge-page faults (256 MiB zeroed,
+/// `clear_page_erms` 9.6% of its samples); without them its median wall time fell 5-8% in
+/// alternating runs (bench/notes.md, "Huge pages"). Best effort: a kernel without the call
+/// leaves things as they were.
+fn huge_pages_off() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }

@@ -102,3 +102,20 @@ fn tasks_that_is_not_a_count_is_refused_by_the_parser() {
         );
     }
 }
+
+/// Every runbook process turns transparent huge pages off for itself (src/main.rs says why): the
+/// kernel shows it as `THP_enabled: 0` in the process's status, whatever the system's setting.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_runbook_process_runs_without_transparent_huge_pages() {
+    let served = Served::start(&[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", served.child.id()))
+        .expect("the sandbox's status is readable");
+    let thp = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"));
+    // Kernels before 5.0 do not show the line; nothing to check there.
+    if let Some(value) = thp {
+        assert_eq!(value.trim(), "0", "{status}");
+    }
+}
