@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Where a retry play's time goes, thread by thread: not a bench case, a diagnostic for the notes.
+
+    python3 bench/threads.py [--runbook PATH] [--tasks N] [--concurrency C] [PLAY ARGS...]
+
+Plays bench/playbooks/retry.yaml over N retryable ids (default 20,000; concurrency 8) against a
+fresh `runbook sandbox`, as the retry cases do, and prints for each of runbook's threads its CPU
+time (user, system), its time on a CPU and its time waiting for one (the kernel's
+/proc/PID/task/TID/schedstat), then the sandbox's CPU time over the play and the span from the
+first retry to the last at the sandbox (its journal). A thread's time on a CPU plus its wait for
+one, against the retry span, says whether that thread is what the others wait for.
+
+Threads are read every 20 ms until the play ends: a thread that ends between two reads loses its
+last 20 ms at most. Linux only (it reads /proc). PLAY ARGS go to `runbook play` after the bench's
+own (e.g. `--ledger :memory:`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import PLAYBOOKS, ROOT, TOKEN, Bench  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_times(pid: int, seen: dict):
+    """Updates `seen` (tid → (name, user s, system s, on-CPU s, waiting s)) from /proc."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            sched = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        user, system = int(fields[11]) / TICK, int(fields[12]) / TICK
+        seen[tid] = (name, user, system, int(sched[0]) / 1e9, int(sched[1]) / 1e9)
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runbook", default=str(ROOT / "target" / "release" / "runbook"))
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args, play_args = parser.parse_known_args()
+    bench = Bench(runbook=Path(args.runbook), hey="hey", runs=1, quick=False)
+    with bench.retry_sandbox(args.tasks) as sandbox, tempfile.TemporaryDirectory() as directory:
+        Path(directory, "ids.json").write_text(__import__("json").dumps(sandbox.retryable_ids(args.tasks)))
+        env = {"PATH": os.environ.get("PATH", ""), "TASKS_API_URL": sandbox.api, "TASKS_API_TOKEN": TOKEN}
+        command = [args.runbook, "play", str(PLAYBOOKS / "retry.yaml"), "--quiet", "--yes",
+                   "--concurrency", str(args.concurrency), *play_args]
+        served_before = process_cpu(sandbox.process.pid)
+        start = time.perf_counter()
+        play = subprocess.Popen(command, cwd=directory, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        seen: dict = {}
+        while play.poll() is None:
+            thread_times(play.pid, seen)
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        served = process_cpu(sandbox.process.pid) - served_before
+        if play.returncode != 0:
+            print(play.stderr.read().decode(errors="replace")[-2000:], file=sys.stderr)
+            return 1
+        arrivals = [r["at_ms"] for r in sandbox.get("/_sandbox/requests") if r["method"] == "POST"]
+    print(f"{'thread':18} {'user s':>7} {'sys s':>7} {'on CPU s':>9} {'waiting s':>10}")
+    for name, user, system, on_cpu, waiting in sorted(seen.values(), key=lambda t: -t[3]):
+        print(f"{name:18} {user:7.2f} {system:7.2f} {on_cpu:9.2f} {waiting:10.2f}")
+    span = (arrivals[-1] - arrivals[0]) / 1000 if arrivals else 0.0
+    print(f"play: {wall:.2f} s wall, {args.tasks / wall:,.0f} retries/s; retries at the sandbox: "
+          f"{len(arrivals):,} over {span:.2f} s; sandbox CPU over the play: {served:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
