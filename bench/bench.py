@@ -96,13 +96,30 @@ def table(rows: list) -> str:
     return "\n".join(lines)
 
 
+SEPARATE = "## Cases from a separate run ("
+
+
 def separate_run(path: Path) -> list:
     """The lines of an earlier report (`--also`) to copy: its run (date, commit, command …), its
-    table and misses, how its cases measure, and its commands. Read before any case runs, so a wrong path costs nothing."""
+    table and misses, how its cases measure, and its commands. A report that itself carries
+    separate runs (a BENCHMARKS.md with the pacing group) hands those on as they are instead, so
+    `--also BENCHMARKS.md` keeps them without the file they first came from. Read before any case
+    runs, so a wrong path costs nothing."""
     try:
         lines = path.read_text().splitlines()
     except OSError as e:
         raise ValueError(f"--also {path}: cannot be read ({e.strerror})") from e
+    carried = [i for i, line in enumerate(lines) if line.startswith(SEPARATE)]
+    if carried:
+        end = next(
+            (i for i, line in enumerate(lines[carried[0] :], carried[0])
+             if line.startswith("## ") and not line.startswith(SEPARATE)),
+            len(lines),
+        )
+        kept = lines[carried[0] : end]
+        while kept and not kept[-1].strip():
+            kept.pop()
+        return kept
 
     def section(start: str, end: str) -> list:
         try:
@@ -115,7 +132,7 @@ def separate_run(path: Path) -> list:
     run = section("- date:", "## How each case measures")
     how = section("## How each case measures", "## ")[1:]
     commands = section("## Commands", "## ")[1:]
-    title = f"## Cases from a separate run ({path.name})"
+    title = f"{SEPARATE}{path.name})"
     return [title, "", *run, "How its cases measure:", *how, "Its commands:", *commands]
 
 
@@ -191,6 +208,10 @@ def self_test() -> int:
         copied = separate_run(report)
         assert copied[0] == "## Cases from a separate run (pacing.md)", copied
         assert "| t |" in copied and "- x" in copied and "  - `run`" in copied, copied
+        # A report carrying that run hands it on as it is, without its own cases.
+        report.write_text("\n".join(["# Benchmarks", "", "- date: now", "| own |", *copied, "",
+                                      "## How each case measures", "", "- own", ""]))
+        assert separate_run(report) == copied, separate_run(report)
         report.write_text("# something else\n")
         try:
             separate_run(report)
@@ -225,7 +246,8 @@ def main() -> int:
         action="append",
         default=[],
         help="a report bench/run wrote before (e.g. the opt-in pacing group, --out FILE): its run "
-        "and table are copied into this one, under their own date, commit and command",
+        "and table are copied into this one, under their own date, commit and command; a report "
+        "that carries such runs (BENCHMARKS.md) hands those on instead",
     )
     argv = sys.argv[1:]
     args = parser.parse_args(argv)
