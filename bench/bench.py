@@ -109,14 +109,14 @@ def separate_run(path: Path) -> list:
         lines = path.read_text().splitlines()
     except OSError as e:
         raise ValueError(f"--also {path}: cannot be read ({e.strerror})") from e
-    carried = [i for i, line in enumerate(lines) if line.startswith(SEPARATE)]
-    if carried:
+    first = next((i for i, line in enumerate(lines) if line.startswith(SEPARATE)), None)
+    if first is not None:
         end = next(
-            (i for i, line in enumerate(lines[carried[0] :], carried[0])
+            (i for i, line in enumerate(lines[first:], first)
              if line.startswith("## ") and not line.startswith(SEPARATE)),
             len(lines),
         )
-        kept = lines[carried[0] : end]
+        kept = lines[first:end]
         while kept and not kept[-1].strip():
             kept.pop()
         return kept

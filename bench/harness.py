@@ -172,10 +172,12 @@ class Bench:
         """A sandbox whose generic API holds `tasks` retryable tasks (half its mix is)."""
         return self.sandbox("--tasks", f"http={2 * tasks}", *args)
 
-    def retry_all(self, sandbox: Sandbox, tasks: int, concurrency: int, *args: str):
+    def retry_all(self, sandbox: Sandbox, tasks: int, concurrency: int, *args: str, run=timed):
         """Plays bench/playbooks/retry.yaml over `tasks` retryable ids: (the run, the ids)."""
         ids = sandbox.retryable_ids(tasks)
-        played = self.play(sandbox, "retry.yaml", "--concurrency", str(concurrency), *args, ids=ids)
+        played = self.play(
+            sandbox, "retry.yaml", "--concurrency", str(concurrency), *args, ids=ids, run=run
+        )
         return played, ids
 
     def retry_seconds(self, tasks: int, concurrency: int, *args: str) -> float:
@@ -183,8 +185,11 @@ class Bench:
         with self.retry_sandbox(tasks) as sandbox:
             return self.retry_all(sandbox, tasks, concurrency, *args)[0].seconds
 
-    def play(self, sandbox: Sandbox, playbook: str, *args: str, ids: Optional[list] = None) -> Timed:
-        """`runbook play bench/playbooks/PLAYBOOK` in a fresh directory (so a fresh ledger)."""
+    def play(
+        self, sandbox: Sandbox, playbook: str, *args: str, ids: Optional[list] = None, run=timed
+    ) -> Timed:
+        """`runbook play bench/playbooks/PLAYBOOK` in a fresh directory (so a fresh ledger), run by
+        `run(command, cwd, env)` (`timed` unless a diagnostic watches the process otherwise)."""
         with tempfile.TemporaryDirectory(prefix="runbook-bench-") as directory:
             if ids is not None:
                 Path(directory, "ids.json").write_text(json.dumps(ids))
@@ -200,7 +205,7 @@ class Bench:
             )
             command = [str(self.runbook), *shown[1:]]
             command[2] = str(PLAYBOOKS / playbook)
-            result = timed(command, Path(directory), env)
+            result = run(command, Path(directory), env)
         if result.code != 0:
             raise SystemExit(
                 f"bench: runbook exited {result.code} on {playbook}:\n{result.stderr[-2000:]}"

@@ -4,11 +4,12 @@
     python3 bench/threads.py [--runbook PATH] [--tasks N] [--concurrency C] [PLAY ARGS...]
 
 Plays bench/playbooks/retry.yaml over N retryable ids (default 20,000; concurrency 8) against a
-fresh `runbook sandbox`, as the retry cases do, and prints for each of runbook's threads its CPU
-time (user, system), its time on a CPU and its time waiting for one (the kernel's
-/proc/PID/task/TID/schedstat), then the sandbox's CPU time over the play and the span from the
-first retry to the last at the sandbox (its journal). A thread's time on a CPU plus its wait for
-one, against the retry span, says whether that thread is what the others wait for.
+fresh `runbook sandbox`, as the retry cases do (`Bench.retry_all`), and prints for each of
+runbook's threads its CPU time (user, system), its time on a CPU and its time waiting for one
+(the kernel's /proc/PID/task/TID/schedstat), then the sandbox's CPU time over the play and the
+span from the first retry to the last at the sandbox (its journal). A thread's time on a CPU
+plus its wait for one, against the retry span, says whether that thread is what the others
+wait for.
 
 Threads are read every 20 ms until the play ends: a thread that ends between two reads loses its
 last 20 ms at most. Linux only (it reads /proc). PLAY ARGS go to `runbook play` after the bench's
@@ -21,14 +22,19 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import PLAYBOOKS, ROOT, TOKEN, Bench  # noqa: E402
+from harness import ROOT, Bench, Timed  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stat: str) -> tuple:
+    """(name, user s, system s) from the text of a /proc/…/stat file."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def thread_times(pid: int, seen: dict):
@@ -43,15 +49,12 @@ def thread_times(pid: int, seen: dict):
             sched = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        user, system = int(fields[11]) / TICK, int(fields[12]) / TICK
-        seen[tid] = (name, user, system, int(sched[0]) / 1e9, int(sched[1]) / 1e9)
+        seen[tid] = (*cpu_seconds(stat), int(sched[0]) / 1e9, int(sched[1]) / 1e9)
 
 
 def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    _, user, system = cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+    return user + system
 
 
 def main() -> int:
@@ -60,32 +63,32 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=8)
     args, play_args = parser.parse_known_args()
-    bench = Bench(runbook=Path(args.runbook), hey="hey", runs=1, quick=False)
-    with bench.retry_sandbox(args.tasks) as sandbox, tempfile.TemporaryDirectory() as directory:
-        Path(directory, "ids.json").write_text(__import__("json").dumps(sandbox.retryable_ids(args.tasks)))
-        env = {"PATH": os.environ.get("PATH", ""), "TASKS_API_URL": sandbox.api, "TASKS_API_TOKEN": TOKEN}
-        command = [args.runbook, "play", str(PLAYBOOKS / "retry.yaml"), "--quiet", "--yes",
-                   "--concurrency", str(args.concurrency), *play_args]
-        served_before = process_cpu(sandbox.process.pid)
+    bench = Bench(runbook=Path(args.runbook).resolve(), hey="hey", runs=1, quick=False)
+    seen: dict = {}
+
+    def watched(command: list, cwd: Path, env: dict) -> Timed:
+        """The play, its threads read every 20 ms into `seen` (in place of `harness.timed`)."""
         start = time.perf_counter()
-        play = subprocess.Popen(command, cwd=directory, env=env, stdout=subprocess.DEVNULL,
+        play = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
-        seen: dict = {}
         while play.poll() is None:
             thread_times(play.pid, seen)
             time.sleep(0.02)
-        wall = time.perf_counter() - start
+        stderr = play.stderr.read().decode(errors="replace") if play.stderr else ""
+        return Timed(time.perf_counter() - start, 0.0, play.returncode, stderr)
+
+    with bench.retry_sandbox(args.tasks) as sandbox:
+        served_before = process_cpu(sandbox.process.pid)
+        played, _ = bench.retry_all(sandbox, args.tasks, args.concurrency, *play_args, run=watched)
         served = process_cpu(sandbox.process.pid) - served_before
-        if play.returncode != 0:
-            print(play.stderr.read().decode(errors="replace")[-2000:], file=sys.stderr)
-            return 1
         arrivals = [r["at_ms"] for r in sandbox.get("/_sandbox/requests") if r["method"] == "POST"]
     print(f"{'thread':18} {'user s':>7} {'sys s':>7} {'on CPU s':>9} {'waiting s':>10}")
     for name, user, system, on_cpu, waiting in sorted(seen.values(), key=lambda t: -t[3]):
         print(f"{name:18} {user:7.2f} {system:7.2f} {on_cpu:9.2f} {waiting:10.2f}")
     span = (arrivals[-1] - arrivals[0]) / 1000 if arrivals else 0.0
-    print(f"play: {wall:.2f} s wall, {args.tasks / wall:,.0f} retries/s; retries at the sandbox: "
-          f"{len(arrivals):,} over {span:.2f} s; sandbox CPU over the play: {served:.2f} s")
+    print(f"play: {played.seconds:.2f} s wall, {args.tasks / played.seconds:,.0f} retries/s; "
+          f"retries at the sandbox: {len(arrivals):,} over {span:.2f} s; "
+          f"sandbox CPU over the play: {served:.2f} s")
     return 0
 
 

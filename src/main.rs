@@ -31,9 +31,9 @@ fn main() {
 /// Transparent huge pages off for this process. mimalloc asks for them on its arenas, and the
 /// kernel then zeroes 2 MiB at each first touch; memory mimalloc frees and takes again is zeroed
 /// again, a huge page at a time. A 20,000-retry play took 128 huge-page faults (256 MiB zeroed,
-/// `clear_page_erms` 9.6% of its samples); without them its median wall time fell 5-8% in
-/// alternating runs (bench/notes.md, "Huge pages"). Best effort: a kernel without the call
-/// leaves things as they were.
+/// `clear_page_erms` 9.6% of its samples); without them its median wall time fell 5-14% in
+/// three batches of alternating runs (bench/notes.md, "Huge pages"). Best effort: a kernel
+/// without the call leaves things as they were.
 fn huge_pages_off() {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
