@@ -86,6 +86,10 @@ class Sandbox:
             raise SystemExit(f"bench: the sandbox holds {len(ids)} retryable tasks, not {count}")
         return ids[:count]
 
+    def cpu(self) -> float:
+        """User + system seconds the sandbox has used so far."""
+        return process_cpu(self.process.pid)
+
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -108,6 +112,22 @@ class Timed:
     max_rss_mb: float
     code: int
     stderr: str
+    cpu: float  # user + system seconds of the command and the children it waited for
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stat: str) -> tuple:
+    """(name, user s, system s) from the text of a /proc/…/stat file."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def process_cpu(pid: int) -> float:
+    """User + system seconds a running process has used so far (Linux: /proc/PID/stat)."""
+    _, user, system = cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+    return user + system
 
 
 GNU_TIME = "/usr/bin/time"
@@ -142,7 +162,10 @@ def timed(command: list, cwd: Path, env: Optional[dict] = None) -> Timed:
             peak_kb = int(lines[-1]) if lines and lines[-1].isdigit() else peak_kb
         else:
             text += "\nbench: /usr/bin/time is missing: peak RSS includes the bench's own (apt-get install time)"
-    return Timed(seconds, peak_kb / 1024, process.returncode, text)
+    # wait4's CPU times are the child's with those of the children it waited for (GNU time's
+    # command): unlike the peak, they are not carried across exec.
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(seconds, peak_kb / 1024, process.returncode, text, cpu)
 
 
 # --- the bench ----------------------------------------------------------------------------------
@@ -214,14 +237,26 @@ class Bench:
 
     def hey_rps(self, url: str, requests: int, concurrency: int, method: str = "GET") -> float:
         """Requests per second `hey` reaches on `url`."""
+        return self.hey_run(url, requests, concurrency, method)[0]
+
+    def hey_run(
+        self, url: str, requests: int, concurrency: int, method: str = "GET"
+    ) -> tuple:
+        """`hey` on `url`: (requests per second, hey's CPU seconds)."""
         args = ["-n", str(requests), "-c", str(concurrency), "-m", method, "-H", AUTH, url]
         shown = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", shlex.join(["hey", *args]))
         self.note_command(shown)
-        output = subprocess.run([self.hey, *args], capture_output=True, text=True, check=True)
-        found = re.search(r"Requests/sec:\s+([0-9.]+)", output.stdout)
+        with tempfile.TemporaryFile() as out:
+            process = subprocess.Popen([self.hey, *args], stdout=out, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(process.pid, 0)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"bench: hey exited {os.waitstatus_to_exitcode(status)}:\n{text}")
+        found = re.search(r"Requests/sec:\s+([0-9.]+)", text)
         if not found:
-            raise SystemExit(f"bench: no Requests/sec in hey's output:\n{output.stdout}")
-        return float(found.group(1))
+            raise SystemExit(f"bench: no Requests/sec in hey's output:\n{text}")
+        return float(found.group(1)), usage.ru_utime + usage.ru_stime
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full

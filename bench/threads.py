@@ -26,15 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, Bench, Timed  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(stat: str) -> tuple:
-    """(name, user s, system s) from the text of a /proc/…/stat file."""
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) / TICK, int(fields[12]) / TICK
+from harness import ROOT, Bench, Timed, cpu_seconds, process_cpu  # noqa: E402
 
 
 def thread_times(pid: int, seen: dict):
@@ -50,11 +42,6 @@ def thread_times(pid: int, seen: dict):
         except OSError:
             continue
         seen[tid] = (*cpu_seconds(stat), int(sched[0]) / 1e9, int(sched[1]) / 1e9)
-
-
-def process_cpu(pid: int) -> float:
-    _, user, system = cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
-    return user + system
 
 
 def main() -> int:
@@ -75,7 +62,7 @@ def main() -> int:
             thread_times(play.pid, seen)
             time.sleep(0.02)
         stderr = play.stderr.read().decode(errors="replace") if play.stderr else ""
-        return Timed(time.perf_counter() - start, 0.0, play.returncode, stderr)
+        return Timed(time.perf_counter() - start, 0.0, play.returncode, stderr, 0.0)
 
     with bench.retry_sandbox(args.tasks) as sandbox:
         served_before = process_cpu(sandbox.process.pid)
