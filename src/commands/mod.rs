@@ -7,6 +7,7 @@
 mod history;
 mod ledger_choice;
 mod new;
+mod notices;
 mod play;
 mod providers;
 mod recorded;
@@ -33,6 +34,7 @@ use crate::template::Templates;
 use history::history;
 pub use ledger_choice::LedgerChoice;
 use new::new;
+use notices::Notices;
 use play::play;
 pub use play::{OutputStyle, PlayConfig, ProgressMode};
 use providers::providers_text;
@@ -94,10 +96,10 @@ pub fn run_blocking(config: Config) -> i32 {
 /// this is the one place that prints it (redacted) and names its exit code.
 pub async fn run(config: Config) -> i32 {
     let redactor = Redactor::default();
-    let color = match &config {
-        Config::Play(play) => play.output.color,
-        Config::Retry(retry) => retry.play.output.color,
-        _ => crate::style::ColorChoice::Auto,
+    let output = match &config {
+        Config::Play(play) => Some(play.output),
+        Config::Retry(retry) => Some(retry.play.output),
+        _ => None,
     };
     let done = match config {
         Config::Play(config) => play(config, &redactor).await,
@@ -122,15 +124,8 @@ pub async fn run(config: Config) -> i32 {
     };
     match done {
         Ok(code) => code,
-        Err(e) => {
-            use std::io::IsTerminal;
-            let on = crate::style::enabled(
-                color,
-                std::io::stderr().is_terminal(),
-                crate::style::ColorEnv::read(),
-            );
-            e.render(&redactor, crate::style::Paint::when(on))
-        }
+        // Other commands have no `--log-format`: plain, coloured on a terminal.
+        Err(e) => e.render(&output.unwrap_or_default().notices(&redactor)),
     }
 }
 
@@ -167,15 +162,17 @@ impl CommandError {
         }
     }
 
-    /// Print the reason once, redacted (`error:` painted by `paint`), and name the exit code.
-    fn render(self, redactor: &Redactor, paint: crate::style::Paint) -> i32 {
+    /// Print the reason once, redacted, through `notices`, and name the exit code.
+    fn render(self, notices: &Notices) -> i32 {
         let code = self.exit_code();
+        let mut fields = serde_json::Map::new();
+        fields.insert("exit_code".into(), code.into());
         match self {
-            CommandError::Diagnostics(diags) => print_diagnostics(&diags, redactor),
+            CommandError::Diagnostics(diags) => notices.diagnostics(&diags, Some(code)),
             CommandError::Invalid(why) | CommandError::Aborted(why) => {
-                eprintln!("{} {}", paint.error(), redactor.redact(&why))
+                notices.error_with(&why, fields)
             }
-            CommandError::Unwritten(e) => eprintln!("{} {e}", paint.error()),
+            CommandError::Unwritten(e) => notices.error_with(&e.to_string(), fields),
         }
         code
     }
@@ -200,22 +197,6 @@ pub(crate) fn prepare(
     };
     let templates = Templates::new(env, redactor, jiff::Timestamp::now());
     compile(&file, playbook, provider, vars, templates)
-}
-
-pub(super) fn print_diagnostics(diags: &[Diagnostic], redactor: &Redactor) {
-    for d in diags {
-        eprint!("{}", redactor.redact(&d.to_string()));
-    }
-    if diags.len() > 1 {
-        eprintln!("{} errors", diags.len());
-    }
-}
-
-/// Warnings of a playbook that still runs, on stderr.
-pub(super) fn print_warnings(warnings: &[Diagnostic], redactor: &Redactor) {
-    for w in warnings {
-        eprint!("{}", redactor.redact(&w.to_string()));
-    }
 }
 
 /// Print to stdout; a closed pipe (`runbook schema | head`) is not an error.

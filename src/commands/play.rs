@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::ledger_choice::LedgerChoice;
 use super::recorded::where_recorded;
 use super::signals::watch_signals;
-use super::{CommandError, prepare, print_warnings};
+use super::{CommandError, Notices, prepare};
 use crate::engine::{self, RunOptions};
 use crate::exit;
 use crate::ledger::Ledger;
@@ -45,6 +45,12 @@ impl OutputStyle {
             ColorEnv::read(),
         ))
     }
+
+    /// Where errors, warnings and notes go: stderr, in `--log-format`'s form.
+    pub(crate) fn notices(self, redactor: &Redactor) -> Notices {
+        let paint = self.paint(std::io::stderr().is_terminal());
+        Notices::new(self.log_format, redactor, paint)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -75,7 +81,8 @@ pub struct PlayConfig {
 pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32, CommandError> {
     let config = &config;
     let (env, sandbox) = environment(config).await?;
-    let plan = load(config, &env, redactor)?;
+    let notices = config.output.notices(redactor);
+    let plan = load(config, &env, redactor, &notices)?;
     pre_checks(&plan, &env)?;
     let base_url = sandbox
         .as_ref()
@@ -84,15 +91,16 @@ pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32,
         .as_ref()
         .filter(|_| config.progress != ProgressMode::Quiet)
     {
-        eprintln!("sandbox: serving {} at {url}", plan.provider.name());
+        let text = format!("sandbox: serving {} at {url}", plan.provider.name());
+        notices.note("sandbox", &text);
     }
     let ledger_path = ledger_path(config);
     // The lock before the ledger: a second run of the same playbook is told that another run holds
     // the lock, whatever state the ledger is in.
-    let _lock = lock(config, &ledger_path, &plan.name)?;
-    let mut options = open_ledger(config, &ledger_path, &plan.name);
+    let _lock = lock(config, &ledger_path, &plan.name, &notices)?;
+    let mut options = open_ledger(config, &ledger_path, &plan.name, &notices);
     options.base_url = base_url;
-    let watcher = tokio::spawn(watch_signals(options.interrupted.clone()));
+    let watcher = tokio::spawn(watch_signals(options.interrupted.clone(), notices.clone()));
     let progress = progress(config, redactor);
     let exit_ledger = options.ledger.clone();
     let run = engine::run(
@@ -110,16 +118,21 @@ pub(crate) async fn play(config: PlayConfig, redactor: &Redactor) -> Result<i32,
     if let Some(stopped) = &run.stopped
         && !matches!(stopped.kind, engine::Abort::TemplateBroken(_))
     {
-        let paint = config.output.paint(std::io::stderr().is_terminal());
-        eprintln!("{} {stopped}", paint.error());
+        let mut fields = serde_json::Map::new();
+        fields.insert("step".into(), stopped.name.clone().into());
+        fields.insert("file".into(), stopped.file.clone().into());
+        if let Some(position) = stopped.position {
+            fields.insert("line".into(), position.line.into());
+        }
+        notices.error_with(&stopped.to_string(), fields);
     }
-    let (code, written) = report(config, &plan, &run.report, run.files, redactor);
+    let (code, written) = report(config, &plan, &run.report, run.files, redactor, &notices);
     // The code is final once the reports are written: `history` shows it.
     if let Some(Err(e)) = exit_ledger
         .as_ref()
         .map(|l| l.record_exit_code(&run.report.run_id, code))
     {
-        eprintln!("warning: the run's exit code is not in the ledger: {e}");
+        notices.warning(&format!("the run's exit code is not in the ledger: {e}"));
     }
     if config.progress != ProgressMode::Quiet {
         let recorded = exit_ledger.is_some_and(|l| l.has_run(&run.report.run_id).unwrap_or(false));
@@ -190,6 +203,7 @@ fn load(
     config: &PlayConfig,
     env: &Arc<EnvSource>,
     redactor: &Redactor,
+    notices: &Notices,
 ) -> Result<Plan, CommandError> {
     let plan = prepare(
         &config.playbook,
@@ -198,7 +212,7 @@ fn load(
         redactor.clone(),
     )
     .map_err(CommandError::Diagnostics)?;
-    print_warnings(&plan.warnings, redactor);
+    notices.diagnostics(&plan.warnings, None);
     Ok(plan)
 }
 
@@ -227,13 +241,14 @@ fn lock(
     config: &PlayConfig,
     ledger_path: &Path,
     playbook: &str,
+    notices: &Notices,
 ) -> Result<Option<RunLock>, CommandError> {
     if config.dry_run {
         return Ok(None);
     }
     let (lock, warning) = RunLock::acquire(ledger_path, playbook).map_err(CommandError::Aborted)?;
     if let Some(w) = warning {
-        eprintln!("warning: {w}");
+        notices.warning(&w);
     }
     Ok(Some(lock))
 }
@@ -242,10 +257,15 @@ fn lock(
 /// A ledger that cannot be used aborts the run before its first step (exit 3, like a guard):
 /// without it neither `--resume` nor the retry budget can keep their promises. The reports still
 /// say why.
-fn open_ledger(config: &PlayConfig, ledger_path: &Path, playbook: &str) -> RunOptions {
+fn open_ledger(
+    config: &PlayConfig,
+    ledger_path: &Path,
+    playbook: &str,
+    notices: &Notices,
+) -> RunOptions {
     let (ledger, resume, stop_before_start) = match Ledger::open(ledger_path) {
         Ok(ledger) => match record_file(&ledger, config, playbook)
-            .and_then(|()| resume_point(&ledger, playbook, config))
+            .and_then(|()| resume_point(&ledger, playbook, config, notices))
         {
             Ok(resume) => (Some(Arc::new(ledger)), resume, None),
             Err(e) => (None, None, Some(e)),
@@ -253,7 +273,7 @@ fn open_ledger(config: &PlayConfig, ledger_path: &Path, playbook: &str) -> RunOp
         Err(e) => (None, None, Some(e.into())),
     };
     if let Some(e) = &stop_before_start {
-        eprintln!("error: {e}");
+        notices.error(&e.to_string());
     }
     RunOptions {
         dry_run: config.dry_run,
@@ -294,6 +314,7 @@ fn report(
     report: &RunReport,
     mut files: Vec<(PathBuf, Option<String>)>,
     redactor: &Redactor,
+    notices: &Notices,
 ) -> (i32, Vec<PathBuf>) {
     files.extend(config.outputs.iter().map(|p| (p.clone(), None)));
     if config.progress != ProgressMode::Quiet {
@@ -307,10 +328,9 @@ fn report(
     // A template that turned out broken mid-run (out of fuel, recursion too deep on some item's
     // data) makes the playbook invalid, even if requests were sent before it was met.
     if let Some(why) = plan.templates.broken() {
-        eprintln!(
-            "error: the playbook is invalid: a template cannot be rendered: {}",
-            redactor.redact(&why)
-        );
+        notices.error(&format!(
+            "the playbook is invalid: a template cannot be rendered: {why}"
+        ));
         code = exit::INVALID;
     }
     let mut written_files = Vec::new();
@@ -321,11 +341,7 @@ fn report(
         match written {
             Ok(()) => written_files.push(path),
             Err(e) => {
-                eprintln!(
-                    "error: cannot write report {}: {}",
-                    path.display(),
-                    redactor.redact(&e)
-                );
+                notices.error(&format!("cannot write report {}: {e}", path.display()));
                 if code == exit::OK {
                     code = exit::SOME_FAILED;
                 }
@@ -373,19 +389,24 @@ fn resume_point(
     ledger: &Ledger,
     playbook: &str,
     config: &PlayConfig,
+    notices: &Notices,
 ) -> Result<ResumePoint, String> {
     if !config.resume {
         return Ok(None);
     }
     let Some(id) = ledger.last_unfinished(playbook)? else {
         if config.progress != ProgressMode::Quiet {
-            eprintln!("nothing to resume: the last run of {playbook} finished; starting a new run");
+            let text = format!(
+                "nothing to resume: the last run of {playbook} finished; starting a new run"
+            );
+            notices.note("resume", &text);
         }
         return Ok(None);
     };
     let past = ledger.past(&id)?;
     if config.progress != ProgressMode::Quiet {
-        eprintln!("resuming run {id} ({} items already recorded)", past.len());
+        let text = format!("resuming run {id} ({} items already recorded)", past.len());
+        notices.note("resume", &text);
     }
     Ok(Some((id, past)))
 }

@@ -6,18 +6,24 @@
 /// flight, for `--resume` to check), and the ledger and the reports are written. A second SIGINT
 /// exits at once with 130; the ledger stays consistent, since each of its writes is one
 /// transaction.
-pub(super) async fn watch_signals(interrupted: tokio_util::sync::CancellationToken) {
+pub(super) async fn watch_signals(
+    interrupted: tokio_util::sync::CancellationToken,
+    notices: super::Notices,
+) {
     first_signal().await;
     interrupted.cancel();
     // Listen for the second Ctrl-C before inviting it: a SIGINT that comes while nobody listens is
     // lost (the handler is installed, so it does not end the process either).
     let second = second_interrupt();
-    eprintln!(
-        "interrupted: finishing the requests in flight (at most {}ms more) and writing the reports (Ctrl-C again to quit now)",
-        crate::client::IN_FLIGHT_GRACE.as_millis()
+    notices.note(
+        "interrupted",
+        &format!(
+            "interrupted: finishing the requests in flight (at most {}ms more) and writing the reports (Ctrl-C again to quit now)",
+            crate::client::IN_FLIGHT_GRACE.as_millis()
+        ),
     );
     second.await;
-    eprintln!("interrupted twice: quitting now");
+    notices.note("interrupted", "interrupted twice: quitting now");
     std::process::exit(130);
 }
 

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{CommandError, prepare, print_diagnostics, print_warnings};
+use super::{CommandError, Notices, prepare};
 use crate::exit;
+use crate::progress::LogFormat;
 use crate::secrets::{EnvSource, Redactor};
+use crate::style::Paint;
 
 /// `runbook validate`: check playbooks without any network.
 /// Each file's mistakes are printed as it is checked; the command goes on to the next file.
@@ -15,9 +17,10 @@ pub(crate) fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> Result<i
     let mut code = exit::OK;
     for path in paths {
         let redactor = Redactor::default();
+        let notices = Notices::new(LogFormat::Plain, &redactor, Paint::when(false));
         match prepare(path, vars, Arc::clone(&env), redactor.clone()) {
             Ok(plan) => {
-                print_warnings(&plan.warnings, &redactor);
+                notices.diagnostics(&plan.warnings, None);
                 println!(
                     "{}: ok ({} steps, provider {})",
                     path.display(),
@@ -26,8 +29,8 @@ pub(crate) fn validate(paths: &[PathBuf], vars: &[(String, String)]) -> Result<i
                 )
             }
             Err(diags) => {
-                print_diagnostics(&diags, &redactor);
                 code = exit::INVALID;
+                notices.diagnostics(&diags, Some(code));
             }
         }
     }

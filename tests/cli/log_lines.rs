@@ -254,3 +254,85 @@ fn colour_follows_color_and_no_color_and_never_reaches_a_pipe_in_auto() {
         plain.stderr
     );
 }
+
+/// With `--log-format json` every line a run writes to stderr is an object, errors and warnings
+/// included: a collector that parses each line loses none (the playbook's mistakes with their
+/// place, a run a guard stopped, a report that cannot be written).
+#[test]
+fn log_format_json_makes_errors_objects_too_with_their_place_and_exit_code() {
+    let bad = playbook("  - name: failed\n    fetch: {bogus: 1}\n");
+    let ran = Runbook::play(&bad).args(["--log-format", "json"]).run();
+    ran.expect_code(2);
+    let lines = objects(&ran.stderr);
+    assert_eq!(lines.len(), 1, "{}", ran.stderr);
+    let (keys, error) = &lines[0];
+    assert_eq!(
+        keys,
+        &[
+            "ts",
+            "event",
+            "text",
+            "file",
+            "line",
+            "column",
+            "help",
+            "exit_code"
+        ],
+        "{error}"
+    );
+    assert_eq!(error["event"], "error");
+    assert_eq!(error["text"], "unknown key `bogus`");
+    assert_eq!(
+        (&error["file"], &error["line"], &error["column"]),
+        (&"playbook.yaml".into(), &8.into(), &13.into())
+    );
+    assert_eq!(error["exit_code"], 2);
+    // Plain, the same mistake keeps its caret under the file's line.
+    let plain = Runbook::play(&bad).run();
+    plain.expect_code(2);
+    assert!(
+        plain
+            .stderr
+            .starts_with("error: unknown key `bogus`\n --> playbook.yaml:8:13\n"),
+        "{}",
+        plain.stderr
+    );
+
+    let api = api();
+    let guarded = format!("{}guards: {{max_selected: 1}}\n", nightly("ok1,ok2"));
+    let ran = Runbook::play(&guarded)
+        .api(&api)
+        .no_report()
+        // A file where the report's folder should be: the report cannot be written.
+        .file("blocker", "")
+        .args(["--log-format", "json", "-o", "blocker/report.json"])
+        .run();
+    ran.expect_code(3);
+    assert!(api.requests().is_empty(), "the guard sends nothing");
+    let lines = objects(&ran.stderr);
+    let errors: Vec<&Value> = lines
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| v["event"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 2, "{}", ran.stderr);
+    let stopped = errors[0];
+    assert_eq!(
+        (&stopped["step"], &stopped["file"]),
+        (&"retry".into(), &"playbook.yaml".into()),
+        "{stopped}"
+    );
+    assert!(
+        stopped["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("guards.max_selected = 1")),
+        "{stopped}"
+    );
+    assert!(
+        errors[1]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("cannot write report blocker/report.json")),
+        "{}",
+        errors[1]
+    );
+}
