@@ -48,9 +48,10 @@ fn from_epoch(n: i64) -> Option<Timestamp> {
     }
 }
 
-/// RFC 3339 in UTC with whole seconds, e.g. `2026-11-23T08:00:00Z`.
+/// RFC 3339 in UTC with whole seconds, e.g. `2026-11-23T08:00:00Z`: jiff's own printer at
+/// precision 0 (a `strftime` pattern is parsed again on every call; a retry writes two of these).
 pub fn rfc3339(ts: Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    format!("{ts:.0}")
 }
 
 #[cfg(test)]
@@ -88,6 +89,11 @@ mod tests {
         assert_eq!(parse_timestamp(&json!("yesterday")), None);
         assert_eq!(parse_timestamp(&json!(null)), None);
         assert_eq!(rfc3339(expected), "2024-03-17T10:24:00Z");
+        // Fractions are cut, never rounded up; years before 1000 keep four digits.
+        let late = Timestamp::from_millisecond(1_710_671_099_999).unwrap();
+        assert_eq!(rfc3339(late), "2024-03-17T10:24:59Z");
+        let early = "0099-01-02T03:04:05.5Z".parse::<Timestamp>().unwrap();
+        assert_eq!(rfc3339(early), "0099-01-02T03:04:05Z");
     }
 
     /// Regression (issue 7, case 5): `i64::MIN` as an epoch overflowed `abs()`.

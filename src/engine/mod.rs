@@ -487,6 +487,42 @@ fn task_value(item: &Item) -> Ctx {
     ]))
 }
 
+/// `items` in the order of their keys, stable. The keys are sorted, with each item's position, and
+/// each item is then moved once: sorting the items themselves (results, items: hundreds of bytes
+/// each) moves every one of them many times, and a run's end waits for it. Items already in order
+/// are handed back as they are.
+pub(crate) fn sorted_by_key<T, K: Ord>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut order: Vec<(K, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(position, item)| (key(item), position))
+        .collect();
+    if order.is_sorted() {
+        return items;
+    }
+    // Positions are unique: an unstable sort of (key, position) is the stable order of the keys.
+    order.sort_unstable();
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(_, position)| slots[position].take())
+        .collect()
+}
+
+#[cfg(test)]
+mod sorted_by_key_tests {
+    use super::sorted_by_key;
+
+    #[test]
+    fn equal_keys_keep_their_order_and_every_item_comes_back_once() {
+        let items = vec![(2, "a"), (1, "b"), (2, "c"), (0, "d"), (1, "e")];
+        let sorted = sorted_by_key(items, |(key, _)| *key);
+        assert_eq!(sorted, [(0, "d"), (1, "b"), (1, "e"), (2, "a"), (2, "c")]);
+        assert_eq!(sorted_by_key(Vec::<u8>::new(), |x| *x), Vec::<u8>::new());
+        assert_eq!(sorted_by_key(vec![3, 4, 4, 9], |x| *x), [3, 4, 4, 9]);
+    }
+}
+
 #[cfg(test)]
 mod item_ctx_tests {
     use super::{Ctx, Item, task_value};

@@ -266,13 +266,17 @@ impl Shape {
             if lo >= hi {
                 continue;
             }
-            for c in t[lo - start..hi - start].chars() {
-                if c == '/' {
-                    segments.extend(current.take());
-                    current = Some(Segment::default());
-                } else if let Some(segment) = current.as_mut() {
-                    segment.text.push(c);
-                }
+            let mut parts = t[lo - start..hi - start].split('/');
+            if let (Some(first), Some(segment)) = (parts.next(), current.as_mut()) {
+                segment.text.push_str(first);
+            }
+            // Each `/` ends the segment before it and starts one.
+            for part in parts {
+                segments.extend(current.take());
+                current = Some(Segment {
+                    text: part.to_string(),
+                    value: None,
+                });
             }
         }
         segments.extend(current);
@@ -346,6 +350,10 @@ fn check_value(value: &str, in_query: bool) -> Result<(), ShapeError> {
 
 /// Whether a path segment is empty, `.` or `..`, reading `%2e` as a dot as URL parsers do.
 fn is_dot_or_empty(segment: &str) -> bool {
+    // The longest such segment is `%2e%2e`: a longer one is neither (and needs no copy).
+    if segment.len() > 6 {
+        return false;
+    }
     let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
     matches!(decoded.as_str(), "" | "." | "..")
 }

@@ -270,7 +270,11 @@ impl Results {
 
     /// A retry step was given `n` items.
     pub(crate) fn selected(&self, n: u64) {
-        self.received().selected += n;
+        let mut received = self.received();
+        received.selected += n;
+        // Each of them will have a result: room made once, not by doubling (and copying) a
+        // hundred thousand results along the way.
+        received.results.reserve(usize::try_from(n).unwrap_or(0));
     }
 
     /// Receive a step's results: kept for the report and counted for progress. With `total`, the
@@ -351,10 +355,10 @@ impl Results {
     pub(crate) fn report(&self) -> (Vec<ItemReport>, Totals) {
         let mut received = self.received();
         // Moved, not copied: a run's results are held once, in the report, from here on.
-        let mut results = std::mem::take(&mut received.results);
+        let results = std::mem::take(&mut received.results);
         received.retried.clear();
         // Stable: results of one step and position keep the order they came in.
-        results.sort_by_key(|r| (r.step.index, r.order));
+        let results = super::sorted_by_key(results, |r| (r.step.index, r.order));
         let items: Vec<ItemReport> = results.into_iter().map(ItemReport::from).collect();
         let totals = Totals::of(&items, received.fetched, received.selected);
         (items, totals)

@@ -142,7 +142,7 @@ impl Run<'_> {
             self.report.pace.push(super::pace_report(step, summary));
         }
         // Handed on in the order the items were sent.
-        handled.sort_by_key(|(order, _)| *order);
+        let handled = super::sorted_by_key(handled, |(order, _)| *order);
         let handled: Vec<Item> = handled.into_iter().map(|(_, item)| item).collect();
         // The first request's reason to stop, in sending order.
         let mut abort = abort.map(|(_, reason)| reason);

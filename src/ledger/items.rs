@@ -112,9 +112,12 @@ pub(super) fn answer_in(conn: &Connection, a: &Answered<'_>) -> rusqlite::Result
     for (item_id, outcome, message) in a.outcomes {
         item.execute(params![a.request_id, item_id, outcome.as_str(), message])?;
     }
-    let mut link = conn.prepare_cached(INSERT_LINK)?;
-    for l in a.links {
-        link.execute(params![a.request_id, l.provider, l.item_id, l.new_id, a.at])?;
+    // Most answers create nothing new: no statement is taken from the cache for them.
+    if !a.links.is_empty() {
+        let mut link = conn.prepare_cached(INSERT_LINK)?;
+        for l in a.links {
+            link.execute(params![a.request_id, l.provider, l.item_id, l.new_id, a.at])?;
+        }
     }
     Ok(())
 }
