@@ -93,7 +93,7 @@ pub struct Run<'a> {
     pub redactor: Redactor,
     pub progress: Arc<dyn Progress>,
     pub options: RunOptions,
-    base_url: Option<String>,
+    base_url: Option<request::BaseUrl>,
     headers: Vec<(String, String)>,
     vars: Ctx,
     steps: Ctx,
@@ -132,7 +132,8 @@ pub async fn run(
                 .map_err(|e| SetupError::BaseUrl(e.to_string()))?,
         ),
         (None, None) => None,
-    };
+    }
+    .map(request::BaseUrl::new);
     let mut headers = Vec::new();
     for (name, t) in &plan.connection.headers {
         let value = plan
@@ -442,7 +443,7 @@ impl Run<'_> {
             &self.plan.templates,
             plan,
             scope,
-            self.base_url.as_deref(),
+            self.base_url.as_ref(),
             &self.headers,
         )
     }

@@ -10,7 +10,7 @@ use crate::template::context;
 /// Every request of `provider`'s defaults that names one item (enrich, retry, verify), each with
 /// its method and path as sent for an item whose id and project id are `id`.
 fn item_requests(provider: &str, id: &str) -> Vec<(String, Result<String, String>)> {
-    use crate::engine::request::render;
+    use crate::engine::request::{BaseUrl, render};
     use crate::playbook::compile::{FetchSource, RetryMode};
     let steps = "  - fetch: {ids: \"x\", enrich: {}}\n  - retry: {}\n  - verify: {}\n";
     let plan = try_plan(provider, "", steps).unwrap_or_else(|e| panic!("{provider}: {e}"));
@@ -30,8 +30,9 @@ fn item_requests(provider: &str, id: &str) -> Vec<(String, Result<String, String
             StepKind::Verify(v) => &v.read.request,
             _ => continue,
         };
+        let base = BaseUrl::new("http://h:1".into());
         let sent = |scope| {
-            render(&plan.templates, request, scope, Some("http://h:1"), &[])
+            render(&plan.templates, request, scope, Some(&base), &[])
                 .map(|r| format!("{} {}", r.method, r.url.path()))
                 .map_err(|e| e.to_string())
         };
