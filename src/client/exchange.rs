@@ -164,7 +164,8 @@ impl HttpClient {
             }
         };
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // Taken, not copied: only the body is read from `response` after this.
+        let headers = std::mem::take(response.headers_mut());
         // Read once, here: the send loop acts on the same wait.
         let retry_after = headers
             .get("retry-after")
