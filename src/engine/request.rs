@@ -55,8 +55,9 @@ pub enum RequestError {
 /// URL is the same either way (test `a_url_resolved_against_the_base_is_the_url_parsed_whole`).
 #[derive(Clone, Debug)]
 pub struct BaseUrl {
-    text: String,
-    /// The base closed by `/`, parsed; `None` where resolving could differ from parsing.
+    /// The base with exactly one `/` at its end, made once rather than for every request.
+    closed: String,
+    /// `closed`, parsed; `None` where resolving could differ from parsing.
     parsed: Option<url::Url>,
 }
 
@@ -69,7 +70,7 @@ impl BaseUrl {
                 && u.fragment().is_none()
                 && matches!(u.scheme(), "http" | "https")
         });
-        BaseUrl { text, parsed }
+        BaseUrl { closed, parsed }
     }
 
     /// The URL `text` (the base closed by `/`, then the rest) as the url crate parses it.
@@ -112,7 +113,7 @@ pub fn render(
         Target::Path(t) => {
             let pieces = templates.render_path(t, scope)?;
             let base = base_url.ok_or(RequestError::NoBaseUrl)?;
-            (t, join_pieces(&base.text, pieces), Some(base))
+            (t, join_pieces(&base.closed, pieces), Some(base))
         }
     };
     let shape =
@@ -190,8 +191,8 @@ pub(crate) fn render_body(
     })
 }
 
-/// `base` in front of a rendered path with exactly one slash between them (the base's own path
-/// kept), unless the path is a whole URL written by the author.
+/// `base` (closed by one `/`) in front of a rendered path with exactly one slash between them (the
+/// base's own path kept), unless the path is a whole URL written by the author.
 fn join_pieces(base: &str, mut pieces: Vec<PathPiece>) -> Vec<PathPiece> {
     if let Some(PathPiece::Fixed(first)) = pieces.first_mut() {
         if first.starts_with("http://") || first.starts_with("https://") {
@@ -200,7 +201,7 @@ fn join_pieces(base: &str, mut pieces: Vec<PathPiece>) -> Vec<PathPiece> {
         *first = first.trim_start_matches('/').to_string();
     }
     // An item value first cannot hold a slash (checked next), so it starts a segment.
-    let mut joined = vec![PathPiece::Fixed(closed(base))];
+    let mut joined = vec![PathPiece::Fixed(base.to_string())];
     joined.append(&mut pieces);
     joined
 }
