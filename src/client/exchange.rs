@@ -7,10 +7,12 @@
 
 use std::time::{Duration, SystemTime};
 
+use http::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 
 use super::backoff::{BackoffPolicy, parse_retry_after};
+use super::wire::{self, Answered, Outbound};
 use super::{Effect, HttpClient, IN_FLIGHT_GRACE, MAX_BODY_BYTES, Request, Response, header_pair};
 use crate::progress::Event;
 use crate::providers::OutgoingRequest;
@@ -100,43 +102,48 @@ impl HttpClient {
         Ok(outgoing)
     }
 
-    /// The reqwest request for `outgoing`. A header HTTP forbids (a line break in its value, a
-    /// space in its name) can never be sent: it fails at once, naming the header, not its value.
+    /// The request for `outgoing` as it will be written. A header HTTP forbids (a line break in its
+    /// value, a space in its name) can never be sent: it fails at once, naming the header, not
+    /// its value.
     fn build(
         &self,
         method: &Method,
         hop_url: &url::Url,
         outgoing: &OutgoingRequest,
-    ) -> Result<reqwest::Request, Failure> {
-        let mut headers = reqwest::header::HeaderMap::new();
+    ) -> Result<Outbound, Failure> {
+        let mut headers = HeaderMap::with_capacity(outgoing.headers.len() + 4);
         for (name, value) in &outgoing.headers {
             let (name, value) =
                 header_pair(name, value).map_err(|e| Failure::Unsendable(e.to_string()))?;
             headers.append(name, value);
         }
-        // The hop's URL is already parsed: reqwest is handed it again unless the adapter changed it.
-        let mut builder = if outgoing.url == hop_url.as_str() {
-            self.client.request(method.clone(), hop_url.clone())
-        } else {
-            self.client.request(method.clone(), outgoing.url.as_str())
-        }
-        .headers(headers);
-        if let Some(body) = &outgoing.body {
-            builder = builder.json(body);
-        }
-        builder.build().map_err(|e| {
+        let unbuildable = |why: String| {
             Failure::Unsendable(format!(
                 "the request cannot be built: {}",
-                self.redactor.redact(&describe_error(&e))
+                self.redactor.redact(&why)
             ))
-        })
+        };
+        // The hop's URL is already parsed: it is parsed again only if the adapter changed it.
+        let changed;
+        let url = if outgoing.url == hop_url.as_str() {
+            hop_url
+        } else {
+            changed = url::Url::parse(&outgoing.url)
+                .map_err(|e| unbuildable(format!("{e}: {}", outgoing.url)))?;
+            &changed
+        };
+        let body = match &outgoing.body {
+            Some(body) => Some(serde_json::to_vec(body).map_err(|e| unbuildable(e.to_string()))?),
+            None => None,
+        };
+        wire::outbound(method.clone(), url, headers, body).map_err(|e| unbuildable(e.to_string()))
     }
 
     /// Send one request and read its answer: its headers, then (unless it is a redirect) its body,
     /// up to [`MAX_BODY_BYTES`].
     async fn exchange(
         &self,
-        built: reqwest::Request,
+        built: Outbound,
         hop: &Hop,
         policy: &BackoffPolicy,
         attempt: u32,
@@ -153,19 +160,34 @@ impl HttpClient {
                 });
             }
         };
-        let mut response = match self.client.execute(built).await {
-            Ok(response) => response,
-            Err(e) => {
+        // One deadline for the whole exchange: connecting, writing, the headers, the body.
+        let deadline = self.wire.deadline();
+        let timed_out = || Failure::Transport {
+            message: format!(
+                "timed out: no whole answer within {}",
+                crate::units::Span(self.wire.timeout())
+            ),
+            not_sent: false,
+        };
+        let answered = match tokio::time::timeout_at(deadline, self.wire.send(built)).await {
+            Ok(Ok(answered)) => answered,
+            Ok(Err(e)) => {
                 event(None);
                 return Err(Failure::Transport {
-                    message: self.redactor.redact(&describe_error(&e)),
-                    not_sent: e.is_connect(),
+                    message: self.redactor.redact(&e.text),
+                    not_sent: e.not_sent,
                 });
             }
+            Err(_) => {
+                event(None);
+                return Err(timed_out());
+            }
         };
-        let status = response.status().as_u16();
-        // Taken, not copied: only the body is read from `response` after this.
-        let headers = std::mem::take(response.headers_mut());
+        let Answered {
+            status,
+            headers,
+            body: mut response,
+        } = answered;
         // Read once, here: the send loop acts on the same wait.
         let retry_after = headers
             .get("retry-after")
@@ -186,7 +208,10 @@ impl HttpClient {
         }
         let mut bytes = Vec::new();
         loop {
-            match response.chunk().await {
+            let Ok(chunk) = tokio::time::timeout_at(deadline, response.chunk()).await else {
+                return Err(timed_out());
+            };
+            match chunk {
                 Ok(Some(chunk)) => {
                     if bytes.len() + chunk.len() > MAX_BODY_BYTES {
                         return Err(Failure::Transport {
@@ -203,7 +228,7 @@ impl HttpClient {
                     return Err(Failure::Transport {
                         message: format!(
                             "HTTP {status}: the answer broke off: {}",
-                            self.redactor.redact(&describe_error(&e))
+                            self.redactor.redact(&e.text)
                         ),
                         not_sent: false,
                     });
@@ -271,23 +296,4 @@ pub(super) enum Failure {
         /// The request never reached the provider (a refused or failed connection).
         not_sent: bool,
     },
-}
-
-/// reqwest's error with its causes, on one line.
-fn describe_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut text = kind.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

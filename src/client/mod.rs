@@ -7,7 +7,7 @@
 //! broken answer it is not. 429, 502, 503 and 504 are answers: the provider did nothing.
 //!
 //! Invariants a hostile provider cannot break:
-//! - Redirects are followed here, not by reqwest: a mutating request follows none (it is not sent
+//! - Redirects are followed here, not by the HTTP library: a mutating request follows none (it is not sent
 //!   again anywhere, nor turned into a GET); a read follows up to [`MAX_REDIRECTS`] to its own
 //!   origin (scheme, host, port), or to another if the connection allows it ([`Redirects::Any`]),
 //!   and then with no header at all: no credential of the playbook or the adapter leaves for a host
@@ -33,6 +33,7 @@ pub mod limiter;
 pub(crate) mod pace;
 mod redirect;
 mod send;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,7 +181,7 @@ pub struct ClientSettings {
 }
 
 pub struct HttpClient {
-    client: reqwest::Client,
+    wire: wire::Wire,
     provider: Arc<dyn Provider>,
     env: Arc<EnvSource>,
     redactor: Redactor,
@@ -195,7 +196,7 @@ pub struct HttpClient {
 /// Why the HTTP client could not be built: nothing has been sent.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the HTTP client: {0}")]
-pub struct ClientError(#[from] reqwest::Error);
+pub struct ClientError(#[from] wire::WireSetupError);
 
 impl HttpClient {
     /// The run's one client: its timeouts, rate and redirect rule from `settings`, the adapter's
@@ -208,14 +209,9 @@ impl HttpClient {
         settings: ClientSettings,
         stop: CancellationToken,
     ) -> Result<HttpClient, ClientError> {
-        // Redirects are followed by hand (`attempt`), header by header: reqwest's policy would
-        // carry the adapter's credential headers to another origin and resend a POST.
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_timeout)
-            .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        // Redirects are followed by hand (`attempt`), header by header: a client's own policy
+        // would carry the adapter's credential headers to another origin and resend a POST.
+        let wire = wire::Wire::new(settings.timeout, settings.connect_timeout)?;
         // An adapter may use a credential without a template ever reading it (GeeLark signs with
         // its key): it is redacted all the same.
         for var in provider.env_vars() {
@@ -227,7 +223,7 @@ impl HttpClient {
             }
         }
         Ok(HttpClient {
-            client,
+            wire,
             provider,
             env,
             redactor,

@@ -49,6 +49,7 @@ mod outcome;
 mod overflow;
 mod pagination;
 mod providers;
+mod proxy;
 mod rate;
 mod recipes;
 mod redaction;
