@@ -43,7 +43,7 @@ use tokio::sync::oneshot;
 
 use self::inbox::Inbox;
 
-use super::items::{Answered, answer_in, intent_in, resolve_in, withdraw_in};
+use super::items::{Answered, Statements, answer_in, intent_in, resolve_in, withdraw_in};
 use super::{Intent, Ledger, LedgerError, Link, err};
 use crate::report::ItemOutcome;
 
@@ -259,10 +259,12 @@ type Replies = Vec<Result<Option<i64>, LedgerError>>;
 /// Commit `group` in one transaction; if that fails, each write in its own.
 fn commit(conn: &mut rusqlite::Connection, group: &[Job]) -> Replies {
     let together = conn.transaction().and_then(|tx| {
+        let mut statements = Statements::new(&tx);
         let ids = group
             .iter()
-            .map(|job| write(&tx, job))
+            .map(|job| write(&mut statements, job))
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(statements);
         tx.commit()?;
         Ok(ids)
     });
@@ -272,7 +274,7 @@ fn commit(conn: &mut rusqlite::Connection, group: &[Job]) -> Replies {
             .iter()
             .map(|job| {
                 let tx = conn.transaction().map_err(err)?;
-                let id = write(&tx, job).map_err(err)?;
+                let id = write(&mut Statements::new(&tx), job).map_err(err)?;
                 tx.commit().map_err(err)?;
                 Ok(id)
             })
@@ -280,11 +282,12 @@ fn commit(conn: &mut rusqlite::Connection, group: &[Job]) -> Replies {
     }
 }
 
-/// One job's write inside the caller's transaction.
-fn write(conn: &rusqlite::Connection, job: &Job) -> rusqlite::Result<Option<i64>> {
+/// One job's write inside the caller's transaction, through its `statements`.
+fn write(statements: &mut Statements<'_>, job: &Job) -> rusqlite::Result<Option<i64>> {
+    let conn = statements.conn;
     match job {
         Job::Intent(i, _, _) => intent_in(
-            conn,
+            statements,
             &Intent {
                 run_id: &i.run_id,
                 step: &i.step,
@@ -307,7 +310,7 @@ fn write(conn: &rusqlite::Connection, job: &Job) -> rusqlite::Result<Option<i64>
                 })
                 .collect();
             answer_in(
-                conn,
+                statements,
                 &Answered {
                     request_id: a.request_id,
                     http_status: a.http_status,

@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::{Intent, Ledger, LedgerError, Link, err};
 use crate::report::ItemOutcome;
@@ -87,17 +87,54 @@ pub(super) struct Answered<'a> {
     pub at: &'a str,
 }
 
+/// The statements each item's writes run, taken from the connection's statement cache once per
+/// transaction however many writes it carries (a group commit carries dozens): the cache hashes a
+/// statement's text to lend it and again to take it back, 3,500 instructions per retry
+/// (callgrind, 20,000 retries; bench/notes.md "the CPU budget"). Dropped before the transaction
+/// commits, they go back to the cache.
+pub(super) struct Statements<'c> {
+    pub(super) conn: &'c Connection,
+    insert_request: Option<CachedStatement<'c>>,
+    insert_item: Option<CachedStatement<'c>>,
+    update_request: Option<CachedStatement<'c>>,
+    update_item: Option<CachedStatement<'c>>,
+}
+
+impl<'c> Statements<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Statements<'c> {
+        Statements {
+            conn,
+            insert_request: None,
+            insert_item: None,
+            update_request: None,
+            update_item: None,
+        }
+    }
+}
+
+/// The statement in `slot`, taken from `conn`'s cache the first time.
+fn held<'s, 'c>(
+    slot: &'s mut Option<CachedStatement<'c>>,
+    conn: &'c Connection,
+    sql: &str,
+) -> rusqlite::Result<&'s mut CachedStatement<'c>> {
+    if slot.is_none() {
+        *slot = Some(conn.prepare_cached(sql)?);
+    }
+    slot.as_mut().ok_or(rusqlite::Error::InvalidQuery)
+}
+
 /// Record an intent inside the caller's transaction; its request id.
-pub(super) fn intent_in(conn: &Connection, intent: &Intent<'_>) -> rusqlite::Result<i64> {
-    conn.prepare_cached(INSERT_REQUEST)?.execute(params![
+pub(super) fn intent_in(st: &mut Statements<'_>, intent: &Intent<'_>) -> rusqlite::Result<i64> {
+    held(&mut st.insert_request, st.conn, INSERT_REQUEST)?.execute(params![
         intent.run_id,
         intent.step,
         intent.method,
         intent.url,
         intent.at
     ])?;
-    let request_id = conn.last_insert_rowid();
-    let mut item = conn.prepare_cached(INSERT_REQUEST_ITEM)?;
+    let request_id = st.conn.last_insert_rowid();
+    let item = held(&mut st.insert_item, st.conn, INSERT_REQUEST_ITEM)?;
     for id in intent.item_ids {
         item.execute(params![request_id, intent.provider, id, intent.at])?;
     }
@@ -105,16 +142,19 @@ pub(super) fn intent_in(conn: &Connection, intent: &Intent<'_>) -> rusqlite::Res
 }
 
 /// Record an answer inside the caller's transaction.
-pub(super) fn answer_in(conn: &Connection, a: &Answered<'_>) -> rusqlite::Result<()> {
-    conn.prepare_cached(UPDATE_REQUEST)?
-        .execute(params![a.request_id, a.at, a.http_status])?;
-    let mut item = conn.prepare_cached(UPDATE_REQUEST_ITEM)?;
+pub(super) fn answer_in(st: &mut Statements<'_>, a: &Answered<'_>) -> rusqlite::Result<()> {
+    held(&mut st.update_request, st.conn, UPDATE_REQUEST)?.execute(params![
+        a.request_id,
+        a.at,
+        a.http_status
+    ])?;
+    let item = held(&mut st.update_item, st.conn, UPDATE_REQUEST_ITEM)?;
     for (item_id, outcome, message) in a.outcomes {
         item.execute(params![a.request_id, item_id, outcome.as_str(), message])?;
     }
     // Most answers create nothing new: no statement is taken from the cache for them.
     if !a.links.is_empty() {
-        let mut link = conn.prepare_cached(INSERT_LINK)?;
+        let mut link = st.conn.prepare_cached(INSERT_LINK)?;
         for l in a.links {
             link.execute(params![a.request_id, l.provider, l.item_id, l.new_id, a.at])?;
         }
@@ -158,7 +198,7 @@ impl Ledger {
     pub fn intent(&self, intent: &Intent<'_>) -> Result<i64, LedgerError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(err)?;
-        let request_id = intent_in(&tx, intent).map_err(err)?;
+        let request_id = intent_in(&mut Statements::new(&tx), intent).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(request_id)
     }
@@ -193,7 +233,7 @@ impl Ledger {
             links,
             at,
         };
-        answer_in(&tx, &answered).map_err(err)?;
+        answer_in(&mut Statements::new(&tx), &answered).map_err(err)?;
         tx.commit().map_err(err)
     }
 
