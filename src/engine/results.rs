@@ -272,9 +272,11 @@ impl Results {
     pub(crate) fn selected(&self, n: u64) {
         let mut received = self.received();
         received.selected += n;
-        // Each of them will have a result: room made once, not by doubling (and copying) a
-        // hundred thousand results along the way.
-        received.results.reserve(usize::try_from(n).unwrap_or(0));
+        // Each of them will have a result, and may be retried: room made once, not by doubling
+        // (and copying, or rehashing) a hundred thousand results along the way.
+        let n = usize::try_from(n).unwrap_or(0);
+        received.results.reserve(n);
+        received.retried.reserve(n);
     }
 
     /// Receive a step's results: kept for the report and counted for progress. With `total`, the

@@ -106,7 +106,11 @@ impl Run<'_> {
         };
         let mut breaker = Breaker::new(&self.plan.guards);
         let mut abort = None;
-        let mut handled = Vec::new();
+        // Every item may be handed on: room made once, not by doubling (and copying) a hundred
+        // thousand items along the way, into fresh pages each time.
+        let mut handled = Vec::with_capacity(
+            groups.iter().map(Vec::len).sum::<usize>() + without_request.items.len(),
+        );
         {
             let this = &*self;
             let limiter = limiter.as_ref();
