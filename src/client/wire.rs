@@ -5,8 +5,9 @@
 //! request's URL twice more (its redirect layer runs even with redirects off) and passes every
 //! request through its tower stack (redirects, retries, timeouts) whose work runbook does itself
 //! (`redirect`, `send`): 37,900 instructions per retry of its 152,000 (callgrind, 5,000 retries
-//! against the sandbox, bench/notes.md "the CPU budget"), on the thread every request waits for.
-//! Here a request's URL becomes an `http::Uri` once, and one timer bounds the whole exchange.
+//! against the sandbox; bench/notes.md, "Retry throughput: session 16"), on the thread every
+//! request waits for. Here a request's URL becomes an `http::Uri` once, and one deadline bounds
+//! the whole exchange.
 //!
 //! What reqwest gave and this keeps:
 //! - TLS: rustls on aws-lc-rs with the platform's verifier, ALPN `h2` then `http/1.1` (what

@@ -89,9 +89,9 @@ pub(super) struct Answered<'a> {
 
 /// The statements each item's writes run, taken from the connection's statement cache once per
 /// transaction however many writes it carries (a group commit carries dozens): the cache hashes a
-/// statement's text to lend it and again to take it back, 3,500 instructions per retry
-/// (callgrind, 20,000 retries; bench/notes.md "the CPU budget"). Dropped before the transaction
-/// commits, they go back to the cache.
+/// statement's text to lend it and again to take it back: held here, the writer spends 4,000
+/// fewer instructions per retry (callgrind, 20,000 retries; bench/notes.md, "Retry throughput:
+/// session 16"). Dropped before the transaction commits, they go back to the cache.
 pub(super) struct Statements<'c> {
     pub(super) conn: &'c Connection,
     insert_request: Option<CachedStatement<'c>>,
