@@ -11,7 +11,7 @@
 //!
 //! What reqwest gave and this keeps:
 //! - TLS: rustls on aws-lc-rs with the platform's verifier, ALPN `h2` then `http/1.1` (what
-//!   reqwest's `rustls` feature builds), pooled connections, `TCP_NODELAY`.
+//!   reqwest's `rustls` feature builds), pooled connections, `TCP_NODELAY` (tests/cli/tls.rs).
 //! - Proxies from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, read as
 //!   curl reads them): hyper-util's matcher, the one reqwest uses, decides per request, and a
 //!   request it sends to a proxy goes through reqwest, which tunnels and authenticates to the

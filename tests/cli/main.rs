@@ -70,6 +70,7 @@ mod schema_modeline;
 mod secret_precheck;
 mod secrets;
 mod signals;
+mod tls;
 mod transient;
 mod unattended;
 mod unreadable_files;
