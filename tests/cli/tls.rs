@@ -5,7 +5,6 @@
 //! sent.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::Request;
@@ -15,7 +14,7 @@ use serde_json::json;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer, pki_types::pem::PemObject};
 
-use crate::{Runbook, playbook, repo_path, runtime};
+use crate::{Ran, Runbook, playbook, repo_path, runtime};
 
 /// Accepts TCP connections and completes each TLS handshake before handing it to axum.
 struct TlsListener {
@@ -75,8 +74,7 @@ fn provider(alpn: &[&[u8]]) -> Provider {
         .expect("a server configuration");
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let (journal, retried) = (Arc::clone(&seen), Arc::clone(&count));
+    let journal = Arc::clone(&seen);
     let app = Router::new()
         .route(
             "/tasks",
@@ -84,10 +82,7 @@ fn provider(alpn: &[&[u8]]) -> Provider {
         )
         .route(
             "/tasks/{id}/retry",
-            post(move || {
-                retried.fetch_add(1, Ordering::SeqCst);
-                async { StatusCode::NO_CONTENT }
-            }),
+            post(|| async { StatusCode::NO_CONTENT }),
         )
         .layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| {
@@ -128,17 +123,21 @@ fn seen(provider: &Provider) -> Vec<(String, Version)> {
         .clone()
 }
 
+/// The test playbook against `api`, the test CA the store (`SSL_CERT_FILE`); it must succeed.
+fn play_trusting_the_test_ca(api: &Provider) -> Ran {
+    let ca = repo_path("tests/cli/tls/ca.pem");
+    let ran = Runbook::play(&playbook(STEPS))
+        .env("API_URL", &api.url)
+        .env("SSL_CERT_FILE", &ca.to_string_lossy())
+        .run();
+    ran.expect_code(0);
+    ran
+}
+
 #[test]
 fn a_provider_offering_http2_is_retried_over_http2_after_its_certificate_is_verified() {
     let api = provider(&[b"h2", b"http/1.1"]);
-    let ran = Runbook::play(&playbook(STEPS))
-        .env("API_URL", &api.url)
-        .env(
-            "SSL_CERT_FILE",
-            &repo_path("tests/cli/tls/ca.pem").to_string_lossy(),
-        )
-        .run();
-    ran.expect_code(0);
+    let ran = play_trusting_the_test_ca(&api);
     assert_eq!(ran.item("t1")["outcome"], "retried", "{}", ran.stderr);
     assert_eq!(
         seen(&api),
@@ -152,14 +151,7 @@ fn a_provider_offering_http2_is_retried_over_http2_after_its_certificate_is_veri
 #[test]
 fn a_provider_offering_only_http1_is_spoken_to_in_http1() {
     let api = provider(&[b"http/1.1"]);
-    let ran = Runbook::play(&playbook(STEPS))
-        .env("API_URL", &api.url)
-        .env(
-            "SSL_CERT_FILE",
-            &repo_path("tests/cli/tls/ca.pem").to_string_lossy(),
-        )
-        .run();
-    ran.expect_code(0);
+    play_trusting_the_test_ca(&api);
     let versions: Vec<Version> = seen(&api).into_iter().map(|(_, v)| v).collect();
     assert_eq!(versions, vec![Version::HTTP_11, Version::HTTP_11]);
 }
