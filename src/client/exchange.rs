@@ -7,8 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::HeaderMap;
-use reqwest::Method;
+use http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::backoff::{BackoffPolicy, parse_retry_after};

@@ -38,7 +38,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Method;
+use http::Method;
 use serde_json::Value;
 
 use crate::progress::Progress;
@@ -64,7 +64,7 @@ pub struct Request {
 #[derive(Clone, Debug)]
 pub struct Response {
     pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
+    pub headers: http::header::HeaderMap,
     pub text: String,
     /// The body as JSON, when it is JSON.
     pub json: Option<Value>,
@@ -307,14 +307,14 @@ pub enum HeaderError {
 pub fn header_pair(
     name: &str,
     value: &str,
-) -> Result<(reqwest::header::HeaderName, reqwest::header::HeaderValue), HeaderError> {
-    let header_name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+) -> Result<(http::header::HeaderName, http::header::HeaderValue), HeaderError> {
+    let header_name = http::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
         HeaderError::BadName {
             name: name.to_string(),
         }
     })?;
     let header_value =
-        reqwest::header::HeaderValue::from_str(value).map_err(|_| HeaderError::BadValue {
+        http::header::HeaderValue::from_str(value).map_err(|_| HeaderError::BadValue {
             name: name.to_string(),
         })?;
     Ok((header_name, header_value))

@@ -1,8 +1,8 @@
-//! Redirects, followed here rather than by reqwest: a request that changes anything follows none;
-//! a read follows up to [`MAX_REDIRECTS`] to its own origin, or to another if the connection
-//! allows it, and then with no header at all.
+//! Redirects, followed here rather than by the HTTP library: a request that changes anything
+//! follows none; a read follows up to [`MAX_REDIRECTS`] to its own origin, or to another if the
+//! connection allows it, and then with no header at all.
 
-use reqwest::Method;
+use http::Method;
 
 use super::exchange::{Failure, Hop};
 use super::{Effect, HttpClient, MAX_REDIRECTS, Redirects};

@@ -218,7 +218,7 @@ impl Body {
                         }
                         // Trailers: nothing runbook reads.
                     }
-                    Some(Err(e)) => return Err(broken(describe("request failed", Some(&e)))),
+                    Some(Err(e)) => return Err(broken(describe(kind(false), Some(&e)))),
                 }
             },
             Body::Proxied(response) => response

@@ -17,7 +17,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
+use http::header::HeaderMap;
 
 /// A window shorter than this is paced by its limit, not by spreading what is left of it: the
 /// time to reset of a short sliding window says little about how fast requests may go.
@@ -298,7 +298,7 @@ fn reset_after(text: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
+    use http::header::{HeaderName, HeaderValue};
 
     const NOW: u64 = 1_780_000_000;
 
