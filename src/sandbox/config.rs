@@ -17,6 +17,10 @@ pub struct SandboxConfig {
     pub faults: f64,
     /// Seconds announced in `Retry-After` by injected rate-limit faults.
     pub retry_after_secs: u64,
+    /// At most this many injected faults in a row for one request (its method, API, path and
+    /// query); the next of that request is let through. `None`: each request's fate is drawn
+    /// alone, so a request can meet any number of faults in a row.
+    pub max_fault_streak: Option<u32>,
     /// Reads of a retried item that still show it in progress; the read after them shows its
     /// final status (see [`Sandbox::settled`]).
     pub settle_reads: u32,
@@ -62,6 +66,7 @@ impl Default for SandboxConfig {
             seed: 7,
             faults: 0.0,
             retry_after_secs: 1,
+            max_fault_streak: None,
             settle_reads: 1,
             latency_ms: 0,
             deepwork_dispatch_failures: 0.0,

@@ -10,7 +10,11 @@
 //!   is HTTP 200 with envelope code 40007 and no `Retry-After`; Skyvern's 429 carries no
 //!   `Retry-After`, as the real server's does not.
 //! - A faulted request never reaches the handler, so it changes no state.
+//! - With a streak cap, one request (method, API, path, query) is faulted at most that many times
+//!   in a row: a client that tries one more time than the cap always gets through. The RNG is
+//!   drawn for a request let through so, as without the cap, the sequence stays the seed's.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -38,32 +42,52 @@ pub(crate) struct Dice {
     rng: StdRng,
     probability: f64,
     faults_so_far: u64,
+    /// See [`SandboxConfig::max_fault_streak`](super::SandboxConfig::max_fault_streak).
+    max_streak: Option<u32>,
+    /// Faults in a row, per request faulted last time it came.
+    streaks: HashMap<String, u32>,
 }
 
 impl Dice {
-    pub(crate) fn new(seed: u64, probability: f64) -> Dice {
+    pub(crate) fn new(seed: u64, probability: f64, max_streak: Option<u32>) -> Dice {
         Dice {
             rng: StdRng::seed_from_u64(seed ^ FAULT_SALT),
             probability,
             faults_so_far: 0,
+            max_streak,
+            streaks: HashMap::new(),
         }
     }
 
-    /// Decides the fate of the next API request.
-    pub(crate) fn roll(&mut self) -> Option<Fault> {
+    /// Decides the fate of the next API request; `request` names it (method, API, path, query),
+    /// asked only under a streak cap: the sandbox's hot path makes no name otherwise.
+    pub(crate) fn roll(&mut self, request: impl FnOnce() -> String) -> Option<Fault> {
         if self.probability <= 0.0 {
             return None;
         }
-        if self.rng.random::<f64>() >= self.probability {
+        let drawn = self.rng.random::<f64>() < self.probability;
+        let Some(max) = self.max_streak else {
+            return drawn.then(|| self.next_fault());
+        };
+        let request = request();
+        let streak = self.streaks.get(&request).copied().unwrap_or(0);
+        if !drawn || streak >= max {
+            self.streaks.remove(&request);
             return None;
         }
+        self.streaks.insert(request, streak + 1);
+        Some(self.next_fault())
+    }
+
+    /// The kind of the next fault: see the module's documentation.
+    fn next_fault(&mut self) -> Fault {
         let fault = match self.faults_so_far % 4 {
             0 | 2 => Fault::Unavailable,
             1 => Fault::RateLimitedSeconds,
             _ => Fault::RateLimitedDate,
         };
         self.faults_so_far += 1;
-        Some(fault)
+        fault
     }
 }
 
@@ -128,10 +152,14 @@ mod tests {
 
     #[test]
     fn same_seed_same_faults() {
-        let mut a = Dice::new(3, 0.5);
-        let mut b = Dice::new(3, 0.5);
-        let run_a: Vec<_> = (0..200).map(|_| a.roll()).collect();
-        let run_b: Vec<_> = (0..200).map(|_| b.roll()).collect();
+        let mut a = Dice::new(3, 0.5, None);
+        let mut b = Dice::new(3, 0.5, None);
+        let run_a: Vec<_> = (0..200)
+            .map(|_| a.roll(|| "GET http /tasks".into()))
+            .collect();
+        let run_b: Vec<_> = (0..200)
+            .map(|_| b.roll(|| "GET http /tasks".into()))
+            .collect();
         assert_eq!(run_a, run_b);
         let kinds: Vec<_> = run_a.into_iter().flatten().take(4).collect();
         assert_eq!(
@@ -147,8 +175,40 @@ mod tests {
 
     #[test]
     fn zero_probability_never_faults() {
-        let mut dice = Dice::new(1, 0.0);
-        assert!((0..1000).all(|_| dice.roll().is_none()));
+        let mut dice = Dice::new(1, 0.0, None);
+        assert!((0..1000).all(|_| dice.roll(|| "GET http /tasks".into()).is_none()));
+    }
+
+    #[test]
+    fn a_capped_streak_lets_the_next_try_of_that_request_through_and_no_other() {
+        // Every request would fault: the cap alone decides.
+        let mut dice = Dice::new(5, 1.0, Some(2));
+        let retry: Vec<bool> = (0..6)
+            .map(|_| dice.roll(|| "POST http /t/1".into()).is_some())
+            .collect();
+        assert_eq!(retry, [true, true, false, true, true, false]);
+        // Another request's streak is its own.
+        assert!(dice.roll(|| "POST http /t/2".into()).is_some());
+        // Uncapped, every one faults.
+        let mut uncapped = Dice::new(5, 1.0, None);
+        assert!((0..10).all(|_| uncapped.roll(|| "POST http /t/1".into()).is_some()));
+    }
+
+    #[test]
+    fn the_cap_only_lets_requests_through_and_keeps_the_draws() {
+        let mut capped = Dice::new(9, 0.6, Some(1));
+        let mut free = Dice::new(9, 0.6, None);
+        let (mut let_through, mut faulted) = (0, 0);
+        for i in 0..300 {
+            let request = || format!("GET http /t/{}", i % 3);
+            match (capped.roll(request), free.roll(request)) {
+                (Some(_), None) => panic!("the cap made a fault the draw did not"),
+                (None, Some(_)) => let_through += 1,
+                (Some(_), Some(_)) => faulted += 1,
+                (None, None) => {}
+            }
+        }
+        assert!(let_through > 0 && faulted > 0, "{let_through} {faulted}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Shared {
         let clock = Clock::start();
         let seed = config.seed;
         Shared {
-            dice: Mutex::new(Dice::new(seed, config.faults)),
+            dice: Mutex::new(Dice::new(seed, config.faults, config.max_fault_streak)),
             limiter: config.request_limit.clone().map(Limiter::new),
             config,
             clock,
@@ -93,8 +93,13 @@ impl Shared {
         let mut journal = lock(&self.journal);
         // Taken under the lock so that `at_ms` never decreases along the journal.
         request.at_ms = self.clock.elapsed_ms();
+        let fault = lock(&self.dice).roll(|| {
+            format!(
+                "{} {} {}?{}",
+                request.method, request.api, request.path, request.query
+            )
+        });
         journal.requests.push(request);
-        let fault = lock(&self.dice).roll();
         (journal.requests.len() - 1, fault)
     }
 
