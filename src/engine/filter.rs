@@ -108,7 +108,7 @@ impl<'p> Sieve<'p> {
                     .render(t, &run.item_ctx(item))
                     .ok()
                     .and_then(|s| crate::time::parse_timestamp_str(&s)),
-                None => item.created_at.as_ref().and_then(parse_timestamp),
+                None => item.created_at.as_deref().and_then(parse_timestamp),
             };
             let Some(when) = when else {
                 self.undated += 1;

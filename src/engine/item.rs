@@ -45,7 +45,9 @@ pub struct Item {
     pub id: String,
     pub label: Option<String>,
     pub status: Option<String>,
-    pub created_at: Option<Value>,
+    /// Boxed: a `Value` is 72 bytes inline, an ids file never fills it, and an item is held once
+    /// per step that hands it on (a hundred thousand of them after an outage).
+    pub created_at: Option<Box<Value>>,
     pub message: Option<String>,
     /// The id of new work its retry created (Skyvern's new run).
     pub new_id: Option<String>,
@@ -101,7 +103,7 @@ impl Item {
                 .created_at
                 .as_ref()
                 .and_then(|p| p.first(raw))
-                .cloned(),
+                .map(|v| Box::new(v.clone())),
             message: text(&fields.message),
             new_id: None,
             id,

@@ -533,7 +533,7 @@ mod item_ctx_tests {
     fn task_value_is_the_template_value_of_item_task() {
         let mut item = Item::from_id("t-1");
         item.label = Some("nightly".into());
-        item.created_at = Some(serde_json::json!(1_700_000_000));
+        item.created_at = Some(Box::new(serde_json::json!(1_700_000_000)));
         item.new_id = Some("t-2".into());
         let by_json = Ctx::from(minijinja::value::Serde(item.task()));
         assert_eq!(task_value(&item), by_json);

@@ -50,8 +50,8 @@ pub(crate) struct ItemResult {
     pub message: Option<String>,
     /// The id of new work the retry created (Skyvern's new run).
     pub new_id: Option<String>,
-    /// A dry run's request.
-    pub request: Option<PlannedRequest>,
+    /// A dry run's request, boxed: 120 bytes inline that a real run never fills.
+    pub request: Option<Box<PlannedRequest>>,
     /// The item's chain of retries into new work, from the original to the newest id.
     pub chain: Vec<String>,
 }
@@ -72,8 +72,10 @@ pub(crate) type Answer = (String, ItemOutcome, Option<String>);
 #[derive(Default)]
 struct Received {
     results: Vec<ItemResult>,
-    /// The latest result of each id that counts as a retry: where a transition applies.
-    retried: HashMap<String, usize>,
+    /// The latest result of each id that counts as a retry: where a transition applies. Made from
+    /// `results` when verify's first finding arrives, and kept up to date from then on: a run
+    /// without a verify step never hashes its ids (a string and an insert per retry).
+    retried: Option<HashMap<String, usize>>,
     /// Each step's counts, for its progress and its summary.
     counts: HashMap<usize, Counts>,
     fetched: u64,
@@ -272,11 +274,10 @@ impl Results {
     pub(crate) fn selected(&self, n: u64) {
         let mut received = self.received();
         received.selected += n;
-        // Each of them will have a result, and may be retried: room made once, not by doubling
-        // (and copying, or rehashing) a hundred thousand results along the way.
+        // Each of them will have a result: room made once, not by doubling (and copying) a hundred
+        // thousand results along the way.
         let n = usize::try_from(n).unwrap_or(0);
         received.results.reserve(n);
-        received.retried.reserve(n);
     }
 
     /// Receive a step's results: kept for the report and counted for progress. With `total`, the
@@ -286,9 +287,10 @@ impl Results {
             for mut result in results {
                 count(counts, result.outcome);
                 result.message = result.message.map(|m| self.redactor.redact(&m));
-                if result.outcome.counts_as_retry() {
-                    let at = received.results.len();
-                    received.retried.insert(result.id.clone(), at);
+                if let Some(retried) = received.retried.as_mut()
+                    && result.outcome.counts_as_retry()
+                {
+                    retried.insert(result.id.clone(), received.results.len());
                 }
                 received.results.push(result);
             }
@@ -299,9 +301,16 @@ impl Results {
     /// With `total`, the step's progress is shown.
     pub(crate) fn transition(&self, step: &StepRef, total: Option<u64>, found: Vec<Transition>) {
         self.tally(step, total, |received, counts| {
+            let retried = received.retried.get_or_insert_with(|| {
+                let results = received.results.iter().enumerate();
+                results
+                    .filter(|(_, r)| r.outcome.counts_as_retry())
+                    .map(|(at, r)| (r.id.clone(), at))
+                    .collect()
+            });
             for t in found {
                 count(counts, t.to);
-                let Some(&at) = received.retried.get(&t.id) else {
+                let Some(&at) = retried.get(&t.id) else {
                     continue;
                 };
                 let message = self.redactor.redact(&t.message);
@@ -358,7 +367,7 @@ impl Results {
         let mut received = self.received();
         // Moved, not copied: a run's results are held once, in the report, from here on.
         let results = std::mem::take(&mut received.results);
-        received.retried.clear();
+        received.retried = None;
         // Stable: results of one step and position keep the order they came in.
         let results = super::sorted_by_key(results, |r| (r.step.index, r.order));
         let items: Vec<ItemReport> = results.into_iter().map(ItemReport::from).collect();
@@ -395,5 +404,92 @@ impl From<ItemResult> for ItemReport {
             new_id: r.new_id,
             chain: r.chain,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Quiet;
+
+    fn step(index: usize) -> StepRef {
+        StepRef {
+            index,
+            name: format!("step{index}"),
+        }
+    }
+
+    fn result(step: &StepRef, id: &str, outcome: ItemOutcome) -> ItemResult {
+        ItemResult {
+            step: step.clone(),
+            order: 0,
+            id: id.to_string(),
+            label: None,
+            status: None,
+            outcome,
+            http_status: Some(200),
+            attempts: 1,
+            message: None,
+            new_id: None,
+            request: None,
+            chain: Vec::new(),
+        }
+    }
+
+    fn finding(id: &str, to: ItemOutcome) -> Vec<Transition> {
+        vec![Transition {
+            id: id.to_string(),
+            to,
+            message: format!("{id} settled"),
+        }]
+    }
+
+    /// The index of retried results is made at verify's first finding: a finding applies to the
+    /// item's latest retried result, whether that result came before the index or after it.
+    #[test]
+    fn a_finding_turns_the_latest_retried_result_of_its_item() {
+        let results = Results::new(None, Arc::new(Quiet), Redactor::default());
+        let (first, second, verify) = (step(0), step(1), step(2));
+        results.record(
+            &first,
+            None,
+            vec![
+                result(&first, "a", ItemOutcome::Retried),
+                result(&first, "b", ItemOutcome::Skipped),
+                result(&first, "c", ItemOutcome::Retried),
+            ],
+        );
+        results.transition(&verify, None, finding("a", ItemOutcome::Recovered));
+        // A finding for an item never retried changes nothing.
+        results.transition(&verify, None, finding("b", ItemOutcome::Recovered));
+        // "c" retried again after the index was made: the finding turns this later result.
+        results.record(
+            &second,
+            None,
+            vec![result(&second, "c", ItemOutcome::Retried)],
+        );
+        results.transition(&verify, None, finding("c", ItemOutcome::StillFailing));
+
+        let (items, _) = results.report();
+        let seen: Vec<(&str, &str, ItemOutcome, Option<&str>)> = items
+            .iter()
+            .map(|i| {
+                (
+                    i.id.as_str(),
+                    i.step.as_str(),
+                    i.outcome,
+                    i.message.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", "step0", ItemOutcome::Recovered, Some("a settled")),
+                ("b", "step0", ItemOutcome::Skipped, None),
+                ("c", "step0", ItemOutcome::Retried, None),
+                ("c", "step1", ItemOutcome::StillFailing, Some("c settled")),
+            ]
+        );
     }
 }

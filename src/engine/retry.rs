@@ -44,7 +44,7 @@ struct Done {
     results: Vec<Classified>,
     http_status: Option<u16>,
     attempts: u32,
-    planned: Option<PlannedRequest>,
+    planned: Option<Box<PlannedRequest>>,
     abort: Option<Abort>,
 }
 
@@ -100,22 +100,26 @@ impl Run<'_> {
         let limiter = plan.rate.map(RateLimiter::paced);
         let paced = plan.rate.is_some() || self.plan.connection.rate.is_some();
         let turns = Turns::new(concurrency, paced);
-        let groups: Vec<Vec<Item>> = match &plan.mode {
-            RetryMode::PerItem(_) => to_send.into_iter().map(|i| vec![i]).collect(),
-            RetryMode::Batch { size, .. } => to_send.chunks(*size).map(<[Item]>::to_vec).collect(),
-        };
-        let mut breaker = Breaker::new(&self.plan.guards);
-        let mut abort = None;
         // Every item may be handed on: room made once, not by doubling (and copying) a hundred
         // thousand items along the way, into fresh pages each time.
-        let mut handled = Vec::with_capacity(
-            groups.iter().map(Vec::len).sum::<usize>() + without_request.items.len(),
-        );
+        let mut handled = Vec::with_capacity(to_send.len() + without_request.items.len());
+        // Each request's items, made as its turn comes: only the requests in flight hold theirs.
+        let size = match &plan.mode {
+            RetryMode::PerItem(_) => 1,
+            RetryMode::Batch { size, .. } => (*size).max(1),
+        };
+        let mut to_send = to_send.into_iter();
+        let groups = std::iter::from_fn(|| {
+            let group: Vec<Item> = to_send.by_ref().take(size).collect();
+            (!group.is_empty()).then_some(group)
+        });
+        let mut breaker = Breaker::new(&self.plan.guards);
+        let mut abort = None;
         {
             let this = &*self;
             let limiter = limiter.as_ref();
             let turns = &turns;
-            let mut stream = futures_util::stream::iter(groups.into_iter().enumerate())
+            let mut stream = futures_util::stream::iter(groups.enumerate())
                 .map(|(index, items)| this.retry_group(step, plan, index, items, limiter, turns))
                 .buffer_unordered(turns.workers());
             while let Some(mut done) = stream.next().await {
@@ -269,7 +273,7 @@ impl Run<'_> {
             }
         };
         if self.options.dry_run {
-            done.planned = Some(self.planned(&request));
+            done.planned = Some(Box::new(self.planned(&request)));
             return (every(ItemOutcome::Planned, None), None);
         }
         if turns.stopped() || self.interrupted() {

@@ -154,7 +154,7 @@ pub struct ItemReport {
     pub step: String,
     /// A dry run's request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request: Option<PlannedRequest>,
+    pub request: Option<Box<PlannedRequest>>,
     /// The id of new work the retry created (Skyvern's new run), beside the old id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_id: Option<String>,
@@ -381,7 +381,7 @@ pub(crate) fn planned_groups<'a>(
     let mut groups: Vec<PlannedGroup<'a>> = Vec::new();
     for item in items {
         if let Some(last) = groups.last_mut()
-            && let (Some(ours), Some(theirs)) = (item.request.as_ref(), last.request)
+            && let (Some(ours), Some(theirs)) = (item.request.as_deref(), last.request)
             && ours == theirs
             && last
                 .items
@@ -392,7 +392,7 @@ pub(crate) fn planned_groups<'a>(
             continue;
         }
         groups.push(PlannedGroup {
-            request: item.request.as_ref(),
+            request: item.request.as_deref(),
             items: vec![item],
         });
     }

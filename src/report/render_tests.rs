@@ -147,18 +147,18 @@ fn a_batch_request_is_planned_once_with_its_items() {
     let mut items: Vec<ItemReport> = ["a", "b", "c"]
         .into_iter()
         .map(|id| ItemReport {
-            request: Some(request.clone()),
+            request: Some(Box::new(request.clone())),
             label: Some(format!("phone-{id}")),
             ..item(id, ItemOutcome::Planned, None)
         })
         .collect();
     // A per-item request after the batch stays its own row.
     items.push(ItemReport {
-        request: Some(PlannedRequest {
+        request: Some(Box::new(PlannedRequest {
             url: "http://api/tasks/d/retry".into(),
             body: None,
             ..request.clone()
-        }),
+        })),
         ..item("d", ItemOutcome::Planned, None)
     });
     let mut r = report(items);
@@ -184,11 +184,11 @@ fn per_item_requests_keep_a_row_per_item() {
     let items: Vec<ItemReport> = ["a", "b"]
         .into_iter()
         .map(|id| ItemReport {
-            request: Some(PlannedRequest {
+            request: Some(Box::new(PlannedRequest {
                 method: "POST".into(),
                 url: format!("http://api/tasks/{id}/retry"),
                 body: None,
-            }),
+            })),
             ..item(id, ItemOutcome::Planned, None)
         })
         .collect();
