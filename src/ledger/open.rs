@@ -12,9 +12,9 @@ use super::{Ledger, LedgerError};
 
 /// The connection's page cache, in KiB (SQLite's default is 2 MiB). Every retry inserts into the
 /// index of items by id at a random leaf (ids come in listing order); at 100,000 items that index
-/// is about 5 MB, and with 2 MiB the writer read 35,000-67,000 pages back from the file during a
-/// run. With 8 MiB the writer's reads are gone at 100,000 (runbook's `pread64`s 67,305 -> 32,263,
-/// the rest the checkpoint thread's) for at most 6 MB more memory (bench/notes.md, "Retry
+/// is about 5 MB, and with 2 MiB the writer read about 35,000 pages back from the file during a
+/// run. With 8 MiB the writer's reads are gone at 100,000 (the process's `pread64`s 67,305 ->
+/// 32,263, the rest the checkpoint thread's) for at most 6 MB more memory (bench/notes.md, "Retry
 /// throughput: session 17"). SQLite allocates the pages only as they are used.
 const PAGE_CACHE_KIB: i64 = 8 * 1024;
 
