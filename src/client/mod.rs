@@ -7,11 +7,11 @@
 //! broken answer it is not. 429, 502, 503 and 504 are answers: the provider did nothing.
 //!
 //! Invariants a hostile provider cannot break:
-//! - Redirects are followed here, not by the HTTP library: a mutating request follows none (it is not sent
-//!   again anywhere, nor turned into a GET); a read follows up to [`MAX_REDIRECTS`] to its own
-//!   origin (scheme, host, port), or to another if the connection allows it ([`Redirects::Any`]),
-//!   and then with no header at all: no credential of the playbook or the adapter leaves for a host
-//!   it was not meant for.
+//! - Redirects are followed here, not by the HTTP library: a mutating request follows none (it is
+//!   not sent again anywhere, nor turned into a GET); a read follows up to [`MAX_REDIRECTS`] to
+//!   its own origin (scheme, host, port), or to another if the connection allows it
+//!   ([`Redirects::Any`]), and then with no header at all: no credential of the playbook or the
+//!   adapter leaves for a host it was not meant for.
 //! - A throttled answer (a transient status with `Retry-After`) closes the gate as soon as its
 //!   headers are read, before its body; the gate is looked at again immediately before a request
 //!   is written, so only requests already on the wire can land inside the window.

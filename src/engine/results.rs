@@ -274,10 +274,9 @@ impl Results {
     pub(crate) fn selected(&self, n: u64) {
         let mut received = self.received();
         received.selected += n;
-        // Each of them will have a result: room made once, not by doubling (and copying) a hundred
-        // thousand results along the way.
-        let n = usize::try_from(n).unwrap_or(0);
-        received.results.reserve(n);
+        // Each of them will have a result: room made once, not by doubling (and copying) a
+        // hundred thousand results along the way.
+        received.results.reserve(usize::try_from(n).unwrap_or(0));
     }
 
     /// Receive a step's results: kept for the report and counted for progress. With `total`, the
