@@ -29,7 +29,7 @@ def retry_throughput(tasks_full: int, concurrency: int):
                 # tasks is the bench's cost, not a retry's.
                 ids = sandbox.retryable_ids(tasks)
                 before = sandbox.cpu()
-                result = bench.play(sandbox, "retry.yaml", "--concurrency", str(concurrency), ids=ids)
+                result, _ = bench.retry_all(sandbox, tasks, concurrency, ids=ids)
                 served = sandbox.cpu()
                 whole.append(tasks / result.seconds)
                 # The same endpoint: one task's retry again and again (200 once, then 409s).

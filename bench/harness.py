@@ -195,9 +195,12 @@ class Bench:
         """A sandbox whose generic API holds `tasks` retryable tasks (half its mix is)."""
         return self.sandbox("--tasks", f"http={2 * tasks}", *args)
 
-    def retry_all(self, sandbox: Sandbox, tasks: int, concurrency: int, *args: str, run=timed):
-        """Plays bench/playbooks/retry.yaml over `tasks` retryable ids: (the run, the ids)."""
-        ids = sandbox.retryable_ids(tasks)
+    def retry_all(
+        self, sandbox: Sandbox, tasks: int, concurrency: int, *args: str, run=timed, ids=None
+    ):
+        """Plays bench/playbooks/retry.yaml over `tasks` retryable ids (`ids` when the caller
+        listed them already, outside what it measures of the sandbox): (the run, the ids)."""
+        ids = ids if ids is not None else sandbox.retryable_ids(tasks)
         played = self.play(
             sandbox, "retry.yaml", "--concurrency", str(concurrency), *args, ids=ids, run=run
         )
