@@ -55,14 +55,14 @@ def retry_throughput(tasks_full: int, concurrency: int):
                 theirs.append(arrival_rate(arrivals[tasks:]))
         ours_rps, theirs_rps = median(ours), median(theirs)
         bench.cache[f"retry-{tasks}-c{concurrency}"] = tasks / median(whole)
-        share = ours_rps / theirs_rps
+        share = paired_share(ours, theirs)
         per = {name: median(values) for name, values in cpu.items()}
         return [
             Row(
                 bench.current,
                 f"retries/s, {tasks:,} tasks, concurrency {concurrency}",
                 f"{ours_rps:,.0f}/s ({share:.0%}); whole play {median(whole):,.0f}/s "
-                f"({median(whole) / theirs_rps:.0%}); CPU per retry {per['runbook']:.0f} µs "
+                f"({paired_share(whole, theirs):.0%}); CPU per retry {per['runbook']:.0f} µs "
                 f"+ sandbox {per['sandbox under runbook']:.0f} µs",
                 f"hey: {theirs_rps:,.0f}/s; CPU per request {per['hey']:.0f} µs "
                 f"+ sandbox {per['sandbox under hey']:.0f} µs",
@@ -72,6 +72,13 @@ def retry_throughput(tasks_full: int, concurrency: int):
         ]
 
     return run
+
+
+def paired_share(ours: list, theirs: list) -> float:
+    """The median of each run's ratio ours / theirs. A run measures both in one sandbox within a
+    few seconds; this machine's speed drifts by a third between minutes (hey alone: 28,000-44,000
+    retries/s in one bench run), so a ratio of two medians could pair a slow minute with a fast one."""
+    return median([o / t for o, t in zip(ours, theirs)])
 
 
 def arrival_rate(arrivals: list) -> float:
@@ -111,7 +118,8 @@ def ledger_cost(bench: Bench) -> list:
         for _ in range(bench.runs):
             on.append(bench.retry_seconds(tasks, 8))
             off.append(bench.retry_seconds(tasks, 8, *shlex.split(bench.ledger_off)))
-        share = median(off) / median(on)
+        # on/off seconds, paired: ledger on's rate over ledger off's, run by run.
+        share = paired_share(off, on)
         return [
             Row(
                 bench.current,
@@ -156,7 +164,7 @@ def big_fetch(bench: Bench) -> list:
             ours.append(arrival_rate(listed[:pages]))
             reference.append(arrival_rate(listed[pages:]))
     pages_per_s = median(ours)
-    share = pages_per_s / median(reference)
+    share = paired_share(ours, reference)
     peak = median(rss)
     return [
         Row(
@@ -171,7 +179,7 @@ def big_fetch(bench: Bench) -> list:
             bench.current,
             "pages/s",
             f"{pages_per_s:,.0f}/s ({share:.0%}); whole play {median(whole):,.0f}/s "
-            f"({median(whole) / median(reference):.0%})",
+            f"({paired_share(whole, reference):.0%})",
             f"hey -c 1: {median(reference):,.0f}/s",
             "≥ 60% of hey",
             judge(share, 0.60, True),
@@ -358,7 +366,8 @@ def versus_sequential(bench: Bench) -> list:
 RETRY_HOW = (
     "Both clients' rates are measured the same way, at the server: their requests over the span "
     "from the first arrival to the last in the sandbox's journal (/_sandbox/requests, ms), the "
-    "target judged on these. hey's own Requests/sec is the same figure by its clock. runbook's "
+    "target judged on these: the percentage is the median of each run's runbook / hey (both in "
+    "one sandbox, seconds apart), the rates shown the medians of each client's runs. hey's own Requests/sec is the same figure by its clock. runbook's "
     "'whole play' is tasks / wall time of `runbook play` (start-up, reading ids.json, the report "
     "and the ledger's last checkpoint included), ledger on, in a fresh directory; it is what the "
     "scaling case divides. hey posts to one task's retry route as many times (200 once, then "
@@ -378,14 +387,17 @@ CASES = [
          "Wall time per task of the retry case at concurrency 8 (reused from retry-100k-c8 when it ran)."),
     Case("ledger", "throughput", ledger_cost, "ledger on vs off (`--ledger :memory:`)",
          "The retry case at concurrency 8 twice per run: as is, and with the play arguments given "
-         "by --ledger-off (or BENCH_LEDGER_OFF) that turn the ledger off, for the bench only."),
+         "by --ledger-off (or BENCH_LEDGER_OFF) that turn the ledger off, for the bench only; whole "
+         "plays (the ledger's opening and last checkpoint are its cost). The percentage is the "
+         "median of each run's pair."),
     Case("big-fetch", "memory", big_fetch, "peak RSS and pages/s of a 200,000-task walk",
          "bench/playbooks/big-fetch.yaml walks every page by cursor (100 a page) and keeps the "
          "timed-out tasks (10% of the mix); the bench checks at the server that every page was "
          "read. Peak RSS is the runbook process's, read with GNU time (/usr/bin/time -f %M). The pages depend on each "
          "other (cursor), so the reference is hey -c 1 on the list endpoint (its first page, again and again). "
          "Pages per second, for both clients, are their page requests over the span of their arrivals at the "
-         "sandbox (its journal); runbook's whole play (start-up, the filter's last items, the report) is shown beside."),
+         "sandbox (its journal); runbook's whole play (start-up, the filter's last items, the report) is shown beside. "
+         "The percentage is the median of each run's runbook / hey (both in one sandbox, seconds apart)."),
     Case("rate", "pacing", rate_fidelity, "`rate: 50/s` for 20 s, measured at the server",
          "Arrival times of the retries from the sandbox's journal (/_sandbox/requests, ms); the "
          "mean is (arrivals - 1) / (last - first); the window count starts at every arrival."),
