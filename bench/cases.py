@@ -49,7 +49,8 @@ def retry_throughput(tasks_full: int, concurrency: int):
                 theirs_sent = len(arrivals) - tasks
                 if not tasks - concurrency < theirs_sent <= tasks:
                     raise SystemExit(
-                        f"bench: {len(arrivals)} retries at the sandbox, not {tasks} and about {tasks}"
+                        f"bench: {len(arrivals)} retries at the sandbox: not {tasks} from runbook, then "
+                        f"{tasks - concurrency + 1}-{tasks} from hey"
                     )
                 ours.append(arrival_rate(arrivals[:tasks]))
                 theirs.append(arrival_rate(arrivals[tasks:]))
