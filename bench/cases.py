@@ -44,16 +44,16 @@ def retry_throughput(tasks_full: int, concurrency: int):
                     cpu[name].append(seconds / tasks * 1e6)
                 # Both clients' rates the same way: their requests over the span of their
                 # arrivals at the sandbox (its journal, read after both so its CPU is not counted).
-                arrivals = [r["at_ms"] for r in sandbox.get("/_sandbox/requests") if r["method"] == "POST"]
+                times = arrivals(sandbox)
                 # hey sends n // c requests from each of its c workers: up to c - 1 fewer than n.
-                theirs_sent = len(arrivals) - tasks
+                theirs_sent = len(times) - tasks
                 if not tasks - concurrency < theirs_sent <= tasks:
                     raise SystemExit(
-                        f"bench: {len(arrivals)} retries at the sandbox: not {tasks} from runbook, then "
+                        f"bench: {len(times)} retries at the sandbox: not {tasks} from runbook, then "
                         f"{tasks - concurrency + 1}-{tasks} from hey"
                     )
-                ours.append(arrival_rate(arrivals[:tasks]))
-                theirs.append(arrival_rate(arrivals[tasks:]))
+                ours.append(arrival_rate(times[:tasks]))
+                theirs.append(arrival_rate(times[tasks:]))
         ours_rps, theirs_rps = median(ours), median(theirs)
         bench.cache[f"retry-{tasks}-c{concurrency}"] = tasks / median(whole)
         share = paired_share(ours, theirs)
@@ -82,11 +82,12 @@ def paired_share(ours: list, theirs: list) -> float:
     return median([o / t for o, t in zip(ours, theirs)])
 
 
-def arrival_rate(arrivals: list) -> float:
-    """Requests per second over the span of their arrivals (ms, in journal order)."""
-    if len(arrivals) < 2 or arrivals[-1] <= arrivals[0]:
-        raise SystemExit(f"bench: {len(arrivals)} arrivals over no measurable span")
-    return len(arrivals) / ((arrivals[-1] - arrivals[0]) / 1000)
+def arrival_rate(times: list) -> float:
+    """Requests per second over the span of their arrival times (ms, in order): (arrivals - 1) /
+    (last - first)."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        raise SystemExit(f"bench: {len(times)} arrivals over no measurable span")
+    return (len(times) - 1) / ((times[-1] - times[0]) / 1000)
 
 
 def scaling(bench: Bench) -> list:
@@ -154,12 +155,10 @@ def big_fetch(bench: Bench) -> list:
             whole.append(pages / result.seconds)
             rss.append(result.max_rss_mb)
             # Pages are walked one after the other (each needs the previous cursor): hey -c 1.
-            bench.hey_rps(f"{sandbox.api}/tasks?limit=100", pages, 1)
+            bench.hey_run(f"{sandbox.api}/tasks?limit=100", pages, 1)
             # Both clients' pages per second the same way, as the retry cases measure them: over
             # the span of their arrivals at the sandbox (runbook's pages first, then hey's).
-            listed = [
-                r["at_ms"] for r in sandbox.get("/_sandbox/requests") if r["method"] == "GET" and r["path"] == "/tasks"
-            ]
+            listed = arrivals(sandbox, "GET", lambda path: path == "/tasks")
             if len(listed) != 2 * pages:
                 raise SystemExit(f"bench: {len(listed)} page requests at the sandbox, not 2 × {pages}")
             ours.append(arrival_rate(listed[:pages]))
@@ -188,12 +187,14 @@ def big_fetch(bench: Bench) -> list:
     ]
 
 
-def arrivals(sandbox: Sandbox) -> list:
-    """Arrival times (ms) at the sandbox of the retry requests, in order."""
+def arrivals(sandbox: Sandbox, method: str = "POST", wanted=lambda path: path.endswith("/retry")) -> list:
+    """Arrival times (ms) at the sandbox of the `method` requests whose path is `wanted` (by
+    default the retries), in order. Read after what is measured: serving the journal is the
+    sandbox's work."""
     return sorted(
         r["at_ms"]
         for r in sandbox.get("/_sandbox/requests")
-        if r["method"] == "POST" and r["path"].endswith("/retry")
+        if r["method"] == method and wanted(r["path"])
     )
 
 
@@ -215,8 +216,7 @@ def rate_fidelity(bench: Bench) -> list:
         with bench.retry_sandbox(tasks) as sandbox:
             bench.play(sandbox, "rate.yaml", ids=sandbox.retryable_ids(tasks))
             times = arrivals(sandbox)
-            span = (times[-1] - times[0]) / 1000
-            means.append((len(times) - 1) / span)
+            means.append(arrival_rate(times))
             busiest.append(busiest_second(times))
     mean, worst = median(means), max(busiest)
     return [
@@ -366,7 +366,8 @@ def versus_sequential(bench: Bench) -> list:
 
 RETRY_HOW = (
     "Both clients' rates are measured the same way, at the server: their requests over the span "
-    "from the first arrival to the last in the sandbox's journal (/_sandbox/requests, ms), the "
+    "from the first arrival to the last in the sandbox's journal (/_sandbox/requests, ms; "
+    "(arrivals - 1) / (last - first)), the "
     "target judged on these: the percentage is the median of each run's runbook / hey (both in "
     "one sandbox, seconds apart), the rates shown the medians of each client's runs. hey's own Requests/sec is the same figure by its clock. runbook's "
     "'whole play' is tasks / wall time of `runbook play` (start-up, reading ids.json, the report "

@@ -238,10 +238,6 @@ class Bench:
             )
         return result
 
-    def hey_rps(self, url: str, requests: int, concurrency: int, method: str = "GET") -> float:
-        """Requests per second `hey` reaches on `url`."""
-        return self.hey_run(url, requests, concurrency, method)[0]
-
     def hey_run(
         self, url: str, requests: int, concurrency: int, method: str = "GET"
     ) -> tuple:
