@@ -171,7 +171,12 @@ def write_report(
     if misses:
         text += ["## Missed targets", ""]
         text += [f"- {row.case}: {row.metric} — {row.runbook} against {row.target}" for row in misses]
-        text += [""]
+        text += [
+            "",
+            "Each miss's profile, what was tried and what bounds it: \"Notes kept by hand\" below "
+            "(bench/notes.md), under the case's name.",
+            "",
+        ]
     for lines in earlier:
         text += [*lines, ""]
     text += ["## How each case measures", ""]
