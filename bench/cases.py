@@ -396,11 +396,11 @@ CASES = [
     Case("scaling", "throughput", scaling, "time per item at 100,000 vs at 1,000",
          "Wall time per task of the retry case at concurrency 8 (reused from retry-100k-c8 when it ran)."),
     Case("ledger", "throughput", ledger_cost, "ledger on vs off (`--ledger :memory:`)",
-         "The retry case at concurrency 8 twice per run: as is, and with the play arguments given "
-         "by --ledger-off (or BENCH_LEDGER_OFF) that turn the ledger off, for the bench only; whole "
-         "plays (the ledger's opening and last checkpoint are its cost). Five pairs per run (a "
-         "play is under a second, and one pair swings with the machine's minute); the "
-         "percentage is the median of the pairs' ratios."),
+         f"The retry case at concurrency 8 in pairs of plays, {LEDGER_PAIRS} pairs per run: as is, "
+         "and with the play arguments given by --ledger-off (or BENCH_LEDGER_OFF) that turn the "
+         "ledger off, for the bench only; whole plays (the ledger's opening and last checkpoint "
+         "are its cost). A play is under a second and one pair swings with the machine's minute: "
+         "the percentage is the median of the pairs' ratios."),
     Case("big-fetch", "memory", big_fetch, "peak RSS and pages/s of a 200,000-task walk",
          "bench/playbooks/big-fetch.yaml walks every page by cursor (100 a page) and keeps the "
          "timed-out tasks (10% of the mix); the bench checks at the server that every page was "
