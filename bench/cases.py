@@ -34,7 +34,7 @@ def retry_throughput(tasks_full: int, concurrency: int):
                 whole.append(tasks / result.seconds)
                 # The same endpoint: one task's retry again and again (200 once, then 409s).
                 url = f"{sandbox.api}/tasks/{ids[0]}/retry"
-                _, hey_cpu = bench.hey_run(url, tasks, concurrency, "POST")
+                hey_cpu = bench.hey_run(url, tasks, concurrency, "POST")
                 for name, seconds in (
                     ("runbook", result.cpu),
                     ("sandbox under runbook", served - before),
@@ -375,10 +375,10 @@ def versus_sequential(bench: Bench) -> list:
 RETRY_HOW = (
     "Both clients' rates are measured the same way, at the server: their requests over the span "
     "from the first arrival to the last in the sandbox's journal (/_sandbox/requests, ms; "
-    "(arrivals - 1) / (last - first)), the "
-    "target judged on these: the percentage is the median of each run's runbook / hey (both in "
-    "one sandbox, seconds apart), the rates shown the medians of each client's runs. hey's own Requests/sec is the same figure by its clock. runbook's "
-    "'whole play' is tasks / wall time of `runbook play` (start-up, reading ids.json, the report "
+    "(arrivals - 1) / (last - first)), the target judged on these: the percentage is the median "
+    "of each run's runbook / hey (both in one sandbox, seconds apart), the rates shown the "
+    "medians of each client's runs. hey's own Requests/sec is the same figure by its clock. "
+    "runbook's 'whole play' is tasks / wall time of `runbook play` (start-up, reading ids.json, the report "
     "and the ledger's last checkpoint included), ledger on, in a fresh directory; it is what the "
     "scaling case divides. hey posts to one task's retry route as many times (200 once, then "
     "409s: the same handler, lookup and journal, without the state change). CPU per request is "

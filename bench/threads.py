@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import ROOT, Bench, Timed, cpu_seconds, process_cpu  # noqa: E402
+from cases import arrivals  # noqa: E402
 
 
 def thread_times(pid: int, seen: dict):
@@ -72,13 +73,13 @@ def main() -> int:
             sandbox, args.tasks, args.concurrency, *play_args, run=watched, ids=ids
         )
         served = process_cpu(sandbox.process.pid) - served_before
-        arrivals = [r["at_ms"] for r in sandbox.get("/_sandbox/requests") if r["method"] == "POST"]
+        retries = arrivals(sandbox)
     print(f"{'thread':18} {'user s':>7} {'sys s':>7} {'on CPU s':>9} {'waiting s':>10}")
     for name, user, system, on_cpu, waiting in sorted(seen.values(), key=lambda t: -t[3]):
         print(f"{name:18} {user:7.2f} {system:7.2f} {on_cpu:9.2f} {waiting:10.2f}")
-    span = (arrivals[-1] - arrivals[0]) / 1000 if arrivals else 0.0
+    span = (retries[-1] - retries[0]) / 1000 if retries else 0.0
     print(f"play: {played.seconds:.2f} s wall, {args.tasks / played.seconds:,.0f} retries/s; "
-          f"retries at the sandbox: {len(arrivals):,} over {span:.2f} s; "
+          f"retries at the sandbox: {len(retries):,} over {span:.2f} s; "
           f"sandbox CPU over the play: {served:.2f} s")
     return 0
 
